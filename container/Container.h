@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmm::container {
+
+enum class NetworkMode {
+    None, // A new network namespace with only loopback, brought up.
+    Host, // The host's network namespace.
+};
+
+enum class Rootless {
+    No,
+    Yes,
+};
+
+struct ContainerOptions {
+    std::string rootfs;                  // A directory or an ext4 image.
+    std::vector<std::string> command;    // Empty: guest/init starts a shell.
+    std::optional<uint64_t> memory_limit; // --mem, bytes.
+    std::optional<double> cpus;          // --cpus, CPU quota in CPUs.
+    std::optional<uint64_t> pids_limit;  // --pids.
+    std::string hostname { "vmm" };
+    NetworkMode network { NetworkMode::None };
+    Rootless rootless { Rootless::No };
+};
+
+// Runs guest/init (/sbin/init of the rootfs) as PID 1 of a new container with
+// `options.command`, waits for it and returns its exit status (128 + signal
+// when it was killed). Throws vmm::Error, with one line naming the problem,
+// for bad input or a failed set-up step; nothing is left mounted and no
+// cgroup is left behind in either case.
+int run(ContainerOptions const& options);
+
+}

@@ -1,0 +1,129 @@
+#include "protocol.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static int is_plain_byte(unsigned char byte)
+{
+    if ((byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') || (byte >= '0' && byte <= '9'))
+        return 1;
+    return strchr("._/+:,@-", byte) != NULL && byte != '\0';
+}
+
+size_t vmm_percent_encode(const char *input, char *output, size_t output_size)
+{
+    static const char hex_digits[] = "0123456789ABCDEF";
+    size_t used = 0;
+    for (const unsigned char *cursor = (const unsigned char *)input; *cursor; ++cursor) {
+        size_t needed = is_plain_byte(*cursor) ? 1 : 3;
+        if (used + needed + 1 > output_size)
+            return 0;
+        if (needed == 1) {
+            output[used++] = (char)*cursor;
+        } else {
+            output[used++] = '%';
+            output[used++] = hex_digits[*cursor >> 4];
+            output[used++] = hex_digits[*cursor & 0xf];
+        }
+    }
+    if (used + 1 > output_size)
+        return 0;
+    output[used] = '\0';
+    return used;
+}
+
+static int hex_value(char digit)
+{
+    if (digit >= '0' && digit <= '9')
+        return digit - '0';
+    if (digit >= 'a' && digit <= 'f')
+        return digit - 'a' + 10;
+    if (digit >= 'A' && digit <= 'F')
+        return digit - 'A' + 10;
+    return -1;
+}
+
+int vmm_percent_decode(const char *input, size_t length, char *output, size_t output_size)
+{
+    size_t used = 0;
+    for (size_t index = 0; index < length; ++index) {
+        char byte = input[index];
+        if (byte == '%') {
+            if (index + 2 >= length)
+                return -1;
+            int high = hex_value(input[index + 1]);
+            int low = hex_value(input[index + 2]);
+            if (high < 0 || low < 0)
+                return -1;
+            byte = (char)(high << 4 | low);
+            if (byte == '\0')
+                return -1;
+            index += 2;
+        }
+        if (used + 1 >= output_size)
+            return -1;
+        output[used++] = byte;
+    }
+    output[used] = '\0';
+    return 0;
+}
+
+void vmm_guest_command_free(struct vmm_guest_command *command)
+{
+    for (int index = 0; index < command->argument_count; ++index)
+        free(command->arguments[index]);
+    command->argument_count = 0;
+    command->arguments[0] = NULL;
+}
+
+int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command)
+{
+    const size_t key_length = strlen(VMM_CMDLINE_ARGUMENT_KEY);
+    memset(command, 0, sizeof(*command));
+    const char *cursor = cmdline;
+    while (*cursor) {
+        while (*cursor == ' ' || *cursor == '\t' || *cursor == '\n')
+            ++cursor;
+        const char *word = cursor;
+        while (*cursor && *cursor != ' ' && *cursor != '\t' && *cursor != '\n')
+            ++cursor;
+        size_t word_length = (size_t)(cursor - word);
+        if (word_length == 0)
+            break;
+        /* Everything after "--" belongs to the kernel's init argv, not to us. */
+        if (word_length == 2 && word[0] == '-' && word[1] == '-')
+            break;
+        if (word_length == strlen(VMM_CMDLINE_MODE_VM) && memcmp(word, VMM_CMDLINE_MODE_VM, word_length) == 0) {
+            command->is_vm = 1;
+            continue;
+        }
+        if (word_length < key_length || memcmp(word, VMM_CMDLINE_ARGUMENT_KEY, key_length) != 0)
+            continue;
+        if (command->argument_count == VMM_MAX_ARGUMENTS)
+            goto fail;
+        size_t value_length = word_length - key_length;
+        char *argument = malloc(value_length + 1);
+        if (!argument)
+            goto fail;
+        if (vmm_percent_decode(word + key_length, value_length, argument, value_length + 1) != 0) {
+            free(argument);
+            goto fail;
+        }
+        command->arguments[command->argument_count++] = argument;
+        command->arguments[command->argument_count] = NULL;
+    }
+    return 0;
+fail:
+    vmm_guest_command_free(command);
+    return -1;
+}
+
+int vmm_exit_status_from_wait_status(int wait_status)
+{
+    if (WIFEXITED(wait_status))
+        return WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status))
+        return 128 + WTERMSIG(wait_status);
+    return 255;
+}

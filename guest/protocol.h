@@ -1,0 +1,69 @@
+/*
+ * The contract between vmm and guest/init, shared by the VMM (C++), the
+ * container runtime and the init itself (static C). Keeping it in one file
+ * means the port numbers and the command encoding cannot drift apart.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* guest/init writes the command's exit status (one byte) to this port. */
+#define VMM_EXIT_STATUS_PORT 0xf4
+/* guest/init writes one byte here when it is up; the VMM timestamps it. */
+#define VMM_BOOT_MARKER_PORT 0xf5
+
+/* The line init prints (on stderr) once it is up, in the VM and in the container. */
+#define VMM_BOOT_MARKER_LINE "vmm-init: boot marker"
+
+/* Kernel command-line keys. Dotted names are ignored by the kernel's own
+ * parser and are not passed on to init's argv or environment. */
+#define VMM_CMDLINE_MODE_VM "vmm.mode=vm"
+#define VMM_CMDLINE_ARGUMENT_KEY "vmm.arg="
+
+/* The most arguments init takes from the kernel command line. */
+#define VMM_MAX_ARGUMENTS 64
+
+/*
+ * Percent-encodes `input` so that it survives the kernel command line as one
+ * word: bytes outside [A-Za-z0-9._/+:,@-] become %XX. Returns the length of
+ * the encoded text (without the terminating zero), or 0 if it does not fit
+ * in `output_size` bytes.
+ */
+size_t vmm_percent_encode(const char *input, char *output, size_t output_size);
+
+/*
+ * Decodes `length` bytes of percent-encoded text into `output` (zero
+ * terminated). Returns 0 on success, -1 on a malformed escape or if the
+ * result does not fit.
+ */
+int vmm_percent_decode(const char *input, size_t length, char *output, size_t output_size);
+
+struct vmm_guest_command {
+    int is_vm;                         /* vmm.mode=vm was on the command line. */
+    int argument_count;                /* Number of vmm.arg= words. */
+    char *arguments[VMM_MAX_ARGUMENTS + 1]; /* Decoded, NULL terminated. */
+};
+
+/*
+ * Parses a kernel command line (the text of /proc/cmdline). Fills `command`
+ * with the mode and the decoded vmm.arg= words, in order. Returns 0 on
+ * success and -1 on a malformed or oversized argument; the caller frees the
+ * arguments with vmm_guest_command_free().
+ */
+int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command);
+void vmm_guest_command_free(struct vmm_guest_command *command);
+
+/*
+ * Turns a wait status into the exit status a shell would report: the exit
+ * code of a process that exited, 128 + the signal number of one that was
+ * killed.
+ */
+int vmm_exit_status_from_wait_status(int wait_status);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,106 @@
+// guest/init's command-line parsing and exit-status reporting, run on the host.
+#include "protocol.h"
+
+#include <gtest/gtest.h>
+#include <string>
+#include <sys/wait.h>
+
+namespace {
+
+std::string encode(char const* text)
+{
+    char buffer[512];
+    size_t length = vmm_percent_encode(text, buffer, sizeof(buffer));
+    EXPECT_GT(length, 0u);
+    return std::string(buffer, length);
+}
+
+TEST(Protocol, EncodingKeepsPlainWordsAndEscapesTheRest)
+{
+    EXPECT_EQ(encode("/bin/echo"), "/bin/echo");
+    EXPECT_EQ(encode("exit 3"), "exit%203");
+    EXPECT_EQ(encode("a\"b'c%d=e"), "a%22b%27c%25d%3De");
+    EXPECT_EQ(encode("tab\tnew\nline"), "tab%09new%0Aline");
+}
+
+TEST(Protocol, EncodingRefusesWhatDoesNotFit)
+{
+    char buffer[4];
+    EXPECT_EQ(vmm_percent_encode("abcd", buffer, sizeof(buffer)), 0u);
+    EXPECT_EQ(vmm_percent_encode(" ", buffer, 3), 0u);
+    EXPECT_EQ(vmm_percent_encode("abc", buffer, sizeof(buffer)), 3u);
+}
+
+TEST(Protocol, DecodingInvertsEncoding)
+{
+    char const* samples[] = { "sh", "-c", "exit 3", "echo \"quoted\" 'single' 100%", "\x01\x7f\xff" };
+    for (auto const* sample : samples) {
+        std::string encoded = encode(sample);
+        char decoded[512];
+        ASSERT_EQ(vmm_percent_decode(encoded.data(), encoded.size(), decoded, sizeof(decoded)), 0) << sample;
+        EXPECT_STREQ(decoded, sample);
+    }
+}
+
+TEST(Protocol, DecodingRejectsMalformedEscapes)
+{
+    char decoded[64];
+    EXPECT_EQ(vmm_percent_decode("%", 1, decoded, sizeof(decoded)), -1);
+    EXPECT_EQ(vmm_percent_decode("%4", 2, decoded, sizeof(decoded)), -1);
+    EXPECT_EQ(vmm_percent_decode("%zz", 3, decoded, sizeof(decoded)), -1);
+    EXPECT_EQ(vmm_percent_decode("%00", 3, decoded, sizeof(decoded)), -1) << "an embedded NUL would truncate the argument";
+    EXPECT_EQ(vmm_percent_decode("abcdef", 6, decoded, 4), -1);
+}
+
+TEST(Protocol, ParsesModeAndArgumentsInOrder)
+{
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline("console=ttyS0 vmm.mode=vm root=/dev/vda vmm.arg=sh vmm.arg=-c vmm.arg=exit%203 quiet\n", &command), 0);
+    EXPECT_TRUE(command.is_vm);
+    ASSERT_EQ(command.argument_count, 3);
+    EXPECT_STREQ(command.arguments[0], "sh");
+    EXPECT_STREQ(command.arguments[1], "-c");
+    EXPECT_STREQ(command.arguments[2], "exit 3");
+    EXPECT_EQ(command.arguments[3], nullptr);
+    vmm_guest_command_free(&command);
+}
+
+TEST(Protocol, HostCommandLineIsNotVmMode)
+{
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline("BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet", &command), 0);
+    EXPECT_FALSE(command.is_vm);
+    EXPECT_EQ(command.argument_count, 0);
+}
+
+TEST(Protocol, WordsAfterDoubleDashBelongToTheKernelsInit)
+{
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.arg=true -- vmm.arg=ignored", &command), 0);
+    ASSERT_EQ(command.argument_count, 1);
+    EXPECT_STREQ(command.arguments[0], "true");
+    vmm_guest_command_free(&command);
+}
+
+TEST(Protocol, MalformedOrTooManyArgumentsFail)
+{
+    vmm_guest_command command;
+    EXPECT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.arg=%G1", &command), -1);
+    EXPECT_EQ(command.argument_count, 0);
+    std::string many = "vmm.mode=vm";
+    for (int index = 0; index <= VMM_MAX_ARGUMENTS; ++index)
+        many += " vmm.arg=x";
+    EXPECT_EQ(vmm_parse_kernel_cmdline(many.c_str(), &command), -1);
+    EXPECT_EQ(command.argument_count, 0);
+}
+
+TEST(Protocol, ExitStatusOfExitedAndKilledProcesses)
+{
+    EXPECT_EQ(vmm_exit_status_from_wait_status(0), 0);
+    EXPECT_EQ(vmm_exit_status_from_wait_status(3 << 8), 3);
+    EXPECT_EQ(vmm_exit_status_from_wait_status(255 << 8), 255);
+    EXPECT_EQ(vmm_exit_status_from_wait_status(SIGKILL), 137);
+    EXPECT_EQ(vmm_exit_status_from_wait_status(SIGSEGV | 0x80), 128 + SIGSEGV) << "a core dump keeps the signal's status";
+}
+
+}

@@ -1,0 +1,1 @@
+namespace vmm::x86_64 {}

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <string_view>
+#include <unistd.h>
+#include <utility>
+
+namespace vmm {
+
+// Owns one file descriptor and closes it when it goes out of scope.
+class FileDescriptor {
+public:
+    FileDescriptor() = default;
+    explicit FileDescriptor(int fd)
+        : m_fd(fd)
+    {
+    }
+    FileDescriptor(FileDescriptor&& other) noexcept
+        : m_fd(std::exchange(other.m_fd, -1))
+    {
+    }
+    FileDescriptor& operator=(FileDescriptor&& other) noexcept
+    {
+        if (this != &other)
+            reset(std::exchange(other.m_fd, -1));
+        return *this;
+    }
+    FileDescriptor(FileDescriptor const&) = delete;
+    FileDescriptor& operator=(FileDescriptor const&) = delete;
+    ~FileDescriptor() { reset(); }
+
+    // Opens `path` with `flags` (O_CLOEXEC is always added) or throws an Error naming it.
+    static FileDescriptor open(std::string_view path, int flags, int mode = 0);
+
+    int get() const { return m_fd; }
+    bool is_valid() const { return m_fd >= 0; }
+    int release() { return std::exchange(m_fd, -1); }
+    void reset(int fd = -1)
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+        m_fd = fd;
+    }
+
+private:
+    int m_fd { -1 };
+};
+
+// Writes all of `size` bytes, retrying on EINTR and short writes. Returns false on error.
+bool write_all(int fd, void const* data, size_t size);
+
+}

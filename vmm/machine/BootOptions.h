@@ -1,0 +1,39 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vmm {
+
+enum class ConsoleKind {
+    Serial,  // console=ttyS0 on the 8250 UART.
+    Virtio,  // console=hvc0 on virtio-console; the UART keeps early boot messages.
+};
+
+enum class DiskAccess {
+    ReadWrite,
+    ReadOnly,
+};
+
+struct DiskOptions {
+    std::string path;
+    DiskAccess access { DiskAccess::ReadWrite };
+};
+
+struct BootOptions {
+    std::string kernel;                 // A bzImage.
+    std::vector<DiskOptions> disks;     // The first one is the root filesystem (/dev/vda).
+    std::string initrd;                 // Optional.
+    uint64_t memory_size { 512ull << 20 };
+    uint32_t cpus { 1 };
+    std::string extra_cmdline;          // Appended to the default kernel command line.
+    ConsoleKind console { ConsoleKind::Serial };
+    bool print_timings { false };
+    std::vector<std::string> command;   // Run by guest/init; empty: an interactive shell.
+};
+
+// Parses "PATH[,ro]" as given to --disk. Throws an Error on an unknown option.
+DiskOptions parse_disk_option(std::string const& text);
+
+}
