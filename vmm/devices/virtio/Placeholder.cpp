@@ -1,1 +1,0 @@
-namespace vmm::virtio {}
