@@ -1,0 +1,201 @@
+// scripts/nested-kvm, the runner of commands inside a nested SVM KVM host under
+// QEMU's software emulator: output, exit status, /dev/kvm, files in and out.
+// Each run boots the outer kernel (about 5 s); tests skip where the script
+// reports that nested KVM is unavailable (exit status 77).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <spawn.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+constexpr int unavailable_status = 77;
+
+std::string read_file(std::filesystem::path const& path)
+{
+    std::ifstream stream(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
+}
+
+void write_file(std::filesystem::path const& path, std::string const& contents)
+{
+    std::ofstream stream(path, std::ios::binary);
+    stream << contents;
+    ASSERT_TRUE(stream.good()) << "cannot write " << path;
+}
+
+// A directory for one test's files, removed with everything in it at the end.
+class TemporaryDirectory {
+public:
+    TemporaryDirectory()
+    {
+        std::string pattern = (std::filesystem::temp_directory_path() / "nested-kvm-test.XXXXXX").string();
+        if (mkdtemp(pattern.data()) == nullptr)
+            throw std::runtime_error("mkdtemp " + pattern + " failed");
+        m_path = pattern;
+    }
+    ~TemporaryDirectory()
+    {
+        std::error_code ignored;
+        std::filesystem::remove_all(m_path, ignored);
+    }
+    TemporaryDirectory(TemporaryDirectory const&) = delete;
+    TemporaryDirectory& operator=(TemporaryDirectory const&) = delete;
+
+    std::filesystem::path const& path() const { return m_path; }
+
+private:
+    std::filesystem::path m_path;
+};
+
+struct Result {
+    int status { -1 };
+    std::string output;
+    std::string errors;
+};
+
+// Runs scripts/nested-kvm with `arguments`, its stdout and stderr captured in
+// files, and `extra_environment` ("NAME=value") added to this process's.
+Result run_nested_kvm(std::vector<std::string> const& arguments, std::vector<std::string> const& extra_environment = {})
+{
+    TemporaryDirectory directory;
+    auto output_path = (directory.path() / "stdout").string();
+    auto errors_path = (directory.path() / "stderr").string();
+    std::string script = VMM_SOURCE_DIR "/scripts/nested-kvm";
+
+    std::vector<std::string> words { script, "--build-dir", VMM_BUILD_DIR };
+    words.insert(words.end(), arguments.begin(), arguments.end());
+    std::vector<char*> argv;
+    for (auto& word : words)
+        argv.push_back(word.data());
+    argv.push_back(nullptr);
+
+    std::vector<std::string> environment_strings(extra_environment);
+    for (char** entry = environ; *entry != nullptr; ++entry)
+        environment_strings.emplace_back(*entry);
+    std::vector<char*> environment;
+    for (auto& entry : environment_strings)
+        environment.push_back(entry.data());
+    environment.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errors_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid = -1;
+    int spawn_error = posix_spawn(&pid, script.c_str(), &actions, nullptr, argv.data(), environment.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawn_error != 0)
+        throw std::runtime_error("posix_spawn " + script + " failed: " + std::to_string(spawn_error));
+
+    int wait_status = 0;
+    if (waitpid(pid, &wait_status, 0) != pid)
+        throw std::runtime_error("waitpid failed");
+    Result result;
+    result.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    result.output = read_file(output_path);
+    result.errors = read_file(errors_path);
+    return result;
+}
+
+#define SKIP_IF_UNAVAILABLE(result)                                       \
+    do {                                                                  \
+        if ((result).status == unavailable_status)                        \
+            GTEST_SKIP() << "nested KVM is unavailable: " << (result).errors; \
+    } while (0)
+
+TEST(NestedKvm, ReturnsOutputAndExitStatus)
+{
+    auto result = run_nested_kvm({ "--", "sh", "-c", "echo hi; echo oops >&2; exit 5" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 5) << result.errors;
+    EXPECT_EQ(result.output, "hi\n");
+    EXPECT_NE(result.errors.find("oops\n"), std::string::npos) << result.errors;
+}
+
+TEST(NestedKvm, KeepsArgumentsAndBytesAsGiven)
+{
+    auto result = run_nested_kvm({ "--", "printf", "%s|%s|\\r\\n", "two words", "it's \"$HOME\"" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 0) << result.errors;
+    EXPECT_EQ(result.output, "two words|it's \"$HOME\"|\r\n");
+}
+
+TEST(NestedKvm, OffersKvmWithSvmAndNestedPaging)
+{
+    auto result = run_nested_kvm({ "--", "sh", "-c",
+        "test -c /dev/kvm && grep -qw svm /proc/cpuinfo && dmesg | grep -qi 'nested paging enabled' && echo kvm-ok" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 0) << result.errors;
+    EXPECT_EQ(result.output, "kvm-ok\n");
+}
+
+TEST(NestedKvm, CopiesFilesInAndOut)
+{
+    TemporaryDirectory directory;
+    auto input = directory.path() / "input";
+    auto fetched = directory.path() / "fetched";
+    write_file(input, "from the host\n");
+    auto result = run_nested_kvm({ "--file", input.string() + ":/data/input", "--fetch", "/data/output:" + fetched.string(),
+        "--", "sh", "-c", "cat /data/input; echo 'from L1' >/data/output" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 0) << result.errors;
+    EXPECT_EQ(result.output, "from the host\n");
+    EXPECT_EQ(read_file(fetched), "from L1\n");
+}
+
+TEST(NestedKvm, PacksADynamicVmmWithItsLibraries)
+{
+    // This test binary links libstdc++ and friends dynamically, like vmm.
+    auto self = std::filesystem::read_symlink("/proc/self/exe").string();
+    auto result = run_nested_kvm({ "--vmm", self, "--", "/vmm", "--gtest_list_tests" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 0) << result.errors;
+    EXPECT_NE(result.output.find("PacksADynamicVmmWithItsLibraries"), std::string::npos) << result.output;
+}
+
+TEST(NestedKvm, TimeoutKillsQemu)
+{
+    auto result = run_nested_kvm({ "--timeout", "2", "--", "sleep", "100" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 124);
+    EXPECT_NE(result.errors.find("timed out after 2 s"), std::string::npos) << result.errors;
+}
+
+TEST(NestedKvm, ReportsMissingQemuAsUnavailable)
+{
+    auto result = run_nested_kvm({ "--", "true" }, { "VMM_NESTED_QEMU=no-such-qemu-system" });
+    EXPECT_EQ(result.status, unavailable_status);
+    EXPECT_NE(result.errors.find("unavailable: no-such-qemu-system is not installed"), std::string::npos) << result.errors;
+}
+
+TEST(NestedKvm, ReportsACpuWithoutSvmAsUnavailable)
+{
+    auto result = run_nested_kvm({ "--", "true" }, { "VMM_NESTED_CPU=EPYC,-svm" });
+    EXPECT_EQ(result.status, unavailable_status);
+    EXPECT_NE(result.errors.find("unavailable: "), std::string::npos) << result.errors;
+}
+
+TEST(NestedKvm, RefusesBadUsage)
+{
+    auto no_command = run_nested_kvm({});
+    EXPECT_EQ(no_command.status, 125);
+    EXPECT_NE(no_command.errors.find("no command given"), std::string::npos) << no_command.errors;
+
+    auto bad_timeout = run_nested_kvm({ "--timeout", "soon", "--", "true" });
+    EXPECT_EQ(bad_timeout.status, 125);
+    EXPECT_NE(bad_timeout.errors.find("--timeout must be"), std::string::npos) << bad_timeout.errors;
+}
+
+}
