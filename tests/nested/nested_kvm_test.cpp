@@ -4,13 +4,19 @@
 // reports that nested KVM is unavailable (exit status 77).
 #include <gtest/gtest.h>
 
+#include "common/FileDescriptor.h"
+
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <spawn.h>
 #include <string>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -155,14 +161,15 @@ TEST(NestedKvm, CopiesFilesInAndOut)
     EXPECT_EQ(read_file(fetched), "from L1\n");
 }
 
-TEST(NestedKvm, PacksADynamicVmmWithItsLibraries)
+TEST(NestedKvm, PacksADynamicVmmThatRunsAGuestOnL1Kvm)
 {
-    // This test binary links libstdc++ and friends dynamically, like vmm.
+    // This test binary links libstdc++ and friends dynamically, like vmm: packed
+    // as /vmm, it runs KvmInsideL1 (below) on L1's /dev/kvm.
     auto self = std::filesystem::read_symlink("/proc/self/exe").string();
-    auto result = run_nested_kvm({ "--vmm", self, "--", "/vmm", "--gtest_list_tests" });
+    auto result = run_nested_kvm({ "--vmm", self, "--", "/bin/env", "VMM_INSIDE_NESTED_KVM=1", "/vmm", "--gtest_filter=KvmInsideL1.*" });
     SKIP_IF_UNAVAILABLE(result);
-    EXPECT_EQ(result.status, 0) << result.errors;
-    EXPECT_NE(result.output.find("PacksADynamicVmmWithItsLibraries"), std::string::npos) << result.output;
+    EXPECT_EQ(result.status, 0) << result.output << result.errors;
+    EXPECT_NE(result.output.find("[       OK ] KvmInsideL1.RunsARealModeGuest"), std::string::npos) << result.output;
 }
 
 TEST(NestedKvm, TimeoutKillsQemu)
@@ -196,6 +203,58 @@ TEST(NestedKvm, RefusesBadUsage)
     auto bad_timeout = run_nested_kvm({ "--timeout", "soon", "--", "true" });
     EXPECT_EQ(bad_timeout.status, 125);
     EXPECT_NE(bad_timeout.errors.find("--timeout must be"), std::string::npos) << bad_timeout.errors;
+}
+
+// Runs only inside L1 (see above): a real-mode guest writes 0x42 to port 0xf4
+// and halts. The host's own /dev/kvm may be a kind (PVM) without real mode.
+TEST(KvmInsideL1, RunsARealModeGuest)
+{
+    if (getenv("VMM_INSIDE_NESTED_KVM") == nullptr)
+        GTEST_SKIP() << "runs only inside scripts/nested-kvm";
+    auto kvm = vmm::FileDescriptor::open("/dev/kvm", O_RDWR);
+    vmm::FileDescriptor vm(ioctl(kvm.get(), KVM_CREATE_VM, 0));
+    ASSERT_TRUE(vm.is_valid()) << "KVM_CREATE_VM: " << strerror(errno);
+
+    constexpr size_t memory_size = 0x10000;
+    constexpr uint64_t code_address = 0x1000;
+    void* memory = mmap(nullptr, memory_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(memory, MAP_FAILED);
+    // mov al, 0x42; out 0xf4, al; hlt
+    unsigned char const code[] = { 0xb0, 0x42, 0xe6, 0xf4, 0xf4 };
+    memcpy(static_cast<char*>(memory) + code_address, code, sizeof(code));
+    kvm_userspace_memory_region region {};
+    region.memory_size = memory_size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(memory);
+    ASSERT_EQ(ioctl(vm.get(), KVM_SET_USER_MEMORY_REGION, &region), 0) << strerror(errno);
+
+    vmm::FileDescriptor vcpu(ioctl(vm.get(), KVM_CREATE_VCPU, 0));
+    ASSERT_TRUE(vcpu.is_valid()) << "KVM_CREATE_VCPU: " << strerror(errno);
+    int run_size = ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+    ASSERT_GT(run_size, 0);
+    void* run_mapping = mmap(nullptr, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.get(), 0);
+    ASSERT_NE(run_mapping, MAP_FAILED);
+    auto* run = static_cast<kvm_run*>(run_mapping);
+
+    kvm_sregs special_registers {};
+    ASSERT_EQ(ioctl(vcpu.get(), KVM_GET_SREGS, &special_registers), 0);
+    special_registers.cs.base = 0;
+    special_registers.cs.selector = 0;
+    ASSERT_EQ(ioctl(vcpu.get(), KVM_SET_SREGS, &special_registers), 0);
+    kvm_regs registers {};
+    registers.rip = code_address;
+    registers.rflags = 0x2;
+    ASSERT_EQ(ioctl(vcpu.get(), KVM_SET_REGS, &registers), 0);
+
+    ASSERT_EQ(ioctl(vcpu.get(), KVM_RUN, 0), 0) << strerror(errno);
+    ASSERT_EQ(run->exit_reason, KVM_EXIT_IO);
+    EXPECT_EQ(run->io.port, 0xf4);
+    EXPECT_EQ(run->io.direction, KVM_EXIT_IO_OUT);
+    EXPECT_EQ(*(reinterpret_cast<unsigned char*>(run) + run->io.data_offset), 0x42);
+    ASSERT_EQ(ioctl(vcpu.get(), KVM_RUN, 0), 0) << strerror(errno);
+    EXPECT_EQ(run->exit_reason, KVM_EXIT_HLT);
+
+    munmap(run_mapping, run_size);
+    munmap(memory, memory_size);
 }
 
 }
