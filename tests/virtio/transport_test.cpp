@@ -1,0 +1,217 @@
+// The virtio-mmio registers as Linux's virtio_mmio driver uses them: probing,
+// feature negotiation, the status state machine, queue setup, interrupts and
+// DEVICE_NEEDS_RESET on a corrupt ring.
+#include "devices/virtio/MmioTransport.h"
+#include "devices/virtio/Virtio.h"
+#include "virtio/QueueDriver.h"
+
+#include <gtest/gtest.h>
+
+using namespace vmm;
+using namespace vmm::virtio;
+using namespace vmm::virtio::testing;
+
+namespace {
+
+// A device that returns every chain with the length of its writable buffers.
+class EchoDevice final : public VirtioDevice {
+public:
+    std::string name() const override { return "echo"; }
+    DeviceType type() const override { return DeviceType::Console; }
+    uint64_t features() const override { return feature::ring_event_index | (1ull << 0) | (1ull << 40); }
+    uint16_t queue_count() const override { return 1; }
+    std::span<uint8_t const> configuration() const override { return m_configuration; }
+    QueueHealth process_queue(uint16_t, Virtqueue& queue) override
+    {
+        return queue.drain(m_chain, [&](DescriptorChain const& chain) { ++served; return static_cast<uint32_t>(chain.writable_length); });
+    }
+    void reset() override { ++resets; }
+
+    int served { 0 };
+    int resets { 0 };
+
+private:
+    std::array<uint8_t, 8> m_configuration { 1, 2, 3, 4, 5, 6, 7, 8 };
+    DescriptorChain m_chain;
+};
+
+class TransportTest : public ::testing::Test {
+protected:
+    GuestMemory memory { GuestMemory::create_flat(1 << 20) };
+    std::shared_ptr<EchoDevice> device { std::make_shared<EchoDevice>() };
+    std::shared_ptr<std::atomic<int>> interrupts { std::make_shared<std::atomic<int>>(0) };
+    MmioTransport transport { memory, device, std::make_unique<CountingInterrupt>(interrupts) };
+    QueueDriver driver { memory, 0x4000, 16 };
+
+    uint32_t initialise_with(uint64_t features)
+    {
+        QueueDriver const* queues[] = { &driver };
+        return initialise(transport, features, queues);
+    }
+};
+
+constexpr uint32_t all_status = status::acknowledge | status::driver | status::features_ok | status::driver_ok;
+
+TEST_F(TransportTest, IdentifiesAsModernVirtioMmio)
+{
+    EXPECT_EQ(read_register(transport, 0x000), 0x74726976u);
+    EXPECT_EQ(read_register(transport, 0x004), 2u);
+    EXPECT_EQ(read_register(transport, 0x008), 3u);
+    EXPECT_EQ(read_register(transport, 0x034), 256u);
+    write_register(transport, 0x030, 1);
+    EXPECT_EQ(read_register(transport, 0x034), 0u) << "a queue the device lacks has QueueNumMax 0";
+    EXPECT_EQ(read_register(transport, 0x0b0), 0xffffffffu) << "no shared memory";
+}
+
+TEST_F(TransportTest, OffersItsFeaturesAndVersion1)
+{
+    write_register(transport, 0x014, 0);
+    EXPECT_EQ(read_register(transport, 0x010), (1u << 29) | 1u);
+    write_register(transport, 0x014, 1);
+    EXPECT_EQ(read_register(transport, 0x010), 1u | (1u << 8));
+    write_register(transport, 0x014, 2);
+    EXPECT_EQ(read_register(transport, 0x010), 0u);
+}
+
+TEST_F(TransportTest, AcceptsASubsetWithVersion1)
+{
+    EXPECT_EQ(initialise_with(feature::version_1 | feature::ring_event_index), all_status);
+    EXPECT_EQ(transport.negotiated_features(), feature::version_1 | feature::ring_event_index);
+}
+
+TEST_F(TransportTest, RefusesFeaturesItDidNotOffer)
+{
+    uint32_t const status = initialise_with(feature::version_1 | feature::ring_indirect_descriptors);
+    EXPECT_FALSE(status & status::features_ok);
+    EXPECT_TRUE(status & status::device_needs_reset) << "DRIVER_OK without FEATURES_OK";
+}
+
+TEST_F(TransportTest, RefusesLegacyDrivers)
+{
+    EXPECT_FALSE(initialise_with(feature::ring_event_index) & status::features_ok);
+}
+
+TEST_F(TransportTest, FeaturesAreFixedAfterFeaturesOk)
+{
+    initialise_with(feature::version_1);
+    write_register(transport, 0x024, 0);
+    write_register(transport, 0x020, 1u << 29);
+    EXPECT_EQ(transport.negotiated_features(), feature::version_1);
+}
+
+TEST_F(TransportTest, DriverCannotClearStatusBits)
+{
+    initialise_with(feature::version_1);
+    write_register(transport, 0x070, status::acknowledge);
+    EXPECT_EQ(read_register(transport, 0x070), all_status);
+}
+
+TEST_F(TransportTest, ResetClearsEverything)
+{
+    initialise_with(feature::version_1);
+    write_register(transport, 0x070, 0);
+    EXPECT_EQ(read_register(transport, 0x070), 0u);
+    EXPECT_EQ(read_register(transport, 0x044), 0u);
+    EXPECT_EQ(transport.negotiated_features(), 0u);
+    EXPECT_GE(device->resets, 2);
+}
+
+TEST_F(TransportTest, QueueRegistersHold64BitAddresses)
+{
+    write_register(transport, 0x070, 1 | 2);
+    write_register(transport, 0x030, 0);
+    write_register(transport, 0x080, 0x12345000);
+    write_register(transport, 0x084, 0x1);
+    EXPECT_EQ(read_register(transport, 0x080), 0x12345000u);
+    EXPECT_EQ(read_register(transport, 0x084), 1u);
+}
+
+TEST_F(TransportTest, QueueOutsideMemoryNeedsReset)
+{
+    write_register(transport, 0x070, 1 | 2);
+    write_register(transport, 0x020, 0);
+    write_register(transport, 0x024, 1);
+    write_register(transport, 0x020, 1);
+    write_register(transport, 0x070, 1 | 2 | 8);
+    write_register(transport, 0x030, 0);
+    write_register(transport, 0x080, 0);
+    write_register(transport, 0x084, 0x10);
+    write_register(transport, 0x044, 1);
+    EXPECT_EQ(read_register(transport, 0x044), 0u);
+    EXPECT_TRUE(read_register(transport, 0x070) & status::device_needs_reset);
+}
+
+TEST_F(TransportTest, ConfigurationSpaceReadsAtAnyWidth)
+{
+    uint8_t byte = 0;
+    transport.read(0x102, { &byte, 1 });
+    EXPECT_EQ(byte, 3);
+    uint64_t quad = 0;
+    transport.read(0x100, { reinterpret_cast<uint8_t*>(&quad), 8 });
+    EXPECT_EQ(quad, 0x0807060504030201u);
+    uint32_t past = 0xffffffff;
+    transport.read(0x106, { reinterpret_cast<uint8_t*>(&past), 4 });
+    EXPECT_EQ(past, 0x0807u) << "bytes past the configuration read as zero";
+}
+
+TEST_F(TransportTest, NotificationServesTheQueueAndInterruptsUntilAcknowledged)
+{
+    ASSERT_EQ(initialise_with(feature::version_1), all_status);
+    transport.process_queues(); // DRIVER_OK kicked; nothing is available yet.
+    EXPECT_EQ(*interrupts, 0);
+    driver.set_descriptor(0, 0x20000, 64, descriptor_flag::write);
+    driver.make_available(0);
+    write_register(transport, 0x050, 0);
+    transport.handle_notify_event();
+    EXPECT_EQ(device->served, 1);
+    EXPECT_EQ(driver.used_index(), 1);
+    EXPECT_EQ(driver.used_element(0).length, 64u);
+    EXPECT_EQ(*interrupts, 1);
+    EXPECT_EQ(read_register(transport, 0x060), interrupt::used_buffer);
+    write_register(transport, 0x064, interrupt::used_buffer);
+    EXPECT_EQ(read_register(transport, 0x060), 0u);
+}
+
+TEST_F(TransportTest, NothingIsServedBeforeDriverOk)
+{
+    driver.set_descriptor(0, 0x20000, 64, descriptor_flag::write);
+    driver.make_available(0);
+    transport.process_queues();
+    EXPECT_EQ(device->served, 0);
+}
+
+TEST_F(TransportTest, CorruptRingNeedsResetAndRaisesConfigurationInterrupt)
+{
+    ASSERT_EQ(initialise_with(feature::version_1), all_status);
+    driver.publish_available_index(100);
+    transport.process_queues();
+    EXPECT_TRUE(read_register(transport, 0x070) & status::device_needs_reset);
+    EXPECT_EQ(read_register(transport, 0x060), interrupt::configuration_change);
+    // Until the driver resets the device, nothing more is served.
+    driver.publish_available_index(1);
+    transport.process_queues();
+    EXPECT_EQ(device->served, 0);
+    // After a reset the device works again.
+    QueueDriver fresh(memory, 0x4000, 16);
+    QueueDriver const* queues[] = { &fresh };
+    ASSERT_EQ(initialise(transport, feature::version_1, queues), all_status);
+    fresh.set_descriptor(0, 0x20000, 8, descriptor_flag::write);
+    fresh.make_available(0);
+    transport.process_queues();
+    EXPECT_EQ(device->served, 1);
+}
+
+TEST_F(TransportTest, EventIndexDriverGetsOneInterruptPerRequestedEvent)
+{
+    ASSERT_EQ(initialise_with(feature::version_1 | feature::ring_event_index), all_status);
+    driver.set_descriptor(0, 0x20000, 8, descriptor_flag::write);
+    driver.set_used_event(5); // Interrupt only once the 6th element is used.
+    for (int round = 0; round < 6; ++round) {
+        driver.make_available(0);
+        transport.process_queues();
+    }
+    EXPECT_EQ(*interrupts, 1);
+    EXPECT_EQ(driver.available_event(), 6);
+}
+
+}

@@ -1,0 +1,350 @@
+#include "devices/virtio/MmioTransport.h"
+
+#include "common/Error.h"
+
+#include <algorithm>
+#include <cstring>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+
+namespace vmm::virtio {
+
+namespace {
+
+// Register offsets of virtio-mmio version 2 (section 4.2.2).
+namespace reg {
+constexpr uint64_t magic_value = 0x000;
+constexpr uint64_t version = 0x004;
+constexpr uint64_t device_id = 0x008;
+constexpr uint64_t vendor_id = 0x00c;
+constexpr uint64_t device_features = 0x010;
+constexpr uint64_t device_features_select = 0x014;
+constexpr uint64_t driver_features = 0x020;
+constexpr uint64_t driver_features_select = 0x024;
+constexpr uint64_t queue_select = 0x030;
+constexpr uint64_t queue_size_max = 0x034;
+constexpr uint64_t queue_size = 0x038;
+constexpr uint64_t queue_ready = 0x044;
+constexpr uint64_t queue_notify = 0x050;
+constexpr uint64_t interrupt_status = 0x060;
+constexpr uint64_t interrupt_acknowledge = 0x064;
+constexpr uint64_t status = 0x070;
+constexpr uint64_t queue_descriptor_low = 0x080;
+constexpr uint64_t queue_descriptor_high = 0x084;
+constexpr uint64_t queue_driver_low = 0x090;
+constexpr uint64_t queue_driver_high = 0x094;
+constexpr uint64_t queue_device_low = 0x0a0;
+constexpr uint64_t queue_device_high = 0x0a4;
+constexpr uint64_t shared_memory_length_low = 0x0b0;
+constexpr uint64_t shared_memory_base_high = 0x0bc;
+constexpr uint64_t configuration_generation = 0x0fc;
+constexpr uint64_t configuration = 0x100;
+}
+
+constexpr uint32_t magic = 0x74726976; // "virt"
+constexpr uint32_t vendor = 0x004d4d56; // "VMM"
+
+uint64_t with_low(uint64_t value, uint32_t low) { return (value & ~0xffffffffull) | low; }
+uint64_t with_high(uint64_t value, uint32_t high) { return (value & 0xffffffffull) | (uint64_t(high) << 32); }
+
+}
+
+MmioTransport::MmioTransport(GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, std::unique_ptr<InterruptLine> interrupt)
+    : m_memory(memory)
+    , m_device(std::move(device))
+    , m_interrupt(std::move(interrupt))
+    , m_notify(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+{
+    if (!m_notify.is_valid())
+        throw_system_error("eventfd", "virtio queue notification");
+    m_queues.reserve(m_device->queue_count());
+    for (uint16_t index = 0; index < m_device->queue_count(); ++index)
+        m_queues.emplace_back(m_memory);
+    reset();
+}
+
+std::string MmioTransport::name() const
+{
+    return "virtio-mmio " + m_device->name();
+}
+
+uint32_t MmioTransport::status() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_status;
+}
+
+uint64_t MmioTransport::negotiated_features() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_driver_features;
+}
+
+void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
+{
+    std::ranges::fill(data, 0);
+    if (offset >= reg::configuration) {
+        std::lock_guard lock(m_mutex);
+        auto configuration = m_device->configuration();
+        uint64_t const start = offset - reg::configuration;
+        if (start < configuration.size())
+            std::memcpy(data.data(), configuration.data() + start, std::min<uint64_t>(data.size(), configuration.size() - start));
+        return;
+    }
+    // Registers are 32 bits wide; other accesses read zeros (section 4.2.2.2).
+    if (data.size() != 4 || offset % 4 != 0)
+        return;
+    uint32_t value = 0;
+    if (offset == reg::interrupt_status) {
+        value = m_interrupt_status.load();
+    } else {
+        std::lock_guard lock(m_mutex);
+        value = read_register(offset);
+    }
+    std::memcpy(data.data(), &value, sizeof(value));
+}
+
+void MmioTransport::write(uint64_t offset, std::span<uint8_t const> data)
+{
+    // The configuration spaces vmm offers have no writable fields.
+    if (offset >= reg::configuration || data.size() != 4 || offset % 4 != 0)
+        return;
+    uint32_t value = 0;
+    std::memcpy(&value, data.data(), sizeof(value));
+    if (offset == reg::queue_notify) {
+        // Only reached without an ioeventfd: hand the work to the I/O thread all the same.
+        kick();
+        return;
+    }
+    if (offset == reg::interrupt_acknowledge) {
+        m_interrupt_status.fetch_and(~value);
+        return;
+    }
+    std::lock_guard lock(m_mutex);
+    write_register(offset, value);
+}
+
+Virtqueue* MmioTransport::selected_queue()
+{
+    if (m_queue_select >= m_queues.size())
+        return nullptr;
+    return &m_queues[m_queue_select];
+}
+
+uint32_t MmioTransport::read_register(uint64_t offset)
+{
+    auto* queue = selected_queue();
+    switch (offset) {
+    case reg::magic_value:
+        return magic;
+    case reg::version:
+        return 2;
+    case reg::device_id:
+        return static_cast<uint32_t>(m_device->type());
+    case reg::vendor_id:
+        return vendor;
+    case reg::device_features: {
+        uint64_t const features = m_device->features() | feature::version_1;
+        if (m_device_features_select > 1)
+            return 0;
+        return static_cast<uint32_t>(features >> (32 * m_device_features_select));
+    }
+    case reg::queue_size_max:
+        return queue ? queue_size_max : 0;
+    case reg::queue_size:
+        return queue ? queue->size() : 0;
+    case reg::queue_ready:
+        return queue && queue->is_ready() ? 1 : 0;
+    case reg::status:
+        return m_status;
+    case reg::queue_descriptor_low:
+        return queue ? static_cast<uint32_t>(queue->descriptor_table()) : 0;
+    case reg::queue_descriptor_high:
+        return queue ? static_cast<uint32_t>(queue->descriptor_table() >> 32) : 0;
+    case reg::queue_driver_low:
+        return queue ? static_cast<uint32_t>(queue->available_ring()) : 0;
+    case reg::queue_driver_high:
+        return queue ? static_cast<uint32_t>(queue->available_ring() >> 32) : 0;
+    case reg::queue_device_low:
+        return queue ? static_cast<uint32_t>(queue->used_ring()) : 0;
+    case reg::queue_device_high:
+        return queue ? static_cast<uint32_t>(queue->used_ring() >> 32) : 0;
+    case reg::configuration_generation:
+        return m_configuration_generation;
+    default:
+        // No shared memory regions: their length and base read as all ones.
+        if (offset >= reg::shared_memory_length_low && offset <= reg::shared_memory_base_high)
+            return 0xffffffff;
+        return 0;
+    }
+}
+
+void MmioTransport::write_register(uint64_t offset, uint32_t value)
+{
+    auto* queue = selected_queue();
+    // Queue registers may change only while that queue is not in use.
+    auto* configurable_queue = queue && !queue->is_ready() ? queue : nullptr;
+    switch (offset) {
+    case reg::device_features_select:
+        m_device_features_select = value;
+        break;
+    case reg::driver_features:
+        if ((m_status & status::driver) && !(m_status & status::features_ok) && m_driver_features_select <= 1) {
+            m_driver_features = m_driver_features_select == 0 ? with_low(m_driver_features, value) : with_high(m_driver_features, value);
+        }
+        break;
+    case reg::driver_features_select:
+        m_driver_features_select = value;
+        break;
+    case reg::queue_select:
+        m_queue_select = value;
+        break;
+    case reg::queue_size:
+        if (configurable_queue)
+            configurable_queue->set_size(static_cast<uint16_t>(std::min<uint32_t>(value, 0xffff)));
+        break;
+    case reg::queue_ready:
+        if (queue && value == 0)
+            queue->disable();
+        else if (configurable_queue && value == 1)
+            enable_queue();
+        break;
+    case reg::status:
+        write_status(value);
+        break;
+    case reg::queue_descriptor_low:
+        if (configurable_queue)
+            configurable_queue->set_descriptor_table(with_low(configurable_queue->descriptor_table(), value));
+        break;
+    case reg::queue_descriptor_high:
+        if (configurable_queue)
+            configurable_queue->set_descriptor_table(with_high(configurable_queue->descriptor_table(), value));
+        break;
+    case reg::queue_driver_low:
+        if (configurable_queue)
+            configurable_queue->set_available_ring(with_low(configurable_queue->available_ring(), value));
+        break;
+    case reg::queue_driver_high:
+        if (configurable_queue)
+            configurable_queue->set_available_ring(with_high(configurable_queue->available_ring(), value));
+        break;
+    case reg::queue_device_low:
+        if (configurable_queue)
+            configurable_queue->set_used_ring(with_low(configurable_queue->used_ring(), value));
+        break;
+    case reg::queue_device_high:
+        if (configurable_queue)
+            configurable_queue->set_used_ring(with_high(configurable_queue->used_ring(), value));
+        break;
+    default:
+        break;
+    }
+}
+
+void MmioTransport::enable_queue()
+{
+    auto& queue = m_queues[m_queue_select];
+    if (!(m_status & status::features_ok)) {
+        fail("a queue was enabled before FEATURES_OK");
+        return;
+    }
+    if (auto error = queue.enable(m_driver_features))
+        fail(fmt::format("queue {}: {}", m_queue_select, *error));
+}
+
+void MmioTransport::write_status(uint32_t value)
+{
+    if (value == 0) {
+        reset();
+        return;
+    }
+    // The driver only ever adds bits (section 2.1.2); DEVICE_NEEDS_RESET is the device's.
+    value &= ~status::device_needs_reset;
+    uint32_t const added = value & ~m_status;
+    if ((m_status & ~status::device_needs_reset & ~value) != 0) {
+        spdlog::warn("{}: driver cleared status bits ({:#x} -> {:#x}); ignored", name(), m_status, value);
+        return;
+    }
+    if (added & status::features_ok) {
+        uint64_t const offered = m_device->features() | feature::version_1;
+        if ((m_driver_features & ~offered) != 0 || !(m_driver_features & feature::version_1)) {
+            // Leaving FEATURES_OK clear tells the driver the device refuses its choice.
+            spdlog::warn("{}: driver features {:#x} are not a modern subset of {:#x}", name(), m_driver_features, offered);
+            value &= ~status::features_ok;
+        }
+    }
+    if ((added & status::driver_ok) && !(value & status::features_ok)) {
+        m_status |= value & ~status::driver_ok;
+        fail("DRIVER_OK without FEATURES_OK");
+        return;
+    }
+    m_status = value | (m_status & status::device_needs_reset);
+    if (added & status::driver_ok)
+        kick(); // Serve anything made available before DRIVER_OK.
+}
+
+void MmioTransport::reset()
+{
+    m_status = 0;
+    m_device_features_select = 0;
+    m_driver_features_select = 0;
+    m_driver_features = 0;
+    m_queue_select = 0;
+    m_interrupt_status.store(0);
+    for (auto& queue : m_queues) {
+        queue.reset();
+        queue.set_size(queue_size_max);
+    }
+    m_device->reset();
+}
+
+void MmioTransport::fail(std::string const& reason)
+{
+    spdlog::warn("{}: {}; the device needs a reset", name(), reason);
+    m_status |= status::device_needs_reset;
+    if (m_status & status::driver_ok)
+        raise_interrupt(interrupt::configuration_change);
+}
+
+void MmioTransport::raise_interrupt(uint32_t bits)
+{
+    m_interrupt_status.fetch_or(bits);
+    m_interrupt->trigger();
+}
+
+void MmioTransport::kick()
+{
+    uint64_t const one = 1;
+    // A full counter (EAGAIN) already wakes the I/O thread.
+    [[maybe_unused]] auto written = ::write(m_notify.get(), &one, sizeof(one));
+}
+
+void MmioTransport::handle_notify_event()
+{
+    uint64_t count = 0;
+    // EAGAIN: a spurious wake-up; the queues are served all the same.
+    [[maybe_unused]] auto bytes = ::read(m_notify.get(), &count, sizeof(count));
+    process_queues();
+}
+
+void MmioTransport::process_queues()
+{
+    std::lock_guard lock(m_mutex);
+    if ((m_status & (status::driver_ok | status::device_needs_reset | status::failed)) != status::driver_ok)
+        return;
+    bool interrupt = false;
+    for (uint16_t index = 0; index < m_queues.size(); ++index) {
+        auto& queue = m_queues[index];
+        if (!queue.is_ready())
+            continue;
+        if (m_device->process_queue(index, queue) == QueueHealth::Broken) {
+            fail(fmt::format("queue {}: {}", index, queue.last_error()));
+            return;
+        }
+        interrupt = queue.needs_interrupt() || interrupt;
+    }
+    if (interrupt)
+        raise_interrupt(interrupt::used_buffer);
+}
+
+}

@@ -1,0 +1,75 @@
+#pragma once
+
+#include "devices/Device.h"
+#include "devices/virtio/InterruptLine.h"
+#include "devices/virtio/VirtioDevice.h"
+#include "devices/virtio/Virtqueue.h"
+#include "memory/GuestMemory.h"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace vmm::virtio {
+
+// The virtio-mmio transport, version 2 (virtio-v1.1 section 4.2): the 4 KiB
+// register window Linux's virtio_mmio driver programs. vCPU threads access
+// the registers; queue work runs on the I/O thread when the notification
+// eventfd fires (KVM signals it through an ioeventfd on QueueNotify, or
+// write() does when no ioeventfd is registered). One mutex guards the
+// registers and the queues; the interrupt status is atomic so that the
+// guest's interrupt handler never waits for a request in progress.
+class MmioTransport final : public Device {
+public:
+    static constexpr uint64_t window_size = 0x1000;
+    static constexpr uint64_t queue_notify_offset = 0x50;
+
+    MmioTransport(GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, std::unique_ptr<InterruptLine> interrupt);
+
+    std::string name() const override;
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<uint8_t const> data) override;
+
+    // The eventfd a queue notification signals; register it as an ioeventfd
+    // at base + queue_notify_offset and watch it on the I/O thread.
+    int notify_fd() const { return m_notify.get(); }
+    // I/O thread: clears the notification and serves every ready queue.
+    void handle_notify_event();
+    // Serves every ready queue now (what handle_notify_event() does after clearing the eventfd).
+    void process_queues();
+    // Any thread: asks the I/O thread to serve the queues soon (new console input).
+    void kick();
+
+    uint32_t status() const;
+    uint64_t negotiated_features() const;
+    VirtioDevice& device() { return *m_device; }
+
+private:
+    uint32_t read_register(uint64_t offset);
+    void write_register(uint64_t offset, uint32_t value);
+    void write_status(uint32_t value);
+    void enable_queue();
+    // Marks the device DEVICE_NEEDS_RESET and tells the driver (configuration change interrupt).
+    void fail(std::string const& reason);
+    void raise_interrupt(uint32_t bits);
+    void reset();
+    Virtqueue* selected_queue();
+
+    GuestMemory const& m_memory;
+    std::shared_ptr<VirtioDevice> m_device;
+    std::unique_ptr<InterruptLine> m_interrupt;
+    FileDescriptor m_notify;
+
+    mutable std::mutex m_mutex;
+    uint32_t m_status { 0 };
+    uint32_t m_device_features_select { 0 };
+    uint32_t m_driver_features_select { 0 };
+    uint64_t m_driver_features { 0 };
+    uint32_t m_queue_select { 0 };
+    uint32_t m_configuration_generation { 0 };
+    std::vector<Virtqueue> m_queues;
+    std::atomic<uint32_t> m_interrupt_status { 0 };
+};
+
+}

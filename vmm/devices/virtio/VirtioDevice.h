@@ -1,0 +1,35 @@
+#pragma once
+
+#include "devices/virtio/Virtio.h"
+#include "devices/virtio/Virtqueue.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace vmm::virtio {
+
+// What a virtio device type (block, console) implements; the transport does
+// the rest: registers, feature negotiation, status, queues, interrupts.
+// Every call comes with the transport's lock held, so a device needs no lock
+// for state only these calls touch.
+class VirtioDevice {
+public:
+    virtual ~VirtioDevice() = default;
+
+    virtual std::string name() const = 0;
+    virtual DeviceType type() const = 0;
+    // The device's feature bits; the transport adds VIRTIO_F_VERSION_1.
+    virtual uint64_t features() const = 0;
+    virtual uint16_t queue_count() const = 0;
+    // The device configuration space (section 5.x.4); reads past its end see zeros.
+    virtual std::span<uint8_t const> configuration() const = 0;
+
+    // Called on the I/O thread when queue `index` may have work: pop, serve
+    // and push used elements. Broken means the ring is corrupt.
+    virtual QueueHealth process_queue(uint16_t index, Virtqueue& queue) = 0;
+    // The driver reset the device (status 0).
+    virtual void reset() { }
+};
+
+}

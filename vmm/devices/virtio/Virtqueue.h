@@ -1,0 +1,140 @@
+#pragma once
+
+#include "memory/GuestMemory.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vmm::virtio {
+
+// The buffers of one request the driver made available, resolved to host
+// memory and checked against guest RAM: device-readable ones first, then
+// device-writable ones, as the specification orders them.
+struct DescriptorChain {
+    uint16_t head { 0 };
+    std::vector<std::span<uint8_t>> readable;
+    std::vector<std::span<uint8_t>> writable;
+    uint64_t readable_length { 0 };
+    uint64_t writable_length { 0 };
+
+    void clear();
+};
+
+enum class PopResult {
+    Chain,        // `chain` holds a request.
+    Empty,        // The driver has nothing more available.
+    InvalidChain, // The request is malformed: return chain.head with length 0.
+    BrokenQueue,  // The ring itself is corrupt: the device needs a reset.
+};
+
+enum class QueueHealth {
+    Healthy,
+    Broken,
+};
+
+// A split virtqueue (virtio-v1.1 section 2.6) in guest memory. The transport
+// configures it through its registers and validates it when the driver sets
+// QueueReady; the device then pops chains and pushes used elements. Every
+// guest-supplied index, address and length is checked; nothing the guest
+// writes can make a walk read outside guest RAM or loop forever. Not
+// thread-safe: the transport serialises access.
+class Virtqueue {
+public:
+    // Indirect tables longer than this are refused (Linux uses at most SEG_MAX + 2 entries).
+    static constexpr uint32_t max_indirect_descriptors = 1024;
+
+    explicit Virtqueue(GuestMemory const& memory)
+        : m_memory(&memory)
+    {
+    }
+
+    // Registers the driver writes before QueueReady.
+    uint16_t size() const { return m_size; }
+    void set_size(uint16_t size) { m_size = size; }
+    GuestAddress descriptor_table() const { return m_descriptor_table; }
+    GuestAddress available_ring() const { return m_available_ring; }
+    GuestAddress used_ring() const { return m_used_ring; }
+    void set_descriptor_table(GuestAddress address) { m_descriptor_table = address; }
+    void set_available_ring(GuestAddress address) { m_available_ring = address; }
+    void set_used_ring(GuestAddress address) { m_used_ring = address; }
+
+    // Checks size, alignment and placement and, if they are sound, makes the
+    // queue ready. Returns an error message otherwise.
+    std::optional<std::string> enable(uint64_t negotiated_features);
+    void disable() { m_ready = false; }
+    bool is_ready() const { return m_ready; }
+
+    // Back to the state after a device reset (size max, addresses 0, not ready).
+    void reset();
+
+    // Takes the next available chain into `chain`. After InvalidChain or
+    // BrokenQueue, last_error() says why.
+    PopResult pop(DescriptorChain& chain);
+    // Returns a request to the driver with `length` bytes written into its writable buffers.
+    void push_used(uint16_t head, uint32_t length);
+
+    // With VIRTIO_RING_F_EVENT_IDX, tells the driver to notify for anything
+    // after what was popped; then reports whether more arrived meanwhile (so
+    // that the caller pops again instead of missing it).
+    bool publish_available_event();
+    // Whether the driver wants an interrupt for what was pushed since the last call.
+    bool needs_interrupt();
+
+    bool has_available() const;
+    std::string const& last_error() const { return m_last_error; }
+
+    // Pops and serves every available chain, returning each with the length
+    // `handler(chain)` returns; malformed chains are returned with length 0.
+    template<typename Handler>
+    QueueHealth drain(DescriptorChain& chain, Handler&& handler)
+    {
+        do {
+            for (;;) {
+                auto result = pop(chain);
+                if (result == PopResult::Empty)
+                    break;
+                if (result == PopResult::BrokenQueue)
+                    return QueueHealth::Broken;
+                uint32_t const length = result == PopResult::Chain ? handler(chain) : 0;
+                push_used(chain.head, length);
+            }
+        } while (publish_available_event());
+        return QueueHealth::Healthy;
+    }
+
+private:
+    struct Descriptor {
+        uint64_t address;
+        uint32_t length;
+        uint16_t flags;
+        uint16_t next;
+    };
+    static_assert(sizeof(Descriptor) == 16);
+
+    PopResult walk(uint16_t head, DescriptorChain& chain);
+    PopResult invalid_chain(std::string message);
+    uint16_t load_available_index() const;
+
+    GuestMemory const* m_memory;
+    uint16_t m_size { 0 };
+    GuestAddress m_descriptor_table { 0 };
+    GuestAddress m_available_ring { 0 };
+    GuestAddress m_used_ring { 0 };
+    bool m_ready { false };
+    bool m_event_index { false };
+    bool m_indirect { false };
+
+    // Host views of the three areas, fixed when the queue is enabled.
+    std::span<uint8_t> m_descriptors;
+    std::span<uint8_t> m_available;
+    std::span<uint8_t> m_used;
+
+    uint16_t m_next_available { 0 };
+    uint16_t m_next_used { 0 };
+    uint16_t m_signalled_used { 0 };
+    std::string m_last_error;
+};
+
+}
