@@ -1,0 +1,232 @@
+#include "devices/virtio/BlockDevice.h"
+
+#include "common/Error.h"
+#include "common/ImageLock.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace vmm::virtio {
+
+namespace {
+
+// Feature bits of virtio-blk (section 5.2.3).
+namespace blk_feature {
+constexpr uint64_t size_max = 1ull << 1;
+constexpr uint64_t seg_max = 1ull << 2;
+constexpr uint64_t read_only = 1ull << 5;
+constexpr uint64_t block_size = 1ull << 6;
+constexpr uint64_t flush = 1ull << 9;
+}
+
+// Offsets in struct virtio_blk_config.
+namespace config {
+constexpr size_t capacity = 0;
+constexpr size_t size_max = 8;
+constexpr size_t seg_max = 12;
+constexpr size_t block_size = 20;
+}
+
+template<typename T>
+void put(std::span<uint8_t> bytes, size_t offset, T value)
+{
+    std::memcpy(bytes.data() + offset, &value, sizeof(value));
+}
+
+// Appends to `iovecs` the bytes [offset, offset + length) of the concatenated `buffers`.
+void collect(std::vector<iovec>& iovecs, std::vector<std::span<uint8_t>> const& buffers, uint64_t offset, uint64_t length)
+{
+    iovecs.clear();
+    for (auto buffer : buffers) {
+        if (length == 0)
+            break;
+        if (offset >= buffer.size()) {
+            offset -= buffer.size();
+            continue;
+        }
+        uint64_t const piece = std::min<uint64_t>(buffer.size() - offset, length);
+        iovecs.push_back({ buffer.data() + offset, piece });
+        offset = 0;
+        length -= piece;
+    }
+}
+
+// Copies the first `out.size()` bytes of the concatenated `buffers`.
+void gather(std::vector<std::span<uint8_t>> const& buffers, std::span<uint8_t> out)
+{
+    size_t done = 0;
+    for (auto buffer : buffers) {
+        size_t const piece = std::min(buffer.size(), out.size() - done);
+        std::memcpy(out.data() + done, buffer.data(), piece);
+        done += piece;
+        if (done == out.size())
+            return;
+    }
+}
+
+// The last byte of the writable buffers: where the status goes.
+uint8_t* status_byte(DescriptorChain const& chain)
+{
+    for (auto it = chain.writable.rbegin(); it != chain.writable.rend(); ++it) {
+        if (!it->empty())
+            return &it->back();
+    }
+    return nullptr;
+}
+
+enum class Direction {
+    Read,
+    Write,
+};
+
+// Moves all of `iovecs` at `offset`, resuming after short transfers. False on an
+// error or end of file.
+bool transfer_all(int fd, std::vector<iovec>& iovecs, uint64_t offset, Direction direction)
+{
+    size_t first = 0;
+    while (first < iovecs.size()) {
+        int const count = static_cast<int>(std::min<size_t>(iovecs.size() - first, IOV_MAX));
+        ssize_t const done = direction == Direction::Read
+            ? ::preadv(fd, iovecs.data() + first, count, static_cast<off_t>(offset))
+            : ::pwritev(fd, iovecs.data() + first, count, static_cast<off_t>(offset));
+        if (done < 0 && errno == EINTR)
+            continue;
+        if (done == 0)
+            errno = EIO; // The image shrank under us.
+        if (done <= 0)
+            return false;
+        offset += static_cast<uint64_t>(done);
+        auto remaining = static_cast<size_t>(done);
+        while (first < iovecs.size() && remaining >= iovecs[first].iov_len)
+            remaining -= iovecs[first++].iov_len;
+        if (remaining > 0) {
+            iovecs[first].iov_base = static_cast<uint8_t*>(iovecs[first].iov_base) + remaining;
+            iovecs[first].iov_len -= remaining;
+        }
+    }
+    return true;
+}
+
+}
+
+std::shared_ptr<BlockDevice> BlockDevice::open(std::string const& path, BlockAccess access)
+{
+    auto image = FileDescriptor::open(path, access == BlockAccess::ReadOnly ? O_RDONLY : O_RDWR);
+    lock_image(image.get(), path, access == BlockAccess::ReadOnly ? ImageLockKind::Shared : ImageLockKind::Exclusive);
+    struct stat status {};
+    if (fstat(image.get(), &status) != 0)
+        throw_system_error("fstat", path);
+    off_t const size = lseek(image.get(), 0, SEEK_END);
+    if (size < 0)
+        throw_system_error("lseek", path);
+    if (size < sector_size)
+        throw Error(fmt::format("disk image {} is smaller than one sector ({} bytes)", path, size));
+    // A serial that names the file, as Firecracker's does: device and inode numbers.
+    auto serial = fmt::format("{:x}-{:x}", status.st_dev, status.st_ino).substr(0, serial_size);
+    return std::make_shared<BlockDevice>(std::move(image), static_cast<uint64_t>(size), access, std::move(serial), "blk " + path);
+}
+
+BlockDevice::BlockDevice(FileDescriptor image, uint64_t size, BlockAccess access, std::string serial, std::string name)
+    : m_image(std::move(image))
+    , m_capacity(size / sector_size)
+    , m_access(access)
+    , m_serial(std::move(serial))
+    , m_name(std::move(name))
+{
+    put<uint64_t>(m_configuration, config::capacity, m_capacity);
+    put<uint32_t>(m_configuration, config::size_max, segment_size_max);
+    put<uint32_t>(m_configuration, config::seg_max, segment_max);
+    put<uint32_t>(m_configuration, config::block_size, sector_size);
+    m_iovecs.reserve(segment_max + 2);
+}
+
+uint64_t BlockDevice::features() const
+{
+    uint64_t features = feature::ring_event_index | feature::ring_indirect_descriptors
+        | blk_feature::size_max | blk_feature::seg_max | blk_feature::block_size | blk_feature::flush;
+    if (m_access == BlockAccess::ReadOnly)
+        features |= blk_feature::read_only;
+    return features;
+}
+
+QueueHealth BlockDevice::process_queue(uint16_t, Virtqueue& queue)
+{
+    return queue.drain(m_chain, [this](DescriptorChain const& chain) { return handle_request(chain); });
+}
+
+uint32_t BlockDevice::handle_request(DescriptorChain const& chain)
+{
+    uint8_t* status = status_byte(chain);
+    if (chain.readable_length < sizeof(RequestHeader) || !status) {
+        spdlog::debug("{}: request without a header or a status byte", m_name);
+        return 0;
+    }
+    RequestHeader header {};
+    gather(chain.readable, { reinterpret_cast<uint8_t*>(&header), sizeof(header) });
+    uint64_t const writable_data = chain.writable_length - 1;
+    uint64_t const readable_data = chain.readable_length - sizeof(RequestHeader);
+
+    RequestStatus result = Unsupported;
+    uint32_t written = 0;
+    switch (header.type) {
+    case In:
+        result = transfer(chain, header, writable_data);
+        written = result == Ok ? static_cast<uint32_t>(writable_data) : 0;
+        break;
+    case Out:
+        result = transfer(chain, header, readable_data);
+        break;
+    case Flush:
+        result = fdatasync(m_image.get()) == 0 ? Ok : IoError;
+        break;
+    case GetId:
+        result = get_id(chain, writable_data);
+        written = result == Ok ? static_cast<uint32_t>(std::min<uint64_t>(writable_data, serial_size)) : 0;
+        break;
+    default:
+        break;
+    }
+    *status = result;
+    return written + 1;
+}
+
+BlockDevice::RequestStatus BlockDevice::transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length)
+{
+    bool const is_read = header.type == In;
+    if (!is_read && m_access == BlockAccess::ReadOnly)
+        return IoError;
+    if (length % sector_size != 0 || header.sector > m_capacity || length / sector_size > m_capacity - header.sector) {
+        spdlog::debug("{}: request for {} bytes at sector {} is past the capacity {}", m_name, length, header.sector, m_capacity);
+        return IoError;
+    }
+    if (is_read)
+        collect(m_iovecs, chain.writable, 0, length);
+    else
+        collect(m_iovecs, chain.readable, sizeof(RequestHeader), length);
+    if (!transfer_all(m_image.get(), m_iovecs, header.sector * sector_size, is_read ? Direction::Read : Direction::Write)) {
+        spdlog::warn("{}: {} at sector {} failed: {}", m_name, is_read ? "read" : "write", header.sector, std::strerror(errno));
+        return IoError;
+    }
+    return Ok;
+}
+
+BlockDevice::RequestStatus BlockDevice::get_id(DescriptorChain const& chain, uint64_t length)
+{
+    // The serial is NUL-padded to 20 bytes and not terminated when it fills them.
+    std::array<uint8_t, serial_size> serial {};
+    std::memcpy(serial.data(), m_serial.data(), std::min(m_serial.size(), serial.size()));
+    collect(m_iovecs, chain.writable, 0, std::min<uint64_t>(length, serial_size));
+    size_t copied = 0;
+    for (auto const& piece : m_iovecs) {
+        std::memcpy(piece.iov_base, serial.data() + copied, piece.iov_len);
+        copied += piece.iov_len;
+    }
+    return Ok;
+}
+
+}

@@ -1,0 +1,79 @@
+#pragma once
+
+#include "common/FileDescriptor.h"
+#include "devices/virtio/VirtioDevice.h"
+
+#include <array>
+#include <memory>
+#include <string>
+#include <sys/uio.h>
+#include <vector>
+
+namespace vmm::virtio {
+
+enum class BlockAccess {
+    ReadWrite,
+    ReadOnly,
+};
+
+// virtio-blk (virtio-v1.1 section 5.2) over a raw image: reads and writes go
+// with preadv/pwritev straight between the image and guest memory, on the
+// I/O thread. One queue.
+class BlockDevice final : public VirtioDevice {
+public:
+    static constexpr uint32_t sector_size = 512;
+    static constexpr uint32_t segment_max = 128;
+    static constexpr uint32_t segment_size_max = 1024 * 1024;
+    static constexpr size_t serial_size = 20;
+
+    // Request types and status values (section 5.2.6).
+    enum RequestType : uint32_t {
+        In = 0,
+        Out = 1,
+        Flush = 4,
+        GetId = 8,
+    };
+    enum RequestStatus : uint8_t {
+        Ok = 0,
+        IoError = 1,
+        Unsupported = 2,
+    };
+    struct RequestHeader {
+        uint32_t type;
+        uint32_t reserved;
+        uint64_t sector;
+    };
+
+    // Opens and locks the image at `path` (exclusively when writable, shared when read-only).
+    static std::shared_ptr<BlockDevice> open(std::string const& path, BlockAccess access);
+    // A device over an already open image of `size` bytes (tests, the fuzzer).
+    BlockDevice(FileDescriptor image, uint64_t size, BlockAccess access, std::string serial, std::string name);
+
+    std::string name() const override { return m_name; }
+    DeviceType type() const override { return DeviceType::Block; }
+    uint64_t features() const override;
+    uint16_t queue_count() const override { return 1; }
+    std::span<uint8_t const> configuration() const override { return m_configuration; }
+    QueueHealth process_queue(uint16_t index, Virtqueue& queue) override;
+
+    uint64_t capacity() const { return m_capacity; }
+    // Serves one request and writes its status byte; returns the bytes
+    // written into the chain's writable buffers (0 for a chain too short to
+    // hold a header and a status byte).
+    uint32_t handle_request(DescriptorChain const& chain);
+
+private:
+    RequestStatus transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length);
+    RequestStatus get_id(DescriptorChain const& chain, uint64_t length);
+
+    FileDescriptor m_image;
+    uint64_t m_capacity { 0 }; // In sectors.
+    BlockAccess m_access;
+    std::string m_serial;
+    std::string m_name;
+    std::array<uint8_t, 60> m_configuration {};
+    DescriptorChain m_chain;
+    std::vector<iovec> m_iovecs;
+};
+
+}
