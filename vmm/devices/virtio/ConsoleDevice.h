@@ -1,0 +1,46 @@
+#pragma once
+
+#include "devices/virtio/VirtioDevice.h"
+
+#include <array>
+#include <deque>
+#include <mutex>
+
+namespace vmm::virtio {
+
+// virtio-console (virtio-v1.1 section 5.3) with one port and no multiport
+// feature: Linux makes it hvc0. Queue 0 (receiveq) carries host input to the
+// guest, queue 1 (transmitq) the guest's output to `output_fd`.
+class ConsoleDevice final : public VirtioDevice {
+public:
+    static constexpr uint16_t receive_queue = 0;
+    static constexpr uint16_t transmit_queue = 1;
+    // Input the guest has not taken yet is kept up to this size; more is dropped.
+    static constexpr size_t input_limit = 1024 * 1024;
+
+    explicit ConsoleDevice(int output_fd);
+
+    std::string name() const override { return "console"; }
+    DeviceType type() const override { return DeviceType::Console; }
+    uint64_t features() const override;
+    uint16_t queue_count() const override { return 2; }
+    std::span<uint8_t const> configuration() const override { return m_configuration; }
+    QueueHealth process_queue(uint16_t index, Virtqueue& queue) override;
+
+    // Any thread: keeps host input for the guest (call the transport's kick() after).
+    void queue_input(std::span<uint8_t const> bytes);
+    size_t pending_input() const;
+
+private:
+    QueueHealth receive(Virtqueue& queue);
+    uint32_t transmit(DescriptorChain const& chain);
+
+    int m_output_fd;
+    // struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr (all zero: no features use them).
+    std::array<uint8_t, 12> m_configuration {};
+    DescriptorChain m_chain;
+    mutable std::mutex m_input_mutex;
+    std::deque<uint8_t> m_input;
+};
+
+}

@@ -1,0 +1,54 @@
+#pragma once
+
+// What the machine needs to add virtio devices: one factory per device type,
+// each returning the MMIO transport to put on the MMIO bus at mmio_base.
+
+#include "common/EventLoop.h"
+#include "devices/Device.h"
+#include "kvm/VirtualMachine.h"
+#include "machine/BootOptions.h" // DiskOptions: a plain struct, no link dependency.
+#include "memory/GuestMemory.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace vmm::virtio {
+
+class ConsoleDevice;
+class MmioTransport;
+
+struct DeviceContext {
+    GuestMemory const& memory;
+    kvm::VirtualMachine& vm; // For the irqfd and the ioeventfd.
+    EventLoop& io_loop;      // The VMM's I/O thread: device work runs there, not on vCPU threads.
+    uint64_t mmio_base;      // This device's 4 KiB slot.
+    uint32_t irq;            // Its IOAPIC pin (edge-triggered, as irqfd pulses it).
+};
+
+// A virtio-blk device on `disk`; the image is opened and locked now, so a bad
+// path or an image in use fails here with one clear Error.
+std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOptions const& disk);
+
+// The virtio console (hvc0): the machine puts transport() on the MMIO bus
+// and feeds host input (stdin) through queue_input() from any thread.
+class VirtioConsole {
+public:
+    VirtioConsole(std::shared_ptr<MmioTransport> transport, std::shared_ptr<ConsoleDevice> device);
+
+    std::shared_ptr<Device> transport() const;
+    void queue_input(std::span<uint8_t const> bytes);
+
+private:
+    std::shared_ptr<MmioTransport> m_transport;
+    std::shared_ptr<ConsoleDevice> m_device;
+};
+
+// Guest output is written to `output_fd` (stdout), which stays the caller's.
+std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, int output_fd);
+
+// "virtio_mmio.device=4K@0x...:IRQ", the kernel argument that announces a device.
+std::string kernel_cmdline_entry(uint64_t mmio_base, uint32_t irq);
+
+}
