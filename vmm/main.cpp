@@ -5,6 +5,7 @@
 #include "common/Size.h"
 #include "container/Container.h"
 #include "machine/Machine.h"
+#include "machine/Timings.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -52,6 +53,7 @@ double parse_cpu_quota(std::string const& text)
 
 int main(int argc, char** argv)
 {
+    vmm::Timings::process_start();
     auto command = split_command(argc, argv);
 
     CLI::App app { "vmm: a small KVM virtual machine monitor and its sibling container runtime" };
@@ -90,6 +92,9 @@ int main(int argc, char** argv)
     boot->add_option("--cmdline", boot_options.extra_cmdline, "Appended to the default kernel command line");
     boot->add_option("--console", console, "serial (ttyS0) or virtio (hvc0)")->check(CLI::IsMember({ "serial", "virtio" }))->capture_default_str();
     boot->add_flag("--timings", boot_options.print_timings, "Print start-up timings on exit");
+    bool flat_binary = false;
+    // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
+    boot->add_flag("--test-guest", flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
 
     try {
         app.parse(argc, argv);
@@ -133,6 +138,8 @@ int main(int argc, char** argv)
             boot_options.cpus = parse_cpus(cpus_text);
         boot_options.console = console == "virtio" ? vmm::ConsoleKind::Virtio : vmm::ConsoleKind::Serial;
         boot_options.command = command;
+        if (flat_binary)
+            boot_options.kernel_format = vmm::KernelFormat::FlatBinary;
         return vmm::boot(boot_options);
     } catch (vmm::Error const& error) {
         std::fprintf(stderr, "vmm: %s\n", error.what());

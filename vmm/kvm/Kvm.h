@@ -3,7 +3,9 @@
 #include "common/FileDescriptor.h"
 
 #include <cstddef>
-#include <linux/kvm.h>
+#include "kvm/KvmAbi.h"
+
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <vector>

@@ -21,8 +21,14 @@ struct DiskOptions {
     DiskAccess access { DiskAccess::ReadWrite };
 };
 
+enum class KernelFormat {
+    BzImage,    // A Linux bzImage, booted through the 64-bit boot protocol.
+    FlatBinary, // A test guest: raw 64-bit code loaded and entered at 1 MiB.
+};
+
 struct BootOptions {
-    std::string kernel;                 // A bzImage.
+    std::string kernel;                 // A bzImage, or a flat binary for KernelFormat::FlatBinary.
+    KernelFormat kernel_format { KernelFormat::BzImage };
     std::vector<DiskOptions> disks;     // The first one is the root filesystem (/dev/vda).
     std::string initrd;                 // Optional.
     uint64_t memory_size { 512ull << 20 };

@@ -1,5 +1,204 @@
 #include "machine/Machine.h"
+
+#include "arch/x86_64/BootParams.h"
+#include "arch/x86_64/BzImage.h"
+#include "arch/x86_64/CpuSetup.h"
+#include "arch/x86_64/Layout.h"
+#include "arch/x86_64/LongMode.h"
+#include "arch/x86_64/MpTable.h"
 #include "common/Error.h"
+#include "devices/CmosRtc.h"
+#include "devices/GuestReporter.h"
+#include "devices/I8042.h"
+#include "machine/HostDetection.h"
+#include "machine/Terminal.h"
+#include "protocol.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace vmm {
-int boot(BootOptions const&) { throw Error("boot is not implemented yet"); }
+
+using namespace x86_64;
+
+namespace {
+
+std::vector<uint8_t> read_whole_file(std::string const& path, std::string_view what)
+{
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw Error(describe_system_error(what, path, errno));
+    FileDescriptor file(fd);
+    struct stat status {};
+    if (fstat(file.get(), &status) != 0)
+        throw_system_error("fstat", path);
+    if (!S_ISREG(status.st_mode))
+        throw Error(fmt::format("{} {}: not a regular file", what, path));
+    std::vector<uint8_t> bytes(static_cast<size_t>(status.st_size));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t got = ::read(file.get(), bytes.data() + done, bytes.size() - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            throw Error(describe_system_error("read", path, got == 0 ? EIO : errno));
+        done += static_cast<size_t>(got);
+    }
+    return bytes;
+}
+
+}
+
+Machine::Machine(BootOptions options)
+    : m_options(std::move(options))
+    , m_host_kind(detect_host_kind())
+{
+    // Check every input before touching KVM, so that bad input gets its own
+    // error on any host.
+    if (m_options.memory_size < minimum_memory_size)
+        throw Error(fmt::format("--mem: {} MiB is too small; vmm needs at least {} MiB", m_options.memory_size >> 20, minimum_memory_size >> 20));
+    if (m_options.memory_size > 1024 * GiB)
+        throw Error(fmt::format("--mem: {} GiB is more than vmm supports (1024 GiB)", m_options.memory_size >> 30));
+    std::optional<BzImage> kernel;
+    std::vector<uint8_t> flat_binary;
+    if (m_options.kernel_format == KernelFormat::BzImage) {
+        kernel = BzImage::load_file(m_options.kernel);
+        uint64_t const low_memory = std::min(m_options.memory_size, mmio_hole_start);
+        if (kernel->memory_needed() > low_memory)
+            throw Error(fmt::format("--mem: {} MiB is too small for kernel {}: it needs at least {} MiB", m_options.memory_size >> 20,
+                m_options.kernel, (kernel->memory_needed() + MiB - 1) >> 20));
+    } else {
+        flat_binary = read_whole_file(m_options.kernel, "test guest");
+    }
+    std::vector<uint8_t> initrd;
+    if (!m_options.initrd.empty())
+        initrd = read_whole_file(m_options.initrd, "initrd");
+    for (auto const& disk : m_options.disks) {
+        struct stat status {};
+        if (::stat(disk.path.c_str(), &status) != 0)
+            throw Error(describe_system_error("disk", disk.path, errno));
+    }
+
+    if (m_host_kind == HostKind::Pvm && kernel)
+        spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
+                     "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
+
+    m_kvm = kvm::Kvm::open();
+    m_vm = kvm::VirtualMachine::create(*m_kvm);
+    m_memory = GuestMemory::create(m_options.memory_size);
+    uint32_t slot = 0;
+    for (auto const& region : m_memory.regions())
+        m_vm->set_user_memory_region(slot++, region.guest_address, region.mapping.size(), region.mapping.data());
+    m_vm->create_irqchip_and_pit();
+    m_timings.mark(Timings::Milestone::VmCreated);
+
+    create_devices();
+    for (uint32_t index = 0; index < m_options.cpus; ++index)
+        m_vcpus.push_back(kvm::Vcpu::create(*m_kvm, *m_vm, index));
+    auto const supported_cpuid = m_kvm->supported_cpuid();
+    for (auto& vcpu : m_vcpus)
+        configure_vcpu(vcpu, supported_cpuid, m_options.cpus);
+
+    if (kernel)
+        load_kernel(*kernel, initrd);
+    else
+        load_flat_binary(flat_binary);
+}
+
+Machine::~Machine()
+{
+    kick_vcpus();
+    for (auto& thread : m_vcpu_threads) {
+        if (thread.joinable())
+            thread.join();
+    }
+}
+
+// Every device is registered here, in one place.
+void Machine::create_devices()
+{
+    m_serial = std::make_shared<Serial8250>([this](bool level) { m_vm->set_irq_line(serial_irq, level); }, STDOUT_FILENO);
+    m_io_bus.add(serial_port_base, 8, m_serial);
+    m_io_bus.add(i8042_data_port, i8042_command_port - i8042_data_port + 1,
+        std::make_shared<I8042>([this] { stop(StopReason::GuestReset, 0); }));
+    m_io_bus.add(0x70, 2, std::make_shared<CmosRtc>());
+    m_io_bus.add(VMM_EXIT_STATUS_PORT, GuestReporter::port_count,
+        std::make_shared<GuestReporter>(
+            [this](uint8_t status) { stop(StopReason::ExitStatusReported, status); },
+            [this] { m_timings.mark(Timings::Milestone::BootMarker); }));
+    m_console_input = [this](std::span<uint8_t const> bytes) { m_serial->queue_input(bytes); };
+}
+
+void Machine::load_kernel(BzImage const& kernel, std::span<uint8_t const> initrd_bytes)
+{
+    CmdlineInputs cmdline;
+    cmdline.console = m_options.console;
+    cmdline.host = m_host_kind;
+    cmdline.extra = m_options.extra_cmdline;
+    cmdline.command = m_options.command;
+    add_virtio_devices(cmdline);
+    auto const text = build_kernel_cmdline(cmdline, kernel.cmdline_limit());
+    spdlog::debug("kernel command line: {}", text);
+
+    uint64_t const entry = kernel.load_into(m_memory);
+    std::optional<InitrdPlacement> initrd;
+    if (!m_options.initrd.empty()) {
+        initrd = place_initrd(kernel, initrd_bytes.size(), m_options.memory_size);
+        m_memory.write_bytes(initrd->address, initrd_bytes);
+    }
+    std::vector<uint8_t> cmdline_bytes(text.begin(), text.end());
+    cmdline_bytes.push_back(0);
+    m_memory.write_bytes(cmdline_address, cmdline_bytes);
+    m_memory.write_object(zero_page_address, build_boot_params(kernel, m_options.memory_size, text.size(), initrd));
+    write_mptable(m_memory, m_options.cpus);
+    setup_boot_vcpu(entry, zero_page_address);
+}
+
+void Machine::load_flat_binary(std::span<uint8_t const> bytes)
+{
+    if (!m_memory.contains(test_guest_load_address, bytes.size()))
+        throw Error(fmt::format("test guest {}: {} bytes do not fit in guest memory", m_options.kernel, bytes.size()));
+    m_memory.write_bytes(test_guest_load_address, bytes);
+    write_mptable(m_memory, m_options.cpus);
+    setup_boot_vcpu(test_guest_load_address, zero_page_address);
+}
+
+void Machine::setup_boot_vcpu(uint64_t entry, uint64_t zero_page)
+{
+    // Only the bootstrap processor gets an entry state; the others wait for
+    // the INIT-SIPI sequence in the in-kernel LAPIC, as on real hardware.
+    auto& vcpu = m_vcpus.front();
+    auto sregs = vcpu.get_special_registers();
+    setup_long_mode(m_memory, sregs);
+    vcpu.set_special_registers(sregs);
+    vcpu.set_registers(boot_registers(entry, zero_page));
+    kvm_fpu fpu {};
+    fpu.fcw = 0x37f;      // x87 default control word: all exceptions masked.
+    fpu.mxcsr = 0x1f80;   // SSE default: all exceptions masked.
+    vcpu.set_fpu(fpu);
+}
+
+void Machine::stop(StopReason reason, int exit_status, std::string message)
+{
+    {
+        std::lock_guard lock(m_stop_mutex);
+        if (m_stop_reason != StopReason::Running)
+            return;
+        m_stop_reason = reason;
+        m_exit_status = exit_status;
+        m_stop_message = std::move(message);
+        m_stopping.store(true);
+    }
+    m_io_loop.stop();
+}
+
+int boot(BootOptions const& options)
+{
+    Machine machine(options);
+    return machine.run();
+}
+
 }

@@ -1,8 +1,87 @@
 #pragma once
 
+#include "arch/x86_64/BzImage.h"
+#include "common/EventLoop.h"
+#include "devices/Bus.h"
+#include "devices/Serial8250.h"
+#include "kvm/Kvm.h"
+#include "kvm/Vcpu.h"
+#include "kvm/VirtualMachine.h"
 #include "machine/BootOptions.h"
+#include "machine/KernelCmdline.h"
+#include "machine/Timings.h"
+#include "memory/GuestMemory.h"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace vmm {
+
+enum class StopReason {
+    Running,
+    ExitStatusReported, // guest/init wrote the command's status.
+    GuestReset,         // i8042 reset or a KVM system event.
+    TripleFault,        // KVM_EXIT_SHUTDOWN.
+    HostSignal,         // SIGINT/SIGTERM/SIGHUP to vmm, or the console's quit key.
+    Failure,            // An error on a vCPU or the I/O thread.
+};
+
+// One virtual machine: guest memory, the KVM VM and its vCPUs, the devices on
+// the I/O-port and MMIO buses, and the I/O thread's event loop.
+class Machine {
+public:
+    explicit Machine(BootOptions options);
+    Machine(Machine const&) = delete;
+    Machine& operator=(Machine const&) = delete;
+    ~Machine();
+
+    // Runs the vCPUs until the guest stops; returns vmm's exit status.
+    int run();
+
+    // Stops the machine; the first reason given wins. Safe from any thread.
+    void stop(StopReason reason, int exit_status, std::string message = {});
+
+private:
+    void create_devices();
+    void add_virtio_devices(CmdlineInputs& cmdline);
+    void load_kernel(x86_64::BzImage const& kernel, std::span<uint8_t const> initrd);
+    void load_flat_binary(std::span<uint8_t const> bytes);
+    void setup_boot_vcpu(uint64_t entry, uint64_t zero_page);
+    void watch_host_input();
+    void handle_host_input(std::span<uint8_t const> bytes);
+    void run_vcpu(kvm::Vcpu& vcpu);
+    // Handles one exit; returns false when the vCPU should stop.
+    bool handle_exit(kvm::Vcpu& vcpu);
+    bool handle_internal_error(kvm::Vcpu& vcpu);
+    void kick_vcpus();
+    int exit_status();
+
+    BootOptions m_options;
+    HostKind m_host_kind;
+    Timings m_timings;
+    std::optional<kvm::Kvm> m_kvm;
+    std::optional<kvm::VirtualMachine> m_vm;
+    GuestMemory m_memory;
+    Bus m_io_bus;
+    Bus m_mmio_bus;
+    EventLoop m_io_loop;
+    std::shared_ptr<Serial8250> m_serial;
+    std::function<void(std::span<uint8_t const>)> m_console_input;
+    std::vector<kvm::Vcpu> m_vcpus;
+    std::vector<std::thread> m_vcpu_threads;
+
+    std::mutex m_stop_mutex;
+    std::atomic<bool> m_stopping { false };
+    StopReason m_stop_reason { StopReason::Running };
+    int m_exit_status { 0 };
+    std::string m_stop_message;
+    bool m_escape_pending { false };
+};
 
 // Boots the guest described by `options` and runs it until it reports an exit
 // status, resets, or vmm is told to stop. Returns vmm's exit status: the guest

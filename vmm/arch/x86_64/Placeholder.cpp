@@ -1,1 +1,0 @@
-namespace vmm::x86_64 {}

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "devices/Device.h"
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <span>
+
+namespace vmm {
+
+// A 16550A-compatible UART (the 8250 family Linux's serial8250 driver
+// drives) on eight I/O ports. It transmits at once, so the transmitter is
+// always empty; it raises its interrupt for "transmitter empty" (THRE) and
+// "received data" as IER asks, and reports them in IIR, as hardware does:
+// Linux's tty layer waits for THRE interrupts before it writes more.
+class Serial8250 final : public Device {
+public:
+    using InterruptLevel = std::function<void(bool level)>;
+
+    Serial8250(InterruptLevel set_interrupt_level, int output_fd);
+
+    std::string name() const override { return "serial8250"; }
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<uint8_t const> data) override;
+
+    // Bytes typed on the host; called from the I/O thread.
+    void queue_input(std::span<uint8_t const> bytes);
+
+private:
+    uint8_t read_register(uint64_t offset);
+    void write_register(uint64_t offset, uint8_t value);
+    bool interrupt_pending() const;
+    void update_interrupt();
+
+    std::mutex m_mutex;
+    InterruptLevel m_set_interrupt_level;
+    int m_output_fd;
+    std::deque<uint8_t> m_input;
+    uint8_t m_interrupt_enable { 0 };
+    uint8_t m_line_control { 0x03 }; // 8N1.
+    uint8_t m_modem_control { 0x08 }; // OUT2, which gates the interrupt on PCs.
+    uint8_t m_scratch { 0 };
+    uint8_t m_fifo_control { 0 };
+    uint8_t m_divisor_low { 0x0c }; // 9600 baud.
+    uint8_t m_divisor_high { 0 };
+    bool m_transmitter_empty_pending { false };
+    bool m_interrupt_level { false };
+};
+
+}

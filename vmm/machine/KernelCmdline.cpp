@@ -1,0 +1,46 @@
+#include "machine/KernelCmdline.h"
+
+#include "common/Error.h"
+#include "protocol.h"
+
+#include <fmt/format.h>
+
+namespace vmm {
+
+char const* const pvm_cmdline_options = "noxsave clearcpuid=smap,smep,popcnt,fsgsbase,rdpid,rdrand,rdseed,avx,avx2,avx512f,"
+                                        "xsave,xsaveopt,xsavec,xsaves,invpcid,pcid,movbe,bmi1,bmi2,umip";
+
+std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
+{
+    // After Firecracker's defaults: reset through the keyboard controller,
+    // reboot at once on panic, and no slow probing of absent hardware.
+    std::string cmdline = "reboot=k panic=1 nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet";
+    cmdline += inputs.console == ConsoleKind::Virtio ? " console=ttyS0 console=hvc0" : " console=ttyS0";
+    if (inputs.has_root_disk)
+        cmdline += " root=/dev/vda rw rootfstype=ext4 rootwait";
+    for (auto const& device : inputs.virtio_devices)
+        cmdline += " " + device;
+    if (inputs.host == HostKind::Pvm) {
+        cmdline += ' ';
+        cmdline += pvm_cmdline_options;
+    }
+    cmdline += " " VMM_CMDLINE_MODE_VM;
+    for (auto const& argument : inputs.command) {
+        std::string encoded(argument.size() * 3 + 1, '\0');
+        size_t const length = vmm_percent_encode(argument.c_str(), encoded.data(), encoded.size());
+        if (length == 0 && !argument.empty())
+            throw Error(fmt::format("guest command argument '{}' cannot be passed to the guest", argument));
+        encoded.resize(length);
+        cmdline += " " VMM_CMDLINE_ARGUMENT_KEY + encoded;
+    }
+    if (inputs.command.size() > VMM_MAX_ARGUMENTS)
+        throw Error(fmt::format("the guest command has {} arguments; guest/init takes at most {}", inputs.command.size(), VMM_MAX_ARGUMENTS));
+    if (!inputs.extra.empty())
+        cmdline += " " + inputs.extra;
+    if (cmdline.size() > limit)
+        throw Error(fmt::format("the kernel command line is {} bytes; the kernel accepts at most {} (shorten the command or --cmdline)",
+            cmdline.size(), limit));
+    return cmdline;
+}
+
+}

@@ -1,0 +1,32 @@
+#pragma once
+
+#include "machine/BootOptions.h"
+
+#include <string>
+#include <vector>
+
+namespace vmm {
+
+enum class HostKind {
+    HardwareVirtualization, // VMX or SVM: guest kernel and user code run natively.
+    Pvm,                    // KVM's PVM: guest kernel code is emulated, guest user system calls fail.
+};
+
+struct CmdlineInputs {
+    ConsoleKind console { ConsoleKind::Serial };
+    HostKind host { HostKind::HardwareVirtualization };
+    bool has_root_disk { false };
+    std::vector<std::string> virtio_devices; // "virtio_mmio.device=4K@0x...:N" words.
+    std::string extra;                        // --cmdline, last so that it wins.
+    std::vector<std::string> command;         // Passed to guest/init as vmm.arg= words.
+};
+
+// The options the kernel needs on a PVM host (shared HOST-NOTES.md): no
+// XSAVE, and CPU features hidden that the instruction emulator cannot run.
+extern char const* const pvm_cmdline_options;
+
+// Builds the guest kernel command line. Throws an Error when it exceeds
+// `limit` bytes (the kernel's cmdline_size), naming the length.
+std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit);
+
+}

@@ -1,0 +1,269 @@
+// The running machine: vCPU threads with their exit loop, the I/O thread
+// (host input and signals), and the way all of it stops.
+
+#include "common/Error.h"
+#include "machine/Machine.h"
+#include "machine/Terminal.h"
+
+#include <csignal>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+
+namespace vmm {
+
+namespace {
+
+// Sent to a vCPU thread to make KVM_RUN return; its handler does nothing.
+constexpr int kick_signal = SIGUSR1;
+
+constexpr uint8_t console_escape_key = 0x01; // Ctrl-A, then 'x' quits, as in kvmtool and QEMU.
+
+void install_kick_handler()
+{
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    // No SA_RESTART: KVM_RUN must return EINTR to the vCPU thread.
+    if (sigaction(kick_signal, &action, nullptr) != 0)
+        throw_system_error("sigaction", "SIGUSR1");
+}
+
+std::string hex_bytes(std::span<uint8_t const> bytes)
+{
+    std::string text;
+    for (auto byte : bytes)
+        text += fmt::format("{}{:02x}", text.empty() ? "" : " ", byte);
+    return text;
+}
+
+}
+
+int Machine::run()
+{
+    install_kick_handler();
+    // SIGINT, SIGTERM and SIGHUP go to the I/O thread's signalfd only: block
+    // them before any vCPU thread exists so that every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int signal_number : { SIGINT, SIGTERM, SIGHUP })
+        sigaddset(&stop_signals, signal_number);
+    if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0)
+        throw Error("pthread_sigmask: cannot block SIGINT/SIGTERM");
+    FileDescriptor signals(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals.is_valid())
+        throw_system_error("signalfd");
+    m_io_loop.add(signals.get(), [this, &signals](uint32_t) {
+        signalfd_siginfo info {};
+        if (::read(signals.get(), &info, sizeof(info)) == sizeof(info))
+            stop(StopReason::HostSignal, 128 + static_cast<int>(info.ssi_signo));
+    });
+
+    RawTerminal terminal(STDIN_FILENO);
+    watch_host_input();
+    m_escape_pending = false;
+
+    for (auto& vcpu : m_vcpus)
+        m_vcpu_threads.emplace_back([this, &vcpu] { run_vcpu(vcpu); });
+
+    try {
+        m_io_loop.run();
+    } catch (Error const& error) {
+        stop(StopReason::Failure, 1, error.what());
+    }
+    kick_vcpus();
+    for (auto& thread : m_vcpu_threads)
+        thread.join();
+    m_vcpu_threads.clear();
+    m_timings.mark(Timings::Milestone::Exit);
+    if (terminal.is_active())
+        std::fputs("\r\n", stderr);
+    return exit_status();
+}
+
+int Machine::exit_status()
+{
+    auto report = [&](std::string const& message) {
+        std::fprintf(stderr, "vmm: %s\n", message.c_str());
+    };
+    int status = m_exit_status;
+    switch (m_stop_reason) {
+    case StopReason::ExitStatusReported:
+    case StopReason::HostSignal:
+        break;
+    case StopReason::GuestReset:
+        // A reset is a normal end for an interactive guest; with a command,
+        // it means the command never reported (a kernel panic, say).
+        if (!m_options.command.empty()) {
+            report("the guest reset before its command reported an exit status (see the console output above)");
+            status = 1;
+        }
+        break;
+    case StopReason::TripleFault:
+        report("the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+        status = 1;
+        break;
+    case StopReason::Failure:
+    case StopReason::Running:
+        report(m_stop_message.empty() ? "the guest stopped for an unknown reason" : m_stop_message);
+        status = 1;
+        break;
+    }
+    if (m_options.print_timings)
+        std::fprintf(stderr, "vmm: timings: %s\n", m_timings.summary().c_str());
+    return status;
+}
+
+void Machine::kick_vcpus()
+{
+    for (size_t index = 0; index < m_vcpu_threads.size(); ++index) {
+        // immediate_exit makes a KVM_RUN that has not started yet return at
+        // once; the signal interrupts one that is already running.
+        m_vcpus[index].run_state().immediate_exit = 1;
+        if (m_vcpu_threads[index].joinable())
+            pthread_kill(m_vcpu_threads[index].native_handle(), kick_signal);
+    }
+}
+
+void Machine::watch_host_input()
+{
+    // stdin may be /dev/null or a file, which epoll refuses: the guest then simply gets no input.
+    try {
+        m_io_loop.add(STDIN_FILENO, [this](uint32_t) {
+            uint8_t buffer[256];
+            ssize_t got = ::read(STDIN_FILENO, buffer, sizeof(buffer));
+            if (got > 0) {
+                handle_host_input({ buffer, static_cast<size_t>(got) });
+            } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+                m_io_loop.remove(STDIN_FILENO);
+            }
+        });
+    } catch (Error const&) {
+        spdlog::debug("stdin cannot be polled; the guest console gets no input");
+    }
+}
+
+void Machine::handle_host_input(std::span<uint8_t const> bytes)
+{
+    std::vector<uint8_t> forwarded;
+    for (auto byte : bytes) {
+        if (m_escape_pending) {
+            m_escape_pending = false;
+            if (byte == 'x') {
+                stop(StopReason::HostSignal, 130);
+                return;
+            }
+            if (byte != console_escape_key)
+                forwarded.push_back(console_escape_key);
+        } else if (byte == console_escape_key) {
+            m_escape_pending = true;
+            continue;
+        }
+        forwarded.push_back(byte);
+    }
+    if (!forwarded.empty())
+        m_console_input(forwarded);
+}
+
+void Machine::run_vcpu(kvm::Vcpu& vcpu)
+{
+    try {
+        while (!m_stopping.load()) {
+            if (vcpu.index() == 0)
+                m_timings.mark(Timings::Milestone::FirstKvmRun);
+            if (!vcpu.run())
+                continue;
+            if (!handle_exit(vcpu))
+                return;
+        }
+    } catch (Error const& error) {
+        stop(StopReason::Failure, 1, fmt::format("vCPU {}: {}", vcpu.index(), error.what()));
+    }
+}
+
+bool Machine::handle_exit(kvm::Vcpu& vcpu)
+{
+    auto& run = vcpu.run_state();
+    switch (run.exit_reason) {
+    case KVM_EXIT_IO: {
+        // `count` accesses of `size` bytes each, for rep ins/outs; the data
+        // sits in the kvm_run page at data_offset, which KVM keeps in bounds.
+        auto* data = reinterpret_cast<uint8_t*>(&run) + run.io.data_offset;
+        for (uint32_t index = 0; index < run.io.count; ++index) {
+            std::span<uint8_t> access(data + index * run.io.size, run.io.size);
+            bool const handled = run.io.direction == KVM_EXIT_IO_OUT ? m_io_bus.write(run.io.port, access) : m_io_bus.read(run.io.port, access);
+            if (!handled)
+                spdlog::debug("vCPU {}: unclaimed port {:#x}", vcpu.index(), run.io.port);
+        }
+        return true;
+    }
+    case KVM_EXIT_MMIO: {
+        std::span<uint8_t> access(run.mmio.data, std::min<uint32_t>(run.mmio.len, sizeof(run.mmio.data)));
+        bool const handled = run.mmio.is_write ? m_mmio_bus.write(run.mmio.phys_addr, access) : m_mmio_bus.read(run.mmio.phys_addr, access);
+        if (!handled)
+            spdlog::debug("vCPU {}: unclaimed MMIO {:#x}", vcpu.index(), run.mmio.phys_addr);
+        return true;
+    }
+    case KVM_EXIT_SHUTDOWN:
+        stop(StopReason::TripleFault, 1);
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        stop(StopReason::GuestReset, 0);
+        return false;
+    case KVM_EXIT_INTERNAL_ERROR:
+        return handle_internal_error(vcpu);
+    case KVM_EXIT_FAIL_ENTRY:
+        stop(StopReason::Failure, 1, fmt::format("vCPU {}: KVM could not enter the guest (hardware reason {:#x})", vcpu.index(), run.fail_entry.hardware_entry_failure_reason));
+        return false;
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+        return true;
+    case KVM_EXIT_HLT:
+        stop(StopReason::Failure, 1, fmt::format("vCPU {}: halted with interrupts that can never arrive", vcpu.index()));
+        return false;
+    default:
+        stop(StopReason::Failure, 1, fmt::format("vCPU {}: unexpected KVM exit reason {}", vcpu.index(), run.exit_reason));
+        return false;
+    }
+}
+
+bool Machine::handle_internal_error(kvm::Vcpu& vcpu)
+{
+    auto& run = vcpu.run_state();
+    auto const regs = vcpu.get_registers();
+    std::span<uint8_t const> instruction;
+    if (run.emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION && run.emulation_failure.ndata >= 2
+        && (run.emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+        instruction = { run.emulation_failure.insn_bytes, std::min<size_t>(run.emulation_failure.insn_size, sizeof(run.emulation_failure.insn_bytes)) };
+    }
+    // On PVM the instruction emulator cannot run int3, which Linux uses in
+    // its self-test and for text patching: deliver the #BP it would raise.
+    if (m_host_kind == HostKind::Pvm && !instruction.empty() && instruction[0] == 0xcc) {
+        auto next = regs;
+        next.rip += 1;
+        vcpu.set_registers(next);
+        auto events = vcpu.get_events();
+        events.exception.injected = 1;
+        events.exception.nr = 3;
+        events.exception.has_error_code = 0;
+        vcpu.set_events(events);
+        return true;
+    }
+    std::string message;
+    if (run.emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION)
+        message = fmt::format("vCPU {}: KVM cannot emulate the instruction at RIP {:#x} (bytes: {})", vcpu.index(), regs.rip,
+            instruction.empty() ? "unknown" : hex_bytes(instruction));
+    else
+        message = fmt::format("vCPU {}: KVM internal error, suberror {} at RIP {:#x}", vcpu.index(), run.internal.suberror, regs.rip);
+    if (m_host_kind == HostKind::Pvm)
+        message += " [PVM host: guest code at CPL0 is emulated]";
+    stop(StopReason::Failure, 1, message);
+    return false;
+}
+
+void Machine::add_virtio_devices(CmdlineInputs&)
+{
+}
+
+}

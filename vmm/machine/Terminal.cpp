@@ -1,0 +1,26 @@
+#include "machine/Terminal.h"
+
+#include <unistd.h>
+
+namespace vmm {
+
+RawTerminal::RawTerminal(int fd)
+    : m_fd(fd)
+{
+    if (!isatty(fd) || tcgetattr(fd, &m_saved) != 0)
+        return;
+    termios raw = m_saved;
+    cfmakeraw(&raw);
+    // Keep output post-processing so the host's own messages stay readable.
+    raw.c_oflag |= OPOST;
+    if (tcsetattr(fd, TCSANOW, &raw) == 0)
+        m_active = true;
+}
+
+RawTerminal::~RawTerminal()
+{
+    if (m_active)
+        tcsetattr(m_fd, TCSANOW, &m_saved);
+}
+
+}
