@@ -10,6 +10,7 @@
 #include "devices/CmosRtc.h"
 #include "devices/GuestReporter.h"
 #include "devices/I8042.h"
+#include "devices/virtio/VirtioDevices.h"
 #include "machine/HostDetection.h"
 #include "machine/Terminal.h"
 #include "protocol.h"
@@ -130,6 +131,32 @@ void Machine::create_devices()
             [this](uint8_t status) { stop(StopReason::ExitStatusReported, status); },
             [this] { m_timings.mark(Timings::Milestone::BootMarker); }));
     m_console_input = [this](std::span<uint8_t const> bytes) { m_serial->queue_input(bytes); };
+}
+
+// virtio-mmio devices take consecutive 4 KiB slots and IOAPIC pins: the
+// disks first (the root filesystem is /dev/vda), then the console.
+void Machine::add_virtio_devices(CmdlineInputs& cmdline)
+{
+    uint32_t slot = 0;
+    auto next_context = [&] {
+        if (slot == virtio_max_devices)
+            throw Error(fmt::format("too many virtio devices: vmm has {} slots", virtio_max_devices));
+        virtio::DeviceContext context { m_memory, *m_vm, m_io_loop, virtio_mmio_base + slot * virtio_mmio_slot_size, virtio_first_irq + slot };
+        ++slot;
+        cmdline.virtio_devices.push_back(virtio::kernel_cmdline_entry(context.mmio_base, context.irq));
+        return context;
+    };
+    for (auto const& disk : m_options.disks) {
+        auto const context = next_context();
+        m_mmio_bus.add(context.mmio_base, virtio_mmio_slot_size, virtio::create_block_device(context, disk));
+    }
+    cmdline.has_root_disk = !m_options.disks.empty();
+    if (m_options.console == ConsoleKind::Virtio) {
+        auto const context = next_context();
+        auto console = virtio::create_console_device(context, STDOUT_FILENO);
+        m_mmio_bus.add(context.mmio_base, virtio_mmio_slot_size, console->transport());
+        m_console_input = [console](std::span<uint8_t const> bytes) { console->queue_input(bytes); };
+    }
 }
 
 void Machine::load_kernel(BzImage const& kernel, std::span<uint8_t const> initrd_bytes)

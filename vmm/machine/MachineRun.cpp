@@ -262,8 +262,5 @@ bool Machine::handle_internal_error(kvm::Vcpu& vcpu)
     return false;
 }
 
-void Machine::add_virtio_devices(CmdlineInputs&)
-{
-}
 
 }

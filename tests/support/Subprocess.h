@@ -1,0 +1,26 @@
+#pragma once
+
+// Runs a program for a test and captures what it printed and how it ended.
+
+#include <string>
+#include <vector>
+
+namespace vmm::testing {
+
+struct ProcessResult {
+    int exit_status { -1 };   // The exit code, or 128 + signal when killed.
+    bool timed_out { false }; // Killed by run_process after `timeout_seconds`.
+    std::string output;       // stdout and stderr, interleaved as printed.
+    bool dumped_core { false };
+};
+
+// Runs `arguments` with stdin from /dev/null and kills it after `timeout_seconds`.
+ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds = 60);
+
+// True when `path` exists and can be opened for reading and writing (e.g. /dev/kvm).
+bool can_open_read_write(char const* path);
+
+// The number of lines in `output` that contain `needle`.
+int count_lines_containing(std::string const& output, std::string const& needle);
+
+}

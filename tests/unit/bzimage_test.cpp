@@ -1,0 +1,162 @@
+// The bzImage checks, on the project's real kernel and on damaged copies of it.
+#include "arch/x86_64/BootParams.h"
+#include "arch/x86_64/BzImage.h"
+#include "arch/x86_64/Layout.h"
+#include "common/Error.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+#include <iterator>
+
+using namespace vmm;
+using namespace vmm::x86_64;
+
+namespace {
+
+std::string const kernel_path = VMM_BUILD_DIR "/guest/bzImage";
+
+std::vector<uint8_t> read_kernel()
+{
+    std::ifstream file(kernel_path, std::ios::binary);
+    return { std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>() };
+}
+
+std::string parse_error(std::vector<uint8_t> bytes)
+{
+    try {
+        BzImage::parse(std::move(bytes), "test.bzImage");
+    } catch (Error const& error) {
+        return error.what();
+    }
+    return "";
+}
+
+class RealKernel : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        m_bytes = read_kernel();
+        ASSERT_FALSE(m_bytes.empty()) << kernel_path << " is missing: run guest/build-kernel (scripts/test does)";
+    }
+    std::vector<uint8_t> m_bytes;
+};
+
+}
+
+TEST_F(RealKernel, ParsesAndReportsTheBootProtocol)
+{
+    auto const kernel = BzImage::parse(m_bytes, kernel_path);
+    EXPECT_GE(kernel.protocol_version(), 0x020c);
+    EXPECT_TRUE(kernel.header().xloadflags & XLF_KERNEL_64);
+    EXPECT_GT(kernel.memory_needed(), kernel_load_address);
+    EXPECT_EQ(kernel.cmdline_limit(), 2047u);
+    EXPECT_EQ(kernel.protected_mode_kernel().size() + (kernel.header().setup_sects + 1) * 512u, m_bytes.size());
+}
+
+TEST_F(RealKernel, LoadsAtOneMegabyteWithTheEntryAt0x200)
+{
+    auto const kernel = BzImage::parse(m_bytes, kernel_path);
+    auto memory = GuestMemory::create_flat(64 * MiB);
+    EXPECT_EQ(kernel.load_into(memory), kernel_load_address + 0x200);
+    auto const loaded = memory.slice(kernel_load_address, 64);
+    EXPECT_TRUE(std::equal(loaded.begin(), loaded.end(), kernel.protected_mode_kernel().begin()));
+}
+
+TEST_F(RealKernel, TruncatedCopiesAreRejected)
+{
+    for (size_t size : { size_t(100), size_t(2000), m_bytes.size() / 2, m_bytes.size() - 1 }) {
+        std::vector<uint8_t> truncated(m_bytes.begin(), m_bytes.begin() + static_cast<long>(size));
+        auto const message = parse_error(truncated);
+        EXPECT_FALSE(message.empty()) << "a copy truncated to " << size << " bytes was accepted";
+        EXPECT_NE(message.find("test.bzImage"), std::string::npos) << message;
+    }
+}
+
+TEST_F(RealKernel, CorruptCopiesAreRejected)
+{
+    auto corrupt = m_bytes;
+    corrupt[corrupt.size() / 2] ^= 0x40;
+    EXPECT_NE(parse_error(corrupt).find("corrupt"), std::string::npos);
+
+    auto no_magic = m_bytes;
+    no_magic[0x202] = 'X';
+    EXPECT_NE(parse_error(no_magic).find("HdrS"), std::string::npos);
+
+    auto old_protocol = m_bytes;
+    old_protocol[0x206] = 0x0b;
+    EXPECT_NE(parse_error(old_protocol).find("2.12"), std::string::npos);
+
+    auto no_64_bit = m_bytes;
+    no_64_bit[0x236] &= ~XLF_KERNEL_64;
+    EXPECT_NE(parse_error(no_64_bit).find("64-bit"), std::string::npos);
+}
+
+TEST(BzImage, TextIsNotAKernel)
+{
+    std::vector<uint8_t> text(4096, 'a');
+    EXPECT_NE(parse_error(text).find("not a bzImage"), std::string::npos);
+    EXPECT_NE(parse_error({}).find("too short"), std::string::npos);
+}
+
+TEST(BzImage, MissingFileNamesThePath)
+{
+    try {
+        BzImage::load_file("/nonexistent/bzImage");
+        FAIL() << "no error";
+    } catch (Error const& error) {
+        EXPECT_STREQ(error.what(), "kernel /nonexistent/bzImage: No such file or directory");
+    }
+}
+
+TEST(BzImage, Crc32MatchesTheStandardCheckValue)
+{
+    // The kernel's CRC is the standard CRC-32 without the final inversion;
+    // the standard check value of "123456789" is 0xcbf43926.
+    std::string const check = "123456789";
+    EXPECT_EQ(~bzimage_crc32({ reinterpret_cast<uint8_t const*>(check.data()), check.size() }), 0xcbf43926u);
+}
+
+TEST_F(RealKernel, BootParamsCarryTheHeaderCmdlineInitrdAndE820)
+{
+    auto const kernel = BzImage::parse(m_bytes, kernel_path);
+    uint64_t const memory_size = 256 * MiB;
+    auto const initrd = place_initrd(kernel, 1 * MiB + 5, memory_size);
+    EXPECT_EQ(initrd.address % 4096, 0u);
+    EXPECT_LE(initrd.address + initrd.size, memory_size);
+    EXPECT_GE(initrd.address, kernel.memory_needed());
+
+    auto const params = build_boot_params(kernel, memory_size, 100, initrd);
+    EXPECT_EQ(params.hdr.header, 0x53726448u);
+    EXPECT_EQ(params.hdr.type_of_loader, 0xff);
+    EXPECT_TRUE(params.hdr.loadflags & LOADED_HIGH);
+    EXPECT_TRUE(params.hdr.loadflags & CAN_USE_HEAP);
+    EXPECT_EQ(params.hdr.cmd_line_ptr, cmdline_address);
+    EXPECT_EQ(params.hdr.ramdisk_image, initrd.address);
+    EXPECT_EQ(params.hdr.ramdisk_size, 1 * MiB + 5);
+    ASSERT_EQ(params.e820_entries, 3);
+    EXPECT_EQ(params.e820_table[0].addr, 0u);
+    EXPECT_EQ(params.e820_table[0].size, mptable_address);
+    EXPECT_EQ(params.e820_table[0].type, 1u);
+    EXPECT_EQ(params.e820_table[1].type, 2u) << "the MP table is reserved";
+    EXPECT_EQ(params.e820_table[2].addr, high_memory_start);
+    EXPECT_EQ(params.e820_table[2].addr + params.e820_table[2].size, memory_size);
+}
+
+TEST_F(RealKernel, InitrdThatDoesNotFitIsAnError)
+{
+    auto const kernel = BzImage::parse(m_bytes, kernel_path);
+    EXPECT_THROW(place_initrd(kernel, 200 * MiB, 64 * MiB), Error);
+}
+
+TEST(E820, LargeGuestsSkipTheMmioHole)
+{
+    auto const map = build_e820_map(5 * GiB);
+    ASSERT_EQ(map.size(), 4u);
+    EXPECT_EQ(map[2].addr + map[2].size, mmio_hole_start);
+    EXPECT_EQ(map[3].addr, high_ram_start);
+    EXPECT_EQ(map[3].size, 2 * GiB);
+    uint64_t ram = 0;
+    for (auto const& entry : map)
+        ram += entry.type == 1 ? entry.size : 0;
+    EXPECT_EQ(ram, 5 * GiB - (high_memory_start - mptable_address));
+}

@@ -1,0 +1,62 @@
+// The guest kernel command line: defaults, devices, PVM options, the encoded command, the length limit.
+#include "common/Error.h"
+#include "machine/KernelCmdline.h"
+#include "protocol.h"
+
+#include <gtest/gtest.h>
+
+using namespace vmm;
+
+TEST(KernelCmdline, DefaultsForTheSerialConsole)
+{
+    CmdlineInputs inputs;
+    inputs.has_root_disk = true;
+    auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    EXPECT_NE(cmdline.find("console=ttyS0"), std::string::npos);
+    EXPECT_EQ(cmdline.find("console=hvc0"), std::string::npos);
+    EXPECT_NE(cmdline.find("reboot=k"), std::string::npos);
+    EXPECT_NE(cmdline.find("panic=1"), std::string::npos);
+    EXPECT_NE(cmdline.find("root=/dev/vda"), std::string::npos);
+    EXPECT_NE(cmdline.find("vmm.mode=vm"), std::string::npos);
+    EXPECT_EQ(cmdline.find("clearcpuid"), std::string::npos) << "PVM options only on PVM hosts";
+}
+
+TEST(KernelCmdline, VirtioConsolePvmAndDevices)
+{
+    CmdlineInputs inputs;
+    inputs.console = ConsoleKind::Virtio;
+    inputs.host = HostKind::Pvm;
+    inputs.virtio_devices = { "virtio_mmio.device=4K@0xc0000000:5" };
+    inputs.extra = "loglevel=7";
+    auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    EXPECT_NE(cmdline.find("console=hvc0"), std::string::npos);
+    EXPECT_NE(cmdline.find("noxsave clearcpuid=smap"), std::string::npos);
+    EXPECT_NE(cmdline.find("virtio_mmio.device=4K@0xc0000000:5"), std::string::npos);
+    EXPECT_TRUE(cmdline.ends_with(" loglevel=7")) << "--cmdline comes last so that it wins";
+    EXPECT_EQ(cmdline.find("root="), std::string::npos) << "no root disk, no root=";
+}
+
+TEST(KernelCmdline, CommandRoundTripsThroughGuestInitsParser)
+{
+    CmdlineInputs inputs;
+    inputs.command = { "sh", "-c", "echo \"a b\" 'c' 100% && exit 3" };
+    auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0);
+    EXPECT_TRUE(command.is_vm);
+    ASSERT_EQ(command.argument_count, 3);
+    EXPECT_STREQ(command.arguments[2], "echo \"a b\" 'c' 100% && exit 3");
+    vmm_guest_command_free(&command);
+}
+
+TEST(KernelCmdline, TooLongIsAClearError)
+{
+    CmdlineInputs inputs;
+    inputs.command = { std::string(3000, 'x') };
+    try {
+        build_kernel_cmdline(inputs, 2047);
+        FAIL() << "no error";
+    } catch (Error const& error) {
+        EXPECT_NE(std::string(error.what()).find("at most 2047"), std::string::npos) << error.what();
+    }
+}

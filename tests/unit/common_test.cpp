@@ -1,0 +1,98 @@
+// Sizes, guest memory bounds, CPUID topology and host detection.
+#include "arch/x86_64/CpuSetup.h"
+#include "common/Error.h"
+#include "common/Size.h"
+#include "machine/BootOptions.h"
+#include "machine/HostDetection.h"
+#include "memory/GuestMemory.h"
+
+#include <gtest/gtest.h>
+
+using namespace vmm;
+
+TEST(Size, ParsesBinaryUnits)
+{
+    EXPECT_EQ(parse_size("512M", "--mem"), 512ull << 20);
+    EXPECT_EQ(parse_size("2G", "--mem"), 2ull << 30);
+    EXPECT_EQ(parse_size("2GiB", "--mem"), 2ull << 30);
+    EXPECT_EQ(parse_size("64k", "--mem"), 64ull << 10);
+    EXPECT_EQ(parse_size("4096", "--mem"), 4096u);
+    for (auto bad : { "", "abc", "-1", "12X", "1.5G", "99999999999999999999", "16777216T" })
+        EXPECT_THROW(parse_size(bad, "--mem"), Error) << bad;
+    try {
+        parse_size("lots", "--mem");
+    } catch (Error const& error) {
+        EXPECT_STREQ(error.what(), "--mem: 'lots' is not a size (examples: 512M, 2G, 1048576)");
+    }
+}
+
+TEST(DiskOption, ParsesReadOnlyFlag)
+{
+    EXPECT_EQ(parse_disk_option("a.img").access, DiskAccess::ReadWrite);
+    auto const disk = parse_disk_option("/x/b.img,ro");
+    EXPECT_EQ(disk.path, "/x/b.img");
+    EXPECT_EQ(disk.access, DiskAccess::ReadOnly);
+    EXPECT_THROW(parse_disk_option("a.img,fast"), Error);
+    EXPECT_THROW(parse_disk_option(",ro"), Error);
+}
+
+TEST(GuestMemory, BoundsAreCheckedWithoutOverflow)
+{
+    auto memory = GuestMemory::create(16 << 20);
+    EXPECT_TRUE(memory.contains(0, 16 << 20));
+    EXPECT_FALSE(memory.contains(0, (16 << 20) + 1));
+    EXPECT_FALSE(memory.contains((16 << 20) - 4, 8));
+    EXPECT_FALSE(memory.contains(~0ull - 2, 8)) << "address + length wraps";
+    EXPECT_FALSE(memory.try_slice(8, ~0ull).has_value());
+    EXPECT_THROW(memory.slice(16 << 20, 1), Error);
+    memory.write_object<uint32_t>(0x1000, 0xdeadbeef);
+    EXPECT_EQ(memory.read_object<uint32_t>(0x1000), 0xdeadbeefu);
+    EXPECT_FALSE(memory.try_read_object<uint64_t>((16 << 20) - 4).has_value());
+}
+
+TEST(GuestMemory, LargeGuestsSplitAroundTheMmioHole)
+{
+    auto memory = GuestMemory::create(4ull << 30);
+    ASSERT_EQ(memory.regions().size(), 2u);
+    EXPECT_EQ(memory.regions()[1].guest_address, 4ull << 30);
+    EXPECT_EQ(memory.size(), 4ull << 30);
+    EXPECT_FALSE(memory.contains(3ull << 30, 1)) << "the hole is not RAM";
+    EXPECT_TRUE(memory.contains((5ull << 30) - 1, 1));
+}
+
+TEST(Cpuid, EachVcpuGetsItsApicIdAndTheTopology)
+{
+    kvm::CpuidList supported(4);
+    supported.set_count(4);
+    auto entries = supported.entries();
+    entries[0] = {};
+    entries[0].function = 1;
+    entries[0].ebx = 0x00000800;
+    entries[1] = {};
+    entries[1].function = 0xb;
+    entries[1].index = 1;
+    entries[2] = {};
+    entries[2].function = 4;
+    entries[2].eax = 3 << 5; // An L3 cache.
+    entries[3] = {};
+    entries[3].function = 0x80000008;
+    auto const cpuid = x86_64::cpuid_for_vcpu(supported, 2, 4);
+    ASSERT_EQ(cpuid.entries().size(), 4u);
+    EXPECT_EQ(cpuid.entries()[0].ebx >> 24, 2u) << "initial APIC id";
+    EXPECT_EQ((cpuid.entries()[0].ebx >> 16) & 0xff, 4u) << "logical processors";
+    EXPECT_TRUE(cpuid.entries()[0].ecx & (1u << 31)) << "hypervisor bit";
+    EXPECT_EQ(cpuid.entries()[1].edx, 2u) << "x2APIC id";
+    EXPECT_EQ(cpuid.entries()[1].ebx, 4u) << "cores at the core level";
+    EXPECT_EQ(cpuid.entries()[1].eax, 2u) << "two bits of core id";
+    EXPECT_EQ(cpuid.entries()[2].eax >> 26, 3u) << "cores per package - 1";
+    EXPECT_EQ((cpuid.entries()[2].eax >> 14) & 0xfff, 3u) << "the L3 is shared by all";
+    EXPECT_EQ(cpuid.entries()[3].ecx & 0xff, 3u);
+}
+
+TEST(HostDetection, ReadsVirtualizationFlags)
+{
+    EXPECT_TRUE(cpuinfo_has_hardware_virtualization("processor : 0\nflags : fpu vme vmx sse\n"));
+    EXPECT_TRUE(cpuinfo_has_hardware_virtualization("flags\t\t: fpu svm\n"));
+    EXPECT_FALSE(cpuinfo_has_hardware_virtualization("flags : fpu vmxx svmx hypervisor\n"));
+    EXPECT_FALSE(cpuinfo_has_hardware_virtualization("model name : x\n"));
+}
