@@ -1,5 +1,224 @@
 #include "container/Container.h"
+
 #include "common/Error.h"
+#include "common/FileDescriptor.h"
+#include "container/Cgroup.h"
+#include "container/ContainerInit.h"
+#include "container/Namespaces.h"
+#include "container/RootFilesystem.h"
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace vmm::container {
-int run(ContainerOptions const&) { throw Error("--container is not implemented yet"); }
+
+namespace {
+
+// Below this, guest/init itself cannot start.
+constexpr uint64_t minimum_memory_limit = 4 * 1024 * 1024;
+
+volatile sig_atomic_t forward_to_pid = 0;
+
+void forward_signal(int signal_number)
+{
+    if (forward_to_pid > 0)
+        ::kill(forward_to_pid, signal_number);
+}
+
+// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container's init while
+// it runs and ignores SIGPIPE (a child that died early closes the sync pipe),
+// and puts the previous handlers back afterwards.
+class SignalForwarder {
+public:
+    SignalForwarder()
+    {
+        struct sigaction action {};
+        action.sa_handler = forward_signal;
+        sigemptyset(&action.sa_mask);
+        for (size_t index = 0; index < std::size(signals); ++index)
+            ::sigaction(signals[index], &action, &m_previous[index]);
+        struct sigaction ignore {};
+        ignore.sa_handler = SIG_IGN;
+        ::sigaction(SIGPIPE, &ignore, &m_previous_pipe);
+    }
+    ~SignalForwarder()
+    {
+        forward_to_pid = 0;
+        for (size_t index = 0; index < std::size(signals); ++index)
+            ::sigaction(signals[index], &m_previous[index], nullptr);
+        ::sigaction(SIGPIPE, &m_previous_pipe, nullptr);
+    }
+    SignalForwarder(SignalForwarder const&) = delete;
+    SignalForwarder& operator=(SignalForwarder const&) = delete;
+
+    void forward_to(pid_t pid) { forward_to_pid = pid; }
+
+private:
+    static constexpr int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    struct sigaction m_previous[std::size(signals)] {};
+    struct sigaction m_previous_pipe {};
+};
+
+// The container's init as the parent sees it. Killed and reaped on
+// destruction if nobody waited for it, so an error path leaves no process.
+class ContainerProcess {
+public:
+    explicit ContainerProcess(pid_t pid)
+        : m_pid(pid)
+    {
+    }
+    ~ContainerProcess() { kill_and_wait(); }
+    ContainerProcess(ContainerProcess const&) = delete;
+    ContainerProcess& operator=(ContainerProcess const&) = delete;
+
+    pid_t pid() const { return m_pid; }
+
+    void kill_and_wait()
+    {
+        if (m_pid > 0) {
+            ::kill(m_pid, SIGKILL);
+            wait();
+        }
+    }
+
+    // Waits for init and returns its status as a shell reports it.
+    int wait()
+    {
+        int status = 0;
+        while (::waitpid(m_pid, &status, 0) < 0) {
+            if (errno != EINTR)
+                throw_system_error("waitpid", "(container init)");
+        }
+        m_pid = -1;
+        if (WIFSIGNALED(status))
+            return 128 + WTERMSIG(status);
+        return WEXITSTATUS(status);
+    }
+
+private:
+    pid_t m_pid;
+};
+
+struct Pipe {
+    FileDescriptor read_end;
+    FileDescriptor write_end;
+
+    static Pipe create()
+    {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0)
+            throw_system_error("pipe2");
+        return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
+    }
+};
+
+std::string read_all(int fd)
+{
+    std::string text;
+    char buffer[512];
+    for (;;) {
+        ssize_t length = ::read(fd, buffer, sizeof(buffer));
+        if (length < 0 && errno == EINTR)
+            continue;
+        if (length <= 0)
+            return text;
+        text.append(buffer, static_cast<size_t>(length));
+    }
+}
+
+void validate(ContainerOptions const& options)
+{
+    if (options.memory_limit && *options.memory_limit < minimum_memory_limit)
+        throw Error(fmt::format("--mem: {} bytes is below the minimum of 4M", *options.memory_limit));
+    if (options.pids_limit && *options.pids_limit < 1)
+        throw Error("--pids: must be at least 1");
+    if (options.hostname.empty() || options.hostname.size() > 64)
+        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
+}
+
+// The parent's half of the set-up: the id maps, then (while the child
+// builds its root file system) the cgroup, each step announced on `sync_fd`.
+void finish_parent_side(UserNamespace user_namespace, ResourceLimits const& limits, pid_t pid, int sync_fd, std::unique_ptr<Cgroup>& cgroup)
+{
+    char const go = 1;
+    if (user_namespace == UserNamespace::Yes)
+        write_id_maps(pid, ::getuid(), ::getgid());
+    if (!write_all(sync_fd, &go, 1))
+        throw_system_error("write", "(container sync pipe)");
+
+    // The child sets up its root file system meanwhile. As root the
+    // container always gets its own cgroup; an unprivileged caller only
+    // where it asked for limits (and has a delegated hierarchy).
+    if (::geteuid() == 0 || limits.any()) {
+        cgroup = create_cgroup(fmt::format("vmm-container-{}", ::getpid()));
+        cgroup->apply(limits);
+        cgroup->attach(pid);
+    }
+    if (!write_all(sync_fd, &go, 1))
+        throw_system_error("write", "(container sync pipe)");
+}
+
+int run_container(ContainerOptions const& options)
+{
+    validate(options);
+    auto const user_namespace = options.rootless == Rootless::Yes || ::geteuid() != 0 ? UserNamespace::Yes : UserNamespace::No;
+    ResourceLimits limits { options.memory_limit, options.cpus, options.pids_limit };
+
+    auto root = open_root_source(options.rootfs);
+
+    auto sync = Pipe::create();
+    auto errors = Pipe::create();
+    // Declared before the process, so that an error path kills and reaps
+    // the container before its cgroup is removed.
+    std::unique_ptr<Cgroup> cgroup;
+    SignalForwarder forwarder;
+    pid_t pid = clone_into_namespaces(namespace_clone_flags(options.network, user_namespace));
+    if (pid == 0) {
+        sync.write_end.reset();
+        errors.read_end.reset();
+        become_container_init({ options, root, user_namespace, sync.read_end.get(), errors.write_end.get() });
+    }
+    ContainerProcess init(pid);
+    forwarder.forward_to(pid);
+    sync.read_end.reset();
+    errors.write_end.reset();
+
+    // A failure here is often the child's doing (it stopped early and
+    // closed the pipes): its own message then says what went wrong.
+    try {
+        finish_parent_side(user_namespace, limits, pid, sync.write_end.get(), cgroup);
+    } catch (Error const&) {
+        init.kill_and_wait();
+        auto message = read_all(errors.read_end.get());
+        if (!message.empty())
+            throw Error(message);
+        throw;
+    }
+    sync.write_end.reset();
+
+    // The error pipe closes on init's execve: empty means it started.
+    auto message = read_all(errors.read_end.get());
+    if (!message.empty()) {
+        init.wait();
+        throw Error(message);
+    }
+    auto status = init.wait();
+    return status;
+}
+
+}
+
+int run(ContainerOptions const& options)
+{
+    try {
+        return run_container(options);
+    } catch (Error const& error) {
+        throw Error(fmt::format("--container: {}", error.what()));
+    }
+}
+
 }

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+
+namespace vmm::container {
+
+struct ResourceLimits {
+    std::optional<uint64_t> memory_bytes;
+    std::optional<double> cpus;
+    std::optional<uint64_t> pids;
+
+    bool any() const { return memory_bytes || cpus || pids; }
+};
+
+enum class CgroupVersion {
+    V1,
+    V2,
+};
+
+// The container's own cgroup. Creating it makes the directories and writes
+// the limits; destroying it removes them again (the container's processes
+// must be gone by then: PID 1 exiting kills the rest of its PID namespace).
+class Cgroup {
+public:
+    virtual ~Cgroup() = default;
+
+    virtual CgroupVersion version() const = 0;
+    virtual void apply(ResourceLimits const& limits) = 0;
+    virtual void attach(pid_t pid) = 0;
+    // The cgroup's directory (for v1: the memory controller's).
+    virtual std::string const& path() const = 0;
+};
+
+// What /sys/fs/cgroup is: a cgroup2 mount (v2), or a tmpfs of v1 hierarchies.
+CgroupVersion detect_cgroup_version(std::string const& cgroup_root = "/sys/fs/cgroup");
+
+// Creates cgroup `name` on this host's cgroup file system.
+std::unique_ptr<Cgroup> create_cgroup(std::string const& name);
+
+// The number of microseconds of CPU time per period for `cpus` CPUs.
+constexpr uint64_t cpu_period_us = 100000;
+uint64_t cpu_quota_us(double cpus);
+
+// Writes `value` into the control file at `path` (one write, as the cgroup
+// file system wants it); errors name the file.
+void write_control_file(std::string const& path, std::string const& value);
+// Removes a cgroup directory, waiting briefly while the kernel finishes
+// tearing down its last tasks (EBUSY). Returns false if it could not.
+bool remove_cgroup_directory(std::string const& path);
+
+}

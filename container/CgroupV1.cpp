@@ -1,0 +1,79 @@
+#include "container/CgroupV1.h"
+
+#include "common/Error.h"
+
+#include <cerrno>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace vmm::container {
+
+namespace {
+
+// The controllers the container gets a cgroup in; the first one's is path().
+constexpr char const* controllers[] = { "memory", "cpu", "pids" };
+
+}
+
+CgroupV1::CgroupV1(std::string const& root, std::string const& name)
+    : m_root(root)
+    , m_name(name)
+{
+    try {
+        for (auto const* controller : controllers) {
+            auto directory = directory_of(controller);
+            if (::mkdir(directory.c_str(), 0755) < 0)
+                throw_system_error("mkdir", directory);
+            m_directories.push_back(directory);
+        }
+    } catch (...) {
+        // The destructor does not run for a half-built object.
+        for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it)
+            remove_cgroup_directory(*it);
+        throw;
+    }
+}
+
+CgroupV1::~CgroupV1()
+{
+    for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it) {
+        if (!remove_cgroup_directory(*it))
+            spdlog::warn("cannot remove cgroup {}: {}", *it, std::strerror(errno));
+    }
+}
+
+std::string CgroupV1::directory_of(std::string const& controller) const
+{
+    return fmt::format("{}/{}/{}", m_root, controller, m_name);
+}
+
+void CgroupV1::apply(ResourceLimits const& limits)
+{
+    if (limits.memory_bytes) {
+        auto directory = directory_of("memory");
+        auto value = fmt::format("{}", *limits.memory_bytes);
+        write_control_file(directory + "/memory.limit_in_bytes", value);
+        // Memory plus swap gets the same limit, so the limit cannot be dodged
+        // by swapping; the file is missing when swap accounting is off.
+        if (::access((directory + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
+            write_control_file(directory + "/memory.memsw.limit_in_bytes", value);
+    }
+    if (limits.cpus) {
+        auto directory = directory_of("cpu");
+        write_control_file(directory + "/cpu.cfs_period_us", fmt::format("{}", cpu_period_us));
+        write_control_file(directory + "/cpu.cfs_quota_us", fmt::format("{}", cpu_quota_us(*limits.cpus)));
+    }
+    if (limits.pids)
+        write_control_file(directory_of("pids") + "/pids.max", fmt::format("{}", *limits.pids));
+}
+
+void CgroupV1::attach(pid_t pid)
+{
+    auto text = fmt::format("{}", pid);
+    for (auto const& directory : m_directories)
+        write_control_file(directory + "/cgroup.procs", text);
+}
+
+}

@@ -1,0 +1,30 @@
+#pragma once
+
+#include "container/Cgroup.h"
+
+#include <string>
+#include <vector>
+
+namespace vmm::container {
+
+// cgroup v1: one directory per controller hierarchy (memory, cpu, pids),
+// each mounted under `root` (normally /sys/fs/cgroup/<controller>).
+class CgroupV1 final : public Cgroup {
+public:
+    CgroupV1(std::string const& root, std::string const& name);
+    ~CgroupV1() override;
+
+    CgroupVersion version() const override { return CgroupVersion::V1; }
+    void apply(ResourceLimits const& limits) override;
+    void attach(pid_t pid) override;
+    std::string const& path() const override { return m_directories.front(); }
+
+    std::string directory_of(std::string const& controller) const;
+
+private:
+    std::string m_root;
+    std::string m_name;
+    std::vector<std::string> m_directories; // Made by us, removed in reverse order.
+};
+
+}

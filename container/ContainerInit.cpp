@@ -1,0 +1,128 @@
+#include "container/ContainerInit.h"
+
+#include "common/Error.h"
+#include "common/FileDescriptor.h"
+#include "container/Capabilities.h"
+#include "container/SeccompProfile.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <vector>
+
+namespace vmm::container {
+
+namespace {
+
+constexpr char const* init_path = "/sbin/init";
+constexpr char const* default_path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+void wait_for_parent(int sync_fd)
+{
+    char byte = 0;
+    for (;;) {
+        ssize_t length = ::read(sync_fd, &byte, 1);
+        if (length == 1)
+            return;
+        if (length < 0 && errno == EINTR)
+            continue;
+        // The parent gave up (or died) before the container was ready.
+        ::_exit(1);
+    }
+}
+
+std::vector<std::string> minimal_environment(ContainerOptions const& options)
+{
+    std::vector<std::string> environment { default_path, "HOME=/root", "HOSTNAME=" + options.hostname };
+    if (char const* terminal = std::getenv("TERM"))
+        environment.push_back(std::string("TERM=") + terminal);
+    return environment;
+}
+
+void reset_signals()
+{
+    sigset_t empty;
+    sigemptyset(&empty);
+    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+    // Handlers are reset by execve; the forwarding ones must not run here.
+    for (int signal_number : { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE })
+        ::signal(signal_number, SIG_DFL);
+}
+
+[[noreturn]] void set_up_and_exec(ContainerInitContext const& context)
+{
+    auto const& options = context.options;
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        throw_system_error("prctl PR_SET_PDEATHSIG");
+    // Compiling the filter needs nothing from the parent, so it overlaps the
+    // parent's slowest step (moving us into the cgroup).
+    auto seccomp_program = compile_seccomp_profile();
+
+    // First byte: the uid/gid maps are written (files can be created now).
+    wait_for_parent(context.sync_fd);
+    // No ptrace or /proc/PID access from the container while the runtime's
+    // memory is still mapped here (CVE-2016-9962); execve resets it. Not
+    // earlier: an unprivileged parent could then not write our id maps.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        throw_system_error("prctl PR_SET_DUMPABLE");
+    if (::sethostname(options.hostname.data(), options.hostname.size()) < 0)
+        throw_system_error("sethostname", options.hostname);
+    if (options.network == NetworkMode::None)
+        bring_up_loopback();
+
+    ::umask(0);
+    enter_root_filesystem(context.root, options.network, context.user_namespace);
+    ::umask(022);
+
+    std::vector<std::string> arguments { init_path, "--" };
+    arguments.insert(arguments.end(), options.command.begin(), options.command.end());
+    auto environment = minimal_environment(options);
+    std::vector<char*> argv;
+    for (auto& argument : arguments)
+        argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& variable : environment)
+        envp.push_back(variable.data());
+    envp.push_back(nullptr);
+
+    // Second byte: we are in the container's cgroup, which becomes the root
+    // of the cgroup namespace.
+    wait_for_parent(context.sync_fd);
+    if (::unshare(CLONE_NEWCGROUP) < 0)
+        throw_system_error("unshare", "(cgroup namespace)");
+
+    drop_capabilities();
+    // Every fd above 2 (the error pipe included) closes on execve, so none
+    // of the host's reaches the container (CVE-2024-21626).
+    if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+        throw_system_error("close_range");
+    reset_signals();
+    load_seccomp_program(seccomp_program);
+    ::execve(init_path, argv.data(), envp.data());
+    throw_system_error("execve", init_path);
+}
+
+}
+
+void become_container_init(ContainerInitContext const& context)
+{
+    std::string message;
+    try {
+        set_up_and_exec(context);
+    } catch (std::exception const& error) {
+        message = error.what();
+    }
+    write_all(context.error_fd, message.data(), message.size());
+    ::_exit(1);
+}
+
+}

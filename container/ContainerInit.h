@@ -1,0 +1,26 @@
+#pragma once
+
+#include "container/Container.h"
+#include "container/Namespaces.h"
+#include "container/RootFilesystem.h"
+
+namespace vmm::container {
+
+// What the child needs to turn itself into the container's PID 1.
+struct ContainerInitContext {
+    ContainerOptions const& options;
+    RootSource const& root;
+    UserNamespace user_namespace;
+    int sync_fd;  // Read end: a byte once the id maps are written, another once the cgroup is joined.
+    int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
+};
+
+// Runs in the cloned child: finishes the isolation (hostname, loopback, root
+// file system, then, once the parent has put it into its cgroup, the cgroup
+// namespace, capabilities and seccomp), closes every fd above 2 and executes
+// /sbin/init with
+// {"/sbin/init", "--", CMD...} in a minimal environment. Never returns: on
+// failure it writes the error to error_fd and exits.
+[[noreturn]] void become_container_init(ContainerInitContext const& context);
+
+}

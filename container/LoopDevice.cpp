@@ -1,0 +1,86 @@
+#include "container/LoopDevice.h"
+
+#include "common/Error.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace vmm::container {
+
+namespace {
+
+constexpr off_t ext4_magic_offset = 1080;
+constexpr uint16_t ext4_magic = 0xEF53;
+constexpr int attach_attempts = 8;
+
+}
+
+void check_ext4_image(int image_fd, std::string_view path)
+{
+    uint8_t bytes[2] {};
+    ssize_t length = ::pread(image_fd, bytes, sizeof(bytes), ext4_magic_offset);
+    if (length < 0)
+        throw_system_error("read", path);
+    // The superblock is little endian.
+    if (length != sizeof(bytes) || (bytes[0] | (bytes[1] << 8)) != ext4_magic)
+        throw Error(fmt::format("{}: not an ext4 image", path));
+}
+
+LoopDevice LoopDevice::attach(std::string_view image_path)
+{
+    auto image = FileDescriptor::open(image_path, O_RDWR);
+    check_ext4_image(image.get(), image_path);
+    auto control = FileDescriptor::open("/dev/loop-control", O_RDWR);
+
+    // Another process may take the free device between GET_FREE and
+    // CONFIGURE; that shows up as EBUSY and we simply ask again.
+    for (int attempt = 0; attempt < attach_attempts; ++attempt) {
+        int number = ::ioctl(control.get(), LOOP_CTL_GET_FREE);
+        if (number < 0)
+            throw_system_error("ioctl LOOP_CTL_GET_FREE", "/dev/loop-control");
+        auto device_path = fmt::format("/dev/loop{}", number);
+        auto device = FileDescriptor::open(device_path, O_RDWR);
+
+        loop_config config {};
+        config.fd = static_cast<uint32_t>(image.get());
+        config.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+        std::strncpy(reinterpret_cast<char*>(config.info.lo_file_name), std::string(image_path).c_str(), LO_NAME_SIZE - 1);
+        if (::ioctl(device.get(), LOOP_CONFIGURE, &config) == 0)
+            return LoopDevice(std::move(device), std::move(device_path));
+        if (errno == EBUSY)
+            continue;
+        if (errno != EINVAL && errno != ENOTTY)
+            throw_system_error("ioctl LOOP_CONFIGURE", device_path);
+
+        // Kernels before 5.8 lack LOOP_CONFIGURE: bind, then set the flags.
+        if (::ioctl(device.get(), LOOP_SET_FD, image.get()) < 0) {
+            if (errno == EBUSY)
+                continue;
+            throw_system_error("ioctl LOOP_SET_FD", device_path);
+        }
+        if (::ioctl(device.get(), LOOP_SET_STATUS64, &config.info) < 0) {
+            int saved_errno = errno;
+            ::ioctl(device.get(), LOOP_CLR_FD, 0);
+            errno = saved_errno;
+            throw_system_error("ioctl LOOP_SET_STATUS64", device_path);
+        }
+        return LoopDevice(std::move(device), std::move(device_path));
+    }
+    throw Error(fmt::format("{}: no free loop device", image_path));
+}
+
+LoopDevice::~LoopDevice()
+{
+    // With a mount still holding the device, LOOP_CLR_FD fails with EBUSY and
+    // autoclear detaches it when that mount goes; otherwise it detaches now.
+    if (m_device.is_valid())
+        ::ioctl(m_device.get(), LOOP_CLR_FD, 0);
+}
+
+}

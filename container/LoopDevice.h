@@ -1,0 +1,38 @@
+#pragma once
+
+#include "common/FileDescriptor.h"
+
+#include <string>
+#include <string_view>
+
+namespace vmm::container {
+
+// Throws "PATH: not an ext4 image" unless the file open as `image_fd` has the
+// ext4 superblock magic (0xEF53 at byte 1080).
+void check_ext4_image(int image_fd, std::string_view path);
+
+// A loop device bound to an image file with LO_FLAGS_AUTOCLEAR: the kernel
+// detaches it when the last user (this object or a mount of it) goes away,
+// so neither a crash nor an error path leaves a loop device behind.
+class LoopDevice {
+public:
+    static LoopDevice attach(std::string_view image_path);
+
+    LoopDevice(LoopDevice&&) = default;
+    LoopDevice& operator=(LoopDevice&&) = default;
+    ~LoopDevice();
+
+    std::string const& device_path() const { return m_device_path; }
+
+private:
+    LoopDevice(FileDescriptor device, std::string device_path)
+        : m_device(std::move(device))
+        , m_device_path(std::move(device_path))
+    {
+    }
+
+    FileDescriptor m_device;
+    std::string m_device_path;
+};
+
+}

@@ -1,0 +1,79 @@
+#include "container/Namespaces.h"
+
+#include "common/Error.h"
+#include "container/Cgroup.h"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/FileDescriptor.h"
+
+namespace vmm::container {
+
+namespace {
+
+// struct clone_args of <linux/sched.h>, which clashes with <sched.h>.
+struct CloneArguments {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+};
+
+}
+
+uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace)
+{
+    uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+    if (network == NetworkMode::None)
+        flags |= CLONE_NEWNET;
+    if (user_namespace == UserNamespace::Yes)
+        flags |= CLONE_NEWUSER;
+    return flags;
+}
+
+pid_t clone_into_namespaces(uint64_t flags)
+{
+    CloneArguments arguments {};
+    arguments.flags = flags;
+    arguments.exit_signal = SIGCHLD;
+    auto pid = static_cast<pid_t>(::syscall(SYS_clone3, &arguments, sizeof(arguments)));
+    if (pid < 0)
+        throw_system_error("clone3", "(new namespaces)");
+    return pid;
+}
+
+void write_id_maps(pid_t child, uid_t host_uid, gid_t host_gid)
+{
+    auto directory = fmt::format("/proc/{}", child);
+    write_control_file(directory + "/setgroups", "deny");
+    write_control_file(directory + "/uid_map", fmt::format("0 {} 1\n", host_uid));
+    write_control_file(directory + "/gid_map", fmt::format("0 {} 1\n", host_gid));
+}
+
+void bring_up_loopback()
+{
+    FileDescriptor socket(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!socket.is_valid())
+        throw_system_error("socket", "(loopback)");
+    ifreq request {};
+    std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(socket.get(), SIOCGIFFLAGS, &request) < 0)
+        throw_system_error("ioctl SIOCGIFFLAGS", "lo");
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (::ioctl(socket.get(), SIOCSIFFLAGS, &request) < 0)
+        throw_system_error("ioctl SIOCSIFFLAGS", "lo");
+}
+
+}

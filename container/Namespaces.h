@@ -1,0 +1,32 @@
+#pragma once
+
+#include "container/Container.h"
+
+#include <cstdint>
+#include <sys/types.h>
+
+namespace vmm::container {
+
+enum class UserNamespace {
+    No,
+    Yes,
+};
+
+// The CLONE_NEW* flags of a container with `options`. The cgroup namespace is
+// not among them: the child unshares it after joining its cgroup, so that
+// the cgroup becomes the root it sees.
+uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace);
+
+// clone3() without a new stack, like fork(): returns the child's PID in the
+// parent and 0 in the child, which is PID 1 of its new PID namespace.
+pid_t clone_into_namespaces(uint64_t flags);
+
+// Maps uid and gid 0 of the child's user namespace to `host_uid`/`host_gid`.
+// Writes "deny" to setgroups first (CVE-2014-8989), as an unprivileged
+// caller must.
+void write_id_maps(pid_t child, uid_t host_uid, gid_t host_gid);
+
+// Brings the loopback interface of the current network namespace up.
+void bring_up_loopback();
+
+}

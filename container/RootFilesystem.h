@@ -1,0 +1,33 @@
+#pragma once
+
+#include "common/FileDescriptor.h"
+#include "container/Container.h"
+#include "container/LoopDevice.h"
+#include "container/Namespaces.h"
+
+#include <optional>
+#include <string>
+
+namespace vmm::container {
+
+// The container's root file system as the parent prepares it: a directory,
+// or an ext4 image on a loop device, mounted but not attached anywhere (so
+// the host never sees the mount; it goes away with the container).
+struct RootSource {
+    std::string display_path; // As the user gave it, for messages.
+    std::string directory;    // Set for a directory rootfs.
+    std::optional<LoopDevice> loop_device;
+    FileDescriptor image_mount;
+};
+
+// Checks `path` and prepares it; errors are one line naming the problem
+// ("no such file or directory", "has no /sbin/init", "not an ext4 image").
+RootSource open_root_source(std::string const& path);
+
+// Runs in the container's new mount namespace: makes / private, mounts the
+// rootfs, /proc, a read-only /sys and /dev into it (targets opened without
+// following symlinks), pivots into it, detaches the old root, and masks and
+// write-protects the OCI runtime-spec's default paths.
+void enter_root_filesystem(RootSource const& source, NetworkMode network, UserNamespace user_namespace);
+
+}

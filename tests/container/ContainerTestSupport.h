@@ -1,0 +1,247 @@
+#pragma once
+
+// Helpers shared by the container tests: run the vmm binary with a timeout
+// and capture what it prints, find the test rootfs, and snapshot the host's
+// mount table and cgroup trees to prove that nothing was left behind.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <set>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace container_test {
+
+inline std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
+inline std::string const rootfs_directory = VMM_BUILD_DIR "/guest/rootfs";
+inline std::string const rootfs_image = VMM_BUILD_DIR "/guest/rootfs.ext4";
+
+// The PIDs of every vmm this test binary started: each names its cgroup
+// vmm-container-PID, which must be gone once it has exited.
+inline std::vector<pid_t> started_vmm_pids;
+
+struct RunResult {
+    int exit_status { -1 }; // As a shell reports it; -1 if it timed out.
+    std::string standard_output;
+    std::string standard_error;
+};
+
+inline bool path_exists(std::string const& path)
+{
+    struct stat status {};
+    return ::stat(path.c_str(), &status) == 0;
+}
+
+// Runs `vmm ARGUMENTS...` (optionally as `run_as_uid`, through setpriv) and
+// kills it after `timeout_seconds`.
+inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_seconds = 60, int run_as_uid = -1)
+{
+    std::vector<std::string> command;
+    if (run_as_uid >= 0) {
+        command = { "/usr/bin/setpriv", "--reuid=" + std::to_string(run_as_uid), "--regid=" + std::to_string(run_as_uid), "--clear-groups" };
+    }
+    command.push_back(vmm_binary);
+    command.insert(command.end(), arguments.begin(), arguments.end());
+
+    int output_pipe[2];
+    int error_pipe[2];
+    if (::pipe2(output_pipe, O_CLOEXEC) < 0 || ::pipe2(error_pipe, O_CLOEXEC) < 0)
+        return {};
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(output_pipe[1], 1);
+        ::dup2(error_pipe[1], 2);
+        int null_fd = ::open("/dev/null", O_RDONLY);
+        ::dup2(null_fd, 0);
+        std::vector<char*> argv;
+        for (auto& argument : command)
+            argv.push_back(argument.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    started_vmm_pids.push_back(pid);
+    ::close(output_pipe[1]);
+    ::close(error_pipe[1]);
+
+    RunResult result;
+    pollfd fds[2] = { { output_pipe[0], POLLIN, 0 }, { error_pipe[0], POLLIN, 0 } };
+    std::string* sinks[2] = { &result.standard_output, &result.standard_error };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+    bool timed_out = false;
+    int open_pipes = 2;
+    while (open_pipes > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            timed_out = true;
+            ::kill(pid, SIGKILL);
+            break;
+        }
+        if (::poll(fds, 2, static_cast<int>(left)) < 0 && errno != EINTR)
+            break;
+        for (int index = 0; index < 2; ++index) {
+            if (fds[index].fd < 0 || !(fds[index].revents & (POLLIN | POLLHUP)))
+                continue;
+            char buffer[4096];
+            ssize_t length = ::read(fds[index].fd, buffer, sizeof(buffer));
+            if (length <= 0) {
+                ::close(fds[index].fd);
+                fds[index].fd = -1;
+                --open_pipes;
+            } else {
+                sinks[index]->append(buffer, static_cast<size_t>(length));
+            }
+        }
+    }
+    for (auto& entry : fds) {
+        if (entry.fd >= 0)
+            ::close(entry.fd);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (timed_out)
+        result.exit_status = -1;
+    else if (WIFSIGNALED(status))
+        result.exit_status = 128 + WTERMSIG(status);
+    else
+        result.exit_status = WEXITSTATUS(status);
+    return result;
+}
+
+// `vmm --container ROOTFS [OPTIONS...] -- sh -c SCRIPT`.
+inline RunResult run_shell(std::string const& rootfs, std::string const& script, std::vector<std::string> const& options = {})
+{
+    std::vector<std::string> arguments { "--container", rootfs };
+    arguments.insert(arguments.end(), options.begin(), options.end());
+    arguments.insert(arguments.end(), { "--", "/bin/sh", "-c", script });
+    return run_vmm(arguments);
+}
+
+inline std::string describe(RunResult const& result)
+{
+    return "exit status " + std::to_string(result.exit_status) + "\n--- stdout:\n" + result.standard_output + "--- stderr:\n" + result.standard_error;
+}
+
+// The host's mount points (mountinfo field 5), which must not change.
+inline std::multiset<std::string> host_mount_points()
+{
+    std::ifstream file("/proc/self/mountinfo");
+    std::multiset<std::string> mount_points;
+    std::string line;
+    while (std::getline(file, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, device, root, mount_point;
+        fields >> id >> parent >> device >> root >> mount_point;
+        mount_points.insert(mount_point);
+    }
+    return mount_points;
+}
+
+// The cgroups of the vmm processes this binary started that still exist,
+// in the v1 hierarchies and in a v2 hierarchy alike.
+inline std::vector<std::string> leftover_cgroups()
+{
+    std::vector<std::string> roots { "/sys/fs/cgroup" };
+    if (DIR* handle = ::opendir("/sys/fs/cgroup")) {
+        while (auto* entry = ::readdir(handle)) {
+            if (entry->d_name[0] != '.')
+                roots.push_back(std::string("/sys/fs/cgroup/") + entry->d_name);
+        }
+        ::closedir(handle);
+    }
+    std::vector<std::string> found;
+    for (auto const& root : roots) {
+        for (auto pid : started_vmm_pids) {
+            auto path = root + "/vmm-container-" + std::to_string(pid);
+            if (path_exists(path))
+                found.push_back(path);
+        }
+    }
+    return found;
+}
+
+// Loop devices bound to `image` (the kernel names the backing file in sysfs).
+inline int loop_devices_backed_by(std::string const& image)
+{
+    char resolved[PATH_MAX];
+    if (!::realpath(image.c_str(), resolved))
+        return 0;
+    int count = 0;
+    for (int number = 0; number < 256; ++number) {
+        std::ifstream file("/sys/block/loop" + std::to_string(number) + "/loop/backing_file");
+        std::string backing;
+        if (file && std::getline(file, backing) && backing == resolved)
+            ++count;
+    }
+    return count;
+}
+
+// Base fixture: the tests run containers, which needs root, and the rootfs.
+// Image tests use a private copy of the image, so that the loop device
+// check sees only this binary's loop devices.
+class ContainerTest : public ::testing::Test {
+public:
+    static void SetUpTestSuite()
+    {
+        if (::geteuid() != 0 || !path_exists(rootfs_image))
+            return;
+        s_private_directory = "/tmp/vmm-container-test-" + std::to_string(::getpid());
+        ::mkdir(s_private_directory.c_str(), 0755);
+        s_private_image = s_private_directory + "/rootfs.ext4";
+        auto copy = "cp --sparse=always " + rootfs_image + " " + s_private_image;
+        if (std::system(copy.c_str()) != 0)
+            s_private_image.clear();
+    }
+
+    static void TearDownTestSuite()
+    {
+        if (s_private_directory.empty())
+            return;
+        std::system(("rm -rf " + s_private_directory).c_str());
+        s_private_directory.clear();
+    }
+
+protected:
+    void SetUp() override
+    {
+        if (::geteuid() != 0)
+            GTEST_SKIP() << "running containers needs root (the rootless tests run as nobody from root)";
+        ASSERT_TRUE(path_exists(rootfs_directory + "/sbin/init") && path_exists(rootfs_image))
+            << "the test rootfs is missing: run guest/build-rootfs " VMM_BUILD_DIR "/guest/init " VMM_BUILD_DIR;
+        ASSERT_FALSE(s_private_image.empty()) << "could not copy " << rootfs_image;
+        m_mounts_before = host_mount_points();
+    }
+
+    void TearDown() override
+    {
+        if (::geteuid() != 0 || HasFatalFailure())
+            return;
+        EXPECT_EQ(host_mount_points(), m_mounts_before) << "the host's mount table changed";
+        EXPECT_EQ(leftover_cgroups(), std::vector<std::string> {}) << "a cgroup was left behind";
+        EXPECT_EQ(loop_devices_backed_by(s_private_image), 0) << "a loop device was left behind";
+    }
+
+    static std::string const& image() { return s_private_image; }
+    static std::string const& scratch_directory() { return s_private_directory; }
+
+private:
+    std::multiset<std::string> m_mounts_before;
+    static inline std::string s_private_directory;
+    static inline std::string s_private_image;
+};
+}

@@ -1,0 +1,117 @@
+// Bad input: one clear error line, a non-zero exit, and nothing left behind
+// (no mount, no cgroup, no loop device; the fixture's TearDown checks all three).
+
+#include "ContainerTestSupport.h"
+
+using namespace container_test;
+
+namespace {
+
+class ContainerBadInputTest : public ContainerTest {
+protected:
+    void expect_one_error_line(RunResult const& result, std::string const& expected)
+    {
+        EXPECT_NE(result.exit_status, 0) << describe(result);
+        EXPECT_EQ(result.standard_output, "") << describe(result);
+        auto const& error = result.standard_error;
+        EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << describe(result);
+        EXPECT_EQ(error.rfind("vmm: ", 0), 0u) << describe(result);
+        EXPECT_NE(error.find(expected), std::string::npos) << "expected '" << expected << "' in: " << describe(result);
+    }
+};
+
+TEST_F(ContainerBadInputTest, MissingRootfs)
+{
+    auto result = run_vmm({ "--container", "/nonexistent", "--", "/bin/true" });
+    expect_one_error_line(result, "vmm: --container: /nonexistent: no such file or directory");
+}
+
+TEST_F(ContainerBadInputTest, RootfsWithoutInit)
+{
+    auto empty = scratch_directory() + "/empty-rootfs";
+    ::mkdir(empty.c_str(), 0755);
+    auto result = run_vmm({ "--container", empty, "--", "/bin/true" });
+    expect_one_error_line(result, "has no /sbin/init");
+    ::rmdir(empty.c_str());
+}
+
+TEST_F(ContainerBadInputTest, ImageWithoutInit)
+{
+    auto image_path = scratch_directory() + "/no-init.ext4";
+    auto empty = scratch_directory() + "/no-init-tree";
+    ::mkdir(empty.c_str(), 0755);
+    ASSERT_EQ(std::system(("mke2fs -q -t ext4 -d " + empty + " -F " + image_path + " 8M").c_str()), 0);
+    auto result = run_vmm({ "--container", image_path, "--", "/bin/true" });
+    expect_one_error_line(result, "has no /sbin/init");
+    EXPECT_EQ(loop_devices_backed_by(image_path), 0);
+    ::unlink(image_path.c_str());
+    ::rmdir(empty.c_str());
+}
+
+TEST_F(ContainerBadInputTest, ImageThatIsNotExt4)
+{
+    auto not_an_image = scratch_directory() + "/not-an-image";
+    ASSERT_EQ(std::system(("head -c 1048576 /dev/zero > " + not_an_image).c_str()), 0);
+    auto result = run_vmm({ "--container", not_an_image, "--", "/bin/true" });
+    expect_one_error_line(result, not_an_image + ": not an ext4 image");
+    EXPECT_EQ(loop_devices_backed_by(not_an_image), 0);
+    ::unlink(not_an_image.c_str());
+}
+
+TEST_F(ContainerBadInputTest, TinyFileIsNotExt4)
+{
+    auto tiny = scratch_directory() + "/tiny";
+    ASSERT_EQ(std::system(("echo hello > " + tiny).c_str()), 0);
+    auto result = run_vmm({ "--container", tiny });
+    expect_one_error_line(result, "not an ext4 image");
+    ::unlink(tiny.c_str());
+}
+
+TEST_F(ContainerBadInputTest, DeviceIsNeitherDirectoryNorImage)
+{
+    auto result = run_vmm({ "--container", "/dev/null" });
+    expect_one_error_line(result, "neither a directory nor an ext4 image");
+}
+
+TEST_F(ContainerBadInputTest, BadMemorySize)
+{
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--mem", "lots", "--", "/bin/true" }), "--mem");
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--mem", "1K", "--", "/bin/true" }), "below the minimum");
+}
+
+TEST_F(ContainerBadInputTest, BadCpus)
+{
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--cpus", "0", "--", "/bin/true" }), "--cpus");
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--cpus", "two", "--", "/bin/true" }), "--cpus");
+}
+
+TEST_F(ContainerBadInputTest, BadPids)
+{
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--pids", "0", "--", "/bin/true" }), "--pids");
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--pids", "-3", "--", "/bin/true" }), "--pids");
+}
+
+TEST_F(ContainerBadInputTest, BadNetwork)
+{
+    auto result = run_vmm({ "--container", rootfs_directory, "--net", "bridge", "--", "/bin/true" });
+    EXPECT_NE(result.exit_status, 0) << describe(result);
+    EXPECT_NE(result.standard_error.find("--net"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerBadInputTest, BadHostname)
+{
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--hostname", std::string(100, 'h'), "--", "/bin/true" }), "--hostname");
+}
+
+TEST_F(ContainerBadInputTest, InitThatCannotRun)
+{
+    // /sbin/init exists but is not executable: the execve error comes back
+    // from the container as one line.
+    auto rootfs = scratch_directory() + "/broken-init";
+    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -a " + rootfs_directory + " " + rootfs + " && chmod a-x " + rootfs + "/sbin/init").c_str()), 0);
+    auto result = run_vmm({ "--container", rootfs, "--", "/bin/true" });
+    expect_one_error_line(result, "execve /sbin/init: Permission denied");
+    std::system(("rm -rf " + rootfs).c_str());
+}
+
+}

@@ -1,0 +1,195 @@
+// Functional tests of `vmm --container`: exit statuses, the isolation a
+// command sees, and the directory and ext4-image rootfs behaving the same.
+
+#include "ContainerTestSupport.h"
+
+using namespace container_test;
+
+namespace {
+
+class ContainerRunTest : public ContainerTest { };
+
+TEST_F(ContainerRunTest, TrueExitsZero)
+{
+    auto result = run_vmm({ "--container", rootfs_directory, "--", "/bin/true" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_NE(result.standard_error.find("vmm-init: boot marker (container)"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, ExitStatusIsTheCommands)
+{
+    auto result = run_shell(rootfs_directory, "exit 7");
+    EXPECT_EQ(result.exit_status, 7) << describe(result);
+}
+
+TEST_F(ContainerRunTest, KilledCommandReports128PlusSignal)
+{
+    auto result = run_shell(rootfs_directory, "kill -TERM $$");
+    EXPECT_EQ(result.exit_status, 128 + SIGTERM) << describe(result);
+}
+
+TEST_F(ContainerRunTest, MissingCommandExits127)
+{
+    auto result = run_vmm({ "--container", rootfs_directory, "--", "/no/such/program" });
+    EXPECT_EQ(result.exit_status, 127) << describe(result);
+}
+
+TEST_F(ContainerRunTest, HostnameIsIsolated)
+{
+    char host_name[256] {};
+    ASSERT_EQ(::gethostname(host_name, sizeof(host_name) - 1), 0);
+    // Changing it needs CAP_SYS_ADMIN, which the container does not have.
+    auto result = run_shell(rootfs_directory, "hostname; hostname changed 2>/dev/null || echo refused; hostname", { "--hostname", "box1" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "box1\nrefused\nbox1\n") << describe(result);
+    char after[256] {};
+    ASSERT_EQ(::gethostname(after, sizeof(after) - 1), 0);
+    EXPECT_STREQ(after, host_name) << "the container changed the host's hostname";
+}
+
+TEST_F(ContainerRunTest, InitIsPidOneAndTheCommandItsChild)
+{
+    auto result = run_shell(rootfs_directory, "echo $$ $PPID; cat /proc/1/cmdline | tr '\\0' ' '");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output.substr(0, 4), "2 1\n") << describe(result);
+    EXPECT_NE(result.standard_output.find("/sbin/init --"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, HostProcessesAreInvisible)
+{
+    // The container sees init, the shell and ps: nothing of the host.
+    auto result = run_shell(rootfs_directory, "ls -d /proc/[0-9]* | wc -l; test -e /proc/" + std::to_string(::getpid()) + " && echo host-visible; true");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    int processes = std::atoi(result.standard_output.c_str());
+    EXPECT_GE(processes, 2) << describe(result);
+    EXPECT_LE(processes, 4) << describe(result);
+    EXPECT_EQ(result.standard_output.find("host-visible"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, NetworkHasOnlyLoopbackUp)
+{
+    auto result = run_shell(rootfs_directory, "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    // lo alone; IFF_UP (0x1) set in its flags.
+    EXPECT_EQ(result.standard_output.substr(0, 3), "lo\n") << describe(result);
+    auto flags_line = result.standard_output.substr(result.standard_output.rfind("0x"));
+    EXPECT_TRUE(std::stoul(flags_line, nullptr, 16) & 1) << describe(result);
+}
+
+TEST_F(ContainerRunTest, NetHostSharesTheHostsInterfaces)
+{
+    auto count_host = run_shell(rootfs_directory, "ls /sys/class/net | wc -l", { "--net", "host" });
+    EXPECT_EQ(count_host.exit_status, 0) << describe(count_host);
+    int host_interfaces = 0;
+    if (DIR* directory = ::opendir("/sys/class/net")) {
+        while (auto* entry = ::readdir(directory))
+            host_interfaces += entry->d_name[0] != '.';
+        ::closedir(directory);
+    }
+    EXPECT_EQ(std::atoi(count_host.standard_output.c_str()), host_interfaces) << describe(count_host);
+}
+
+TEST_F(ContainerRunTest, MinimalEnvironment)
+{
+    ::setenv("VMM_TEST_SECRET", "leaked", 1);
+    auto result = run_shell(rootfs_directory, "env");
+    ::unsetenv("VMM_TEST_SECRET");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output.find("VMM_TEST_SECRET"), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_output.find("PATH=/usr/local/sbin:"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, DevHasTheStandardDevices)
+{
+    auto result = run_shell(rootfs_directory,
+        "for device in null zero full random urandom tty; do test -c /dev/$device || echo missing $device; done;"
+        "test -c /dev/pts/ptmx || echo missing ptmx; test -L /dev/fd || echo missing fd;"
+        "test -d /dev/shm || echo missing shm; echo data > /dev/null; head -c 4 /dev/zero | wc -c");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "4\n") << describe(result);
+}
+
+// The same script gives the same answers from the directory and the image.
+TEST_F(ContainerRunTest, DirectoryAndImageBehaveTheSame)
+{
+    std::string const script = "echo $$; hostname; ls /; id -u; grep -c . /etc/passwd; exit 3";
+    auto from_directory = run_shell(rootfs_directory, script);
+    auto from_image = run_shell(image(), script);
+    EXPECT_EQ(from_directory.exit_status, 3) << describe(from_directory);
+    EXPECT_EQ(from_image.exit_status, 3) << describe(from_image);
+    // The image has lost+found, mke2fs's own directory; otherwise the same.
+    auto image_output = from_image.standard_output;
+    auto lost_and_found = image_output.find("lost+found\n");
+    ASSERT_NE(lost_and_found, std::string::npos) << describe(from_image);
+    image_output.erase(lost_and_found, std::string("lost+found\n").size());
+    EXPECT_EQ(from_directory.standard_output, image_output);
+}
+
+TEST_F(ContainerRunTest, ImageRootIsTheImage)
+{
+    auto result = run_shell(image(), "grep ' / ' /proc/mounts");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_NE(result.standard_output.find("/dev/loop"), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_output.find("ext4"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, LimitsAreAccepted)
+{
+    auto result = run_shell(rootfs_directory, "exit 0", { "--mem", "64M", "--cpus", "0.5", "--pids", "32" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+}
+
+TEST_F(ContainerRunTest, CgroupNamespaceHidesTheHostPath)
+{
+    auto result = run_shell(rootfs_directory, "cat /proc/self/cgroup", { "--mem", "64M" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output.find("vmm-container"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, SigtermIsForwardedToTheContainer)
+{
+    // vmm forwards SIGTERM to init, which forwards it to the command.
+    std::vector<std::string> command { vmm_binary, "--container", rootfs_directory, "--", "/bin/sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done" };
+    int output_pipe[2];
+    ASSERT_EQ(::pipe2(output_pipe, O_CLOEXEC), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(output_pipe[1], 1);
+        std::vector<char*> argv;
+        for (auto& argument : command)
+            argv.push_back(argument.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    started_vmm_pids.push_back(pid);
+    ::close(output_pipe[1]);
+    char buffer[16] {};
+    ASSERT_GT(::read(output_pipe[0], buffer, sizeof(buffer) - 1), 0);
+    ::close(output_pipe[0]);
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 42);
+}
+
+// Without root, the same container runs in a user namespace that maps root
+// to the caller: here nobody (65534).
+TEST_F(ContainerRunTest, RootlessAsNobody)
+{
+    auto result = run_vmm({ "--container", rootfs_directory, "--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map; echo x > /dev/null; ls /proc/1/ >/dev/null && echo ok" }, 60, 65534);
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_NE(result.standard_output.find("0\n"), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_output.find("65534"), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_output.find("ok"), std::string::npos) << describe(result);
+}
+
+TEST_F(ContainerRunTest, RootlessFlagAsRoot)
+{
+    auto result = run_shell(rootfs_directory, "awk '{print $1, $2, $3}' /proc/self/uid_map; exit 5", { "--rootless" });
+    EXPECT_EQ(result.exit_status, 5) << describe(result);
+    EXPECT_EQ(result.standard_output, "0 0 1\n") << describe(result);
+}
+
+}
