@@ -60,7 +60,29 @@ TEST(I8042, OnlyThePulseResetCommandResets)
     EXPECT_EQ(resets, 1);
     uint8_t status = 0xff;
     controller.read(4, { &status, 1 });
-    EXPECT_EQ(status, 0) << "input buffer empty, so Linux's reboot=k proceeds";
+    EXPECT_EQ(status & 0x03, 0) << "buffers empty, so Linux's reboot=k proceeds";
+}
+
+TEST(I8042, AnswersTheProbeOfLinuxsDriver)
+{
+    I8042 controller([] {});
+    auto command = [&](uint8_t value) { controller.write(4, { &value, 1 }); };
+    auto status = [&] { uint8_t value = 0; controller.read(4, { &value, 1 }); return value; };
+    auto data = [&] { uint8_t value = 0; controller.read(0, { &value, 1 }); return value; };
+
+    command(0x20); // Read the control register.
+    EXPECT_EQ(status() & 0x01, 0x01) << "a reply is waiting";
+    uint8_t const control = data();
+    EXPECT_EQ(status() & 0x01, 0x00);
+    command(0x60); // Write the control register.
+    uint8_t const updated = control & ~0x01;
+    controller.write(0, { &updated, 1 });
+    command(0x20);
+    EXPECT_EQ(data(), updated);
+    command(0xaa);
+    EXPECT_EQ(data(), 0x55) << "self test passed";
+    command(0xab);
+    EXPECT_EQ(data(), 0x00) << "keyboard interface test passed";
 }
 
 TEST(GuestReporter, ExitStatusAndBootMarkerPorts)
@@ -79,10 +101,10 @@ TEST(GuestReporter, ExitStatusAndBootMarkerPorts)
 
 TEST(CmosRtc, ReadsHostTimeInBcd)
 {
-    long const moment = 1795000000; // 2026-11-18 09:46:40 UTC.
+    long const moment = 1795000000; // 2026-11-18 11:06:40 UTC.
     EXPECT_EQ(CmosRtc::register_value(0x00, moment), 0x40);
-    EXPECT_EQ(CmosRtc::register_value(0x02, moment), 0x46);
-    EXPECT_EQ(CmosRtc::register_value(0x04, moment), 0x09);
+    EXPECT_EQ(CmosRtc::register_value(0x02, moment), 0x06);
+    EXPECT_EQ(CmosRtc::register_value(0x04, moment), 0x11);
     EXPECT_EQ(CmosRtc::register_value(0x07, moment), 0x18);
     EXPECT_EQ(CmosRtc::register_value(0x08, moment), 0x11);
     EXPECT_EQ(CmosRtc::register_value(0x09, moment), 0x26);
