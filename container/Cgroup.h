@@ -30,7 +30,19 @@ public:
 
     virtual CgroupVersion version() const = 0;
     virtual void apply(ResourceLimits const& limits) = 0;
+    // Moves process `pid` (all its threads) into the cgroup.
     virtual void attach(pid_t pid) = 0;
+
+    // The container's child joins the cgroup itself, before it does anything
+    // else. Moving another process takes the kernel's global threadgroup lock
+    // for writing, which waits for an RCU grace period (10 ms and more on a
+    // quiet host); a single thread moving itself (v1: "0" into tasks) and
+    // clone3's CLONE_INTO_CGROUP (v2) do not. prepare_join() runs in the
+    // parent before the clone and opens what join_from_child() needs.
+    virtual void prepare_join() = 0;
+    virtual void join_from_child() = 0;
+    // v2: the cgroup directory for CLONE_INTO_CGROUP; -1 where not used.
+    virtual int clone_into_fd() const { return -1; }
     // The cgroup's directory (for v1: the memory controller's).
     virtual std::string const& path() const = 0;
 };

@@ -3,6 +3,7 @@
 #include "common/Error.h"
 
 #include <cerrno>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -74,6 +75,21 @@ void CgroupV1::attach(pid_t pid)
     auto text = fmt::format("{}", pid);
     for (auto const& directory : m_directories)
         write_control_file(directory + "/cgroup.procs", text);
+}
+
+void CgroupV1::prepare_join()
+{
+    for (auto const& directory : m_directories)
+        m_join_files.push_back(FileDescriptor::open(directory + "/tasks", O_WRONLY));
+}
+
+void CgroupV1::join_from_child()
+{
+    // "0" is the writing thread; the child has no other thread.
+    for (size_t index = 0; index < m_join_files.size(); ++index) {
+        if (::write(m_join_files[index].get(), "0", 1) != 1)
+            throw_system_error("write 0 to", m_directories[index] + "/tasks");
+    }
 }
 
 }

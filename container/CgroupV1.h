@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/FileDescriptor.h"
 #include "container/Cgroup.h"
 
 #include <string>
@@ -17,6 +18,8 @@ public:
     CgroupVersion version() const override { return CgroupVersion::V1; }
     void apply(ResourceLimits const& limits) override;
     void attach(pid_t pid) override;
+    void prepare_join() override;
+    void join_from_child() override;
     std::string const& path() const override { return m_directories.front(); }
 
     std::string directory_of(std::string const& controller) const;
@@ -25,6 +28,7 @@ private:
     std::string m_root;
     std::string m_name;
     std::vector<std::string> m_directories; // Made by us, removed in reverse order.
+    std::vector<FileDescriptor> m_join_files; // Each directory's tasks file.
 };
 
 }

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <sstream>
@@ -66,6 +67,11 @@ void CgroupV2::apply(ResourceLimits const& limits)
 void CgroupV2::attach(pid_t pid)
 {
     write_control_file(m_directory + "/cgroup.procs", fmt::format("{}", pid));
+}
+
+void CgroupV2::prepare_join()
+{
+    m_directory_fd = FileDescriptor::open(m_directory, O_RDONLY | O_DIRECTORY);
 }
 
 std::string format_cpu_max(double cpus)

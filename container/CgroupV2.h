@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/FileDescriptor.h"
 #include "container/Cgroup.h"
 
 #include <set>
@@ -17,6 +18,9 @@ public:
     CgroupVersion version() const override { return CgroupVersion::V2; }
     void apply(ResourceLimits const& limits) override;
     void attach(pid_t pid) override;
+    void prepare_join() override;
+    void join_from_child() override { }
+    int clone_into_fd() const override { return m_directory_fd.get(); }
     std::string const& path() const override { return m_directory; }
 
     // The controllers the root offers (its cgroup.controllers).
@@ -27,6 +31,7 @@ private:
 
     std::string m_root;
     std::string m_directory;
+    FileDescriptor m_directory_fd;
 };
 
 // "QUOTA PERIOD" for cpu.max.

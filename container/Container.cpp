@@ -140,28 +140,6 @@ void validate(ContainerOptions const& options)
         throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
 }
 
-// The parent's half of the set-up: the id maps, then (while the child
-// builds its root file system) the cgroup, each step announced on `sync_fd`.
-void finish_parent_side(UserNamespace user_namespace, ResourceLimits const& limits, pid_t pid, int sync_fd, std::unique_ptr<Cgroup>& cgroup)
-{
-    char const go = 1;
-    if (user_namespace == UserNamespace::Yes)
-        write_id_maps(pid, ::getuid(), ::getgid());
-    if (!write_all(sync_fd, &go, 1))
-        throw_system_error("write", "(container sync pipe)");
-
-    // The child sets up its root file system meanwhile. As root the
-    // container always gets its own cgroup; an unprivileged caller only
-    // where it asked for limits (and has a delegated hierarchy).
-    if (::geteuid() == 0 || limits.any()) {
-        cgroup = create_cgroup(fmt::format("vmm-container-{}", ::getpid()));
-        cgroup->apply(limits);
-        cgroup->attach(pid);
-    }
-    if (!write_all(sync_fd, &go, 1))
-        throw_system_error("write", "(container sync pipe)");
-}
-
 int run_container(ContainerOptions const& options)
 {
     validate(options);
@@ -170,33 +148,46 @@ int run_container(ContainerOptions const& options)
 
     auto root = open_root_source(options.rootfs);
 
+    // As root the container always gets its own cgroup; an unprivileged
+    // caller only where it asked for limits (and has a delegated hierarchy).
+    std::unique_ptr<Cgroup> cgroup;
+    if (::geteuid() == 0 || limits.any()) {
+        cgroup = create_cgroup(fmt::format("vmm-container-{}", ::getpid()));
+        cgroup->apply(limits);
+        cgroup->prepare_join();
+    }
+
     auto sync = Pipe::create();
     auto errors = Pipe::create();
-    // Declared before the process, so that an error path kills and reaps
-    // the container before its cgroup is removed.
-    std::unique_ptr<Cgroup> cgroup;
     SignalForwarder forwarder;
-    pid_t pid = clone_into_namespaces(namespace_clone_flags(options.network, user_namespace));
+    pid_t pid = clone_into_namespaces(namespace_clone_flags(options.network, user_namespace), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
         sync.write_end.reset();
         errors.read_end.reset();
-        become_container_init({ options, root, user_namespace, sync.read_end.get(), errors.write_end.get() });
+        become_container_init({ options, root, user_namespace, cgroup.get(), sync.read_end.get(), errors.write_end.get() });
     }
+    // Destroyed before the cgroup: an error path kills and reaps the
+    // container before its cgroup is removed.
     ContainerProcess init(pid);
     forwarder.forward_to(pid);
     sync.read_end.reset();
     errors.write_end.reset();
 
-    // A failure here is often the child's doing (it stopped early and
-    // closed the pipes): its own message then says what went wrong.
-    try {
-        finish_parent_side(user_namespace, limits, pid, sync.write_end.get(), cgroup);
-    } catch (Error const&) {
-        init.kill_and_wait();
-        auto message = read_all(errors.read_end.get());
-        if (!message.empty())
-            throw Error(message);
-        throw;
+    if (user_namespace == UserNamespace::Yes) {
+        // A failure here may be the child's doing (it stopped early): its
+        // own message then says what went wrong.
+        try {
+            write_id_maps(pid, ::getuid(), ::getgid());
+            char const go = 1;
+            if (!write_all(sync.write_end.get(), &go, 1))
+                throw_system_error("write", "(container sync pipe)");
+        } catch (Error const&) {
+            init.kill_and_wait();
+            auto message = read_all(errors.read_end.get());
+            if (!message.empty())
+                throw Error(message);
+            throw;
+        }
     }
     sync.write_end.reset();
 
@@ -206,8 +197,7 @@ int run_container(ContainerOptions const& options)
         init.wait();
         throw Error(message);
     }
-    auto status = init.wait();
-    return status;
+    return init.wait();
 }
 
 }

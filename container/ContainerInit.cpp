@@ -62,17 +62,24 @@ void reset_signals()
     auto const& options = context.options;
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_PDEATHSIG");
-    // Compiling the filter needs nothing from the parent, so it overlaps the
-    // parent's slowest step (moving us into the cgroup).
-    auto seccomp_program = compile_seccomp_profile();
+    // Into the cgroup before anything else, so that all the container does
+    // is limited and accounted; it becomes the cgroup namespace's root.
+    if (context.cgroup)
+        context.cgroup->join_from_child();
+    if (::unshare(CLONE_NEWCGROUP) < 0)
+        throw_system_error("unshare", "(cgroup namespace)");
 
-    // First byte: the uid/gid maps are written (files can be created now).
-    wait_for_parent(context.sync_fd);
+    // In a user namespace, files can be created once the parent has
+    // written our uid/gid maps.
+    if (context.user_namespace == UserNamespace::Yes)
+        wait_for_parent(context.sync_fd);
+    ::close(context.sync_fd);
     // No ptrace or /proc/PID access from the container while the runtime's
     // memory is still mapped here (CVE-2016-9962); execve resets it. Not
     // earlier: an unprivileged parent could then not write our id maps.
     if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_DUMPABLE");
+
     if (::sethostname(options.hostname.data(), options.hostname.size()) < 0)
         throw_system_error("sethostname", options.hostname);
     if (options.network == NetworkMode::None)
@@ -94,19 +101,13 @@ void reset_signals()
         envp.push_back(variable.data());
     envp.push_back(nullptr);
 
-    // Second byte: we are in the container's cgroup, which becomes the root
-    // of the cgroup namespace.
-    wait_for_parent(context.sync_fd);
-    if (::unshare(CLONE_NEWCGROUP) < 0)
-        throw_system_error("unshare", "(cgroup namespace)");
-
     drop_capabilities();
     // Every fd above 2 (the error pipe included) closes on execve, so none
     // of the host's reaches the container (CVE-2024-21626).
     if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
         throw_system_error("close_range");
     reset_signals();
-    load_seccomp_program(seccomp_program);
+    load_seccomp_program(precompiled_seccomp_program());
     ::execve(init_path, argv.data(), envp.data());
     throw_system_error("execve", init_path);
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "container/Cgroup.h"
 #include "container/Container.h"
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"
@@ -11,14 +12,14 @@ struct ContainerInitContext {
     ContainerOptions const& options;
     RootSource const& root;
     UserNamespace user_namespace;
-    int sync_fd;  // Read end: a byte once the id maps are written, another once the cgroup is joined.
+    Cgroup* cgroup; // Joined first thing; null when the container has none.
+    int sync_fd;    // Read end: a byte once the id maps are written (user namespace only).
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
 };
 
-// Runs in the cloned child: finishes the isolation (hostname, loopback, root
-// file system, then, once the parent has put it into its cgroup, the cgroup
-// namespace, capabilities and seccomp), closes every fd above 2 and executes
-// /sbin/init with
+// Runs in the cloned child: joins the cgroup, finishes the isolation (cgroup
+// namespace, hostname, loopback, root file system, capabilities, seccomp),
+// closes every fd above 2 and executes /sbin/init with
 // {"/sbin/init", "--", CMD...} in a minimal environment. Never returns: on
 // failure it writes the error to error_fd and exits.
 [[noreturn]] void become_container_init(ContainerInitContext const& context);

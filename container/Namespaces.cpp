@@ -29,7 +29,12 @@ struct CloneArguments {
     uint64_t stack;
     uint64_t stack_size;
     uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
 };
+
+constexpr uint64_t clone_into_cgroup = 0x200000000ULL; // CLONE_INTO_CGROUP
 
 }
 
@@ -43,10 +48,14 @@ uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace
     return flags;
 }
 
-pid_t clone_into_namespaces(uint64_t flags)
+pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd)
 {
     CloneArguments arguments {};
     arguments.flags = flags;
+    if (cgroup_fd >= 0) {
+        arguments.flags |= clone_into_cgroup;
+        arguments.cgroup = static_cast<uint64_t>(cgroup_fd);
+    }
     arguments.exit_signal = SIGCHLD;
     auto pid = static_cast<pid_t>(::syscall(SYS_clone3, &arguments, sizeof(arguments)));
     if (pid < 0)

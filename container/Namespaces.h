@@ -18,8 +18,9 @@ enum class UserNamespace {
 uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace);
 
 // clone3() without a new stack, like fork(): returns the child's PID in the
-// parent and 0 in the child, which is PID 1 of its new PID namespace.
-pid_t clone_into_namespaces(uint64_t flags);
+// parent and 0 in the child, which is PID 1 of its new PID namespace. With a
+// `cgroup_fd` (a cgroup v2 directory) the child starts in that cgroup.
+pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd = -1);
 
 // Maps uid and gid 0 of the child's user namespace to `host_uid`/`host_gid`.
 // Writes "deny" to setgroups first (CVE-2014-8989), as an unprivileged

@@ -209,7 +209,7 @@ std::vector<sock_filter> compile_seccomp_profile()
     return program;
 }
 
-void load_seccomp_program(std::vector<sock_filter> const& program)
+void load_seccomp_program(std::span<sock_filter const> program)
 {
     sock_fprog header {};
     header.len = static_cast<unsigned short>(program.size());

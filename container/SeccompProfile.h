@@ -27,12 +27,15 @@ struct SeccompRule {
 
 std::span<SeccompRule const> seccomp_profile();
 
-// Compiles the profile with libseccomp into a BPF program. This is the
-// expensive part (about a millisecond), so the container's child does it
-// while the parent is still attaching it to its cgroup.
+// Compiles the profile with libseccomp into a BPF program for the running
+// architecture. This takes a millisecond or two, so the build does it once
+// (vmm-compile-seccomp) and vmm loads precompiled_seccomp_program().
 std::vector<sock_filter> compile_seccomp_profile();
 
+// The program compile_seccomp_profile() gave at build time.
+std::span<sock_filter const> precompiled_seccomp_program();
+
 // Loads a compiled program into the calling thread; no_new_privs must be set.
-void load_seccomp_program(std::vector<sock_filter> const& program);
+void load_seccomp_program(std::span<sock_filter const> program);
 
 }

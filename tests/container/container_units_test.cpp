@@ -11,6 +11,7 @@
 #include "container/CgroupV1.h"
 #include "container/CgroupV2.h"
 #include "container/LoopDevice.h"
+#include "container/Namespaces.h"
 #include "container/SeccompProfile.h"
 
 #include <linux/keyctl.h>
@@ -108,6 +109,30 @@ TEST_F(CgroupV1Test, WritesLimitsAttachesAndRemoves)
         EXPECT_FALSE(path_exists(std::string("/sys/fs/cgroup/") + controller + "/" + name)) << controller;
 }
 
+TEST_F(CgroupV1Test, ChildJoinsItself)
+{
+    auto name = test_cgroup_name();
+    CgroupV1 cgroup("/sys/fs/cgroup", name);
+    cgroup.prepare_join();
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        cgroup.join_from_child();
+        (void)!::write(ready[1], "j", 1);
+        ::pause();
+        ::_exit(0);
+    }
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+    for (auto const* controller : { "memory", "cpu", "pids" })
+        EXPECT_EQ(read_file(cgroup.directory_of(controller) + "/cgroup.procs"), std::to_string(pid) + "\n") << controller;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+}
+
 TEST_F(CgroupV1Test, FailedCreationLeavesNothing)
 {
     // A name the kernel refuses (a slash inside makes mkdir fail midway).
@@ -162,6 +187,22 @@ TEST_F(CgroupV2Test, CreatesAttachesAndRemoves)
         EXPECT_EQ(read_file(directory + "/cgroup.procs"), std::to_string(child.pid()) + "\n");
     }
     EXPECT_FALSE(path_exists(directory));
+}
+
+TEST_F(CgroupV2Test, CloneIntoCgroup)
+{
+    auto name = test_cgroup_name();
+    CgroupV2 cgroup(m_mount_point, name);
+    cgroup.prepare_join();
+    ASSERT_GE(cgroup.clone_into_fd(), 0);
+    pid_t pid = clone_into_namespaces(0, cgroup.clone_into_fd());
+    if (pid == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    EXPECT_EQ(read_file(cgroup.path() + "/cgroup.procs"), std::to_string(pid) + "\n");
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
 }
 
 TEST_F(CgroupV2Test, LimitsWhereTheControllersExist)
@@ -241,6 +282,16 @@ TEST(SeccompProfileTable, CompiledProgramWorksInAChild)
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(SeccompProfileTable, PrecompiledProgramIsTheProfile)
+{
+    // vmm loads the program compiled at build time; it must be what the
+    // profile compiles to now (a stale build would differ).
+    auto compiled = compile_seccomp_profile();
+    auto precompiled = precompiled_seccomp_program();
+    ASSERT_EQ(compiled.size(), precompiled.size());
+    EXPECT_EQ(std::memcmp(compiled.data(), precompiled.data(), compiled.size() * sizeof(sock_filter)), 0);
 }
 
 TEST(Ext4Check, AcceptsTheRootfsImageAndRefusesOtherFiles)
