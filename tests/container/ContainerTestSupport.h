@@ -49,8 +49,18 @@ inline bool path_exists(std::string const& path)
 
 // Runs `vmm ARGUMENTS...` (optionally as `run_as_uid`, through setpriv) and
 // kills it after `timeout_seconds`.
-inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_seconds = 60, int run_as_uid = -1)
+inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_seconds = 60, int run_as_uid = -1, std::string const& input = {})
 {
+    // Standard input: /dev/null, or a file holding `input`.
+    std::string input_path = "/dev/null";
+    if (!input.empty()) {
+        char path_template[] = "/tmp/vmm-container-input-XXXXXX";
+        int input_fd = ::mkstemp(path_template);
+        if (input_fd < 0 || ::write(input_fd, input.data(), input.size()) != static_cast<ssize_t>(input.size()))
+            return {};
+        ::close(input_fd);
+        input_path = path_template;
+    }
     std::vector<std::string> command;
     if (run_as_uid >= 0) {
         command = { "/usr/bin/setpriv", "--reuid=" + std::to_string(run_as_uid), "--regid=" + std::to_string(run_as_uid), "--clear-groups" };
@@ -66,8 +76,8 @@ inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_
     if (pid == 0) {
         ::dup2(output_pipe[1], 1);
         ::dup2(error_pipe[1], 2);
-        int null_fd = ::open("/dev/null", O_RDONLY);
-        ::dup2(null_fd, 0);
+        int input_fd = ::open(input_path.c_str(), O_RDONLY);
+        ::dup2(input_fd, 0);
         std::vector<char*> argv;
         for (auto& argument : command)
             argv.push_back(argument.data());
@@ -114,6 +124,8 @@ inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_
     }
     int status = 0;
     ::waitpid(pid, &status, 0);
+    if (!input.empty())
+        ::unlink(input_path.c_str());
     if (timed_out)
         result.exit_status = -1;
     else if (WIFSIGNALED(status))

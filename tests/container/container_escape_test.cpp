@@ -93,6 +93,14 @@ TEST_F(ContainerEscapeTest, UnknownSystemCallGivesEnosys)
     EXPECT_NE(allowed.standard_output.find("getpid: 2 "), std::string::npos) << describe(allowed);
 }
 
+TEST_F(ContainerEscapeTest, ForeignArchitectureSystemCallKillsTheProcess)
+{
+    // The filter checks the architecture: a 32-bit system call from the
+    // 64-bit probe is not looked up by number but kills it (SIGSYS).
+    auto result = probe({ "syscall", "int80-getpid" });
+    EXPECT_EQ(result.exit_status, 128 + SIGSYS) << describe(result);
+}
+
 TEST_F(ContainerEscapeTest, CapabilitiesAreTheDefaultSet)
 {
     // Docker's 14: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP

@@ -34,6 +34,14 @@ TEST_F(ContainerRunTest, MissingCommandExits127)
     EXPECT_EQ(result.exit_status, 127) << describe(result);
 }
 
+TEST_F(ContainerRunTest, NoCommandStartsAShell)
+{
+    // The shell reads its commands from standard input.
+    auto result = run_vmm({ "--container", rootfs_directory }, 60, -1, "echo from-the-shell $$\nexit 4\n");
+    EXPECT_EQ(result.exit_status, 4) << describe(result);
+    EXPECT_EQ(result.standard_output, "from-the-shell 2\n") << describe(result);
+}
+
 TEST_F(ContainerRunTest, HostnameIsIsolated)
 {
     char host_name[256] {};

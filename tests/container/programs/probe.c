@@ -65,6 +65,14 @@ static long make_syscall(const char *name)
         return syscall(SYS_reboot, 0, 0, 0, NULL);
     if (strcmp(name, "getpid") == 0)
         return syscall(SYS_getpid);
+    if (strcmp(name, "int80-getpid") == 0) {
+        /* getpid (20) through the 32-bit entry: a foreign architecture to
+         * the filter, which must kill the process rather than judge it by
+         * the x86_64 numbers. */
+        long result = 20;
+        __asm__ volatile("int $0x80" : "+a"(result) : : "memory");
+        return result;
+    }
     fprintf(stderr, "container-probe: unknown system call name %s\n", name);
     exit(255);
 }
