@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,15 @@ void write_control_file(std::string const& path, std::string const& value)
     ssize_t written = ::write(file.get(), value.data(), value.size());
     if (written < 0)
         throw_system_error("write " + value + " to", path);
+}
+
+void make_cgroup_directory(std::string const& path)
+{
+    if (::mkdir(path.c_str(), 0755) == 0)
+        return;
+    if (errno == EEXIST && ::rmdir(path.c_str()) == 0 && ::mkdir(path.c_str(), 0755) == 0)
+        return;
+    throw_system_error("mkdir", path);
 }
 
 bool remove_cgroup_directory(std::string const& path)

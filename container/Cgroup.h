@@ -60,6 +60,9 @@ uint64_t cpu_quota_us(double cpus);
 // Writes `value` into the control file at `path` (one write, as the cgroup
 // file system wants it); errors name the file.
 void write_control_file(std::string const& path, std::string const& value);
+// Makes a cgroup directory. One left by a vmm that was killed (whose PID,
+// and so name, is now ours again) is removed first if it is empty.
+void make_cgroup_directory(std::string const& path);
 // Removes a cgroup directory, waiting briefly while the kernel finishes
 // tearing down its last tasks (EBUSY). Returns false if it could not.
 bool remove_cgroup_directory(std::string const& path);

@@ -25,8 +25,7 @@ CgroupV1::CgroupV1(std::string const& root, std::string const& name)
     try {
         for (auto const* controller : controllers) {
             auto directory = directory_of(controller);
-            if (::mkdir(directory.c_str(), 0755) < 0)
-                throw_system_error("mkdir", directory);
+            make_cgroup_directory(directory);
             m_directories.push_back(directory);
         }
     } catch (...) {

@@ -18,8 +18,7 @@ CgroupV2::CgroupV2(std::string const& root, std::string const& name)
     : m_root(root)
     , m_directory(fmt::format("{}/{}", root, name))
 {
-    if (::mkdir(m_directory.c_str(), 0755) < 0)
-        throw_system_error("mkdir", m_directory);
+    make_cgroup_directory(m_directory);
 }
 
 CgroupV2::~CgroupV2()

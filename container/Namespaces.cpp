@@ -1,6 +1,7 @@
 #include "container/Namespaces.h"
 
 #include "common/Error.h"
+#include "common/FileDescriptor.h"
 #include "container/Cgroup.h"
 
 #include <cstring>
@@ -12,8 +13,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include "common/FileDescriptor.h"
 
 namespace vmm::container {
 

@@ -153,6 +153,8 @@ RootSource open_root_source(std::string const& path)
     }
     if (!S_ISREG(status.st_mode))
         throw Error(fmt::format("{}: neither a directory nor an ext4 image", path));
+    if (::geteuid() != 0)
+        throw Error(fmt::format("{}: mounting an ext4 image needs root (a rootfs directory does not)", path));
     source.loop_device = LoopDevice::attach(path);
     source.image_mount = create_mount("ext4", source.loop_device->device_path(), {}, MountAttributes::NoDev, path);
     return source;
