@@ -1,0 +1,146 @@
+// vmm boot end to end on this host's /dev/kvm: tiny test guests, bad input,
+// and a Linux boot to init (kernel level, which is all a PVM host can run).
+#include "support/Subprocess.h"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+
+using vmm::testing::can_open_read_write;
+using vmm::testing::count_lines_containing;
+using vmm::testing::run_process;
+
+namespace {
+
+std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
+std::string const guests = VMM_BUILD_DIR "/test-guests/";
+std::string const kernel = VMM_BUILD_DIR "/guest/bzImage";
+std::string const rootfs_image = VMM_BUILD_DIR "/guest/rootfs.ext4";
+
+#define REQUIRE_KVM()                                                              \
+    do {                                                                           \
+        if (!can_open_read_write("/dev/kvm"))                                      \
+            GTEST_SKIP() << "this host has no usable /dev/kvm";                    \
+    } while (0)
+
+std::string temporary_file(std::string const& name, std::string const& contents)
+{
+    auto path = std::filesystem::temp_directory_path() / ("vmm-boot-test-" + std::to_string(getpid()) + "-" + name);
+    std::ofstream(path, std::ios::binary) << contents;
+    return path;
+}
+
+void expect_one_line_error(vmm::testing::ProcessResult const& result, std::string const& fragment)
+{
+    EXPECT_NE(result.exit_status, 0);
+    EXPECT_FALSE(result.dumped_core);
+    EXPECT_FALSE(result.timed_out);
+    EXPECT_EQ(count_lines_containing(result.output, "vmm: "), 1) << result.output;
+    EXPECT_NE(result.output.find(fragment), std::string::npos) << result.output;
+}
+
+}
+
+TEST(TestGuest, SerialOutputReachesStdout)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "serial_hello.bin", "/dev/null" });
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_NE(result.output.find("hello from the test guest\n"), std::string::npos) << result.output;
+}
+
+TEST(TestGuest, I8042ResetExitsZero)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "i8042_reset.bin", "/dev/null" });
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_FALSE(result.timed_out);
+}
+
+TEST(TestGuest, ExitStatusPortSetsTheStatusAndTimingsArePrinted)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--timings", "--test-guest", guests + "exit_status.bin", "/dev/null" });
+    EXPECT_EQ(result.exit_status, 42) << result.output;
+    EXPECT_NE(result.output.find("vmm: timings: vm created"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("first KVM_RUN"), std::string::npos);
+    EXPECT_EQ(result.output.find("boot marker -"), std::string::npos) << "the guest wrote the boot marker port";
+}
+
+TEST(TestGuest, ResetWithoutStatusIsAnErrorWhenACommandWasGiven)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "i8042_reset.bin", "/dev/null", "--", "true" });
+    expect_one_line_error(result, "reset before its command reported");
+}
+
+TEST(TestGuest, TripleFaultIsAClearError)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "triple_fault.bin", "/dev/null" });
+    expect_one_line_error(result, "triple-faulted");
+}
+
+TEST(TestGuest, SeveralVcpusStart)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--cpus", "4", "--test-guest", guests + "exit_status.bin", "/dev/null" });
+    EXPECT_EQ(result.exit_status, 42) << result.output;
+}
+
+TEST(BadInput, MissingKernel)
+{
+    expect_one_line_error(run_process({ vmm_binary, "boot", "/nonexistent/bzImage", "/dev/null" }), "kernel /nonexistent/bzImage: No such file or directory");
+}
+
+TEST(BadInput, TextFileIsNotABzImage)
+{
+    auto const path = temporary_file("text", std::string(8192, 'x'));
+    expect_one_line_error(run_process({ vmm_binary, "boot", path, "/dev/null" }), "not a bzImage");
+    std::filesystem::remove(path);
+}
+
+TEST(BadInput, TruncatedAndCorruptKernels)
+{
+    std::ifstream file(kernel, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(bytes.empty()) << kernel << " is missing: run guest/build-kernel";
+    auto const truncated = temporary_file("truncated", bytes.substr(0, bytes.size() / 3));
+    expect_one_line_error(run_process({ vmm_binary, "boot", truncated, rootfs_image }), "truncated");
+    bytes[bytes.size() / 2] ^= 1;
+    auto const corrupt = temporary_file("corrupt", bytes);
+    expect_one_line_error(run_process({ vmm_binary, "boot", corrupt, rootfs_image }), "corrupt");
+    std::filesystem::remove(truncated);
+    std::filesystem::remove(corrupt);
+}
+
+TEST(BadInput, MemoryAndCpuValues)
+{
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "lots", kernel, rootfs_image }), "--mem: 'lots' is not a size");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "4M", kernel, rootfs_image }), "--mem: 4 MiB is too small");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "12M", kernel, rootfs_image }), "is too small for kernel");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--cpus", "0", kernel, rootfs_image }), "--cpus: '0' is not a vCPU count");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--cpus", "two", kernel, rootfs_image }), "--cpus: 'two'");
+}
+
+TEST(BadInput, MissingDiskAndInitrdAndUnknownFlags)
+{
+    expect_one_line_error(run_process({ vmm_binary, "boot", kernel, "/nonexistent/rootfs.ext4" }), "/nonexistent/rootfs.ext4: No such file or directory");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--initrd", "/nonexistent/initrd", kernel, rootfs_image }), "initrd /nonexistent/initrd");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--disk", "x.img,fast", kernel, rootfs_image }), "unknown option 'fast'");
+    auto const result = run_process({ vmm_binary, "boot", "--frobnicate", kernel, rootfs_image });
+    EXPECT_EQ(result.exit_status, 2) << result.output;
+    EXPECT_NE(result.output.find("--frobnicate"), std::string::npos) << result.output;
+}
+
+TEST(BadInput, InitrdTooLargeForMemory)
+{
+    REQUIRE_KVM();
+    auto const initrd = std::filesystem::temp_directory_path() / ("vmm-boot-test-big-initrd-" + std::to_string(getpid()));
+    {
+        std::ofstream create(initrd);
+    }
+    std::filesystem::resize_file(initrd, 40 << 20);
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "32M", "--initrd", initrd, kernel, rootfs_image }), "do not fit in 32 MiB");
+    std::filesystem::remove(initrd);
+}
