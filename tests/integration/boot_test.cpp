@@ -15,7 +15,8 @@ namespace {
 std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
 std::string const guests = VMM_BUILD_DIR "/test-guests/";
 std::string const kernel = VMM_BUILD_DIR "/guest/bzImage";
-std::string const rootfs_image = VMM_BUILD_DIR "/guest/rootfs.ext4";
+// Read-only, so that tests running at the same time can share the image.
+std::string const rootfs_image = VMM_BUILD_DIR "/guest/rootfs.ext4,ro";
 
 #define REQUIRE_KVM()                                                              \
     do {                                                                           \
@@ -105,6 +106,7 @@ TEST(BadInput, TruncatedAndCorruptKernels)
     std::ifstream file(kernel, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     ASSERT_FALSE(bytes.empty()) << kernel << " is missing: run guest/build-kernel";
+    // The checks stop at the first problem: the kernel is checked before the disk.
     auto const truncated = temporary_file("truncated", bytes.substr(0, bytes.size() / 3));
     expect_one_line_error(run_process({ vmm_binary, "boot", truncated, rootfs_image }), "truncated");
     bytes[bytes.size() / 2] ^= 1;

@@ -35,7 +35,7 @@ protected:
 
 TEST_F(LinuxBoot, ReachesInitFromAnInitramfsAndExitsOnItsOwn)
 {
-    auto const result = run_process({ vmm_binary, "boot", "--cmdline", "loglevel=7", "--initrd", initramfs, kernel, rootfs_image },
+    auto const result = run_process({ vmm_binary, "boot", "--mem", "128M", "--cmdline", "loglevel=7", "--initrd", initramfs, kernel, rootfs_image + ",ro" },
         boot_timeout_seconds);
     EXPECT_FALSE(result.timed_out) << "vmm did not exit on its own:\n" << result.output;
     EXPECT_NE(result.output.find("Run /init as init process"), std::string::npos) << result.output;
@@ -45,8 +45,12 @@ TEST_F(LinuxBoot, ReachesInitFromAnInitramfsAndExitsOnItsOwn)
 
 TEST_F(LinuxBoot, MountsExt4RootFromVirtioBlkAndPrintsOnHvc0)
 {
-    auto const result = run_process({ vmm_binary, "boot", "--console", "virtio", "--cmdline", "loglevel=7", kernel, rootfs_image },
+    // A private copy: the root filesystem is mounted read-write and the shared image stays free for other tests.
+    auto const image = std::filesystem::temp_directory_path() / ("vmm-linux-boot-" + std::to_string(getpid()) + ".ext4");
+    std::filesystem::copy_file(rootfs_image, image, std::filesystem::copy_options::overwrite_existing);
+    auto const result = run_process({ vmm_binary, "boot", "--mem", "128M", "--console", "virtio", "--cmdline", "loglevel=7", kernel, image },
         boot_timeout_seconds);
+    std::filesystem::remove(image);
     EXPECT_FALSE(result.timed_out) << "vmm did not exit on its own:\n" << result.output;
     auto const sectors = std::filesystem::file_size(rootfs_image) / 512;
     EXPECT_NE(result.output.find("[vda] " + std::to_string(sectors) + " 512-byte logical blocks"), std::string::npos) << result.output;

@@ -18,8 +18,8 @@ void lock_image(int fd, std::string_view path, ImageLockKind kind)
     if (fcntl(fd, F_OFD_SETLK, &lock) == 0)
         return;
     if (errno == EAGAIN || errno == EACCES) {
-        throw Error(fmt::format("disk image {} is in use: another VM or container holds a {} on it",
-            path, kind == ImageLockKind::Exclusive ? "lock (open it ,ro or stop the other user)" : "read-write lock"));
+        throw Error(fmt::format("disk image {} is in use by another VM or container ({})", path,
+            kind == ImageLockKind::Exclusive ? "stop it, or share the image read-only with PATH,ro" : "it has the image open read-write"));
     }
     throw_system_error("fcntl F_OFD_SETLK", path);
 }

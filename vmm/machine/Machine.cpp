@@ -83,10 +83,6 @@ Machine::Machine(BootOptions options)
             throw Error(describe_system_error("disk", disk.path, errno));
     }
 
-    if (m_host_kind == HostKind::Pvm && kernel)
-        spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
-                     "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
-
     m_kvm = kvm::Kvm::open();
     m_vm = kvm::VirtualMachine::create(*m_kvm);
     m_memory = GuestMemory::create(m_options.memory_size);

@@ -42,6 +42,10 @@ std::string hex_bytes(std::span<uint8_t const> bytes)
 
 int Machine::run()
 {
+    // Printed once set-up has succeeded, so that an error stays a single line.
+    if (m_host_kind == HostKind::Pvm && m_options.kernel_format == KernelFormat::BzImage)
+        spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
+                     "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
     install_kick_handler();
     // SIGINT, SIGTERM and SIGHUP go to the I/O thread's signalfd only: block
     // them before any vCPU thread exists so that every thread inherits the mask.
