@@ -149,9 +149,21 @@ inline std::string describe(RunResult const& result)
     return "exit status " + std::to_string(result.exit_status) + "\n--- stdout:\n" + result.standard_output + "--- stderr:\n" + result.standard_error;
 }
 
-// The host's mount points (mountinfo field 5), which must not change.
-inline std::multiset<std::string> host_mount_points()
+// The host's mount points (mountinfo field 5) where a leak from the runtime
+// would show: the rootfs and the build directory, the test's scratch
+// directory, /tmp (where an image is staged) and the API file systems. Other
+// mounts are left out, as tests running in parallel may make their own.
+inline std::multiset<std::string> host_mount_points(std::string const& scratch = {})
 {
+    auto relevant = [&](std::string const& mount_point) {
+        auto starts_with = [&](std::string const& prefix) { return !prefix.empty() && mount_point.rfind(prefix, 0) == 0; };
+        for (auto const* exact : { "/", "/tmp", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue" }) {
+            if (mount_point == exact)
+                return true;
+        }
+        return starts_with(VMM_BUILD_DIR) || starts_with(scratch) || starts_with("/proc/") || starts_with("/sys/firmware")
+            || starts_with("/sys/devices/virtual/powercap");
+    };
     std::ifstream file("/proc/self/mountinfo");
     std::multiset<std::string> mount_points;
     std::string line;
@@ -159,7 +171,8 @@ inline std::multiset<std::string> host_mount_points()
         std::istringstream fields(line);
         std::string id, parent, device, root, mount_point;
         fields >> id >> parent >> device >> root >> mount_point;
-        mount_points.insert(mount_point);
+        if (relevant(mount_point))
+            mount_points.insert(mount_point);
     }
     return mount_points;
 }
@@ -236,14 +249,14 @@ protected:
         ASSERT_TRUE(path_exists(rootfs_directory + "/sbin/init") && path_exists(rootfs_image))
             << "the test rootfs is missing: run guest/build-rootfs " VMM_BUILD_DIR "/guest/init " VMM_BUILD_DIR;
         ASSERT_FALSE(s_private_image.empty()) << "could not copy " << rootfs_image;
-        m_mounts_before = host_mount_points();
+        m_mounts_before = host_mount_points(s_private_directory);
     }
 
     void TearDown() override
     {
         if (::geteuid() != 0 || HasFatalFailure())
             return;
-        EXPECT_EQ(host_mount_points(), m_mounts_before) << "the host's mount table changed";
+        EXPECT_EQ(host_mount_points(s_private_directory), m_mounts_before) << "the host's mount table changed";
         EXPECT_EQ(leftover_cgroups(), std::vector<std::string> {}) << "a cgroup was left behind";
         EXPECT_EQ(loop_devices_backed_by(s_private_image), 0) << "a loop device was left behind";
     }

@@ -186,7 +186,7 @@ TEST_P(SymlinkedMountTargetTest, CannotRedirectAMountOntoTheHost)
         entries += entry->d_name[0] != '.';
     ::closedir(directory);
     EXPECT_EQ(entries, 0);
-    for (auto const& mount_point : host_mount_points())
+    for (auto const& mount_point : host_mount_points(scratch_directory()))
         EXPECT_EQ(mount_point.find(scratch_directory()), std::string::npos) << mount_point;
     std::system(("rm -rf " + rootfs + " " + host_directory).c_str());
 }
