@@ -135,8 +135,18 @@ TEST_F(CgroupV1Test, ChildJoinsItself)
 
 TEST_F(CgroupV1Test, FailedCreationLeavesNothing)
 {
-    // A name the kernel refuses (a slash inside makes mkdir fail midway).
-    EXPECT_THROW(CgroupV1("/sys/fs/cgroup", "no-such-parent/x"), vmm::Error);
+    // The cpu directory exists and holds a child cgroup, so it can neither be
+    // made nor cleared away: creation fails after memory's directory was made,
+    // which must then be removed again.
+    auto name = test_cgroup_name();
+    auto blocker = "/sys/fs/cgroup/cpu/" + name;
+    ASSERT_EQ(::mkdir(blocker.c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((blocker + "/child").c_str(), 0755), 0);
+    EXPECT_THROW(CgroupV1("/sys/fs/cgroup", name), vmm::Error);
+    EXPECT_FALSE(path_exists("/sys/fs/cgroup/memory/" + name));
+    EXPECT_FALSE(path_exists("/sys/fs/cgroup/pids/" + name));
+    ::rmdir((blocker + "/child").c_str());
+    ::rmdir(blocker.c_str());
 }
 
 // cgroup v2 against a cgroup2 hierarchy mounted here. On a hybrid host the
