@@ -40,6 +40,15 @@ uint32_t parse_cpus(std::string const& text)
     return cpus;
 }
 
+uint64_t parse_count(std::string const& text, char const* option)
+{
+    uint64_t count = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
+    if (error != std::errc() || end != text.data() + text.size() || count == 0)
+        throw vmm::Error(std::string(option) + ": '" + text + "' is not a positive whole number");
+    return count;
+}
+
 double parse_cpu_quota(std::string const& text)
 {
     double cpus = 0;
@@ -119,7 +128,7 @@ int main(int argc, char** argv)
             if (!cpus_text.empty())
                 options.cpus = parse_cpu_quota(cpus_text);
             if (!pids_text.empty())
-                options.pids_limit = vmm::parse_size(pids_text, "--pids");
+                options.pids_limit = parse_count(pids_text, "--pids");
             options.hostname = hostname;
             options.network = network == "host" ? vmm::container::NetworkMode::Host : vmm::container::NetworkMode::None;
             options.rootless = rootless ? vmm::container::Rootless::Yes : vmm::container::Rootless::No;

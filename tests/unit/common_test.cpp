@@ -4,6 +4,7 @@
 #include "common/Size.h"
 #include "machine/BootOptions.h"
 #include "machine/HostDetection.h"
+#include "machine/MemoryUsage.h"
 #include "memory/GuestMemory.h"
 
 #include <gtest/gtest.h>
@@ -95,4 +96,25 @@ TEST(HostDetection, ReadsVirtualizationFlags)
     EXPECT_TRUE(cpuinfo_has_hardware_virtualization("flags\t\t: fpu svm\n"));
     EXPECT_FALSE(cpuinfo_has_hardware_virtualization("flags : fpu vmxx svmx hypervisor\n"));
     EXPECT_FALSE(cpuinfo_has_hardware_virtualization("model name : x\n"));
+}
+
+TEST(MemoryUsage, SplitsGuestPagesFromTheRest)
+{
+    std::string const smaps = "55d0c0000000-55d0c0100000 r-xp 00000000 08:01 123 /usr/bin/vmm\n"
+                              "Size:               1024 kB\n"
+                              "Rss:                 300 kB\n"
+                              "Private_Clean:        20 kB\n"
+                              "Private_Dirty:         8 kB\n"
+                              "7f0000000000-7f0020000000 rw-p 00000000 00:00 0 \n"
+                              "Size:             524288 kB\n"
+                              "Rss:                2048 kB\n"
+                              "Private_Dirty:      2048 kB\n"
+                              "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
+                              "Rss:                  40 kB\n"
+                              "Private_Dirty:        40 kB\n";
+    auto const usage = parse_smaps(smaps, { { 0x7f0000000000, 0x7f0020000000 } });
+    EXPECT_EQ(usage.resident_bytes, (300u + 2048 + 40) * 1024);
+    EXPECT_EQ(usage.guest_resident_bytes, 2048u * 1024);
+    EXPECT_EQ(usage.overhead_bytes(), 340u * 1024);
+    EXPECT_EQ(usage.private_overhead_bytes(), 48u * 1024) << "clean library pages are shared, not vmm's own";
 }

@@ -3,6 +3,7 @@
 
 #include "common/Error.h"
 #include "machine/Machine.h"
+#include "machine/MemoryUsage.h"
 #include "machine/Terminal.h"
 
 #include <csignal>
@@ -114,8 +115,14 @@ int Machine::exit_status()
         status = 1;
         break;
     }
-    if (m_options.print_timings)
+    if (m_options.print_timings) {
         std::fprintf(stderr, "vmm: timings: %s\n", m_timings.summary().c_str());
+        auto const usage = measure_memory_usage(m_memory);
+        auto mebibytes = [](uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+        std::fprintf(stderr, "vmm: memory: resident %.1f MiB, guest pages %.1f MiB, vmm overhead %.2f MiB (private dirty %.2f MiB)\n",
+            mebibytes(usage.resident_bytes), mebibytes(usage.guest_resident_bytes), mebibytes(usage.overhead_bytes()),
+            mebibytes(usage.private_overhead_bytes()));
+    }
     return status;
 }
 
