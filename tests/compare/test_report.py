@@ -1,0 +1,155 @@
+"""Tests of scripts/compare's report generator on fixture data: the JSON
+schema check, the Markdown report, the plots and the output check."""
+
+import copy
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+
+from compare_lib import check, markdown, plots, schema  # noqa: E402
+from compare_lib.metrics import ratios_to_baseline, summarize  # noqa: E402
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "report.json")
+
+
+def load_fixture():
+    with open(FIXTURE) as file:
+        return json.load(file)
+
+
+def subject(report, subject_id):
+    return next(entry for entry in report["subjects"] if entry["id"] == subject_id)
+
+
+class SchemaTest(unittest.TestCase):
+    def test_fixture_is_valid(self):
+        self.assertEqual(schema.validate(load_fixture()), [])
+
+    def test_unavailable_subject_needs_a_reason(self):
+        report = load_fixture()
+        subject(report, "local-crun")["reason"] = ""
+        problems = schema.validate(report)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("local-crun", problems[0])
+
+    def test_measured_subject_needs_figures(self):
+        report = load_fixture()
+        subject(report, "local-bwrap")["figures"] = {}
+        self.assertTrue(any("local-bwrap: measured but has no figures" in problem
+                            for problem in schema.validate(report)))
+
+    def test_figures_must_be_ordered(self):
+        report = load_fixture()
+        subject(report, "nested-vm")["figures"]["true_ms"]["min"] = 99999
+        self.assertTrue(any("nested-vm, true_ms" in problem for problem in schema.validate(report)))
+
+    def test_subject_host_must_exist(self):
+        report = load_fixture()
+        subject(report, "local-bwrap")["host"] = "elsewhere"
+        self.assertTrue(any("host 'elsewhere'" in problem for problem in schema.validate(report)))
+
+    def test_unknown_metric_and_bad_schema(self):
+        report = load_fixture()
+        report["schema"] = "other"
+        subject(report, "local-bwrap")["figures"]["furlongs"] = summarize([1])
+        problems = schema.validate(report)
+        self.assertTrue(any("schema" in problem for problem in problems))
+        self.assertTrue(any("furlongs: unknown metric" in problem for problem in problems))
+
+    def test_not_an_object(self):
+        self.assertEqual(schema.validate([]), ["the report is not a JSON object"])
+
+
+class SummarizeTest(unittest.TestCase):
+    def test_median_min_max(self):
+        figures = summarize([3, 1, 2, 10])
+        self.assertEqual((figures["median"], figures["min"], figures["max"]), (2.5, 1, 10))
+        self.assertEqual(figures["samples"], [3, 1, 2, 10])
+
+    def test_no_samples(self):
+        with self.assertRaises(ValueError):
+            summarize([])
+
+
+class RatioTest(unittest.TestCase):
+    def test_ratios_only_within_one_host(self):
+        ratios = ratios_to_baseline(load_fixture())
+        self.assertEqual(set(ratios), {"local", "nested"})
+        self.assertAlmostEqual(ratios["nested"]["nested-vm"]["true_ms"], 300.0)
+        self.assertAlmostEqual(ratios["local"]["local-vmm-container"]["true_ms"], 9.5 / 1.1)
+        self.assertNotIn("nested-vm", ratios["local"])
+        self.assertNotIn("local-baseline", ratios["local"])
+
+    def test_no_ratios_without_a_baseline(self):
+        report = load_fixture()
+        report["subjects"] = [entry for entry in report["subjects"] if entry["kind"] != "baseline"]
+        self.assertEqual(ratios_to_baseline(report), {})
+        self.assertIn("No host has both a measured baseline", markdown.render(report))
+
+
+class MarkdownTest(unittest.TestCase):
+    def setUp(self):
+        self.text = markdown.render(load_fixture())
+
+    def test_table_has_units_and_every_subject(self):
+        self.assertIn("| subject | host | true (ms) | boot marker (ms) |", self.text)
+        self.assertIn("getpid (ns)", self.text)
+        self.assertIn("| vmm --container | local | 9.50 (9.00–12.0) | 7.00 (6.50–8.00) |", self.text)
+        self.assertIn("| vmm boot | nested | 9000 (8500–9800) |", self.text)
+        self.assertIn("| crun run | local | unavailable: see below |", self.text)
+
+    def test_reasons_are_listed(self):
+        self.assertIn("- **vmm boot** on local (unavailable): host /dev/kvm is PVM: guest user space unavailable",
+                      self.text)
+        self.assertIn("cgroups in hybrid mode not supported", self.text)
+
+    def test_ratio_tables(self):
+        self.assertIn("| vmm boot | 300.00× | 1.08× | 1.07× |", self.text)
+        # 9000 ms on the nested host over 1.1 ms on the local one must never appear.
+        self.assertNotIn("8181", self.text)
+
+    def test_hosts_are_described(self):
+        self.assertIn("| nested | nested SVM L1 under QEMU TCG | 6.1.0-cloud-amd64 |", self.text)
+        self.assertIn("| yes | v2 |", self.text)
+
+
+class PlotAndCheckTest(unittest.TestCase):
+    def test_plots_are_written_and_checked(self):
+        report = load_fixture()
+        with tempfile.TemporaryDirectory() as directory:
+            paths = plots.write_plots(report, directory)
+            names = sorted(os.path.basename(path) for path in paths)
+            self.assertIn("summary.png", names)
+            self.assertIn("true_ms.png", names)
+            self.assertIn("guest_ram_mib.png", names)
+            self.assertEqual(len(names), 11)
+            for path in paths:
+                with open(path, "rb") as file:
+                    self.assertEqual(file.read(8), check.PNG_SIGNATURE)
+                self.assertGreater(os.path.getsize(path), 5000)
+            # The check wants report.json and report.md beside the plots.
+            self.assertTrue(any("report.json" in problem for problem in check.check_directory(directory)))
+            with open(os.path.join(directory, "report.json"), "w") as file:
+                json.dump(report, file)
+            with open(os.path.join(directory, "report.md"), "w") as file:
+                file.write(markdown.render(report))
+            self.assertEqual(check.check_directory(directory), [])
+            open(os.path.join(directory, "cpu_ms.png"), "w").close()
+            self.assertEqual(check.check_directory(directory),
+                             [f"{os.path.join(directory, 'cpu_ms.png')} is not a non-empty PNG"])
+
+    def test_summary_without_ratios(self):
+        report = copy.deepcopy(load_fixture())
+        report["subjects"] = [entry for entry in report["subjects"] if entry["kind"] != "baseline"]
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "summary.png")
+            plots.plot_summary(report, path)
+            self.assertGreater(os.path.getsize(path), 1000)
+
+
+if __name__ == "__main__":
+    unittest.main()
