@@ -14,7 +14,7 @@
  *       its output and, with --memory, the peak memory of its process tree
  *       (PSS without the guest RAM mapping of BYTES bytes, that mapping's RSS
  *       and the peak usage of the tree's memory cgroup). Lines of CMD's output
- *       that start with "workload-result" or "vmm: timings:" are passed on as
+ *       that start with "workload-result", "vmm: timings:" or "vmm: memory:" are passed on as
  *       "workload-child" lines.
  */
 #define _GNU_SOURCE
@@ -353,6 +353,8 @@ static void handle_line(struct OutputState *state, const struct RunOptions *opti
         state->marker_seconds = now_seconds() - start;
     char *result = strstr(line, "workload-result ");
     char *timings = strstr(line, "vmm: timings:");
+    if (!timings)
+        timings = strstr(line, "vmm: memory:");
     if (result || timings)
         printf("workload-child label=%s run=%d %s\n", options->label, options->run, result ? result : timings);
     char *entry = state->log[state->logged++ % LogLines];

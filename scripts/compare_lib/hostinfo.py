@@ -1,0 +1,102 @@
+"""What kind of host this is: hardware virtualization, PVM, an emulator, cgroups."""
+
+import os
+import platform
+import shutil
+
+
+def _read(path, default=""):
+    try:
+        with open(path) as file:
+            return file.read()
+    except OSError:
+        return default
+
+
+def cpu_flags():
+    for line in _read("/proc/cpuinfo").splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def cpu_model():
+    for line in _read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return "unknown"
+
+
+def kvm_kind():
+    """"absent", "pvm", "vmx", "svm" or "unknown"."""
+    if not os.path.exists("/dev/kvm"):
+        return "absent"
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        return "pvm"
+    if os.path.isdir("/sys/module/kvm_intel"):
+        return "vmx"
+    if os.path.isdir("/sys/module/kvm_amd"):
+        return "svm"
+    return "unknown"
+
+
+def cgroup_version():
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return "v2"
+    if os.path.isdir("/sys/fs/cgroup/unified"):
+        return "v1 (hybrid: a v2 hierarchy at /sys/fs/cgroup/unified)"
+    if os.path.isdir("/sys/fs/cgroup/memory"):
+        return "v1"
+    return "none mounted"
+
+
+def local_host():
+    flags = cpu_flags()
+    model = cpu_model()
+    virtualization = "vmx" if "vmx" in flags else "svm" if "svm" in flags else "none"
+    kvm = kvm_kind()
+    vendor = _read("/sys/class/dmi/id/sys_vendor").strip()
+    product = _read("/sys/class/dmi/id/product_name").strip()
+    # QEMU's software emulator names its CPUs "QEMU Virtual CPU" unless told
+    # otherwise; a TCG guest also lacks the hypervisor's paravirtual clock.
+    emulated = "QEMU Virtual CPU" in model or ("hypervisor" in flags and "kvm-clock" not in
+                                              _read("/sys/devices/system/clocksource/clocksource0/available_clocksource")
+                                              and vendor == "QEMU")
+    notes = []
+    if "hypervisor" in flags:
+        notes.append(f"runs under a hypervisor (cpuinfo 'hypervisor' flag; DMI: {vendor or '?'} {product or ''})".strip())
+    kvm_text = {"absent": "absent", "pvm": "PVM (kvm_pvm module)", "vmx": "VMX (kvm_intel)", "svm": "SVM (kvm_amd)",
+                "unknown": "present (module unknown)"}[kvm]
+    return {
+        "name": f"this host ({platform.node()})",
+        "kernel": platform.release(),
+        "cpu": model,
+        "cpu_virtualization": virtualization,
+        "kvm": kvm_text,
+        "kvm_kind": kvm,
+        "nested_in_emulator": bool(emulated),
+        "cgroup": cgroup_version(),
+        "cpus": os.cpu_count() or 0,
+        "notes": notes,
+    }
+
+
+def nested_host(described):
+    """The nested SVM host (L1) from its `compare-host` lines."""
+    return {
+        "name": "nested SVM KVM host (L1) under QEMU TCG, by scripts/nested-kvm",
+        "kernel": described.get("kernel", "unknown"),
+        "cpu": described.get("cpu", "unknown") + " (emulated by QEMU TCG)",
+        "cpu_virtualization": "svm" if described.get("svm") == "yes" else "none",
+        "kvm": "SVM (kvm_amd)" if described.get("kvm") == "yes" else "absent",
+        "kvm_kind": "svm" if described.get("kvm") == "yes" else "absent",
+        "nested_in_emulator": True,
+        "cgroup": described.get("cgroup", "unknown"),
+        "cpus": int(described.get("cpus", "1") or 1),
+        "notes": ["every instruction of L1 and of its guests is emulated by QEMU TCG: compare rows of this host "
+                  "with each other only"],
+    }
+
+
+def have(program):
+    return shutil.which(program) is not None

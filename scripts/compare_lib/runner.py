@@ -1,0 +1,155 @@
+"""Runs the subjects: the local ones one after another in rounds (so that
+load from elsewhere falls on all of them alike), the nested ones in a single
+scripts/nested-kvm run whose L1 shell script measures its own baseline too."""
+
+import os
+import shlex
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+
+from .parse import parse_host_lines, parse_workload_output
+from .subjects import GUEST_MEMORY_MIB, Subject
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def progress(message):
+    print(f"compare: {message}", file=sys.stderr, flush=True)
+
+
+def _workload_time(paths, label, argv, memory_bytes, timeout):
+    command = [paths.workload, "time", "--runs", "1", "--label", label, "--timeout", str(timeout)]
+    if memory_bytes is not None:
+        command += ["--memory", str(memory_bytes)]
+    try:
+        result = subprocess.run(command + ["--", *argv], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        return f"workload-time label={label} run=0 status=124 total_ms=-1 marker_ms=-1\n"
+    return result.stdout
+
+
+def run_local(paths, plan, subjects, runs_by_label):
+    measurable = [subject for subject in subjects if subject.reason is None]
+    bench = plan.bench_command(plan.bench)
+    phases = [("true", ["/bin/true"], plan.true_rounds, False), ("bench", bench, plan.bench_rounds, True)]
+    for phase, inner, rounds, sample_memory in phases:
+        for round_index in range(rounds):
+            for subject in measurable:
+                label = f"{subject.id}-{phase}"
+                previous = runs_by_label.get(label)
+                if previous and any(entry.get("status") != 0 for entry in previous.times):
+                    continue  # It failed once: its reason is known, spare the time.
+                progress(f"[local] {phase}: {subject.name}, round {round_index + 1}/{rounds} "
+                         f"({rounds - round_index - 1} left)")
+                memory = subject.memory_bytes if sample_memory else None
+                output = _workload_time(paths, label, subject.make_argv(inner), memory, plan.run_timeout)
+                parse_workload_output(output, runs_by_label)
+
+
+NESTED_SUBJECTS = [
+    ("nested-baseline", "L1 host (baseline)", "baseline",
+     "the rootfs's binaries run directly in L1 (rootfs unpacked into L1's RAM)"),
+    ("nested-vm", "vmm boot (microVM)", "vm",
+     f"/vmm boot --timings --mem {GUEST_MEMORY_MIB}M /bzImage /rootfs.ext4 -- CMD (image in L1's RAM)"),
+    ("nested-vmm-container", "vmm --container", "container",
+     "/vmm --container /rootfs --mem 1G --pids 1024 -- CMD (cgroup v2 mounted by the script)"),
+]
+
+
+def nested_script(plan):
+    """The shell script that runs in L1: host description, then the rounds."""
+    bench = plan.bench_command(plan.nested_bench)
+    baseline_bench = ["/rootfs" + bench[0]] + bench[1:-1] + ["/rootfs/var/tmp"]
+    vm = ["/vmm", "boot", "--timings", "--mem", f"{GUEST_MEMORY_MIB}M", "/bzImage", "/rootfs.ext4", "--"]
+    container = ["/vmm", "--container", "/rootfs", "--mem", "1G", "--pids", "1024", "--"]
+    commands = {
+        "nested-baseline": (["/rootfs/bin/busybox", "true"], baseline_bench, 0),
+        "nested-vm": (vm + ["/bin/true"], vm + bench, GUEST_MEMORY_MIB << 20),
+        "nested-vmm-container": (container + ["/bin/true"], container + bench, 0),
+    }
+    timeout = plan.nested_timeout
+    lines = [
+        "# Written by scripts/compare; runs in the nested SVM host (L1).",
+        "echo \"compare-host kernel=$(uname -r)\"",
+        "echo \"compare-host cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)\"",
+        "echo \"compare-host cpus=$(grep -c ^processor /proc/cpuinfo)\"",
+        "if grep -qw svm /proc/cpuinfo; then echo compare-host svm=yes; else echo compare-host svm=no; fi",
+        "if [ -c /dev/kvm ]; then echo compare-host kvm=yes; else echo compare-host kvm=no; fi",
+        "mkdir -p /sys/fs/cgroup",
+        "if mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null; then",
+        "    echo 'compare-host cgroup=v2 (mounted by scripts/compare)'",
+        "    echo '+memory +pids +cpu' >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null",
+        "else echo 'compare-host cgroup=none'; fi",
+        "mkdir -p /rootfs && tar -xf /rootfs.tar -C /rootfs",
+    ]
+    for phase, rounds, memory_phase in (("true", plan.nested_true_rounds, False),
+                                        ("bench", plan.nested_bench_rounds, True)):
+        for round_index in range(rounds):
+            for subject_id, (true_argv, bench_argv, memory_bytes) in commands.items():
+                argv = bench_argv if phase == "bench" else true_argv
+                memory = ["--memory", str(memory_bytes)] if memory_phase else []
+                time_command = ["/workload", "time", "--runs", "1", "--label", f"{subject_id}-{phase}",
+                                "--timeout", str(timeout), *memory, "--", *argv]
+                lines.append(shlex.join(time_command))
+    lines.append("exit 0")
+    return "\n".join(lines) + "\n"
+
+
+def _heartbeat(stop, what, expected_seconds):
+    start = time.monotonic()
+    while not stop.wait(15):
+        progress(f"{what}: {time.monotonic() - start:.0f} s so far (expect up to ~{expected_seconds} s)")
+
+
+def run_nested(paths, plan, work_dir, runs_by_label):
+    """Returns (host description or None, reason when nothing could be measured)."""
+    script_path = os.path.join(work_dir, "compare-l1.sh")
+    with open(script_path, "w") as file:
+        file.write(nested_script(plan))
+    rootfs_tar = os.path.join(work_dir, "rootfs.tar")
+    with tarfile.open(rootfs_tar, "w") as archive:
+        archive.add(paths.rootfs, arcname=".")
+    command = [os.path.join(PROJECT_DIR, "scripts", "nested-kvm"), "--build-dir", paths.build_dir,
+               "--timeout", str(plan.nested_timeout), "--mem", "1536",
+               "--vmm", paths.vmm,
+               "--file", f"{paths.workload}:/workload", "--file", f"{script_path}:/compare.sh",
+               "--file", f"{rootfs_tar}:/rootfs.tar", "--file", f"{paths.kernel}:/bzImage",
+               "--file", f"{paths.image}:/rootfs.ext4",
+               "--", "sh", "/compare.sh"]
+    rounds = plan.nested_true_rounds + plan.nested_bench_rounds
+    progress(f"[nested] one scripts/nested-kvm run: {rounds} rounds of {len(NESTED_SUBJECTS)} subjects in L1 "
+             f"(output arrives when L1 powers off)")
+    stop = threading.Event()
+    thread = threading.Thread(target=_heartbeat, args=(stop, "[nested] L1 running", plan.nested_timeout), daemon=True)
+    thread.start()
+    try:
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=plan.nested_timeout + 120)
+    except subprocess.TimeoutExpired:
+        return None, "scripts/nested-kvm did not finish in time"
+    finally:
+        stop.set()
+    if result.returncode == 77:
+        line = (result.stderr.strip().splitlines() or ["nested KVM unavailable"])[-1]
+        return None, line.replace("nested-kvm: unavailable: ", "nested SVM host unavailable: ")
+    parse_workload_output(result.stdout, runs_by_label)
+    described = parse_host_lines(result.stdout)
+    if result.returncode != 0 or not described:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        return (described or None), f"scripts/nested-kvm exited with status {result.returncode}: {tail}"
+    progress(f"[nested] done: {len(result.stdout.splitlines())} lines of results")
+    return described, None
+
+
+def nested_subjects():
+    return [Subject(subject_id, name, kind, "nested", command, make_argv=None,
+                    memory_bytes=GUEST_MEMORY_MIB << 20 if kind == "vm" else 0)
+            for subject_id, name, kind, command in NESTED_SUBJECTS] + [
+        Subject("nested-qemu", "QEMU microvm + KVM", "vm", "nested", "qemu-system-x86_64 -accel kvm in L1",
+                reason="QEMU is not packed into the nested host (scripts/nested-kvm's L1 holds busybox, vmm and "
+                       "the given files only)"),
+    ]
