@@ -69,6 +69,7 @@ def local_host():
                 "unknown": "present (module unknown)"}[kvm]
     return {
         "name": f"this host ({platform.node()})",
+        "short_name": "this host" + {"pvm": ", PVM /dev/kvm", "absent": ", no /dev/kvm"}.get(kvm, f", {kvm.upper()} KVM"),
         "kernel": platform.release(),
         "cpu": model,
         "cpu_virtualization": virtualization,
@@ -85,6 +86,7 @@ def nested_host(described):
     """The nested SVM host (L1) from its `compare-host` lines."""
     return {
         "name": "nested SVM KVM host (L1) under QEMU TCG, by scripts/nested-kvm",
+        "short_name": "nested SVM host (L1, QEMU TCG)",
         "kernel": described.get("kernel", "unknown"),
         "cpu": described.get("cpu", "unknown") + " (emulated by QEMU TCG)",
         "cpu_virtualization": "svm" if described.get("svm") == "yes" else "none",

@@ -52,8 +52,9 @@ def render(report):
     if not ratios:
         lines.append("No host has both a measured baseline and another measured subject.")
     for host_id, by_subject in ratios.items():
-        lines += [f"On **{host_id}** ({hosts[host_id]['name']}); above 1 means more time or memory "
-                  "(for MiB/s: more throughput) than the same workload run directly on that host.", ""]
+        lines += [f"On **{host_id}** ({hosts[host_id]['name']}): cost relative to the same workload run "
+                  "directly on that host; above 1 means slower, bigger or less throughput (for MiB/s the "
+                  "factor is baseline / subject).", ""]
         ratio_metrics = [metric for metric in used if any(metric in row for row in by_subject.values())]
         header = ["subject"] + [metrics[metric]["short"] for metric in ratio_metrics]
         names = {subject["id"]: subject["name"] for subject in report["subjects"]}

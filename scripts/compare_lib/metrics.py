@@ -10,7 +10,7 @@ METRICS = {
         "label": "host memory of the runtime (PSS of its processes, guest RAM excluded)",
         "short": "memory overhead", "unit": "MiB", "better": "lower"},
     "guest_ram_mib": {"label": "guest RAM resident on the host", "short": "guest RAM", "unit": "MiB", "better": "lower"},
-    "cgroup_memory_mib": {"label": "container cgroup memory (peak usage)", "short": "cgroup memory", "unit": "MiB", "better": "lower"},
+    "cgroup_memory_mib": {"label": "container cgroup memory (peak during the workload, page cache of its file writes included)", "short": "cgroup memory", "unit": "MiB", "better": "lower"},
     "syscall_ns": {"label": "system call latency (getpid loop)", "short": "getpid", "unit": "ns", "better": "lower"},
     "spawn_us": {"label": "process spawn (fork + exec + wait)", "short": "fork+exec", "unit": "µs", "better": "lower"},
     "cpu_ms": {"label": "CPU-bound loop", "short": "CPU loop", "unit": "ms", "better": "lower"},
@@ -47,8 +47,11 @@ def format_value(value):
 
 
 def ratios_to_baseline(report):
-    """{host: {subject id: {metric: subject median / baseline median}}}, drawn
-    only between subjects measured on the same host in the same run."""
+    """{host: {subject id: {metric: cost factor}}}, drawn only between
+    subjects measured on the same host in the same run. The cost factor is
+    subject / baseline where lower is better and baseline / subject where
+    higher is better (MiB/s), so above 1 always means "costs more than the
+    host itself"."""
     baselines = {}
     for subject in report["subjects"]:
         if subject["kind"] == "baseline" and subject["status"] == "measured":
@@ -61,8 +64,10 @@ def ratios_to_baseline(report):
         row = {}
         for metric, figure in subject["figures"].items():
             reference = baseline["figures"].get(metric)
-            if reference and reference["median"] > 0:
-                row[metric] = figure["median"] / reference["median"]
+            if not reference or reference["median"] <= 0 or figure["median"] <= 0:
+                continue
+            ratio = figure["median"] / reference["median"]
+            row[metric] = ratio if report["metrics"][metric]["better"] == "lower" else 1 / ratio
         if row:
             result.setdefault(subject["host"], {})[subject["id"]] = row
     return result

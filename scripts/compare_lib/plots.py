@@ -19,6 +19,10 @@ def _host_colours(report):
     return {host: HOST_COLOURS[index % len(HOST_COLOURS)] for index, host in enumerate(report["hosts"])}
 
 
+def _host_name(report, host):
+    return report["hosts"][host].get("short_name", report["hosts"][host]["name"])
+
+
 def _subject_label(subject):
     return f"{subject['name']}\n[{subject['host']}]"
 
@@ -45,9 +49,9 @@ def plot_metric(report, metric, path):
                   error_kw={"elinewidth": 1.2})
         axes.text(data["max"] * (1.05 if logarithmic else 1) + (0 if logarithmic else top * 0.01), row,
                   format_value(data["median"]), va="center", fontsize=9)
+    axes.set_ylim(len(subjects) - 0.5, -0.5)
     axes.set_yticks(range(len(subjects)))
     axes.set_yticklabels([_subject_label(subject) for subject in subjects], fontsize=9)
-    axes.invert_yaxis()
     if logarithmic:
         axes.set_xscale("log")
         axes.set_xlim(right=top * 4)
@@ -57,7 +61,7 @@ def plot_metric(report, metric, path):
     axes.set_xlabel(f"{definition['short']} ({definition['unit']}), {better}" + (", log scale" if logarithmic else ""))
     axes.set_title(definition["label"].replace("`", ""), fontsize=11)
     axes.grid(axis="x", alpha=0.3)
-    handles = [matplotlib.patches.Patch(color=colours[host], label=f"{host}: {report['hosts'][host]['name']}")
+    handles = [matplotlib.patches.Patch(color=colours[host], label=f"{host}: {_host_name(report, host)}")
                for host in report["hosts"]]
     axes.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     figure.tight_layout()
@@ -88,7 +92,8 @@ def plot_summary(report, path):
                 if value == value:
                     axes.text(max(value, 1) * 1.06, position, f"{value:.2f}×", va="center", fontsize=8)
         axes.set_yticks([position + width * (len(by_subject) - 1) / 2 for position in range(len(used))])
-        axes.set_yticklabels([f"{metrics[metric]['short']} ({metrics[metric]['unit']})" for metric in used],
+        axes.set_yticklabels([f"{metrics[metric]['short']} ({metrics[metric]['unit']}"
+                              + (", inverted)" if metrics[metric]["better"] == "higher" else ")") for metric in used],
                              fontsize=9)
         axes.invert_yaxis()
         axes.set_xscale("log")
@@ -96,8 +101,8 @@ def plot_summary(report, path):
         axes.set_xlim(min(finite + [1]) / 1.5, max(finite + [1]) * 2.5)
         axes.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}×"))
         axes.axvline(1, color="black", linewidth=1)
-        axes.set_xlabel("subject / baseline on the same host (×, log scale; 1 = as fast as the host)")
-        axes.set_title(f"{host}: {report['hosts'][host]['name']}", fontsize=11)
+        axes.set_xlabel("cost vs. the same host's baseline (×, log scale; >1 = costs more)")
+        axes.set_title(f"{host}: {_host_name(report, host)}", fontsize=11)
         axes.grid(axis="x", alpha=0.3, which="both")
         axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     figure.suptitle("What each model costs, relative to the same workload on its host", fontsize=12)

@@ -38,7 +38,9 @@ def run_local(paths, plan, subjects, runs_by_label):
     phases = [("true", ["/bin/true"], plan.true_rounds, False), ("bench", bench, plan.bench_rounds, True)]
     for phase, inner, rounds, sample_memory in phases:
         for round_index in range(rounds):
-            for subject in measurable:
+            # The order rotates each round so that no subject always follows the same one.
+            shift = round_index % max(len(measurable), 1)
+            for subject in measurable[shift:] + measurable[:shift]:
                 label = f"{subject.id}-{phase}"
                 previous = runs_by_label.get(label)
                 if previous and any(entry.get("status") != 0 for entry in previous.times):
@@ -74,6 +76,17 @@ def nested_script(plan):
     timeout = plan.nested_timeout
     lines = [
         "# Written by scripts/compare; runs in the nested SVM host (L1).",
+        "# L1's root is the initramfs, where pivot_root (vmm --container) fails:",
+        "# the script first moves itself into a tmpfs root.",
+        "if [ -z \"${COMPARE_IN_TMPFS:-}\" ]; then",
+        "    mkdir -p /newroot && mount -t tmpfs -o size=90% tmpfs /newroot",
+        "    for path in /bin /sbin /usr /lib /lib64 /etc /vmm /workload /bzImage /rootfs.ext4 /rootfs.tar /compare.sh; do",
+        "        [ -e \"$path\" ] && cp -a \"$path\" /newroot/",
+        "    done",
+        "    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp",
+        "    mount --rbind /proc /newroot/proc && mount --rbind /sys /newroot/sys && mount --rbind /dev /newroot/dev",
+        "    COMPARE_IN_TMPFS=1 exec chroot /newroot /bin/sh /compare.sh",
+        "fi",
         "echo \"compare-host kernel=$(uname -r)\"",
         "echo \"compare-host cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)\"",
         "echo \"compare-host cpus=$(grep -c ^processor /proc/cpuinfo)\"",

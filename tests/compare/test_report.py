@@ -82,6 +82,8 @@ class RatioTest(unittest.TestCase):
         self.assertAlmostEqual(ratios["nested"]["nested-vm"]["true_ms"], 300.0)
         self.assertAlmostEqual(ratios["local"]["local-vmm-container"]["true_ms"], 9.5 / 1.1)
         self.assertNotIn("nested-vm", ratios["local"])
+        # Throughput is inverted so that above 1 always means "costs more".
+        self.assertAlmostEqual(ratios["local"]["local-vmm-container"]["read_mib_s"], 675 / 665)
         self.assertNotIn("local-baseline", ratios["local"])
 
     def test_no_ratios_without_a_baseline(self):
