@@ -2,6 +2,7 @@
 meant for the rootfs (`/bin/true`, `/usr/bin/workload bench ...`) into the
 host command that runs it, or says why this host cannot run it."""
 
+import copy as copy_module
 import json
 import os
 import subprocess
@@ -34,6 +35,17 @@ class Paths:
         self.rootfs = os.path.join(self.build_dir, "guest", "rootfs")
         self.image = os.path.join(self.build_dir, "guest", "rootfs.ext4")
         self.kernel = os.path.abspath(kernel or os.path.join(self.build_dir, "guest", "bzImage"))
+
+    def private_copy(self, directory):
+        """Copies of the rootfs tree and image in DIRECTORY, so that the
+        suite's file writes and image locks never touch the build's (which
+        tests may be using at the same time)."""
+        copy = copy_module.copy(self)
+        copy.rootfs = os.path.join(directory, "rootfs")
+        copy.image = os.path.join(directory, "rootfs.ext4")
+        subprocess.run(["cp", "-a", self.rootfs, copy.rootfs], check=True)
+        subprocess.run(["cp", "--sparse=always", self.image, copy.image], check=True)
+        return copy
 
     def missing(self):
         """What the suite cannot run without, as one message (or None)."""
