@@ -50,6 +50,14 @@ TEST(TestGuest, SerialOutputReachesStdout)
     EXPECT_NE(result.output.find("hello from the test guest\n"), std::string::npos) << result.output;
 }
 
+TEST(TestGuest, StdinReachesTheGuestThroughTheUart)
+{
+    REQUIRE_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "serial_echo.bin", "/dev/null" }, 60, "typed on the host\n");
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_NE(result.output.find("typed on the host"), std::string::npos) << result.output;
+}
+
 TEST(TestGuest, I8042ResetExitsZero)
 {
     REQUIRE_KVM();

@@ -131,3 +131,13 @@ TEST_F(NestedGuest, VirtioConsoleCarriesTheCommand)
     EXPECT_NE(result.output.find("hvc0"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("/dev/console"), std::string::npos) << "init's stdio is the console:\n" << result.output;
 }
+
+TEST_F(NestedGuest, InteractiveShellReadsTheSerialConsole)
+{
+    // No command: guest/init starts a shell on the console, which reads what is typed on vmm's stdin.
+    auto const result = run_nested({}, { "sh", "-c", "printf 'echo typed-$((6*7))\\nexit 5\\n' | /vmm boot /bzImage /rootfs.ext4" });
+    if (result.exit_status == unavailable_status)
+        GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
+    EXPECT_EQ(result.exit_status, 5) << result.output;
+    EXPECT_NE(result.output.find("typed-42"), std::string::npos) << result.output;
+}

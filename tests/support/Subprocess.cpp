@@ -11,18 +11,19 @@
 
 namespace vmm::testing {
 
-ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds)
+ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds, std::string const& input)
 {
     ProcessResult result;
     int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
+    int input_fds[2] = { -1, -1 };
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0 || (!input.empty() && pipe2(input_fds, O_CLOEXEC) != 0))
         return result;
     pid_t pid = fork();
     if (pid < 0)
         return result;
     if (pid == 0) {
-        int null_fd = open("/dev/null", O_RDONLY);
-        dup2(null_fd, STDIN_FILENO);
+        int input_fd = input.empty() ? open("/dev/null", O_RDONLY) : input_fds[0];
+        dup2(input_fd, STDIN_FILENO);
         dup2(pipe_fds[1], STDOUT_FILENO);
         dup2(pipe_fds[1], STDERR_FILENO);
         setpgid(0, 0);
@@ -34,6 +35,12 @@ ProcessResult run_process(std::vector<std::string> const& arguments, int timeout
         _exit(127);
     }
     close(pipe_fds[1]);
+    if (!input.empty()) {
+        close(input_fds[0]);
+        // Small inputs fit in the pipe; a reader that never reads only loses them.
+        [[maybe_unused]] auto written = write(input_fds[1], input.data(), input.size());
+        close(input_fds[1]);
+    }
     auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
     char buffer[4096];
     for (;;) {

@@ -14,8 +14,9 @@ struct ProcessResult {
     bool dumped_core { false };
 };
 
-// Runs `arguments` with stdin from /dev/null and kills it after `timeout_seconds`.
-ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds = 60);
+// Runs `arguments` and kills it after `timeout_seconds`. Its stdin is a pipe
+// that carries `input` and is then closed, or /dev/null when `input` is empty.
+ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds = 60, std::string const& input = {});
 
 // True when `path` exists and can be opened for reading and writing (e.g. /dev/kvm).
 bool can_open_read_write(char const* path);

@@ -16,6 +16,7 @@ protected:
     {
         ASSERT_EQ(pipe2(m_pipe, O_NONBLOCK | O_CLOEXEC), 0);
         m_serial = std::make_unique<Serial8250>([this](bool level) { m_levels.push_back(level); }, m_pipe[1]);
+        out(4, 0x08); // MCR: OUT2, which Linux's driver sets to route the interrupt.
     }
     void TearDown() override
     {
@@ -72,8 +73,10 @@ TEST_F(SerialTest, ReceivedBytesSetDataReadyAndInterrupt)
     uint8_t const input[] = { 'l', 's', '\n' };
     m_serial->queue_input(input);
     EXPECT_TRUE(m_levels.empty()) << "no interrupt while IER masks it";
+    EXPECT_EQ(in(5) & 0x01, 0x00) << "input waits until the driver is ready";
+    out(2, 0x07); // FCR: the driver resets its FIFOs at start-up...
+    out(1, 0x01); // ...then enables the received-data interrupt.
     EXPECT_EQ(in(5) & 0x01, 0x01) << "LSR data ready";
-    out(1, 0x01); // IER: received-data interrupt.
     EXPECT_EQ(m_levels, std::vector<bool>({ true }));
     EXPECT_EQ(in(2) & 0x0f, 0x04);
     EXPECT_EQ(in(0), 'l');
@@ -81,6 +84,19 @@ TEST_F(SerialTest, ReceivedBytesSetDataReadyAndInterrupt)
     EXPECT_EQ(in(0), '\n');
     EXPECT_EQ(in(5) & 0x01, 0x00);
     EXPECT_EQ(m_levels.back(), false) << "the line drops once the FIFO is empty";
+}
+
+TEST_F(SerialTest, InterruptNeedsOut2AndInputWaitsForIt)
+{
+    out(4, 0x00); // OUT2 off: the UART's interrupt is cut from the IRQ line.
+    out(1, 0x03);
+    EXPECT_TRUE(m_levels.empty());
+    uint8_t const input[] = { 'a' };
+    m_serial->queue_input(input);
+    EXPECT_EQ(in(5) & 0x01, 0x00) << "a driver probing with OUT2 off does not get the input";
+    out(4, 0x08);
+    EXPECT_EQ(m_levels, std::vector<bool>({ true }));
+    EXPECT_EQ(in(0), 'a');
 }
 
 TEST_F(SerialTest, DivisorLatchAndScratchRegisters)
@@ -100,7 +116,7 @@ TEST_F(SerialTest, LoopbackEchoesAndFifoClearDropsInput)
     out(4, 0x10); // MCR loopback.
     out(0, 'x');
     EXPECT_EQ(transmitted(), "");
-    EXPECT_EQ(in(5) & 0x01, 0x01);
+    EXPECT_EQ(in(5) & 0x01, 0x01) << "looped-back bytes go straight to the FIFO";
     out(2, 0x03); // FCR: enable and clear the receive FIFO.
     EXPECT_EQ(in(5) & 0x01, 0x00);
     EXPECT_EQ(in(2) & 0xc0, 0xc0) << "IIR reports the FIFO enabled";

@@ -25,6 +25,7 @@ constexpr uint8_t iir_fifo_enabled = 0xc0;
 constexpr uint8_t fcr_enable_fifo = 0x01;
 constexpr uint8_t fcr_clear_receive = 0x02;
 constexpr uint8_t lcr_divisor_latch = 0x80;
+constexpr uint8_t mcr_out2 = 0x08; // Gates the interrupt output on PCs.
 constexpr uint8_t mcr_loopback = 0x10;
 constexpr uint8_t lsr_data_ready = 0x01;
 constexpr uint8_t lsr_transmitter_holding_empty = 0x20;
@@ -66,10 +67,29 @@ void Serial8250::queue_input(std::span<uint8_t const> bytes)
 {
     std::lock_guard lock(m_mutex);
     for (auto byte : bytes) {
-        if (m_input.size() < input_capacity)
-            m_input.push_back(byte);
+        if (m_pending.size() < input_capacity)
+            m_pending.push_back(byte);
     }
     update_interrupt();
+}
+
+bool Serial8250::interrupts_routed() const
+{
+    // On a PC the UART's interrupt reaches the IRQ line only through OUT2,
+    // and never in loopback mode.
+    return (m_modem_control & (mcr_out2 | mcr_loopback)) == mcr_out2;
+}
+
+void Serial8250::deliver_pending_input()
+{
+    // Linux's driver sets OUT2 and enables the received-data interrupt only
+    // once it is ready to read (after its probe and its FIFO reset).
+    if (!(m_interrupt_enable & ier_received_data) || !interrupts_routed())
+        return;
+    while (!m_pending.empty() && m_input.size() < input_capacity) {
+        m_input.push_back(m_pending.front());
+        m_pending.pop_front();
+    }
 }
 
 uint8_t Serial8250::read_register(uint64_t offset)
@@ -168,12 +188,14 @@ void Serial8250::write_register(uint64_t offset, uint8_t value)
 
 bool Serial8250::interrupt_pending() const
 {
-    return ((m_interrupt_enable & ier_received_data) && !m_input.empty())
-        || ((m_interrupt_enable & ier_transmitter_empty) && m_transmitter_empty_pending);
+    return interrupts_routed()
+        && (((m_interrupt_enable & ier_received_data) && !m_input.empty())
+            || ((m_interrupt_enable & ier_transmitter_empty) && m_transmitter_empty_pending));
 }
 
 void Serial8250::update_interrupt()
 {
+    deliver_pending_input();
     bool const level = interrupt_pending();
     if (level == m_interrupt_level)
         return;

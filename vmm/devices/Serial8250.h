@@ -25,22 +25,28 @@ public:
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<uint8_t const> data) override;
 
-    // Bytes typed on the host; called from the I/O thread.
+    // Bytes typed on the host; called from the I/O thread. They wait until
+    // the guest's driver is ready (received-data interrupt enabled and routed
+    // through OUT2) and then enter the receive FIFO, so that input typed
+    // during boot is not dropped by the driver's probe and FIFO reset.
     void queue_input(std::span<uint8_t const> bytes);
 
 private:
     uint8_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint8_t value);
     bool interrupt_pending() const;
+    bool interrupts_routed() const;
     void update_interrupt();
+    void deliver_pending_input();
 
     std::mutex m_mutex;
     InterruptLevel m_set_interrupt_level;
     int m_output_fd;
-    std::deque<uint8_t> m_input;
+    std::deque<uint8_t> m_input;   // The receive FIFO the guest reads.
+    std::deque<uint8_t> m_pending; // Host input not yet delivered.
     uint8_t m_interrupt_enable { 0 };
     uint8_t m_line_control { 0x03 }; // 8N1.
-    uint8_t m_modem_control { 0x08 }; // OUT2, which gates the interrupt on PCs.
+    uint8_t m_modem_control { 0 };
     uint8_t m_scratch { 0 };
     uint8_t m_fifo_control { 0 };
     uint8_t m_divisor_low { 0x0c }; // 9600 baud.
