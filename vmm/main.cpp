@@ -101,6 +101,8 @@ int main(int argc, char** argv)
     boot->add_option("--cmdline", boot_options.extra_cmdline, "Appended to the default kernel command line");
     boot->add_option("--console", console, "serial (ttyS0) or virtio (hvc0)")->check(CLI::IsMember({ "serial", "virtio" }))->capture_default_str();
     boot->add_flag("--timings", boot_options.print_timings, "Print start-up timings on exit");
+    bool huge_pages = false;
+    boot->add_flag("--hugepages", huge_pages, "Back guest RAM with 2 MiB huge pages (from /proc/sys/vm/nr_hugepages)");
     bool flat_binary = false;
     // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
     boot->add_flag("--test-guest", flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
@@ -147,6 +149,8 @@ int main(int argc, char** argv)
             boot_options.cpus = parse_cpus(cpus_text);
         boot_options.console = console == "virtio" ? vmm::ConsoleKind::Virtio : vmm::ConsoleKind::Serial;
         boot_options.command = command;
+        if (huge_pages)
+            boot_options.huge_pages = vmm::HugePages::Yes;
         if (flat_binary)
             boot_options.kernel_format = vmm::KernelFormat::FlatBinary;
         return vmm::boot(boot_options);

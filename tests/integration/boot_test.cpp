@@ -154,3 +154,18 @@ TEST(BadInput, InitrdTooLargeForMemory)
     expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "32M", "--initrd", initrd, kernel, rootfs_image }), "do not fit in 32 MiB");
     std::filesystem::remove(initrd);
 }
+
+TEST(HugePages, BackGuestMemoryOrFailClearly)
+{
+    REQUIRE_KVM();
+    std::ifstream pool("/proc/sys/vm/nr_hugepages");
+    long reserved = 0;
+    pool >> reserved;
+    auto const result = run_process({ vmm_binary, "boot", "--hugepages", "--mem", "16M", "--test-guest", guests + "exit_status.bin", "/dev/null" });
+    if (reserved >= 8) {
+        EXPECT_EQ(result.exit_status, 42) << result.output;
+    } else {
+        expect_one_line_error(result, "nr_hugepages");
+    }
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--hugepages", "--mem", "17M", kernel, rootfs_image }), "not a multiple of the 2 MiB");
+}

@@ -8,12 +8,16 @@ namespace vmm {
 
 MappedRegion MappedRegion::anonymous(size_t size, HugePages huge_pages)
 {
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-    if (huge_pages == HugePages::Yes)
-        flags |= MAP_HUGETLB;
+    // Huge pages are reserved at mmap time (no MAP_NORESERVE), so that a pool
+    // too small fails here with ENOMEM instead of a SIGBUS when the guest
+    // touches a page; ordinary pages are only committed as the guest uses them.
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    flags |= huge_pages == HugePages::Yes ? MAP_HUGETLB : MAP_NORESERVE;
     void* address = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (address == MAP_FAILED && huge_pages == HugePages::Yes)
+        throw Error(describe_system_error("mmap", "guest memory on huge pages", errno) + " (reserve enough in /proc/sys/vm/nr_hugepages)");
     if (address == MAP_FAILED)
-        throw_system_error("mmap", huge_pages == HugePages::Yes ? "guest memory (hugepages)" : "guest memory");
+        throw_system_error("mmap", "guest memory");
     return MappedRegion(address, size);
 }
 

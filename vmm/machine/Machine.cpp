@@ -63,6 +63,8 @@ Machine::Machine(BootOptions options)
         throw Error(fmt::format("--mem: {} MiB is too small; vmm needs at least {} MiB", m_options.memory_size >> 20, minimum_memory_size >> 20));
     if (m_options.memory_size > 1024 * GiB)
         throw Error(fmt::format("--mem: {} GiB is more than vmm supports (1024 GiB)", m_options.memory_size >> 30));
+    if (m_options.huge_pages == HugePages::Yes && m_options.memory_size % (2 * MiB) != 0)
+        throw Error(fmt::format("--mem: {} bytes is not a multiple of the 2 MiB huge page size", m_options.memory_size));
     std::optional<BzImage> kernel;
     std::vector<uint8_t> flat_binary;
     if (m_options.kernel_format == KernelFormat::BzImage) {
@@ -85,7 +87,7 @@ Machine::Machine(BootOptions options)
 
     m_kvm = kvm::Kvm::open();
     m_vm = kvm::VirtualMachine::create(*m_kvm);
-    m_memory = GuestMemory::create(m_options.memory_size);
+    m_memory = GuestMemory::create(m_options.memory_size, m_options.huge_pages);
     uint32_t slot = 0;
     for (auto const& region : m_memory.regions())
         m_vm->set_user_memory_region(slot++, region.guest_address, region.mapping.size(), region.mapping.data());
