@@ -3,7 +3,10 @@
 #include "common/Error.h"
 
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
 #include <string>
 
 namespace vmm {
@@ -31,6 +34,32 @@ bool write_all(int fd, void const* data, size_t size)
         size -= static_cast<size_t>(written);
     }
     return true;
+}
+
+std::vector<uint8_t> read_file(std::string const& path, std::string_view what, uint64_t size_limit)
+{
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw Error(describe_system_error(what, path, errno));
+    FileDescriptor file(fd);
+    struct stat status {};
+    if (fstat(file.get(), &status) != 0)
+        throw_system_error("fstat", path);
+    if (!S_ISREG(status.st_mode))
+        throw Error(fmt::format("{} {}: not a regular file", what, path));
+    if (static_cast<uint64_t>(status.st_size) > size_limit)
+        throw Error(fmt::format("{} {}: {} bytes is more than the {} allowed", what, path, status.st_size, size_limit));
+    std::vector<uint8_t> bytes(static_cast<size_t>(status.st_size));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t got = ::read(file.get(), bytes.data() + done, bytes.size() - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            throw Error(fmt::format("{} {}: {}", what, path, got == 0 ? "the file shrank while being read" : std::strerror(errno)));
+        done += static_cast<size_t>(got);
+    }
+    return bytes;
 }
 
 }

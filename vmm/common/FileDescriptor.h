@@ -1,8 +1,11 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <string_view>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 namespace vmm {
 
@@ -47,5 +50,10 @@ private:
 
 // Writes all of `size` bytes, retrying on EINTR and short writes. Returns false on error.
 bool write_all(int fd, void const* data, size_t size);
+
+// Reads the whole regular file at `path`. Errors name `what` and the path:
+// "kernel /x: No such file or directory", "initrd /y: not a regular file",
+// "kernel /z: 300000000 bytes is more than the 268435456 allowed".
+std::vector<uint8_t> read_file(std::string const& path, std::string_view what, uint64_t size_limit = UINT64_MAX);
 
 }

@@ -25,34 +25,6 @@ namespace vmm {
 
 using namespace x86_64;
 
-namespace {
-
-std::vector<uint8_t> read_whole_file(std::string const& path, std::string_view what)
-{
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        throw Error(describe_system_error(what, path, errno));
-    FileDescriptor file(fd);
-    struct stat status {};
-    if (fstat(file.get(), &status) != 0)
-        throw_system_error("fstat", path);
-    if (!S_ISREG(status.st_mode))
-        throw Error(fmt::format("{} {}: not a regular file", what, path));
-    std::vector<uint8_t> bytes(static_cast<size_t>(status.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t got = ::read(file.get(), bytes.data() + done, bytes.size() - done);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            throw Error(describe_system_error("read", path, got == 0 ? EIO : errno));
-        done += static_cast<size_t>(got);
-    }
-    return bytes;
-}
-
-}
-
 Machine::Machine(BootOptions options)
     : m_options(std::move(options))
     , m_host_kind(detect_host_kind())
@@ -74,11 +46,11 @@ Machine::Machine(BootOptions options)
             throw Error(fmt::format("--mem: {} MiB is too small for kernel {}: it needs at least {} MiB", m_options.memory_size >> 20,
                 m_options.kernel, (kernel->memory_needed() + MiB - 1) >> 20));
     } else {
-        flat_binary = read_whole_file(m_options.kernel, "test guest");
+        flat_binary = read_file(m_options.kernel, "test guest");
     }
     std::vector<uint8_t> initrd;
     if (!m_options.initrd.empty())
-        initrd = read_whole_file(m_options.initrd, "initrd");
+        initrd = read_file(m_options.initrd, "initrd");
     for (auto const& disk : m_options.disks) {
         struct stat status {};
         if (::stat(disk.path.c_str(), &status) != 0)

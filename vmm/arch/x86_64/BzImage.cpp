@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
 
 namespace vmm::x86_64 {
 
@@ -47,30 +45,7 @@ uint32_t bzimage_crc32(std::span<uint8_t const> bytes)
 
 BzImage BzImage::load_file(std::string const& path)
 {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        throw Error(describe_system_error("kernel", path, errno));
-    FileDescriptor file(fd);
-    struct stat status {};
-    if (fstat(file.get(), &status) != 0)
-        throw_system_error("fstat", path);
-    if (!S_ISREG(status.st_mode))
-        throw Error(fmt::format("kernel {}: not a regular file", path));
-    if (static_cast<uint64_t>(status.st_size) > maximum_bzimage_size)
-        throw Error(fmt::format("kernel {}: {} bytes is too large for a bzImage", path, status.st_size));
-    std::vector<uint8_t> bytes(static_cast<size_t>(status.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t got = ::read(file.get(), bytes.data() + done, bytes.size() - done);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            throw_system_error("read", path);
-        if (got == 0)
-            throw Error(fmt::format("kernel {}: file shrank while being read", path));
-        done += static_cast<size_t>(got);
-    }
-    return parse(std::move(bytes), path);
+    return parse(read_file(path, "kernel", maximum_bzimage_size), path);
 }
 
 BzImage BzImage::parse(std::vector<uint8_t> bytes, std::string const& name)
