@@ -16,7 +16,7 @@ namespace {
 std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
 std::string const kernel = VMM_BUILD_DIR "/guest/bzImage";
 std::string const rootfs_image = VMM_BUILD_DIR "/guest/rootfs.ext4";
-std::string const initramfs = VMM_BUILD_DIR "/guest/initramfs.cpio.gz";
+std::string const initramfs = VMM_BUILD_DIR "/guest/initramfs.cpio";
 // A PVM host emulates every guest kernel instruction: a boot takes minutes.
 constexpr int boot_timeout_seconds = 900;
 

@@ -248,18 +248,34 @@ bool Machine::handle_internal_error(kvm::Vcpu& vcpu)
         && (run.emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
         instruction = { run.emulation_failure.insn_bytes, std::min<size_t>(run.emulation_failure.insn_size, sizeof(run.emulation_failure.insn_bytes)) };
     }
-    // On PVM the instruction emulator cannot run int3, which Linux uses in
-    // its self-test and for text patching: deliver the #BP it would raise.
-    if (m_host_kind == HostKind::Pvm && !instruction.empty() && instruction[0] == 0xcc) {
-        auto next = regs;
-        next.rip += 1;
-        vcpu.set_registers(next);
-        auto events = vcpu.get_events();
-        events.exception.injected = 1;
-        events.exception.nr = 3;
-        events.exception.has_error_code = 0;
-        vcpu.set_events(events);
-        return true;
+    // On PVM, KVM's instruction emulator runs the guest kernel but cannot run
+    // every instruction; vmm completes the few that Linux needs itself.
+    if (m_host_kind == HostKind::Pvm && !instruction.empty()) {
+        switch (instruction[0]) {
+        case 0xcc: {
+            // int3 (Linux's self-test and text patching): deliver the #BP it
+            // raises, a trap whose saved RIP follows the instruction.
+            auto next = regs;
+            next.rip += 1;
+            vcpu.set_registers(next);
+            auto events = vcpu.get_events();
+            events.exception.injected = 1;
+            events.exception.nr = 3;
+            events.exception.has_error_code = 0;
+            vcpu.set_events(events);
+            return true;
+        }
+        case 0x9b: {
+            // fwait (fpu__drop at every process exit): it only raises pending
+            // unmasked x87 exceptions, which Linux ignores there; step over it.
+            auto next = regs;
+            next.rip += 1;
+            vcpu.set_registers(next);
+            return true;
+        }
+        default:
+            break;
+        }
     }
     std::string message;
     if (run.emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION)
