@@ -50,7 +50,7 @@ Machine::Machine(BootOptions options)
     }
     std::vector<uint8_t> initrd;
     if (!m_options.initrd.empty())
-        initrd = read_file(m_options.initrd, "initrd");
+        initrd = read_file(m_options.initrd, "initrd", m_options.memory_size);
     for (auto const& disk : m_options.disks) {
         struct stat status {};
         if (::stat(disk.path.c_str(), &status) != 0)
@@ -88,14 +88,15 @@ Machine::~Machine()
     }
 }
 
-// Every device is registered here, in one place.
+// The legacy devices are registered here, in one place; the virtio devices,
+// which depend on the disks and the console, in add_virtio_devices().
 void Machine::create_devices()
 {
     m_serial = std::make_shared<Serial8250>([this](bool level) { m_vm->set_irq_line(serial_irq, level); }, STDOUT_FILENO);
     m_io_bus.add(serial_port_base, 8, m_serial);
     m_io_bus.add(i8042_data_port, i8042_command_port - i8042_data_port + 1,
         std::make_shared<I8042>([this] { stop(StopReason::GuestReset, 0); }));
-    m_io_bus.add(0x70, 2, std::make_shared<CmosRtc>());
+    m_io_bus.add(cmos_port_base, 2, std::make_shared<CmosRtc>());
     m_io_bus.add(VMM_EXIT_STATUS_PORT, GuestReporter::port_count,
         std::make_shared<GuestReporter>(
             [this](uint8_t status) { stop(StopReason::ExitStatusReported, status); },

@@ -4,6 +4,7 @@
 #include "common/Error.h"
 #include "machine/Machine.h"
 #include "machine/MemoryUsage.h"
+#include "machine/PvmInstructions.h"
 #include "machine/Terminal.h"
 
 #include <csignal>
@@ -67,7 +68,6 @@ int Machine::run()
 
     RawTerminal terminal(STDIN_FILENO);
     watch_host_input();
-    m_escape_pending = false;
 
     for (auto& vcpu : m_vcpus)
         m_vcpu_threads.emplace_back([this, &vcpu] { run_vcpu(vcpu); });
@@ -248,35 +248,8 @@ bool Machine::handle_internal_error(kvm::Vcpu& vcpu)
         && (run.emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
         instruction = { run.emulation_failure.insn_bytes, std::min<size_t>(run.emulation_failure.insn_size, sizeof(run.emulation_failure.insn_bytes)) };
     }
-    // On PVM, KVM's instruction emulator runs the guest kernel but cannot run
-    // every instruction; vmm completes the few that Linux needs itself.
-    if (m_host_kind == HostKind::Pvm && !instruction.empty()) {
-        switch (instruction[0]) {
-        case 0xcc: {
-            // int3 (Linux's self-test and text patching): deliver the #BP it
-            // raises, a trap whose saved RIP follows the instruction.
-            auto next = regs;
-            next.rip += 1;
-            vcpu.set_registers(next);
-            auto events = vcpu.get_events();
-            events.exception.injected = 1;
-            events.exception.nr = 3;
-            events.exception.has_error_code = 0;
-            vcpu.set_events(events);
-            return true;
-        }
-        case 0x9b: {
-            // fwait (fpu__drop at every process exit): it only raises pending
-            // unmasked x87 exceptions, which Linux ignores there; step over it.
-            auto next = regs;
-            next.rip += 1;
-            vcpu.set_registers(next);
-            return true;
-        }
-        default:
-            break;
-        }
-    }
+    if (m_host_kind == HostKind::Pvm && complete_unemulated_instruction(vcpu, regs, instruction))
+        return true;
     std::string message;
     if (run.emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION)
         message = fmt::format("vCPU {}: KVM cannot emulate the instruction at RIP {:#x} (bytes: {})", vcpu.index(), regs.rip,

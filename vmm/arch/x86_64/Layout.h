@@ -58,6 +58,7 @@ inline constexpr uint16_t serial_port_base = 0x3f8;
 inline constexpr uint32_t serial_irq = 4;
 inline constexpr uint16_t i8042_data_port = 0x60;
 inline constexpr uint16_t i8042_command_port = 0x64;
+inline constexpr uint16_t cmos_port_base = 0x70; // Index at 0x70, data at 0x71.
 
 // The least RAM vmm accepts: the boot structures, a kernel and some room.
 inline constexpr uint64_t minimum_memory_size = 8 * MiB;
