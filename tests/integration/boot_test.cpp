@@ -58,6 +58,18 @@ TEST(TestGuest, StdinReachesTheGuestThroughTheUart)
     EXPECT_NE(result.output.find("typed on the host"), std::string::npos) << result.output;
 }
 
+TEST(TestGuest, UserModeVirtioBlkDriverReadsTheDisk)
+{
+    REQUIRE_KVM();
+    // The driver scripts/bench-blk times: CPL3 code that sets up virtio-blk through the MMIO registers.
+    auto const image = temporary_file("blk.img", std::string(8 << 20, 'x'));
+    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "blk_driver.bin", "/dev/null", "--disk", image + ",ro" }, 120);
+    std::filesystem::remove(image);
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_NE(result.output.find("blk-driver: sequential-end bytes=1073741824"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("blk-driver: random-end requests="), std::string::npos) << result.output;
+}
+
 TEST(TestGuest, I8042ResetExitsZero)
 {
     REQUIRE_KVM();

@@ -157,6 +157,12 @@ void Machine::load_kernel(BzImage const& kernel, std::span<uint8_t const> initrd
 
 void Machine::load_flat_binary(std::span<uint8_t const> bytes)
 {
+    // A test guest gets the --disk disks (not ROOTFS, which tests leave as
+    // /dev/null) at the usual virtio-mmio slots, without a command line.
+    CmdlineInputs unused;
+    if (!m_options.disks.empty())
+        m_options.disks.erase(m_options.disks.begin());
+    add_virtio_devices(unused);
     if (!m_memory.contains(test_guest_load_address, bytes.size()))
         throw Error(fmt::format("test guest {}: {} bytes do not fit in guest memory", m_options.kernel, bytes.size()));
     m_memory.write_bytes(test_guest_load_address, bytes);
