@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +42,34 @@ static void mount_if_missing(const char *probe, const char *source, const char *
     mkdir(target, 0755);
     if (mount(source, target, type, flags, NULL) != 0)
         warn_errno("mount", target);
+}
+
+/* In the VM, the machine setup the container runtime does for the container:
+ * the hostname from /etc/hostname and the loopback interface up. */
+static void setup_vm_identity(void)
+{
+    char name[65] = { 0 };
+    int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t length = read(fd, name, sizeof(name) - 1);
+        close(fd);
+        while (length > 0 && (name[length - 1] == '\n' || name[length - 1] == ' '))
+            name[--length] = '\0';
+        if (length > 0 && sethostname(name, (size_t)length) != 0)
+            warn_errno("sethostname", name);
+    }
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return;
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    strcpy(request.ifr_name, "lo");
+    if (ioctl(sock, SIOCGIFFLAGS, &request) == 0) {
+        request.ifr_flags |= IFF_UP;
+        if (ioctl(sock, SIOCSIFFLAGS, &request) != 0)
+            warn_errno("SIOCSIFFLAGS", "lo");
+    }
+    close(sock);
 }
 
 static void forward_signal(int signal_number)
@@ -138,6 +168,7 @@ int main(int argc, char **argv)
             arguments = command.arguments;
         mount_if_missing("/dev/pts/ptmx", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC);
         mount_if_missing("/tmp/.vmm-tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV);
+        setup_vm_identity();
     } else {
         int first = 1;
         if (argc > 1 && strcmp(argv[1], "--") == 0)

@@ -86,10 +86,11 @@ TEST_F(NestedGuest, CommandExitStatusBecomesVmmsExitStatus)
 
 TEST_F(NestedGuest, TwoVcpusShowInProcCpuinfo)
 {
-    auto const result = boot({ "--cpus", "2" }, { "sh", "-c", "echo cpus=$(grep -c ^processor /proc/cpuinfo)" });
+    auto const result = boot({ "--cpus", "2" }, { "sh", "-c", "echo cpus=$(grep -c ^processor /proc/cpuinfo) host=$(hostname) lo=$(ip -o link show up | grep -c LOOPBACK)" });
     SKIP_IF_UNAVAILABLE();
     EXPECT_EQ(result.exit_status, 0) << result.output;
-    EXPECT_NE(result.output.find("cpus=2\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("cpus=2 "), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("host=vmm lo=1\n"), std::string::npos) << "hostname and loopback as in the container:\n" << result.output;
 }
 
 TEST_F(NestedGuest, FileWrittenOnVdaIsInTheImageAfterExit)
