@@ -163,7 +163,7 @@ TEST(BadInput, InitrdTooLargeForMemory)
         std::ofstream create(initrd);
     }
     std::filesystem::resize_file(initrd, 40 << 20);
-    expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "32M", "--initrd", initrd, kernel, rootfs_image }), "do not fit in 32 MiB");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--mem", "32M", "--initrd", initrd, kernel, rootfs_image }), "fit in 32 MiB of guest memory");
     std::filesystem::remove(initrd);
 }
 

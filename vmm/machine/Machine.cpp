@@ -49,8 +49,14 @@ Machine::Machine(BootOptions options)
         flat_binary = read_file(m_options.kernel, "test guest");
     }
     std::vector<uint8_t> initrd;
-    if (!m_options.initrd.empty())
-        initrd = read_file(m_options.initrd, "initrd", m_options.memory_size);
+    if (!m_options.initrd.empty()) {
+        // Checked before reading, so that a huge file is refused at once.
+        struct stat status {};
+        if (::stat(m_options.initrd.c_str(), &status) == 0 && static_cast<uint64_t>(status.st_size) >= m_options.memory_size)
+            throw Error(fmt::format("initrd {}: {} bytes do not fit in {} MiB of guest memory", m_options.initrd, status.st_size,
+                m_options.memory_size >> 20));
+        initrd = read_file(m_options.initrd, "initrd");
+    }
     for (auto const& disk : m_options.disks) {
         struct stat status {};
         if (::stat(disk.path.c_str(), &status) != 0)
