@@ -4,6 +4,8 @@
 // and capture what it prints, find the test rootfs, and snapshot the host's
 // mount table and cgroup trees to prove that nothing was left behind.
 
+#include "support/Subprocess.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -78,12 +80,7 @@ inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_
         ::dup2(error_pipe[1], 2);
         int input_fd = ::open(input_path.c_str(), O_RDONLY);
         ::dup2(input_fd, 0);
-        std::vector<char*> argv;
-        for (auto& argument : command)
-            argv.push_back(argument.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
+        vmm::testing::exec_or_exit(command);
     }
     started_vmm_pids.push_back(pid);
     ::close(output_pipe[1]);

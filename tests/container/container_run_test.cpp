@@ -163,12 +163,7 @@ TEST_F(ContainerRunTest, SigtermIsForwardedToTheContainer)
     pid_t pid = ::fork();
     if (pid == 0) {
         ::dup2(output_pipe[1], 1);
-        std::vector<char*> argv;
-        for (auto& argument : command)
-            argv.push_back(argument.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
+        vmm::testing::exec_or_exit(command);
     }
     started_vmm_pids.push_back(pid);
     ::close(output_pipe[1]);

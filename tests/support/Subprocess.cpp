@@ -27,12 +27,7 @@ ProcessResult run_process(std::vector<std::string> const& arguments, int timeout
         dup2(pipe_fds[1], STDOUT_FILENO);
         dup2(pipe_fds[1], STDERR_FILENO);
         setpgid(0, 0);
-        std::vector<char*> argv;
-        for (auto const& argument : arguments)
-            argv.push_back(const_cast<char*>(argument.c_str()));
-        argv.push_back(nullptr);
-        execvp(argv[0], argv.data());
-        _exit(127);
+        exec_or_exit(arguments);
     }
     close(pipe_fds[1]);
     if (!input.empty()) {
@@ -73,6 +68,16 @@ ProcessResult run_process(std::vector<std::string> const& arguments, int timeout
         result.dumped_core = WCOREDUMP(status);
     }
     return result;
+}
+
+void exec_or_exit(std::vector<std::string> const& arguments)
+{
+    std::vector<char*> argv;
+    for (auto const& argument : arguments)
+        argv.push_back(const_cast<char*>(argument.c_str()));
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    _exit(127);
 }
 
 bool can_open_read_write(char const* path)

@@ -18,6 +18,10 @@ struct ProcessResult {
 // that carries `input` and is then closed, or /dev/null when `input` is empty.
 ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds = 60, std::string const& input = {});
 
+// In a forked child: executes `arguments` (searching PATH for the first),
+// and exits with 127 if that fails.
+[[noreturn]] void exec_or_exit(std::vector<std::string> const& arguments);
+
 // True when `path` exists and can be opened for reading and writing (e.g. /dev/kvm).
 bool can_open_read_write(char const* path);
 
