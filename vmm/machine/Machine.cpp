@@ -12,10 +12,8 @@
 #include "devices/I8042.h"
 #include "devices/virtio/VirtioDevices.h"
 #include "machine/HostDetection.h"
-#include "machine/Terminal.h"
 #include "protocol.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
