@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 static pid_t command_pid;
@@ -194,6 +195,11 @@ int main(int argc, char **argv)
         return exit_status;
 
     sync();
+    /* The command's last output may still sit in the console's tty buffer,
+     * sent by interrupts (perhaps on another vCPU): wait until the UART has
+     * taken all of it, because the VMM stops at the exit-status port. */
+    tcdrain(STDOUT_FILENO);
+    tcdrain(STDERR_FILENO);
     report_to_vmm(VMM_EXIT_STATUS_PORT, (unsigned char)exit_status);
     /* The VMM stops at the exit-status port; the reset is the fallback that
      * ends the VM (through the i8042) if the port could not be written. */
