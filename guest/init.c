@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,21 @@
 #include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
+
+/* How long the drain before the exit-status report waits for a console
+ * that makes no progress: long enough for a user who paused the console
+ * with Ctrl-S to resume it, short enough that a stuck console still ends
+ * the VM. */
+#define CONSOLE_DRAIN_STALL_MS 30000
+#define CONSOLE_DRAIN_POLL_MS 10
 
 static pid_t command_pid;
 
@@ -103,7 +113,49 @@ static void report_to_vmm(unsigned short port, unsigned char value)
     outb(value, port);
 }
 
-static int run_command(char **arguments)
+/*
+ * Makes the console init's controlling terminal, so that the command can run
+ * as a foreground job of init's session. Returns whether it is: only then is
+ * there job control to set up. In the VM init is the console's session
+ * leader; nothing hangs the console up when the command exits, so its last
+ * output is never thrown away. In the container the runtime deliberately
+ * gives init no controlling terminal (the console may be the host's own), so
+ * init never takes one there.
+ */
+static int take_console(int is_vm)
+{
+    if (!isatty(STDIN_FILENO))
+        return 0;
+    if (is_vm) {
+        /* PID 1 starts in the kernel's session; EPERM means it leads one already. */
+        if (setsid() < 0 && errno != EPERM)
+            warn_errno("setsid", "(init)");
+        /* Never steal (argument 0): the console is nobody else's terminal here. */
+        if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0 && errno != EPERM)
+            warn_errno("TIOCSCTTY", "console");
+    }
+    return tcgetsid(STDIN_FILENO) == getsid(0);
+}
+
+/* Waits until the console has sent what the command wrote (TIOCOUTQ is 0),
+ * giving up once it made no progress for CONSOLE_DRAIN_STALL_MS. */
+static void drain_console(int fd)
+{
+    int previous = -1;
+    int stalled_ms = 0;
+    while (stalled_ms < CONSOLE_DRAIN_STALL_MS) {
+        int queued = 0;
+        if (ioctl(fd, TIOCOUTQ, &queued) != 0 || queued == 0)
+            return;
+        stalled_ms = queued < previous ? 0 : stalled_ms + CONSOLE_DRAIN_POLL_MS;
+        previous = queued;
+        poll(NULL, 0, CONSOLE_DRAIN_POLL_MS);
+    }
+    fprintf(stderr, "vmm-init: the console sent nothing for %d s; %d bytes of output are lost\n",
+            CONSOLE_DRAIN_STALL_MS / 1000, previous);
+}
+
+static int run_command(char **arguments, int job_control)
 {
     sigset_t blocked;
     sigset_t previous;
@@ -118,31 +170,57 @@ static int run_command(char **arguments)
     }
     if (command_pid == 0) {
         sigprocmask(SIG_SETMASK, &previous, NULL);
+        if (job_control) {
+            /* Its own process group in the foreground, as a shell starts a
+             * job: Ctrl-C on the console reaches the command, not init. Both
+             * sides do it, so that the command never runs in the background. */
+            setpgid(0, 0);
+            tcsetpgrp(STDIN_FILENO, getpid());
+        }
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        /* A session of its own with the console as controlling terminal gives
-         * an interactive shell job control; a failure only costs that. */
-        setsid();
-        ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+        signal(SIGTTOU, SIG_DFL);
+        signal(SIGTTIN, SIG_DFL);
+        signal(SIGTSTP, SIG_DFL);
         execvp(arguments[0], arguments);
         fprintf(stderr, "vmm-init: execvp %s: %s\n", arguments[0], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
+    if (job_control) {
+        setpgid(command_pid, command_pid);
+        tcsetpgrp(STDIN_FILENO, command_pid);
+    }
     sigprocmask(SIG_SETMASK, &previous, NULL);
 
     /* As PID 1 we also reap every orphan until the command itself is gone. */
+    int exit_status = 255;
     for (;;) {
         int wait_status = 0;
-        pid_t pid = waitpid(-1, &wait_status, 0);
+        pid_t pid = waitpid(-1, &wait_status, WUNTRACED);
         if (pid < 0) {
             if (errno == EINTR)
                 continue;
             warn_errno("waitpid", arguments[0]);
-            return 255;
+            break;
         }
-        if (pid == command_pid)
-            return vmm_exit_status_from_wait_status(wait_status);
+        if (WIFSTOPPED(wait_status)) {
+            /* Ctrl-Z stopped the command itself: no shell above it could
+             * ever resume it, so init does, rather than hang the VM. */
+            int stop_signal = WSTOPSIG(wait_status);
+            if (pid == command_pid && job_control && stop_signal != SIGSTOP)
+                kill(-command_pid, SIGCONT);
+            continue;
+        }
+        if (pid == command_pid) {
+            exit_status = vmm_exit_status_from_wait_status(wait_status);
+            break;
+        }
     }
+    /* The console back in init's hands (SIGTTOU is ignored, so this works
+     * from the background): what the command left running cannot read it. */
+    if (job_control)
+        tcsetpgrp(STDIN_FILENO, getpgrp());
+    return exit_status;
 }
 
 int main(int argc, char **argv)
@@ -171,6 +249,11 @@ int main(int argc, char **argv)
         mount_if_missing("/tmp/.vmm-tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV);
         setup_vm_identity();
     } else {
+        /* Container mode: PID 1 cannot be ptraced (nor its /proc files read)
+         * by the container's command, which runs as the same user. Set before
+         * the command is started; init never execs, so it stays in force. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+            warn_errno("prctl", "PR_SET_DUMPABLE");
         int first = 1;
         if (argc > 1 && strcmp(argv[1], "--") == 0)
             first = 2;
@@ -183,12 +266,17 @@ int main(int argc, char **argv)
     setenv("TERM", "linux", 0);
     signal(SIGINT, forward_signal);
     signal(SIGTERM, forward_signal);
+    /* Init hands the console to the command and takes it back from the background. */
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
+    int job_control = take_console(command.is_vm);
 
     fprintf(stderr, "%s (%s)\n", VMM_BOOT_MARKER_LINE, command.is_vm ? "vm" : "container");
     if (command.is_vm)
         report_to_vmm(VMM_BOOT_MARKER_PORT, 1);
 
-    int exit_status = run_command(arguments);
+    int exit_status = run_command(arguments, job_control);
     fflush(stdout);
 
     if (!command.is_vm)
@@ -198,8 +286,8 @@ int main(int argc, char **argv)
     /* The command's last output may still sit in the console's tty buffer,
      * sent by interrupts (perhaps on another vCPU): wait until the UART has
      * taken all of it, because the VMM stops at the exit-status port. */
-    tcdrain(STDOUT_FILENO);
-    tcdrain(STDERR_FILENO);
+    drain_console(STDOUT_FILENO);
+    drain_console(STDERR_FILENO);
     report_to_vmm(VMM_EXIT_STATUS_PORT, (unsigned char)exit_status);
     /* The VMM stops at the exit-status port; the reset is the fallback that
      * ends the VM (through the i8042) if the port could not be written. */
