@@ -4,6 +4,7 @@
 #include "arch/x86_64/Layout.h"
 #include "common/Error.h"
 
+#include <cstring>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <iterator>
@@ -89,6 +90,49 @@ TEST_F(RealKernel, CorruptCopiesAreRejected)
     auto no_64_bit = m_bytes;
     no_64_bit[0x236] &= ~XLF_KERNEL_64;
     EXPECT_NE(parse_error(no_64_bit).find("64-bit"), std::string::npos);
+}
+
+namespace {
+
+// A minimal image that passes every check: one setup sector, 3 KiB of
+// "kernel", and the CRC32 at the end.
+std::vector<uint8_t> synthetic_bzimage(uint64_t pref_address, uint32_t init_size)
+{
+    std::vector<uint8_t> bytes(4096, 0);
+    setup_header header {};
+    header.setup_sects = 1;
+    header.boot_flag = 0xaa55;
+    header.header = 0x53726448;
+    header.version = 0x020f;
+    header.loadflags = LOADED_HIGH;
+    header.xloadflags = XLF_KERNEL_64;
+    header.syssize = 16;
+    header.pref_address = pref_address;
+    header.init_size = init_size;
+    std::memcpy(bytes.data() + 0x1f1, &header, sizeof(header));
+    uint32_t const crc = bzimage_crc32({ bytes.data(), bytes.size() - 4 });
+    std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+    return bytes;
+}
+
+}
+
+TEST(BzImage, SyntheticImageParses)
+{
+    auto const kernel = BzImage::parse(synthetic_bzimage(16 * MiB, 1 * MiB), "synthetic");
+    EXPECT_EQ(kernel.memory_needed(), 17 * MiB);
+}
+
+TEST(BzImage, PrefAddressThatOverflowsIsRefused)
+{
+    // pref_address + init_size wraps around 2^64 to 0xff000: without checked
+    // arithmetic memory_needed() would be tiny and pass every memory check.
+    auto const message = parse_error(synthetic_bzimage(0xffffffffff000000ull, 0x1000000));
+    EXPECT_NE(message.find("pref_address 0xffffffffff000000"), std::string::npos) << message;
+    EXPECT_NE(message.find("test.bzImage"), std::string::npos) << message;
+    EXPECT_FALSE(parse_error(synthetic_bzimage(~0ull, 1)).empty());
+    EXPECT_FALSE(parse_error(synthetic_bzimage(mmio_hole_start - 4096, 8192)).empty()) << "into the MMIO hole";
+    EXPECT_TRUE(parse_error(synthetic_bzimage(mmio_hole_start - 8192, 8192)).empty()) << "just below the hole";
 }
 
 TEST(BzImage, TextIsNotAKernel)

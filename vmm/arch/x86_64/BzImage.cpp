@@ -76,6 +76,15 @@ BzImage BzImage::parse(std::vector<uint8_t> bytes, std::string const& name)
         return fail(fmt::format("truncated: the header promises {} bytes of kernel, the file has {}", uint64_t(header.syssize) * 16, kernel_size));
     if (uint64_t(header.payload_offset) + header.payload_length > kernel_size)
         return fail("truncated: the compressed kernel ends past the end of the file");
+    // Where the kernel runs and how much it needs there, with checked
+    // arithmetic: a pref_address near 2^64 must not wrap memory_needed()
+    // around to a small number that passes the memory checks.
+    uint64_t const run_address = std::max<uint64_t>(kernel_load_address, header.pref_address);
+    uint64_t const run_size = std::max<uint64_t>(header.init_size, kernel_size);
+    uint64_t run_end = 0;
+    if (__builtin_add_overflow(run_address, run_size, &run_end) || run_end > mmio_hole_start)
+        return fail(fmt::format("pref_address {:#x} with init_size {:#x} does not fit below {:#x}, the end of low guest memory",
+            uint64_t(header.pref_address), uint64_t(header.init_size), mmio_hole_start));
     uint32_t stored_crc = 0;
     std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof(stored_crc), sizeof(stored_crc));
     if (bzimage_crc32({ bytes.data(), bytes.size() - sizeof(stored_crc) }) != stored_crc)
@@ -104,7 +113,8 @@ uint32_t BzImage::cmdline_limit() const
 uint64_t BzImage::memory_needed() const
 {
     // A non-relocatable kernel decompresses itself to pref_address; either
-    // way it needs init_size bytes from where it ends up running.
+    // way it needs init_size bytes from where it ends up running. parse()
+    // made sure that the sum stays below mmio_hole_start.
     uint64_t const run_address = std::max<uint64_t>(kernel_load_address, m_header.pref_address);
     return run_address + std::max<uint64_t>(m_header.init_size, protected_mode_kernel().size());
 }
