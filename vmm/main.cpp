@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <string>
 #include <vector>
@@ -115,6 +116,8 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "vmm: %s (see vmm --help)\n", error.what());
         return 2;
     }
+    // vmm's messages on stderr: stdout carries the guest's console alone.
+    spdlog::set_default_logger(spdlog::stderr_color_mt("vmm"));
     spdlog::set_pattern("vmm: %v");
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 

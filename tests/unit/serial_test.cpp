@@ -15,7 +15,7 @@ protected:
     void SetUp() override
     {
         ASSERT_EQ(pipe2(m_pipe, O_NONBLOCK | O_CLOEXEC), 0);
-        m_serial = std::make_unique<Serial8250>([this](bool level) { m_levels.push_back(level); }, m_pipe[1]);
+        m_serial = std::make_unique<Serial8250>([this](bool level) { m_levels.push_back(level); }, std::make_shared<ConsoleOutput>(m_pipe[1]));
         out(4, 0x08); // MCR: OUT2, which Linux's driver sets to route the interrupt.
     }
     void TearDown() override

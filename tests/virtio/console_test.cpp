@@ -28,7 +28,7 @@ protected:
         ASSERT_EQ(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
         output_read = FileDescriptor(fds[0]);
         output_write = FileDescriptor(fds[1]);
-        device = std::make_shared<ConsoleDevice>(output_write.get());
+        device = std::make_shared<ConsoleDevice>(std::make_shared<ConsoleOutput>(output_write.get()));
         transport = std::make_unique<MmioTransport>(memory, device, std::make_unique<CountingInterrupt>(interrupts));
         QueueDriver const* queues[] = { &receive, &transmit };
         ASSERT_EQ(initialise(*transport, feature::version_1 | feature::ring_event_index, queues), 15u);
@@ -146,7 +146,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
     ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
     FileDescriptor output_read(fds[0]), output_write(fds[1]);
     DeviceContext console_context { memory, vm, loop, 0xc0001000, 6 };
-    auto console = create_console_device(console_context, output_write.get());
+    auto console = create_console_device(console_context, std::make_shared<ConsoleOutput>(output_write.get()));
     console->transport()->read(0x008, { reinterpret_cast<uint8_t*>(&value), 4 });
     EXPECT_EQ(value, 3u);
     console->queue_input(std::span<uint8_t const>(reinterpret_cast<uint8_t const*>("x"), 1));

@@ -6,6 +6,8 @@
 #include "virtio/QueueDriver.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 using namespace vmm;
 using namespace vmm::virtio;
@@ -214,4 +216,58 @@ TEST_F(TransportTest, EventIndexDriverGetsOneInterruptPerRequestedEvent)
     EXPECT_EQ(driver.available_event(), 6);
 }
 
+}
+
+TEST_F(TransportTest, QueueRegistersAreFrozenAfterDriverOk)
+{
+    ASSERT_EQ(initialise_with(feature::version_1), all_status);
+    uint64_t const descriptors = read_register(transport, 0x080);
+    // Moving the rings while the I/O thread may use them is ignored, ready or not.
+    for (uint32_t ready : { 1u, 0u }) {
+        write_register(transport, 0x044, ready);
+        write_register(transport, 0x038, 8);
+        write_register(transport, 0x080, 0x8000);
+        write_register(transport, 0x090, 0x9000);
+        write_register(transport, 0x0a0, 0xa000);
+        write_register(transport, 0x084, 1);
+        EXPECT_EQ(read_register(transport, 0x038), 16u);
+        EXPECT_EQ(read_register(transport, 0x080), descriptors);
+        EXPECT_EQ(read_register(transport, 0x084), 0u);
+        EXPECT_EQ(read_register(transport, 0x090), driver.available());
+        EXPECT_EQ(read_register(transport, 0x0a0), driver.used());
+    }
+    EXPECT_EQ(read_register(transport, 0x044), 0u) << "QueueReady=0 is still honoured";
+    write_register(transport, 0x044, 1);
+    EXPECT_EQ(read_register(transport, 0x044), 0u) << "but the queue cannot be enabled again before a reset";
+    driver.set_descriptor(0, 0x10000, 64, descriptor_flag::write);
+    driver.make_available(0);
+    transport.process_queues();
+    EXPECT_EQ(device->served, 0) << "a disabled queue is not served";
+
+    // After a reset the driver sets the queue up anew.
+    QueueDriver moved(memory, 0x20000, 8);
+    QueueDriver const* queues[] = { &moved };
+    ASSERT_EQ(initialise(transport, feature::version_1, queues), all_status);
+    EXPECT_EQ(read_register(transport, 0x080), 0x20000u);
+    EXPECT_EQ(read_register(transport, 0x044), 1u);
+}
+
+TEST_F(TransportTest, RepeatedGuestMistakesAreRateLimited)
+{
+    // Each refused FEATURES_OK would log a warning; a guest looping on it gets only the first few.
+    auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+    auto const previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("rate-limit-test", sink));
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        write_register(transport, 0x070, 0);
+        write_register(transport, 0x070, status::acknowledge | status::driver);
+        write_register(transport, 0x070, status::acknowledge | status::driver | status::features_ok);
+    }
+    spdlog::set_default_logger(previous);
+    auto const messages = sink->last_formatted();
+    size_t refusals = 0;
+    for (auto const& message : messages)
+        refusals += message.find("not a modern subset") != std::string::npos;
+    EXPECT_GE(refusals, 1u);
+    EXPECT_LE(refusals, 10u) << "100 refusals, " << refusals << " messages";
 }

@@ -1,6 +1,5 @@
 #include "devices/Serial8250.h"
 
-#include "common/FileDescriptor.h"
 
 namespace vmm {
 
@@ -38,9 +37,9 @@ constexpr size_t input_capacity = 4096;
 
 }
 
-Serial8250::Serial8250(InterruptLevel set_interrupt_level, int output_fd)
+Serial8250::Serial8250(InterruptLevel set_interrupt_level, std::shared_ptr<ConsoleOutput> output)
     : m_set_interrupt_level(std::move(set_interrupt_level))
-    , m_output_fd(output_fd)
+    , m_output(std::move(output))
 {
 }
 
@@ -152,8 +151,8 @@ void Serial8250::write_register(uint64_t offset, uint8_t value)
             if (m_input.size() < input_capacity)
                 m_input.push_back(value);
         } else {
-            // A console that cannot be written (closed pipe) drops output, as a cut cable would.
-            write_all(m_output_fd, &value, 1);
+            // Never blocks: a host that does not read loses output, not the VMM.
+            m_output->write({ &value, 1 });
         }
         m_transmitter_empty_pending = true;
         return;

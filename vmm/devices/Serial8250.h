@@ -1,10 +1,12 @@
 #pragma once
 
+#include "devices/ConsoleOutput.h"
 #include "devices/Device.h"
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 
@@ -19,7 +21,7 @@ class Serial8250 final : public Device {
 public:
     using InterruptLevel = std::function<void(bool level)>;
 
-    Serial8250(InterruptLevel set_interrupt_level, int output_fd);
+    Serial8250(InterruptLevel set_interrupt_level, std::shared_ptr<ConsoleOutput> output);
 
     std::string name() const override { return "serial8250"; }
     void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -41,7 +43,7 @@ private:
 
     std::mutex m_mutex;
     InterruptLevel m_set_interrupt_level;
-    int m_output_fd;
+    std::shared_ptr<ConsoleOutput> m_output;
     std::deque<uint8_t> m_input;   // The receive FIFO the guest reads.
     std::deque<uint8_t> m_pending; // Host input not yet delivered.
     uint8_t m_interrupt_enable { 0 };

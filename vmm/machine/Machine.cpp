@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,7 +97,16 @@ Machine::~Machine()
 // which depend on the disks and the console, in add_virtio_devices().
 void Machine::create_devices()
 {
-    m_serial = std::make_shared<Serial8250>([this](bool level) { m_vm->set_irq_line(serial_irq, level); }, STDOUT_FILENO);
+    m_console_output = std::make_shared<ConsoleOutput>(STDOUT_FILENO);
+    if (int const output_fd = m_console_output->pollable_fd(); output_fd >= 0) {
+        try {
+            // Output the host did not take at once goes out when stdout can take more.
+            m_io_loop.add(output_fd, [output = m_console_output](uint32_t) { output->flush(); }, EPOLLOUT | EPOLLET);
+        } catch (Error const& error) {
+            spdlog::debug("stdout cannot be polled ({}); held-back console output waits for the next write", error.what());
+        }
+    }
+    m_serial = std::make_shared<Serial8250>([this](bool level) { m_vm->set_irq_line(serial_irq, level); }, m_console_output);
     m_io_bus.add(serial_port_base, 8, m_serial);
     m_io_bus.add(i8042_data_port, i8042_command_port - i8042_data_port + 1,
         std::make_shared<I8042>([this] { stop(StopReason::GuestReset, 0); }));
@@ -128,7 +138,7 @@ void Machine::add_virtio_devices(CmdlineInputs& cmdline)
     cmdline.has_root_disk = !m_options.disks.empty();
     if (m_options.console == ConsoleKind::Virtio) {
         auto const context = next_context();
-        auto console = virtio::create_console_device(context, STDOUT_FILENO);
+        auto console = virtio::create_console_device(context, m_console_output);
         m_mmio_bus.add(context.mmio_base, virtio_mmio_slot_size, console->transport());
         m_console_input = [console](std::span<uint8_t const> bytes) { console->queue_input(bytes); };
     }

@@ -70,6 +70,7 @@ private:
     Bus m_io_bus;
     Bus m_mmio_bus;
     EventLoop m_io_loop;
+    std::shared_ptr<ConsoleOutput> m_console_output; // stdout, for the 8250 and virtio-console.
     std::shared_ptr<Serial8250> m_serial;
     std::function<void(std::span<uint8_t const>)> m_console_input;
     std::vector<kvm::Vcpu> m_vcpus;

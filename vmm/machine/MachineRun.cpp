@@ -7,6 +7,7 @@
 #include "machine/PvmInstructions.h"
 #include "machine/Terminal.h"
 
+#include <chrono>
 #include <csignal>
 #include <fmt/format.h>
 #include <pthread.h>
@@ -19,6 +20,10 @@ namespace {
 
 // Sent to a vCPU thread to make KVM_RUN return; its handler does nothing.
 constexpr int kick_signal = SIGUSR1;
+
+// A stdout that takes nothing for this long at exit loses the rest of the
+// console output: a stalled reader must not keep vmm from ending.
+constexpr std::chrono::milliseconds console_drain_stall_timeout { 300 };
 
 constexpr uint8_t console_escape_key = 0x01; // Ctrl-A, then 'x' quits, as in kvmtool and QEMU.
 
@@ -81,6 +86,10 @@ int Machine::run()
     for (auto& thread : m_vcpu_threads)
         thread.join();
     m_vcpu_threads.clear();
+    // Console output stdout has not taken yet, for as long as it keeps taking it.
+    m_console_output->drain(console_drain_stall_timeout);
+    if (auto const dropped = m_console_output->dropped_bytes())
+        spdlog::info("console: {} bytes of guest output were dropped: stdout did not take them", dropped);
     m_timings.mark(Timings::Milestone::Exit);
     if (terminal.is_active())
         std::fputs("\r\n", stderr);

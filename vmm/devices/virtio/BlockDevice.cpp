@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,14 +155,49 @@ uint64_t BlockDevice::features() const
 
 QueueHealth BlockDevice::process_queue(uint16_t, Virtqueue& queue)
 {
-    return queue.drain(m_chain, [this](DescriptorChain const& chain) { return handle_request(chain); });
+    uint64_t budget = pass_budget;
+    do {
+        for (;;) {
+            std::optional<uint32_t> used;
+            if (!m_transfer) {
+                auto const result = queue.pop(m_chain);
+                if (result == PopResult::Empty)
+                    break;
+                if (result == PopResult::BrokenQueue)
+                    return QueueHealth::Broken;
+                if (result == PopResult::InvalidChain) {
+                    m_log.debug("{}: {}", m_name, queue.last_error());
+                    queue.push_used(m_chain.head, 0);
+                    continue;
+                }
+                used = begin_request(m_chain);
+            }
+            if (!used)
+                used = continue_transfer(m_chain, budget);
+            if (!used)
+                return QueueHealth::MoreWork; // m_transfer resumes next pass.
+            queue.push_used(m_chain.head, *used);
+        }
+    } while (queue.publish_available_event());
+    return QueueHealth::Healthy;
 }
 
 uint32_t BlockDevice::handle_request(DescriptorChain const& chain)
 {
+    if (auto const used = begin_request(chain))
+        return *used;
+    for (;;) {
+        uint64_t budget = pass_budget;
+        if (auto const used = continue_transfer(chain, budget))
+            return *used;
+    }
+}
+
+std::optional<uint32_t> BlockDevice::begin_request(DescriptorChain const& chain)
+{
     uint8_t* status = status_byte(chain);
     if (chain.readable_length < sizeof(RequestHeader) || !status) {
-        spdlog::debug("{}: request without a header or a status byte", m_name);
+        m_log.debug("{}: request without a header or a status byte", m_name);
         return 0;
     }
     RequestHeader header {};
@@ -175,14 +209,19 @@ uint32_t BlockDevice::handle_request(DescriptorChain const& chain)
     uint32_t written = 0;
     switch (header.type) {
     case In:
-        result = transfer(chain, header, writable_data);
-        written = result == Ok ? static_cast<uint32_t>(writable_data) : 0;
+    case Out: {
+        uint64_t const length = header.type == In ? writable_data : readable_data;
+        result = check_transfer(chain, header, length);
+        if (result == Ok && length > 0) {
+            m_transfer = Transfer { header, status, length, 0 };
+            return std::nullopt;
+        }
         break;
-    case Out:
-        result = transfer(chain, header, readable_data);
-        break;
+    }
     case Flush:
         result = fdatasync(m_image.get()) == 0 ? Ok : IoError;
+        if (result != Ok)
+            m_log.warn("{}: flush failed: {}", m_name, std::strerror(errno));
         break;
     case GetId:
         result = get_id(chain, writable_data);
@@ -195,24 +234,64 @@ uint32_t BlockDevice::handle_request(DescriptorChain const& chain)
     return written + 1;
 }
 
-BlockDevice::RequestStatus BlockDevice::transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length)
+BlockDevice::RequestStatus BlockDevice::check_transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length)
 {
     bool const is_read = header.type == In;
     if (!is_read && m_access == BlockAccess::ReadOnly)
         return IoError;
-    if (length % sector_size != 0 || header.sector > m_capacity || length / sector_size > m_capacity - header.sector) {
-        spdlog::debug("{}: request for {} bytes at sector {} is past the capacity {}", m_name, length, header.sector, m_capacity);
+    // The used length (the data and the status byte) is a 32-bit field.
+    if (length >= UINT32_MAX) {
+        m_log.debug("{}: request for {} bytes is over the 4 GiB a used element can report", m_name, length);
         return IoError;
     }
     if (is_read)
         collect(m_iovecs, chain.writable, 0, length);
     else
         collect(m_iovecs, chain.readable, sizeof(RequestHeader), length);
-    if (!transfer_all(m_image.get(), m_iovecs, header.sector * sector_size, is_read ? Direction::Read : Direction::Write)) {
-        spdlog::warn("{}: {} at sector {} failed: {}", m_name, is_read ? "read" : "write", header.sector, std::strerror(errno));
+    if (m_iovecs.size() > segment_max) {
+        m_log.debug("{}: request with {} data segments, over the SEG_MAX of {}", m_name, m_iovecs.size(), segment_max);
+        return IoError;
+    }
+    for (auto const& piece : m_iovecs) {
+        if (piece.iov_len > segment_size_max) {
+            m_log.debug("{}: a data segment of {} bytes is over the SIZE_MAX of {}", m_name, piece.iov_len, segment_size_max);
+            return IoError;
+        }
+    }
+    if (length % sector_size != 0 || header.sector > m_capacity || length / sector_size > m_capacity - header.sector) {
+        m_log.debug("{}: request for {} bytes at sector {} is past the capacity {}", m_name, length, header.sector, m_capacity);
         return IoError;
     }
     return Ok;
+}
+
+std::optional<uint32_t> BlockDevice::continue_transfer(DescriptorChain const& chain, uint64_t& budget)
+{
+    auto& transfer = *m_transfer;
+    bool const is_read = transfer.header.type == In;
+    uint64_t const piece = std::min(transfer.length - transfer.done, budget);
+    if (piece == 0)
+        return std::nullopt;
+    if (is_read)
+        collect(m_iovecs, chain.writable, transfer.done, piece);
+    else
+        collect(m_iovecs, chain.readable, sizeof(RequestHeader) + transfer.done, piece);
+    uint64_t const offset = transfer.header.sector * sector_size + transfer.done;
+    RequestStatus result = Ok;
+    if (transfer_all(m_image.get(), m_iovecs, offset, is_read ? Direction::Read : Direction::Write)) {
+        transfer.done += piece;
+        budget -= piece;
+        if (transfer.done < transfer.length)
+            return std::nullopt;
+    } else {
+        m_log.warn("{}: {} at sector {} failed: {}", m_name, is_read ? "read" : "write", transfer.header.sector, std::strerror(errno));
+        result = IoError;
+    }
+    *transfer.status = result;
+    // check_transfer() kept the length under 2^32 - 1.
+    uint32_t const written = is_read && result == Ok ? static_cast<uint32_t>(transfer.length) : 0;
+    m_transfer.reset();
+    return written + 1;
 }
 
 BlockDevice::RequestStatus BlockDevice::get_id(DescriptorChain const& chain, uint64_t length)

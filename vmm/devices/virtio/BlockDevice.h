@@ -1,10 +1,12 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
+#include "devices/RateLimitedLog.h"
 #include "devices/virtio/VirtioDevice.h"
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/uio.h>
 #include <vector>
@@ -18,13 +20,18 @@ enum class BlockAccess {
 
 // virtio-blk (virtio-v1.1 section 5.2) over a raw image: reads and writes go
 // with preadv/pwritev straight between the image and guest memory, on the
-// I/O thread. One queue.
+// I/O thread. One queue. The limits it advertises (SEG_MAX data segments of
+// at most SIZE_MAX bytes) are enforced: a request beyond them gets IOERR.
+// A pass over the queue moves at most pass_budget bytes and leaves the rest
+// of a long transfer for the next pass (QueueHealth::MoreWork), so that the
+// I/O thread serves other devices and signals in between.
 class BlockDevice final : public VirtioDevice {
 public:
     static constexpr uint32_t sector_size = 512;
     static constexpr uint32_t segment_max = 128;
     static constexpr uint32_t segment_size_max = 1024 * 1024;
     static constexpr size_t serial_size = 20;
+    static constexpr uint64_t pass_budget = 8 * 1024 * 1024;
 
     // Request types and status values (section 5.2.6).
     enum RequestType : uint32_t {
@@ -55,15 +62,29 @@ public:
     uint16_t queue_count() const override { return 1; }
     std::span<uint8_t const> configuration() const override { return m_configuration; }
     QueueHealth process_queue(uint16_t index, Virtqueue& queue) override;
+    void reset() override { m_transfer.reset(); }
 
     uint64_t capacity() const { return m_capacity; }
-    // Serves one request and writes its status byte; returns the bytes
-    // written into the chain's writable buffers (0 for a chain too short to
-    // hold a header and a status byte).
+    // Serves one request to the end and writes its status byte; returns the
+    // bytes written into the chain's writable buffers (0 for a chain too
+    // short to hold a header and a status byte).
     uint32_t handle_request(DescriptorChain const& chain);
 
 private:
-    RequestStatus transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length);
+    // A read or write under way, resumed by the next pass.
+    struct Transfer {
+        RequestHeader header;
+        uint8_t* status { nullptr };
+        uint64_t length { 0 }; // Data bytes to move.
+        uint64_t done { 0 };
+    };
+
+    // Serves what needs no transfer and returns the used length; or starts
+    // a transfer in m_transfer and returns nothing.
+    std::optional<uint32_t> begin_request(DescriptorChain const& chain);
+    // Moves up to `budget` bytes of m_transfer; returns the used length once it is complete.
+    std::optional<uint32_t> continue_transfer(DescriptorChain const& chain, uint64_t& budget);
+    RequestStatus check_transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length);
     RequestStatus get_id(DescriptorChain const& chain, uint64_t length);
 
     FileDescriptor m_image;
@@ -73,7 +94,9 @@ private:
     std::string m_name;
     std::array<uint8_t, 60> m_configuration {};
     DescriptorChain m_chain;
+    std::optional<Transfer> m_transfer; // Of m_chain.
     std::vector<iovec> m_iovecs;
+    RateLimitedLog m_log;
 };
 
 }

@@ -1,14 +1,12 @@
 #include "devices/virtio/ConsoleDevice.h"
 
-#include "common/FileDescriptor.h"
-
 #include <algorithm>
 #include <spdlog/spdlog.h>
 
 namespace vmm::virtio {
 
-ConsoleDevice::ConsoleDevice(int output_fd)
-    : m_output_fd(output_fd)
+ConsoleDevice::ConsoleDevice(std::shared_ptr<ConsoleOutput> output)
+    : m_output(std::move(output))
 {
 }
 
@@ -22,7 +20,7 @@ void ConsoleDevice::queue_input(std::span<uint8_t const> bytes)
     std::lock_guard lock(m_input_mutex);
     size_t const room = input_limit - std::min(input_limit, m_input.size());
     if (bytes.size() > room)
-        spdlog::warn("console: the guest is not reading its input; {} bytes dropped", bytes.size() - room);
+        m_log.warn("console: the guest is not reading its input; {} bytes dropped", bytes.size() - room);
     m_input.insert(m_input.end(), bytes.begin(), bytes.begin() + std::min(room, bytes.size()));
 }
 
@@ -36,7 +34,7 @@ QueueHealth ConsoleDevice::process_queue(uint16_t index, Virtqueue& queue)
 {
     if (index == receive_queue)
         return receive(queue);
-    return queue.drain(m_chain, [this](DescriptorChain const& chain) { return transmit(chain); });
+    return transmit(queue);
 }
 
 QueueHealth ConsoleDevice::receive(Virtqueue& queue)
@@ -65,14 +63,38 @@ QueueHealth ConsoleDevice::receive(Virtqueue& queue)
     return QueueHealth::Healthy;
 }
 
-uint32_t ConsoleDevice::transmit(DescriptorChain const& chain)
+QueueHealth ConsoleDevice::transmit(Virtqueue& queue)
 {
+    uint64_t budget = transmit_pass_budget;
+    do {
+        for (;;) {
+            if (budget == 0)
+                return QueueHealth::MoreWork;
+            auto const result = queue.pop(m_chain);
+            if (result == PopResult::Empty)
+                break;
+            if (result == PopResult::BrokenQueue)
+                return QueueHealth::Broken;
+            if (result == PopResult::Chain)
+                budget -= std::min(budget, transmit_chain(m_chain));
+            queue.push_used(m_chain.head, 0);
+        }
+    } while (queue.publish_available_event());
+    return QueueHealth::Healthy;
+}
+
+uint64_t ConsoleDevice::transmit_chain(DescriptorChain const& chain)
+{
+    // Never blocks the I/O thread: a host that does not read loses output, not the VMM.
+    uint64_t left = transmit_chain_limit;
     for (auto buffer : chain.readable) {
-        // An output that went away (a closed pipe) loses the guest's output, not the guest.
-        if (!write_all(m_output_fd, buffer.data(), buffer.size()))
-            break;
+        auto const piece = buffer.first(std::min<uint64_t>(buffer.size(), left));
+        m_output->write(piece);
+        left -= piece.size();
     }
-    return 0;
+    if (chain.readable_length > transmit_chain_limit)
+        m_log.warn("console: a transmit chain of {} bytes; only the first {} were written", chain.readable_length, transmit_chain_limit);
+    return transmit_chain_limit - left;
 }
 
 }

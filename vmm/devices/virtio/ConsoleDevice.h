@@ -1,24 +1,31 @@
 #pragma once
 
+#include "devices/ConsoleOutput.h"
+#include "devices/RateLimitedLog.h"
 #include "devices/virtio/VirtioDevice.h"
 
 #include <array>
 #include <deque>
+#include <memory>
 #include <mutex>
 
 namespace vmm::virtio {
 
 // virtio-console (virtio-v1.1 section 5.3) with one port and no multiport
 // feature: Linux makes it hvc0. Queue 0 (receiveq) carries host input to the
-// guest, queue 1 (transmitq) the guest's output to `output_fd`.
+// guest, queue 1 (transmitq) the guest's output to `output`.
 class ConsoleDevice final : public VirtioDevice {
 public:
     static constexpr uint16_t receive_queue = 0;
     static constexpr uint16_t transmit_queue = 1;
     // Input the guest has not taken yet is kept up to this size; more is dropped.
     static constexpr size_t input_limit = 1024 * 1024;
+    // Output one transmit chain may carry; the rest of a longer one is dropped.
+    static constexpr uint64_t transmit_chain_limit = 1024 * 1024;
+    // Output one pass over the transmit queue writes before it lets the I/O thread do other work.
+    static constexpr uint64_t transmit_pass_budget = 4 * 1024 * 1024;
 
-    explicit ConsoleDevice(int output_fd);
+    explicit ConsoleDevice(std::shared_ptr<ConsoleOutput> output);
 
     std::string name() const override { return "console"; }
     DeviceType type() const override { return DeviceType::Console; }
@@ -33,14 +40,17 @@ public:
 
 private:
     QueueHealth receive(Virtqueue& queue);
-    uint32_t transmit(DescriptorChain const& chain);
+    QueueHealth transmit(Virtqueue& queue);
+    // Writes one chain's output; returns the bytes written.
+    uint64_t transmit_chain(DescriptorChain const& chain);
 
-    int m_output_fd;
+    std::shared_ptr<ConsoleOutput> m_output;
     // struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr (all zero: no features use them).
     std::array<uint8_t, 12> m_configuration {};
     DescriptorChain m_chain;
     mutable std::mutex m_input_mutex;
     std::deque<uint8_t> m_input;
+    RateLimitedLog m_log;
 };
 
 }

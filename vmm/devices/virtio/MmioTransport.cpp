@@ -182,8 +182,15 @@ uint32_t MmioTransport::read_register(uint64_t offset)
 void MmioTransport::write_register(uint64_t offset, uint32_t value)
 {
     auto* queue = selected_queue();
-    // Queue registers may change only while that queue is not in use.
-    auto* configurable_queue = queue && !queue->is_ready() ? queue : nullptr;
+    // Queue registers may change only while that queue is not in use, and
+    // not at all after DRIVER_OK (vmm offers no VIRTIO_F_RING_RESET).
+    bool const frozen = (m_status & status::driver_ok) != 0;
+    auto* configurable_queue = queue && !queue->is_ready() && !frozen ? queue : nullptr;
+    bool const is_queue_field = offset == reg::queue_size || (offset >= reg::queue_descriptor_low && offset <= reg::queue_device_high)
+        || (offset == reg::queue_ready && value != 0);
+    if (is_queue_field && queue && !configurable_queue)
+        m_log.debug("{}: write {:#x} to queue register {:#x} of queue {} ignored: the queue is {}", name(), value, offset,
+            m_queue_select, frozen ? "frozen after DRIVER_OK" : "in use");
     switch (offset) {
     case reg::device_features_select:
         m_device_features_select = value;
@@ -262,14 +269,14 @@ void MmioTransport::write_status(uint32_t value)
     value &= ~status::device_needs_reset;
     uint32_t const added = value & ~m_status;
     if ((m_status & ~status::device_needs_reset & ~value) != 0) {
-        spdlog::warn("{}: driver cleared status bits ({:#x} -> {:#x}); ignored", name(), m_status, value);
+        m_log.warn("{}: driver cleared status bits ({:#x} -> {:#x}); ignored", name(), m_status, value);
         return;
     }
     if (added & status::features_ok) {
         uint64_t const offered = m_device->features() | feature::version_1;
         if ((m_driver_features & ~offered) != 0 || !(m_driver_features & feature::version_1)) {
             // Leaving FEATURES_OK clear tells the driver the device refuses its choice.
-            spdlog::warn("{}: driver features {:#x} are not a modern subset of {:#x}", name(), m_driver_features, offered);
+            m_log.warn("{}: driver features {:#x} are not a modern subset of {:#x}", name(), m_driver_features, offered);
             value &= ~status::features_ok;
         }
     }
@@ -300,7 +307,7 @@ void MmioTransport::reset()
 
 void MmioTransport::fail(std::string const& reason)
 {
-    spdlog::warn("{}: {}; the device needs a reset", name(), reason);
+    m_log.warn("{}: {}; the device needs a reset", name(), reason);
     m_status |= status::device_needs_reset;
     if (m_status & status::driver_ok)
         raise_interrupt(interrupt::configuration_change);
@@ -333,18 +340,24 @@ void MmioTransport::process_queues()
     if ((m_status & (status::driver_ok | status::device_needs_reset | status::failed)) != status::driver_ok)
         return;
     bool interrupt = false;
+    bool more_work = false;
     for (uint16_t index = 0; index < m_queues.size(); ++index) {
         auto& queue = m_queues[index];
         if (!queue.is_ready())
             continue;
-        if (m_device->process_queue(index, queue) == QueueHealth::Broken) {
+        auto const health = m_device->process_queue(index, queue);
+        if (health == QueueHealth::Broken) {
             fail(fmt::format("queue {}: {}", index, queue.last_error()));
             return;
         }
+        more_work = more_work || health == QueueHealth::MoreWork;
         interrupt = queue.needs_interrupt() || interrupt;
     }
     if (interrupt)
         raise_interrupt(interrupt::used_buffer);
+    // The rest waits behind the other devices, signals and input.
+    if (more_work)
+        kick();
 }
 
 }

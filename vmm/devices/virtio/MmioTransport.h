@@ -1,6 +1,7 @@
 #pragma once
 
 #include "devices/Device.h"
+#include "devices/RateLimitedLog.h"
 #include "devices/virtio/InterruptLine.h"
 #include "devices/virtio/VirtioDevice.h"
 #include "devices/virtio/Virtqueue.h"
@@ -19,7 +20,11 @@ namespace vmm::virtio {
 // eventfd fires (KVM signals it through an ioeventfd on QueueNotify, or
 // write() does when no ioeventfd is registered). One mutex guards the
 // registers and the queues; the interrupt status is atomic so that the
-// guest's interrupt handler never waits for a request in progress.
+// guest's interrupt handler never waits for a request in progress. Once the
+// driver sets DRIVER_OK the queues' registers are frozen (only QueueReady=0
+// is honoured): the I/O thread works on their memory from then on. A device
+// that stops a pass early (QueueHealth::MoreWork) gets another after the
+// I/O thread has served everything else that is waiting.
 class MmioTransport final : public Device {
 public:
     static constexpr uint64_t window_size = 0x1000;
@@ -70,6 +75,7 @@ private:
     uint32_t m_configuration_generation { 0 };
     std::vector<Virtqueue> m_queues;
     std::atomic<uint32_t> m_interrupt_status { 0 };
+    RateLimitedLog m_log;
 };
 
 }

@@ -58,9 +58,9 @@ void VirtioConsole::queue_input(std::span<uint8_t const> bytes)
     m_transport->kick();
 }
 
-std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, int output_fd)
+std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, std::shared_ptr<ConsoleOutput> output)
 {
-    auto device = std::make_shared<ConsoleDevice>(output_fd);
+    auto device = std::make_shared<ConsoleDevice>(std::move(output));
     return std::make_shared<VirtioConsole>(attach(context, device), device);
 }
 

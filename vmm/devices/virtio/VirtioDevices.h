@@ -4,6 +4,7 @@
 // each returning the MMIO transport to put on the MMIO bus at mmio_base.
 
 #include "common/EventLoop.h"
+#include "devices/ConsoleOutput.h"
 #include "devices/Device.h"
 #include "kvm/VirtualMachine.h"
 #include "machine/BootOptions.h" // DiskOptions: a plain struct, no link dependency.
@@ -45,8 +46,8 @@ private:
     std::shared_ptr<ConsoleDevice> m_device;
 };
 
-// Guest output is written to `output_fd` (stdout), which stays the caller's.
-std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, int output_fd);
+// Guest output goes to `output` (stdout), shared with the 8250.
+std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, std::shared_ptr<ConsoleOutput> output);
 
 // "virtio_mmio.device=4K@0x...:IRQ", the kernel argument that announces a device.
 std::string kernel_cmdline_entry(uint64_t mmio_base, uint32_t irq);

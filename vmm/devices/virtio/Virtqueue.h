@@ -32,6 +32,7 @@ enum class PopResult {
 enum class QueueHealth {
     Healthy,
     Broken,
+    MoreWork, // Healthy, but the device stopped early to let other work run: call again.
 };
 
 // A split virtqueue (virtio-v1.1 section 2.6) in guest memory. The transport
