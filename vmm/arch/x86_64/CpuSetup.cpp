@@ -1,7 +1,15 @@
 #include "arch/x86_64/CpuSetup.h"
 
+#include "arch/x86_64/Cpuid.h"
+
+#include "common/Error.h"
+
 #include <bit>
+#include <cerrno>
+#include <fmt/format.h>
+#include <sys/ioctl.h>
 #include <cstring>
+#include <spdlog/spdlog.h>
 
 namespace vmm::x86_64 {
 
@@ -31,6 +39,28 @@ constexpr size_t apic_lvt_lint0 = 0x350;
 constexpr size_t apic_lvt_lint1 = 0x360;
 constexpr uint32_t apic_mode_nmi = 0x4;
 constexpr uint32_t apic_mode_extint = 0x7;
+
+// Leaf 0xD's EBX is the XSAVE area for the current XCR0, which KVM keeps up
+// to date when it sees the guest's XSETBV. Some hosts let XSETBV through
+// without an exit (KVM nested under QEMU's emulator), so the guest would read
+// the size for the reset XCR0 (x87) after enabling AVX, and Linux then turns
+// XSAVE off after dumping the leaf. Starting with XCR0 at the components
+// that are exposed, as firmware leaves it, makes EBX right from the start;
+// it takes effect only once the guest sets CR4.OSXSAVE, and INIT keeps it.
+void start_with_xcr0(kvm::Vcpu& vcpu, uint64_t xcr0)
+{
+    kvm_xcrs xcrs {};
+    xcrs.nr_xcrs = 1;
+    xcrs.xcrs[0].xcr = 0;
+    xcrs.xcrs[0].value = xcr0;
+    if (::ioctl(vcpu.fd(), KVM_SET_XCRS, &xcrs) == 0)
+        return;
+    // A KVM without XCR support (KVM_CAP_XCRS) keeps the reset value.
+    if (errno != EINVAL && errno != ENOTTY)
+        throw_system_error("KVM_SET_XCRS", fmt::format("vCPU {}", vcpu.index()));
+    if (vcpu.index() == 0)
+        spdlog::debug("cpuid: KVM_SET_XCRS: {}; the guest starts with XCR0 = x87", std::strerror(errno));
+}
 
 uint32_t set_delivery_mode(uint32_t lvt, uint32_t mode)
 {
@@ -116,7 +146,19 @@ std::vector<kvm_msr_entry> boot_msrs()
 
 void configure_vcpu(kvm::Vcpu& vcpu, kvm::CpuidList const& supported, uint32_t count)
 {
-    vcpu.set_cpuid(cpuid_for_vcpu(supported, vcpu.index(), count));
+    auto cpuid = cpuid_for_vcpu(supported, vcpu.index(), count);
+    // KVM lists what it can virtualize, not a CPU a guest can trust as it
+    // is: its XSAVE leaf may describe state whose features are hidden.
+    auto const xsave = make_xsave_consistent(cpuid);
+    if (vcpu.index() == 0) {
+        for (auto const& note : xsave.notes)
+            spdlog::debug("cpuid: {}", note);
+        if (xsave.xsave_exposed)
+            spdlog::debug("cpuid: XSAVE with XCR0 components {:#x}, IA32_XSS components {:#x}, {} bytes at most", xsave.xcr0, xsave.xss, xsave.max_size);
+    }
+    vcpu.set_cpuid(cpuid);
+    if (xsave.xsave_exposed)
+        start_with_xcr0(vcpu, xsave.xcr0);
     auto const msrs = boot_msrs();
     vcpu.set_msrs(msrs);
 
