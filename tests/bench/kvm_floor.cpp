@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -36,24 +37,37 @@ int checked(int result, char const* what)
     return result;
 }
 
-// Rss of the whole process and of the mapping at `guest`, from /proc/self/smaps, in KiB.
-std::pair<long, long> resident_kilobytes(uintptr_t guest)
+struct Residency {
+    long total { 0 };
+    long in_guest { 0 };
+    long anonymous { 0 };
+    long anonymous_in_guest { 0 };
+};
+
+// Rss and anonymous memory of the whole process and of the mapping at
+// `guest`, from /proc/self/smaps, in KiB: the same split as vmm's --timings.
+Residency resident_kilobytes(uintptr_t guest)
 {
     std::ifstream file("/proc/self/smaps");
     std::string line;
-    long total = 0;
-    long in_guest = 0;
+    Residency residency;
     bool guest_mapping = false;
+    auto add = [&](std::string_view name, long& total, long& in_guest) {
+        if (!line.starts_with(name))
+            return;
+        long const kilobytes = std::stol(line.substr(name.size()));
+        total += kilobytes;
+        in_guest += guest_mapping ? kilobytes : 0;
+    };
     while (std::getline(file, line)) {
-        if (line.starts_with("Rss:")) {
-            long const kilobytes = std::stol(line.substr(4));
-            total += kilobytes;
-            in_guest += guest_mapping ? kilobytes : 0;
-        } else if (line.find('-') < line.find(' ') && line.find(':') > line.find('-')) {
+        if (line.find('-') < line.find(' ') && line.find(':') > line.find('-')) {
             guest_mapping = std::stoull(line.substr(0, line.find('-')), nullptr, 16) == guest;
+            continue;
         }
+        add("Rss:", residency.total, residency.in_guest);
+        add("Anonymous:", residency.anonymous, residency.anonymous_in_guest);
     }
-    return { total, in_guest };
+    return residency;
 }
 
 }
@@ -110,9 +124,9 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "kvm-floor: unexpected exit %u\n", runs[0]->exit_reason);
         return 1;
     }
-    auto const [resident, guest] = resident_kilobytes(reinterpret_cast<uintptr_t>(memory));
+    auto const residency = resident_kilobytes(reinterpret_cast<uintptr_t>(memory));
     std::printf("kvm-floor: timings: vm created %.3f ms, first KVM_RUN %.3f ms, exit %.3f ms\n", vm_created, first_run, exited);
-    std::printf("kvm-floor: memory: resident %.1f MiB, guest pages %.1f MiB, overhead %.2f MiB\n", resident / 1024.0, guest / 1024.0,
-        (resident - guest) / 1024.0);
+    std::printf("kvm-floor: memory: resident %.1f MiB, guest pages %.1f MiB, overhead %.2f MiB (anonymous %.2f MiB)\n", residency.total / 1024.0,
+        residency.in_guest / 1024.0, (residency.total - residency.in_guest) / 1024.0, (residency.anonymous - residency.anonymous_in_guest) / 1024.0);
     return 0;
 }

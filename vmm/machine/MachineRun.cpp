@@ -128,9 +128,11 @@ int Machine::exit_status()
         std::fprintf(stderr, "vmm: timings: %s\n", m_timings.summary().c_str());
         auto const usage = measure_memory_usage(m_memory);
         auto mebibytes = [](uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
-        std::fprintf(stderr, "vmm: memory: resident %.1f MiB, guest pages %.1f MiB, vmm overhead %.2f MiB (private dirty %.2f MiB)\n",
+        // Anonymous memory is what one more vmm costs; private dirty also
+        // counts library pages on a RAM file system (see MemoryUsage.h).
+        std::fprintf(stderr, "vmm: memory: resident %.1f MiB, guest pages %.1f MiB, vmm overhead %.2f MiB (private dirty %.2f MiB, anonymous %.2f MiB)\n",
             mebibytes(usage.resident_bytes), mebibytes(usage.guest_resident_bytes), mebibytes(usage.overhead_bytes()),
-            mebibytes(usage.private_overhead_bytes()));
+            mebibytes(usage.private_overhead_bytes()), mebibytes(usage.anonymous_overhead_bytes()));
     }
     return status;
 }
