@@ -94,6 +94,7 @@ Figures run_device(Options const& options)
     auto memory = GuestMemory::create_flat(data + uint64_t(options.queue_depth) * options.block_size);
 
     auto device = BlockDevice::open(options.image, BlockAccess::ReadOnly);
+    device->set_backend(select_block_backend(device->image_fd(), device->name())); // As vmm's device factory does.
     uint64_t const blocks = device->capacity() * BlockDevice::sector_size / options.block_size;
     if (blocks == 0)
         throw Error("the image is smaller than one block");

@@ -155,6 +155,8 @@ uint64_t BlockDevice::features() const
 
 QueueHealth BlockDevice::process_queue(uint16_t, Virtqueue& queue)
 {
+    if (m_backend)
+        return m_backend->process_queue(*this, queue);
     uint64_t budget = pass_budget;
     do {
         for (;;) {

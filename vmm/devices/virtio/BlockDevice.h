@@ -2,6 +2,7 @@
 
 #include "common/FileDescriptor.h"
 #include "devices/RateLimitedLog.h"
+#include "devices/virtio/BlockBackend.h"
 #include "devices/virtio/VirtioDevice.h"
 
 #include <array>
@@ -63,6 +64,10 @@ public:
     std::span<uint8_t const> configuration() const override { return m_configuration; }
     QueueHealth process_queue(uint16_t index, Virtqueue& queue) override;
     void reset() override { m_transfer.reset(); }
+    // Moves the data of later passes through `backend` (io_uring, see
+    // select_block_backend()); nullptr keeps preadv.
+    void set_backend(std::unique_ptr<BlockBackend> backend) { m_backend = std::move(backend); }
+    int image_fd() const { return m_image.get(); }
 
     uint64_t capacity() const { return m_capacity; }
     // Serves one request to the end and writes its status byte; returns the
@@ -71,6 +76,8 @@ public:
     uint32_t handle_request(DescriptorChain const& chain);
 
 private:
+    friend class UringBlockBackend; // Checks requests with begin_request() and moves their data itself.
+
     // A read or write under way, resumed by the next pass.
     struct Transfer {
         RequestHeader header;
@@ -97,6 +104,7 @@ private:
     std::optional<Transfer> m_transfer; // Of m_chain.
     std::vector<iovec> m_iovecs;
     RateLimitedLog m_log;
+    std::unique_ptr<BlockBackend> m_backend;
 };
 
 }

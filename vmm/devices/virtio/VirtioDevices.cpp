@@ -38,7 +38,9 @@ std::shared_ptr<MmioTransport> attach(DeviceContext const& context, std::shared_
 std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOptions const& disk)
 {
     auto access = disk.access == DiskAccess::ReadOnly ? BlockAccess::ReadOnly : BlockAccess::ReadWrite;
-    return attach(context, BlockDevice::open(disk.path, access));
+    auto device = BlockDevice::open(disk.path, access);
+    device->set_backend(select_block_backend(device->image_fd(), device->name()));
+    return attach(context, std::move(device));
 }
 
 VirtioConsole::VirtioConsole(std::shared_ptr<MmioTransport> transport, std::shared_ptr<ConsoleDevice> device)

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "devices/virtio/Virtqueue.h"
+
+#include <memory>
+#include <string>
+
+namespace vmm::virtio {
+
+class BlockDevice;
+
+// How a BlockDevice moves its data when not with one preadv/pwritev per
+// request on the I/O thread (the device's own path, which stays where the
+// host has nothing better).
+class BlockBackend {
+public:
+    virtual ~BlockBackend() = default;
+
+    // Serves one pass over `queue` for `device`, as BlockDevice::process_queue() does.
+    virtual QueueHealth process_queue(BlockDevice& device, Virtqueue& queue) = 0;
+};
+
+// io_uring where the host allows it (a kernel with io_uring, no seccomp
+// policy or sysctl that forbids it, vmm built with liburing); nullptr (the
+// preadv path) otherwise, or when the environment has VMM_BLOCK_BACKEND=preadv
+// (benchmarks compare the two). Says which and why under -v.
+std::unique_ptr<BlockBackend> select_block_backend(int image_fd, std::string const& device_name);
+
+}
