@@ -32,17 +32,19 @@ constexpr int default_capability_list[] = {
 
 }
 
-uint64_t default_capabilities()
+uint64_t default_capabilities(DeviceCreation device_creation)
 {
     uint64_t set = 0;
     for (int capability : default_capability_list)
         set |= uint64_t(1) << capability;
+    if (device_creation == DeviceCreation::Denied)
+        set &= ~(uint64_t(1) << CAP_MKNOD);
     return set;
 }
 
-void drop_capabilities()
+void drop_capabilities(DeviceCreation device_creation)
 {
-    uint64_t const keep = default_capabilities();
+    uint64_t const keep = default_capabilities(device_creation);
     // The bounding set ends at the kernel's last capability, where
     // PR_CAPBSET_READ starts failing with EINVAL.
     for (int capability = 0; capability < 64; ++capability) {

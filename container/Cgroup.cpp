@@ -6,7 +6,12 @@
 #include "container/CgroupV2.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <spdlog/spdlog.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -22,6 +27,57 @@ CgroupVersion detect_cgroup_version(std::string const& cgroup_root)
     if (::statfs(cgroup_root.c_str(), &status) < 0)
         throw_system_error("statfs", cgroup_root);
     return status.f_type == CGROUP2_SUPER_MAGIC ? CgroupVersion::V2 : CgroupVersion::V1;
+}
+
+namespace {
+
+constexpr std::string_view container_cgroup_prefix = "vmm-container-";
+
+void sweep_directory(std::string const& directory)
+{
+    std::error_code error;
+    for (auto const& entry : std::filesystem::directory_iterator(directory, error)) {
+        auto name = entry.path().filename().string();
+        if (!name.starts_with(container_cgroup_prefix) || !entry.is_directory(error))
+            continue;
+        pid_t owner = 0;
+        auto digits = std::string_view(name).substr(container_cgroup_prefix.size());
+        auto [end, parse_error] = std::from_chars(digits.data(), digits.data() + digits.size(), owner);
+        if (parse_error != std::errc() || end != digits.data() + digits.size() || owner <= 0)
+            continue;
+        if (owner == ::getpid() || is_live_vmm(owner))
+            continue;
+        // rmdir refuses a cgroup that still has processes: those are kept.
+        if (::rmdir(entry.path().c_str()) == 0)
+            spdlog::debug("removed the stale cgroup {}", entry.path().string());
+    }
+}
+
+}
+
+bool is_live_vmm(pid_t pid)
+{
+    std::ifstream comm(fmt::format("/proc/{}/comm", pid));
+    std::string name;
+    if (!std::getline(comm, name))
+        return false;
+    return name.starts_with("vmm");
+}
+
+std::string container_cgroup_name(pid_t pid)
+{
+    return fmt::format("{}{}", container_cgroup_prefix, pid);
+}
+
+void sweep_stale_cgroups()
+{
+    std::string const root = "/sys/fs/cgroup";
+    if (detect_cgroup_version(root) == CgroupVersion::V2) {
+        sweep_directory(root);
+        return;
+    }
+    for (auto const* controller : CgroupV1::controllers)
+        sweep_directory(fmt::format("{}/{}", root, controller));
 }
 
 std::unique_ptr<Cgroup> create_cgroup(std::string const& name)

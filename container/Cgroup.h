@@ -1,8 +1,11 @@
 #pragma once
 
+#include "container/DeviceRules.h"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <sys/types.h>
 
@@ -30,6 +33,9 @@ public:
 
     virtual CgroupVersion version() const = 0;
     virtual void apply(ResourceLimits const& limits) = 0;
+    // Lets the container create and open only the devices of `rules`
+    // (devices.allow on v1, a BPF device program on v2).
+    virtual void restrict_devices(std::span<DeviceRule const> rules) = 0;
     // Moves process `pid` (all its threads) into the cgroup.
     virtual void attach(pid_t pid) = 0;
 
@@ -50,8 +56,19 @@ public:
 // What /sys/fs/cgroup is: a cgroup2 mount (v2), or a tmpfs of v1 hierarchies.
 CgroupVersion detect_cgroup_version(std::string const& cgroup_root = "/sys/fs/cgroup");
 
+// The name of the cgroup of the container that vmm process `pid` runs.
+std::string container_cgroup_name(pid_t pid);
+
 // Creates cgroup `name` on this host's cgroup file system.
 std::unique_ptr<Cgroup> create_cgroup(std::string const& name);
+
+// Whether `pid` is a running vmm (whose cgroups and layers are in use).
+bool is_live_vmm(pid_t pid);
+
+// Removes the cgroups that vmm processes killed with SIGKILL left behind
+// (their owner is gone, or its PID now belongs to another program). SIGKILL
+// cannot be caught, so the next run sweeps; a cgroup still in use is kept.
+void sweep_stale_cgroups();
 
 // The number of microseconds of CPU time per period for `cpus` CPUs.
 constexpr uint64_t cpu_period_us = 100000;

@@ -11,13 +11,6 @@
 
 namespace vmm::container {
 
-namespace {
-
-// The controllers the container gets a cgroup in; the first one's is path().
-constexpr char const* controllers[] = { "memory", "cpu", "pids" };
-
-}
-
 CgroupV1::CgroupV1(std::string const& root, std::string const& name)
     : m_root(root)
     , m_name(name)
@@ -67,6 +60,15 @@ void CgroupV1::apply(ResourceLimits const& limits)
     }
     if (limits.pids)
         write_control_file(directory_of("pids") + "/pids.max", fmt::format("{}", *limits.pids));
+}
+
+void CgroupV1::restrict_devices(std::span<DeviceRule const> rules)
+{
+    auto directory = directory_of("devices");
+    // A new devices cgroup inherits its parent's list: deny all, then allow.
+    write_control_file(directory + "/devices.deny", "a");
+    for (auto const& rule : rules)
+        write_control_file(directory + "/devices.allow", format_device_rule(rule));
 }
 
 void CgroupV1::attach(pid_t pid)

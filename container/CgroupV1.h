@@ -8,7 +8,7 @@
 
 namespace vmm::container {
 
-// cgroup v1: one directory per controller hierarchy (memory, cpu, pids),
+// cgroup v1: one directory per controller hierarchy (memory, cpu, pids, devices),
 // each mounted under `root` (normally /sys/fs/cgroup/<controller>).
 class CgroupV1 final : public Cgroup {
 public:
@@ -17,12 +17,16 @@ public:
 
     CgroupVersion version() const override { return CgroupVersion::V1; }
     void apply(ResourceLimits const& limits) override;
+    void restrict_devices(std::span<DeviceRule const> rules) override;
     void attach(pid_t pid) override;
     void prepare_join() override;
     void join_from_child() override;
     std::string const& path() const override { return m_directories.front(); }
 
     std::string directory_of(std::string const& controller) const;
+
+    // The controllers the container gets a cgroup in; the first one's is path().
+    static constexpr char const* controllers[] = { "memory", "cpu", "pids", "devices" };
 
 private:
     std::string m_root;

@@ -63,6 +63,12 @@ void CgroupV2::apply(ResourceLimits const& limits)
     }
 }
 
+void CgroupV2::restrict_devices(std::span<DeviceRule const> rules)
+{
+    auto directory = FileDescriptor::open(m_directory, O_RDONLY | O_DIRECTORY);
+    attach_device_filter(directory.get(), rules, m_directory);
+}
+
 void CgroupV2::attach(pid_t pid)
 {
     write_control_file(m_directory + "/cgroup.procs", fmt::format("{}", pid));

@@ -17,6 +17,7 @@ public:
 
     CgroupVersion version() const override { return CgroupVersion::V2; }
     void apply(ResourceLimits const& limits) override;
+    void restrict_devices(std::span<DeviceRule const> rules) override;
     void attach(pid_t pid) override;
     void prepare_join() override;
     void join_from_child() override { }

@@ -6,6 +6,7 @@
 #include "container/ContainerInit.h"
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"
+#include "container/WritableLayer.h"
 
 #include <cerrno>
 #include <csignal>
@@ -147,24 +148,48 @@ int run_container(ContainerOptions const& options)
     ResourceLimits limits { options.memory_limit, options.cpus, options.pids_limit };
 
     auto root = open_root_source(options.rootfs);
+    if (::geteuid() == 0) {
+        sweep_stale_cgroups();
+        sweep_stale_writable_layers();
+    }
 
     // As root the container always gets its own cgroup; an unprivileged
     // caller only where it asked for limits (and has a delegated hierarchy).
     std::unique_ptr<Cgroup> cgroup;
+    auto device_creation = DeviceCreation::Denied;
     if (::geteuid() == 0 || limits.any()) {
-        cgroup = create_cgroup(fmt::format("vmm-container-{}", ::getpid()));
+        cgroup = create_cgroup(container_cgroup_name(::getpid()));
         cgroup->apply(limits);
+        if (::geteuid() == 0) {
+            cgroup->restrict_devices(default_device_rules());
+            device_creation = DeviceCreation::Allowlisted;
+        }
         cgroup->prepare_join();
     }
 
     auto sync = Pipe::create();
     auto errors = Pipe::create();
+    IdMapping id_mapping {};
+    if (user_namespace == UserNamespace::Yes) {
+        id_mapping = rootless_id_mapping();
+        // Root maps the container to ids nobody has: the rootfs is shown
+        // through those maps so that the container's root owns its files.
+        if (::geteuid() == 0)
+            map_root_ids(root, create_user_namespace(id_mapping).get());
+    }
+    std::optional<WritableLayer> writable_layer;
+    if (!root.directory.empty() && ::geteuid() == 0) {
+        auto const& users = user_namespace == UserNamespace::Yes ? id_mapping.users : IdRange { 0, 1 };
+        auto const& groups = user_namespace == UserNamespace::Yes ? id_mapping.groups : IdRange { 0, 1 };
+        writable_layer.emplace(::getpid(), users, groups);
+        root.writable_layer = writable_layer->path();
+    }
     SignalForwarder forwarder;
     pid_t pid = clone_into_namespaces(namespace_clone_flags(options.network, user_namespace), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
         sync.write_end.reset();
         errors.read_end.reset();
-        become_container_init({ options, root, user_namespace, cgroup.get(), sync.read_end.get(), errors.write_end.get() });
+        become_container_init({ options, root, user_namespace, cgroup.get(), device_creation, sync.read_end.get(), errors.write_end.get() });
     }
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
@@ -177,7 +202,7 @@ int run_container(ContainerOptions const& options)
         // A failure here may be the child's doing (it stopped early): its
         // own message then says what went wrong.
         try {
-            write_id_maps(pid, ::getuid(), ::getgid());
+            write_id_maps(pid, id_mapping);
             char const go = 1;
             if (!write_all(sync.write_end.get(), &go, 1))
                 throw_system_error("write", "(container sync pipe)");

@@ -14,6 +14,7 @@
 #include <string>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <grp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
@@ -57,11 +58,30 @@ void reset_signals()
         ::signal(signal_number, SIG_DFL);
 }
 
+// A caller that mapped itself (its own uid) is the namespace's root already;
+// root, which maps a range of other ids, becomes it by switching to 0, and
+// leaves the host's supplementary groups behind where setgroups is allowed.
+void become_namespace_root()
+{
+    if (::setgroups(0, nullptr) < 0 && errno != EPERM)
+        throw_system_error("setgroups", "(user namespace)");
+    if (::setresgid(0, 0, 0) < 0)
+        throw_system_error("setresgid 0", "(user namespace)");
+    if (::setresuid(0, 0, 0) < 0)
+        throw_system_error("setresuid 0", "(user namespace)");
+}
+
 [[noreturn]] void set_up_and_exec(ContainerInitContext const& context)
 {
     auto const& options = context.options;
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_PDEATHSIG");
+    // A session of its own, without a controlling terminal: the host's
+    // terminal cannot be driven from inside (TIOCSTI needs it as the
+    // caller's controlling terminal), and kill(0, ...) reaches only the
+    // container's own process group.
+    if (::setsid() < 0)
+        throw_system_error("setsid", "(container init)");
     // Into the cgroup before anything else, so that all the container does
     // is limited and accounted; it becomes the cgroup namespace's root.
     if (context.cgroup)
@@ -71,8 +91,10 @@ void reset_signals()
 
     // In a user namespace, files can be created once the parent has
     // written our uid/gid maps.
-    if (context.user_namespace == UserNamespace::Yes)
+    if (context.user_namespace == UserNamespace::Yes) {
         wait_for_parent(context.sync_fd);
+        become_namespace_root();
+    }
     ::close(context.sync_fd);
     // No ptrace or /proc/PID access from the container while the runtime's
     // memory is still mapped here (CVE-2016-9962); execve resets it. Not
@@ -101,7 +123,7 @@ void reset_signals()
         envp.push_back(variable.data());
     envp.push_back(nullptr);
 
-    drop_capabilities();
+    drop_capabilities(context.device_creation);
     // Every fd above 2 (the error pipe included) closes on execve, so none
     // of the host's reaches the container (CVE-2024-21626).
     if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)

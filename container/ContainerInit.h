@@ -1,5 +1,6 @@
 #pragma once
 
+#include "container/Capabilities.h"
 #include "container/Cgroup.h"
 #include "container/Container.h"
 #include "container/Namespaces.h"
@@ -13,6 +14,7 @@ struct ContainerInitContext {
     RootSource const& root;
     UserNamespace user_namespace;
     Cgroup* cgroup; // Joined first thing; null when the container has none.
+    DeviceCreation device_creation; // Whether that cgroup enforces the device allowlist.
     int sync_fd;    // Read end: a byte once the id maps are written (user namespace only).
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
 };

@@ -1,6 +1,7 @@
 #include "container/LoopDevice.h"
 
 #include "common/Error.h"
+#include "common/ImageLock.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -36,6 +37,10 @@ LoopDevice LoopDevice::attach(std::string_view image_path)
 {
     auto image = FileDescriptor::open(image_path, O_RDWR);
     check_ext4_image(image.get(), image_path);
+    // The lock `vmm boot` takes on its disks: two writers of one ext4 image
+    // (two containers, or a container and a VM) would corrupt it. The loop
+    // device shares this open file, so the lock lasts while it is bound.
+    lock_image(image.get(), image_path, ImageLockKind::Exclusive);
     auto control = FileDescriptor::open("/dev/loop-control", O_RDWR);
 
     // Another process may take the free device between GET_FREE and
@@ -52,7 +57,7 @@ LoopDevice LoopDevice::attach(std::string_view image_path)
         config.info.lo_flags = LO_FLAGS_AUTOCLEAR;
         std::strncpy(reinterpret_cast<char*>(config.info.lo_file_name), std::string(image_path).c_str(), LO_NAME_SIZE - 1);
         if (::ioctl(device.get(), LOOP_CONFIGURE, &config) == 0)
-            return LoopDevice(std::move(device), std::move(device_path));
+            return LoopDevice(std::move(image), std::move(device), std::move(device_path));
         if (errno == EBUSY)
             continue;
         if (errno != EINVAL && errno != ENOTTY)
@@ -70,7 +75,7 @@ LoopDevice LoopDevice::attach(std::string_view image_path)
             errno = saved_errno;
             throw_system_error("ioctl LOOP_SET_STATUS64", device_path);
         }
-        return LoopDevice(std::move(device), std::move(device_path));
+        return LoopDevice(std::move(image), std::move(device), std::move(device_path));
     }
     throw Error(fmt::format("{}: no free loop device", image_path));
 }

@@ -25,12 +25,14 @@ public:
     std::string const& device_path() const { return m_device_path; }
 
 private:
-    LoopDevice(FileDescriptor device, std::string device_path)
-        : m_device(std::move(device))
+    LoopDevice(FileDescriptor image, FileDescriptor device, std::string device_path)
+        : m_image(std::move(image))
+        , m_device(std::move(device))
         , m_device_path(std::move(device_path))
     {
     }
 
+    FileDescriptor m_image; // Holds the image lock (and names its holder to others).
     FileDescriptor m_device;
     std::string m_device_path;
 };

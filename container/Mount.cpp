@@ -107,6 +107,15 @@ void set_mount_attributes(int mount_fd, MountAttributes attributes, std::string_
         throw_system_error("mount_setattr", what);
 }
 
+void set_mount_id_map(int mount_fd, int user_namespace_fd, std::string_view what)
+{
+    mount_attr attribute {};
+    attribute.attr_set = MOUNT_ATTR_IDMAP;
+    attribute.userns_fd = static_cast<uint64_t>(user_namespace_fd);
+    if (mount_setattr(mount_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attribute, sizeof(attribute)) < 0)
+        throw_system_error("mount_setattr MOUNT_ATTR_IDMAP", what);
+}
+
 void attach_mount(int mount_fd, int target_fd, std::string_view what)
 {
     if (move_mount(mount_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)

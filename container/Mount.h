@@ -40,6 +40,11 @@ FileDescriptor clone_mount_tree(int directory_fd, std::string_view relative_path
 // Changes the attributes of a detached or attached mount tree, recursively.
 void set_mount_attributes(int mount_fd, MountAttributes attributes, std::string_view what);
 
+// Makes the detached mount tree `mount_fd` show its files' owners through the
+// id maps of the user namespace open as `user_namespace_fd` (an idmapped
+// mount): on-disk id N appears as the host id that the namespace's N is.
+void set_mount_id_map(int mount_fd, int user_namespace_fd, std::string_view what);
+
 // Attaches the detached mount `mount_fd` onto the open target `target_fd`.
 void attach_mount(int mount_fd, int target_fd, std::string_view what);
 // Attaches `mount_fd` onto the path `target` (resolved normally).

@@ -4,7 +4,9 @@
 #include "common/FileDescriptor.h"
 #include "container/Cgroup.h"
 
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <net/if.h>
 #include <sched.h>
@@ -12,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace vmm::container {
@@ -62,12 +65,43 @@ pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd)
     return pid;
 }
 
-void write_id_maps(pid_t child, uid_t host_uid, gid_t host_gid)
+void write_id_maps(pid_t child, IdMapping const& mapping)
 {
     auto directory = fmt::format("/proc/{}", child);
-    write_control_file(directory + "/setgroups", "deny");
-    write_control_file(directory + "/uid_map", fmt::format("0 {} 1\n", host_uid));
-    write_control_file(directory + "/gid_map", fmt::format("0 {} 1\n", host_gid));
+    if (::geteuid() != 0)
+        write_control_file(directory + "/setgroups", "deny");
+    write_control_file(directory + "/uid_map", fmt::format("0 {} {}\n", mapping.users.first, mapping.users.count));
+    write_control_file(directory + "/gid_map", fmt::format("0 {} {}\n", mapping.groups.first, mapping.groups.count));
+}
+
+FileDescriptor create_user_namespace(IdMapping const& mapping)
+{
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) < 0)
+        throw_system_error("pipe2", "(user namespace)");
+    FileDescriptor read_end(pipe_fds[0]);
+    FileDescriptor write_end(pipe_fds[1]);
+    pid_t pid = clone_into_namespaces(CLONE_NEWUSER);
+    if (pid == 0) {
+        // Waits until the parent has what it needs (end of file), then goes.
+        char byte;
+        write_end.reset();
+        while (::read(read_end.get(), &byte, 1) < 0 && errno == EINTR) { }
+        ::_exit(0);
+    }
+    auto reap = [&] {
+        write_end.reset();
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) { }
+    };
+    try {
+        write_id_maps(pid, mapping);
+        auto user_namespace = FileDescriptor::open(fmt::format("/proc/{}/ns/user", pid), O_RDONLY);
+        reap();
+        return user_namespace;
+    } catch (...) {
+        reap();
+        throw;
+    }
 }
 
 void bring_up_loopback()

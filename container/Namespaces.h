@@ -1,6 +1,8 @@
 #pragma once
 
+#include "common/FileDescriptor.h"
 #include "container/Container.h"
+#include "container/IdMapping.h"
 
 #include <cstdint>
 #include <sys/types.h>
@@ -22,10 +24,13 @@ uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace
 // `cgroup_fd` (a cgroup v2 directory) the child starts in that cgroup.
 pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd = -1);
 
-// Maps uid and gid 0 of the child's user namespace to `host_uid`/`host_gid`.
-// Writes "deny" to setgroups first (CVE-2014-8989), as an unprivileged
-// caller must.
-void write_id_maps(pid_t child, uid_t host_uid, gid_t host_gid);
+// Writes the uid and gid maps of the child's user namespace. An unprivileged
+// caller writes "deny" to setgroups first (CVE-2014-8989), as it must.
+void write_id_maps(pid_t child, IdMapping const& mapping);
+
+// A user namespace with `mapping`, open (its process is gone), for
+// idmapped mounts that show the container's files as its own.
+FileDescriptor create_user_namespace(IdMapping const& mapping);
 
 // Brings the loopback interface of the current network namespace up.
 void bring_up_loopback();

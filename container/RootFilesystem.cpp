@@ -74,6 +74,71 @@ void mount_proc_and_sys(int rootfs_fd, NetworkMode network, UserNamespace user_n
     attach_mount(sys.get(), sys_target.get(), "/sys");
 }
 
+// Overlay option values are separated by ',' and ':', escaped with '\\'.
+std::string overlay_path(std::string_view path)
+{
+    std::string escaped;
+    for (char character : path) {
+        if (character == ',' || character == ':' || character == '\\')
+            escaped += '\\';
+        escaped += character;
+    }
+    return escaped;
+}
+
+// The container's view of a directory rootfs: the user's tree as the lower
+// layer of an overlay whose upper layer is the container's own (its
+// WritableLayer, or a tmpfs). Whatever the container writes (a setuid copy,
+// a file capability, a device node) lives there and goes with it, so the
+// tree on the host is never written: nothing made inside can give a host
+// user privileges, and the same tree can serve several containers at once.
+FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namespace)
+{
+    auto const& directory = source.directory;
+    // An id-mapped tree can be a layer only once it is attached in this
+    // mount namespace (overlayfs clones its layers' mounts): over the
+    // directory itself, where nothing else sees it.
+    if (source.directory_tree.is_valid())
+        attach_mount(source.directory_tree.get(), directory);
+    auto lower = FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
+    FileDescriptor writes;
+    if (!source.writable_layer.empty()) {
+        writes = FileDescriptor::open(source.writable_layer, O_PATH | O_DIRECTORY);
+    } else {
+        // An unprivileged caller has no writable layer on disk: a tmpfs of
+        // this mount namespace takes the writes. Kernels before 6.15 take
+        // overlay layers only from mounts of the caller's namespace, so it
+        // goes over the directory, whose open fd still reaches the tree.
+        writes = create_mount("tmpfs", "vmm-writes", { { "mode", "755" } }, MountAttributes::NoSuid | MountAttributes::NoDev, "(the container's writes)");
+        attach_mount(writes.get(), lower.get(), "(the container's writes)");
+        for (auto const* name : { "upper", "work" }) {
+            if (::mkdirat(writes.get(), name, 0755) < 0)
+                throw_system_error("mkdir", fmt::format("(the container's writes)/{}", name));
+        }
+    }
+    // The root directory of the overlay takes its mode from the upper one.
+    struct stat lower_status {};
+    if (::fstat(lower.get(), &lower_status) < 0)
+        throw_system_error("stat", directory);
+    FileDescriptor upper(::openat(writes.get(), "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!upper.is_valid() || ::fchmod(upper.get(), lower_status.st_mode & 07777) < 0)
+        throw_system_error("chmod", "(the container's writes)/upper");
+
+    // The layers are named through this process's fds, so no host path is
+    // looked up again (and a tmpfs staging mount cannot hide one).
+    auto layer = [](int fd, char const* name) { return fmt::format("/proc/self/fd/{}{}", fd, name); };
+    MountOptions options {
+        { "lowerdir", overlay_path(layer(lower.get(), "")) },
+        { "upperdir", overlay_path(layer(writes.get(), "/upper")) },
+        { "workdir", overlay_path(layer(writes.get(), "/work")) },
+    };
+    // In a user namespace the overlay keeps its whiteouts and opaque marks
+    // in user.* extended attributes; trusted.* ones need the host's root.
+    if (user_namespace == UserNamespace::Yes)
+        options.emplace_back("userxattr", "");
+    return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory);
+}
+
 void pivot_into(int rootfs_fd)
 {
     if (::fchdir(rootfs_fd) < 0)
@@ -156,8 +221,18 @@ RootSource open_root_source(std::string const& path)
     if (::geteuid() != 0)
         throw Error(fmt::format("{}: mounting an ext4 image needs root (a rootfs directory does not)", path));
     source.loop_device = LoopDevice::attach(path);
-    source.image_mount = create_mount("ext4", source.loop_device->device_path(), {}, MountAttributes::NoDev, path);
+    source.image_mount = create_mount("ext4", source.loop_device->device_path(), {}, MountAttributes::NoSuid | MountAttributes::NoDev, path);
     return source;
+}
+
+void map_root_ids(RootSource& source, int user_namespace_fd)
+{
+    if (source.image_mount.is_valid()) {
+        set_mount_id_map(source.image_mount.get(), user_namespace_fd, source.display_path);
+        return;
+    }
+    source.directory_tree = clone_mount_tree(source.directory);
+    set_mount_id_map(source.directory_tree.get(), user_namespace_fd, source.display_path);
 }
 
 void enter_root_filesystem(RootSource const& source, NetworkMode network, UserNamespace user_namespace)
@@ -172,8 +247,7 @@ void enter_root_filesystem(RootSource const& source, NetworkMode network, UserNa
         rootfs_fd = source.image_mount.get();
         check_has_init(rootfs_fd, source.display_path);
     } else {
-        directory_tree = clone_mount_tree(source.directory);
-        set_mount_attributes(directory_tree.get(), MountAttributes::NoDev, source.directory);
+        directory_tree = mount_overlay(source, user_namespace);
         attach_mount(directory_tree.get(), source.directory);
         rootfs_fd = directory_tree.get();
     }

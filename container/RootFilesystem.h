@@ -16,6 +16,8 @@ namespace vmm::container {
 struct RootSource {
     std::string display_path; // As the user gave it, for messages.
     std::string directory;    // Set for a directory rootfs.
+    FileDescriptor directory_tree; // Its id-mapped clone, where ids are mapped.
+    std::string writable_layer;    // The overlay's upper/ and work/ on disk; empty: a tmpfs.
     std::optional<LoopDevice> loop_device;
     FileDescriptor image_mount;
 };
@@ -23,6 +25,10 @@ struct RootSource {
 // Checks `path` and prepares it; errors are one line naming the problem
 // ("no such file or directory", "has no /sbin/init", "not an ext4 image").
 RootSource open_root_source(std::string const& path);
+
+// Shows the rootfs's files through the maps of `user_namespace_fd`, so that
+// the container's root (an unprivileged host id) owns what host root owns.
+void map_root_ids(RootSource& source, int user_namespace_fd);
 
 // Runs in the container's new mount namespace: makes / private, mounts the
 // rootfs, /proc, a read-only /sys and /dev into it (targets opened without

@@ -26,7 +26,8 @@ finish() {
     sleep 1000
 }
 
-for module in irqbypass kvm kvm-amd; do
+# overlay: vmm --container shows a rootfs directory through an overlay.
+for module in irqbypass kvm kvm-amd overlay; do
     if ! insmod "/nested/modules/$module.ko"; then
         report "unavailable: insmod $module.ko failed in L1"
         finish

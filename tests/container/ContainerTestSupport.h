@@ -255,6 +255,8 @@ protected:
             return;
         EXPECT_EQ(host_mount_points(s_private_directory), m_mounts_before) << "the host's mount table changed";
         EXPECT_EQ(leftover_cgroups(), std::vector<std::string> {}) << "a cgroup was left behind";
+        for (auto pid : started_vmm_pids)
+            EXPECT_FALSE(path_exists("/var/lib/vmm/containers/" + std::to_string(pid))) << "a writable layer was left behind";
         EXPECT_EQ(loop_devices_backed_by(s_private_image), 0) << "a loop device was left behind";
     }
 

@@ -188,11 +188,4 @@ TEST_F(ContainerRunTest, RootlessAsNobody)
     EXPECT_NE(result.standard_output.find("ok"), std::string::npos) << describe(result);
 }
 
-TEST_F(ContainerRunTest, RootlessFlagAsRoot)
-{
-    auto result = run_shell(rootfs_directory, "awk '{print $1, $2, $3}' /proc/self/uid_map; exit 5", { "--rootless" });
-    EXPECT_EQ(result.exit_status, 5) << describe(result);
-    EXPECT_EQ(result.standard_output, "0 0 1\n") << describe(result);
-}
-
 }

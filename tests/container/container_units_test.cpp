@@ -10,6 +10,8 @@
 #include "container/Cgroup.h"
 #include "container/CgroupV1.h"
 #include "container/CgroupV2.h"
+#include "container/DeviceRules.h"
+#include "container/IdMapping.h"
 #include "container/LoopDevice.h"
 #include "container/Namespaces.h"
 #include "container/SeccompProfile.h"
@@ -19,6 +21,8 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <linux/capability.h>
 #include <sys/syscall.h>
 
 using namespace vmm::container;
@@ -323,6 +327,79 @@ TEST(CapabilitySet, IsDockersDefault)
 {
     EXPECT_EQ(default_capabilities(), 0xa80425fbull);
     EXPECT_EQ(__builtin_popcountll(default_capabilities()), 14);
+    // Without a device cgroup to enforce the allowlist, no CAP_MKNOD.
+    EXPECT_EQ(default_capabilities(DeviceCreation::Denied), 0xa80425fbull & ~(1ull << CAP_MKNOD));
+}
+
+TEST(DeviceRules, FormatAsDevicesAllowLines)
+{
+    std::vector<std::string> lines;
+    for (auto const& rule : default_device_rules())
+        lines.push_back(format_device_rule(rule));
+    EXPECT_EQ(lines, (std::vector<std::string> { "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm" }));
+    EXPECT_EQ(format_device_rule({ DeviceType::Block, any_device_number, any_device_number }), "b *:* rwm");
+}
+
+TEST_F(CgroupV1Test, RestrictDevicesWritesTheAllowlist)
+{
+    if (!path_exists("/sys/fs/cgroup/devices/devices.list"))
+        GTEST_SKIP() << "this host has no cgroup v1 devices hierarchy";
+    CgroupV1 cgroup("/sys/fs/cgroup", test_cgroup_name());
+    cgroup.restrict_devices(default_device_rules());
+    std::string expected;
+    for (auto const& rule : default_device_rules())
+        expected += format_device_rule(rule) + "\n";
+    EXPECT_EQ(read_file(cgroup.directory_of("devices") + "/devices.list"), expected);
+}
+
+// The BPF device program, attached to a real cgroup2 directory with a child
+// in it: /dev/null opens, /dev/kmsg (c 1:11) neither opens nor can be made.
+TEST_F(CgroupV2Test, RestrictDevicesDeniesWhatTheAllowlistLacks)
+{
+    CgroupV2 cgroup(m_mount_point, test_cgroup_name());
+    cgroup.restrict_devices(default_device_rules());
+    cgroup.prepare_join();
+    auto scratch = m_mount_point + "-kmsg";
+    pid_t pid = clone_into_namespaces(0, cgroup.clone_into_fd());
+    if (pid == 0) {
+        int failures = 0;
+        int null_fd = ::open("/dev/null", O_RDWR);
+        failures |= null_fd < 0 ? 1 : 0;
+        failures |= ::open("/dev/kmsg", O_RDONLY) >= 0 || errno != EPERM ? 2 : 0;
+        failures |= ::mknod(scratch.c_str(), S_IFCHR | 0600, makedev(1, 11)) == 0 || errno != EPERM ? 4 : 0;
+        failures |= ::mknod(scratch.c_str(), S_IFBLK | 0600, makedev(7, 0)) == 0 || errno != EPERM ? 8 : 0;
+        ::_exit(failures);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ::unlink(scratch.c_str());
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: /dev/null refused, 2: /dev/kmsg opened, 4: c 1:11 made, 8: b 7:0 made";
+}
+
+TEST(SubordinateIds, ParsesEntriesAndSkipsMalformedLines)
+{
+    auto entries = parse_subordinate_ids("alice:100000:65536\nbroken\nbob:x:1\nroot:200000:100000\n");
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0].owner, "alice");
+    EXPECT_EQ(entries[0].range.first, 100000u);
+    EXPECT_EQ(entries[1].range.count, 100000u);
+}
+
+TEST(SubordinateIds, RootUsesItsOwnEntryCappedAt65536)
+{
+    auto range = choose_root_subordinate_range(parse_subordinate_ids("alice:100000:65536\nroot:200000:100000\n"));
+    EXPECT_EQ(range.first, 200000u);
+    EXPECT_EQ(range.count, 65536u);
+}
+
+TEST(SubordinateIds, WithoutAnEntryRootTakesAFreeRange)
+{
+    EXPECT_EQ(choose_root_subordinate_range({}).first, 0x80000u);
+    // 524288 belongs to a user: the next free 65536 ids are taken.
+    auto range = choose_root_subordinate_range(parse_subordinate_ids("alice:500000:100000\n"));
+    EXPECT_EQ(range.first, 0x80000u + 2 * 65536u);
+    EXPECT_EQ(range.count, 65536u);
 }
 
 }

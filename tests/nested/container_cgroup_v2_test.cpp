@@ -38,13 +38,15 @@ vmm::testing::ProcessResult run_in_l1(std::string const& script)
 
 }
 
-TEST(ContainerCgroupV2, LimitsAreEnforcedAndTheCgroupIsRemoved)
+TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
 {
     ASSERT_TRUE(std::filesystem::exists(VMM_BUILD_DIR "/guest/rootfs/usr/bin/container-probe")) << "build, then run guest/build-rootfs";
     auto const result = run_in_l1(
         "/vmm --container /rootfs --mem 32M -- /usr/bin/container-probe allocate 256; echo oom-status=$?; "
         "/vmm --container /rootfs --pids 20 -- /usr/bin/container-probe fork-bomb; "
         "/vmm --container /rootfs --cpus 0.5 --mem 64M -- /usr/bin/container-probe allocate 16; echo fits-status=$?; "
+        "/vmm --container /rootfs -- /usr/bin/container-probe mknod-open /dev/kmsg2 c 1 11; echo kmsg-status=$?; "
+        "/vmm --container /rootfs -- /bin/sh -c \"echo x >/dev/null && head -c 2 /dev/urandom | wc -c\"; echo null-status=$?; "
         "echo leftover=$(find /sys/fs/cgroup -mindepth 1 -type d | wc -l)");
     if (result.exit_status == unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
@@ -54,5 +56,8 @@ TEST(ContainerCgroupV2, LimitsAreEnforcedAndTheCgroupIsRemoved)
     ASSERT_NE(position, std::string::npos) << result.output;
     EXPECT_LE(std::atoi(result.output.c_str() + position + 18), 18) << result.output;
     EXPECT_NE(result.output.find("fits-status=0"), std::string::npos) << result.output;
+    // The BPF device program: /dev/kmsg (c 1:11) is refused, /dev/null works.
+    EXPECT_NE(result.output.find("kmsg-status=1\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("2\nnull-status=0"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("leftover=0"), std::string::npos) << "every container's cgroup is removed:\n" << result.output;
 }

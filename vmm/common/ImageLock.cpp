@@ -3,10 +3,52 @@
 #include "common/Error.h"
 
 #include <cerrno>
+#include <charconv>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace vmm {
+
+namespace {
+
+// An OFD lock does not record its owner's PID (F_OFD_GETLK answers -1), so
+// the holder is found the way lsof would: a process with the image open
+// whose fdinfo lists a lock on it. Only on the error path.
+std::optional<pid_t> find_lock_holder(int fd)
+{
+    struct stat image {};
+    if (::fstat(fd, &image) < 0)
+        return std::nullopt;
+    std::error_code error;
+    for (auto const& process : std::filesystem::directory_iterator("/proc", error)) {
+        auto name = process.path().filename().string();
+        pid_t pid = 0;
+        auto [end, parse_error] = std::from_chars(name.data(), name.data() + name.size(), pid);
+        if (parse_error != std::errc() || end != name.data() + name.size() || pid == ::getpid())
+            continue;
+        std::error_code fd_error;
+        for (auto const& open_file : std::filesystem::directory_iterator(process.path() / "fd", fd_error)) {
+            struct stat status {};
+            if (::stat(open_file.path().c_str(), &status) < 0 || status.st_dev != image.st_dev || status.st_ino != image.st_ino)
+                continue;
+            std::ifstream info(process.path() / "fdinfo" / open_file.path().filename());
+            std::string line;
+            while (std::getline(info, line)) {
+                if (line.starts_with("lock:"))
+                    return pid;
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+}
 
 void lock_image(int fd, std::string_view path, ImageLockKind kind)
 {
@@ -18,8 +60,10 @@ void lock_image(int fd, std::string_view path, ImageLockKind kind)
     if (fcntl(fd, F_OFD_SETLK, &lock) == 0)
         return;
     if (errno == EAGAIN || errno == EACCES) {
-        throw Error(fmt::format("disk image {} is in use by another VM or container ({})", path,
-            kind == ImageLockKind::Exclusive ? "stop it, or share the image read-only with PATH,ro" : "it has the image open read-write"));
+        auto holder = find_lock_holder(fd);
+        throw Error(fmt::format("disk image {} is in use by {} ({})", path,
+            holder ? fmt::format("PID {}", *holder) : std::string("another VM or container"),
+            kind == ImageLockKind::Exclusive ? "stop it first; VMs can share an image read-only with PATH,ro" : "it has the image open read-write"));
     }
     throw_system_error("fcntl F_OFD_SETLK", path);
 }

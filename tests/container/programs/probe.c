@@ -10,6 +10,17 @@
  *                                  exit 0 if it failed with EAGAIN
  *   container-probe fds            print the open fds above 2; exit with
  *                                  their number
+ *   container-probe mknod-open PATH c|b MAJOR MINOR
+ *                                  make the device node and open it
+ *                                  read-write; exit with the first errno
+ *   container-probe tiocsti TEXT   push TEXT into the input of the terminal
+ *                                  on fd 0; exit with the errno
+ *   container-probe session        print "sid=S pgid=G" as this PID
+ *                                  namespace sees them (0: outside it)
+ *   container-probe ptrace-init    try PTRACE_ATTACH to PID 1; exit with
+ *                                  the errno
+ *   container-probe setcap PATH    give PATH the file capability
+ *                                  CAP_DAC_READ_SEARCH; exit with the errno
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -20,7 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -148,6 +167,53 @@ static int list_fds(void)
     return count;
 }
 
+static int report(const char *what, int result)
+{
+    int error = result < 0 ? errno : 0;
+    printf("%s: errno %d (%s)\n", what, error, error ? strerror(error) : "success");
+    return error;
+}
+
+static int mknod_open(const char *path, const char *type, const char *major, const char *minor)
+{
+    mode_t kind = strcmp(type, "b") == 0 ? S_IFBLK : S_IFCHR;
+    int error = report("mknod", mknod(path, kind | 0600, makedev(atoi(major), atoi(minor))));
+    if (error && error != EEXIST)
+        return error;
+    int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    error = report("open", fd);
+    if (fd >= 0)
+        close(fd);
+    return error;
+}
+
+static int push_input(const char *text)
+{
+    for (const char *character = text; *character; ++character) {
+        if (ioctl(0, TIOCSTI, character) < 0)
+            return report("tiocsti", -1);
+    }
+    return report("tiocsti", 0);
+}
+
+static int attach_to_init(void)
+{
+    int error = report("ptrace", (int)ptrace(PTRACE_ATTACH, 1, NULL, NULL));
+    if (!error) {
+        waitpid(1, NULL, __WALL);
+        ptrace(PTRACE_DETACH, 1, NULL, NULL);
+    }
+    return error;
+}
+
+static int set_file_capability(const char *path)
+{
+    struct vfs_cap_data capability = { 0 };
+    capability.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE;
+    capability.data[0].permitted = 1u << CAP_DAC_READ_SEARCH;
+    return report("setcap", setxattr(path, "security.capability", &capability, XATTR_CAPS_SZ_2, 0));
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -159,6 +225,19 @@ int main(int argc, char **argv)
         return fork_bomb();
     if (argc == 2 && strcmp(argv[1], "fds") == 0)
         return list_fds();
-    fprintf(stderr, "usage: container-probe syscall NAME | allocate MIB | fork-bomb | fds\n");
+    if (argc == 6 && strcmp(argv[1], "mknod-open") == 0)
+        return mknod_open(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 3 && strcmp(argv[1], "tiocsti") == 0)
+        return push_input(argv[2]);
+    if (argc == 2 && strcmp(argv[1], "session") == 0) {
+        printf("sid=%d pgid=%d\n", getsid(0), getpgid(0));
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "ptrace-init") == 0)
+        return attach_to_init();
+    if (argc == 3 && strcmp(argv[1], "setcap") == 0)
+        return set_file_capability(argv[2]);
+    fprintf(stderr, "usage: container-probe syscall NAME | allocate MIB | fork-bomb | fds | mknod-open PATH c|b MAJOR MINOR"
+                    " | tiocsti TEXT | session | ptrace-init | setcap PATH\n");
     return 255;
 }

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "container/IdMapping.h"
+
+#include <string>
+#include <sys/types.h>
+
+namespace vmm::container {
+
+// Where root's containers keep what they write over a directory rootfs.
+constexpr char const* writable_layers_directory = "/var/lib/vmm/containers";
+
+// The upper layer of a directory rootfs's overlay, as Docker keeps one under
+// /var/lib/docker: on the host's disk, so that the container's writes and
+// fsyncs cost what they cost there (a tmpfs would make them free), in a
+// directory only the container's root can enter (a setuid file written
+// there must not be reachable by host users), and removed when the
+// container ends. A vmm killed by SIGKILL leaves it; the next run sweeps.
+class WritableLayer {
+public:
+    // Makes LAYERS/PID with upper/ and work/ owned by the container's root.
+    WritableLayer(pid_t owner, IdRange const& user_ids, IdRange const& group_ids);
+    ~WritableLayer();
+    WritableLayer(WritableLayer const&) = delete;
+    WritableLayer& operator=(WritableLayer const&) = delete;
+
+    std::string const& path() const { return m_path; }
+
+private:
+    std::string m_path;
+};
+
+// Removes the layers of vmm processes that are gone.
+void sweep_stale_writable_layers();
+
+}
