@@ -32,3 +32,22 @@ TEST(MemoryUsage, AnonymousMemoryLeavesOutLibraryPagesOnARamFileSystem)
     EXPECT_EQ(usage.anonymous_overhead_bytes(), (4u + 64) * 1024) << "the binary's text is not vmm's own memory";
     EXPECT_EQ(usage.guest_anonymous_bytes, 33856u * 1024);
 }
+
+TEST(MemoryUsage, HugePagesOfGuestMemoryCountAsGuestPages)
+{
+    // --hugepages: smaps reports hugetlbfs pages apart from Rss.
+    std::string const smaps = "7f4000000000-7f4020000000 rw-p 00000000 00:0f 1234 /anon_hugepage (deleted)\n"
+                              "Rss:                   0 kB\n"
+                              "Private_Dirty:         0 kB\n"
+                              "Anonymous:             0 kB\n"
+                              "Shared_Hugetlb:        0 kB\n"
+                              "Private_Hugetlb:   36864 kB\n"
+                              "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
+                              "Rss:                  40 kB\n"
+                              "Private_Dirty:        40 kB\n"
+                              "Anonymous:            40 kB\n";
+    auto const usage = parse_smaps(smaps, { { 0x7f4000000000, 0x7f4020000000 } });
+    EXPECT_EQ(usage.guest_resident_bytes, 36864u * 1024);
+    EXPECT_EQ(usage.overhead_bytes(), 40u * 1024);
+    EXPECT_EQ(usage.anonymous_overhead_bytes(), 40u * 1024);
+}

@@ -23,7 +23,10 @@ MemoryUsage parse_smaps(std::string const& smaps, std::vector<std::pair<uint64_t
         };
         if (field("Rss:", usage.resident_bytes, usage.guest_resident_bytes)
             || field("Private_Dirty:", usage.private_dirty_bytes, usage.guest_private_dirty_bytes)
-            || field("Anonymous:", usage.anonymous_bytes, usage.guest_anonymous_bytes))
+            || field("Anonymous:", usage.anonymous_bytes, usage.guest_anonymous_bytes)
+            // Pages of hugetlbfs (--hugepages) are resident but not in Rss.
+            || field("Private_Hugetlb:", usage.resident_bytes, usage.guest_resident_bytes)
+            || field("Shared_Hugetlb:", usage.resident_bytes, usage.guest_resident_bytes))
             continue;
         // A mapping's header line: "start-end perms offset dev inode [path]".
         auto const dash = line.find('-');

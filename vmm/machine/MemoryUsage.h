@@ -8,7 +8,7 @@
 namespace vmm {
 
 struct MemoryUsage {
-    uint64_t resident_bytes { 0 };       // The whole process's RSS, shared library pages included.
+    uint64_t resident_bytes { 0 };       // The whole process's RSS, shared library pages and huge pages included.
     uint64_t guest_resident_bytes { 0 }; // The part of it that is guest RAM the guest touched.
     // Pages only this process has written (Private_Dirty): clean file pages
     // (the binary, the libraries) are shared with every process that maps them.
