@@ -6,6 +6,7 @@
 #include "machine/MemoryUsage.h"
 #include "machine/PvmInstructions.h"
 #include "machine/Terminal.h"
+#include "sandbox/Sandbox.h"
 
 #include <chrono>
 #include <csignal>
@@ -74,8 +75,17 @@ int Machine::run()
     RawTerminal terminal(STDIN_FILENO);
     watch_host_input();
 
+    // The machine is set up: from here on vmm needs no capabilities, and
+    // each thread only the system calls of its kind (sandbox/BootSeccompRules.cpp).
+    sandbox::prepare_process();
     for (auto& vcpu : m_vcpus)
         m_vcpu_threads.emplace_back([this, &vcpu] { run_vcpu(vcpu); });
+    // After the vCPU threads exist, which would otherwise inherit this filter too.
+    try {
+        sandbox::confine_thread(m_options.print_timings ? sandbox::ThreadKind::IoWithTimings : sandbox::ThreadKind::Io);
+    } catch (Error const& error) {
+        stop(StopReason::Failure, 1, error.what());
+    }
 
     try {
         m_io_loop.run();
@@ -191,6 +201,7 @@ void Machine::handle_host_input(std::span<uint8_t const> bytes)
 void Machine::run_vcpu(kvm::Vcpu& vcpu)
 {
     try {
+        sandbox::confine_thread(sandbox::ThreadKind::Vcpu);
         while (!m_stopping.load()) {
             if (vcpu.index() == 0)
                 m_timings.mark(Timings::Milestone::FirstKvmRun);

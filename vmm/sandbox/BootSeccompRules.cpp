@@ -1,0 +1,87 @@
+#include "sandbox/BootSeccomp.h"
+
+#include <asm/ioctls.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+
+namespace vmm::sandbox {
+
+namespace {
+
+// Arguments a rule can insist on.
+constexpr ArgumentCheck ioctl_request(uint64_t request) { return { 1, 0xffffffff, request }; }
+// fstat() is newfstatat(fd, "", buf, AT_EMPTY_PATH): no path lookups.
+constexpr ArgumentCheck empty_path { 3, AT_EMPTY_PATH, AT_EMPTY_PATH };
+
+// What every thread needs: memory (malloc arenas), locks, the kick signal's
+// return, clocks (where the vDSO falls back to system calls), writes to
+// stdout, stderr and eventfds, and ending itself or vmm.
+#define VMM_COMMON_RULES                                                                                  \
+    { "brk" }, { "mmap" }, { "munmap" }, { "mprotect" }, { "madvise" }, { "mremap" },                      \
+    { "futex" }, { "rt_sigreturn" }, { "rt_sigprocmask" }, { "sched_yield" },                              \
+    { "clock_gettime" }, { "clock_nanosleep" }, { "nanosleep" }, { "gettid" }, { "getpid" },              \
+    { "write" }, { "writev" }, { "sendto" }, { "exit" }, { "exit_group" }
+
+constexpr SyscallRule vcpu_rules[] = {
+    VMM_COMMON_RULES,
+    { "ioctl", ioctl_request(KVM_RUN) },
+    // Interrupt lines of the 8250 and the i8042.
+    { "ioctl", ioctl_request(KVM_IRQ_LINE) },
+    // Completing instructions KVM's emulator cannot run (PVM hosts), and error reports.
+    { "ioctl", ioctl_request(KVM_GET_REGS) },
+    { "ioctl", ioctl_request(KVM_SET_REGS) },
+    { "ioctl", ioctl_request(KVM_GET_SREGS) },
+    { "ioctl", ioctl_request(KVM_GET_VCPU_EVENTS) },
+    { "ioctl", ioctl_request(KVM_SET_VCPU_EVENTS) },
+};
+
+#define VMM_IO_RULES                                                                                      \
+    VMM_COMMON_RULES,                                                                                     \
+    /* The event loop, eventfds, signalfd, stdin and the drain of the console output. */                 \
+    { "epoll_wait" }, { "epoll_pwait" }, { "epoll_ctl" }, { "read" }, { "readv" }, { "poll" }, { "ppoll" }, \
+    /* virtio-blk: preadv/pwritev, or io_uring (its ring is set up before the filter). */                 \
+    { "preadv" }, { "pwritev" }, { "fdatasync" }, { "io_uring_enter" },                                  \
+    /* Stopping the vCPUs, joining them, and closing everything at exit. */                               \
+    { "tgkill" }, { "close" },                                                                            \
+    /* Host input raises the 8250's interrupt; the terminal is restored at exit. */                      \
+    { "ioctl", ioctl_request(KVM_IRQ_LINE) }, { "ioctl", ioctl_request(TCGETS) },                         \
+    { "ioctl", ioctl_request(TCSETS) }, { "ioctl", ioctl_request(TCSETSW) },                              \
+    { "ioctl", ioctl_request(TCSETSF) }, { "newfstatat", empty_path }, { "fstat" }
+
+constexpr SyscallRule io_rules[] = { VMM_IO_RULES };
+
+constexpr SyscallRule io_with_timings_rules[] = {
+    VMM_IO_RULES,
+    // --timings reads /proc/self/smaps at exit.
+    { "openat" }, { "lseek" },
+};
+
+}
+
+char const* thread_kind_name(ThreadKind kind)
+{
+    switch (kind) {
+    case ThreadKind::Vcpu:
+        return "vCPU";
+    case ThreadKind::Io:
+        return "I/O";
+    case ThreadKind::IoWithTimings:
+        return "I/O (--timings)";
+    }
+    return "unknown";
+}
+
+std::span<SyscallRule const> boot_seccomp_rules(ThreadKind kind)
+{
+    switch (kind) {
+    case ThreadKind::Vcpu:
+        return vcpu_rules;
+    case ThreadKind::Io:
+        return io_rules;
+    case ThreadKind::IoWithTimings:
+        return io_with_timings_rules;
+    }
+    return {};
+}
+
+}
