@@ -6,6 +6,7 @@
 #include "container/Container.h"
 #include "machine/Machine.h"
 #include "machine/Timings.h"
+#include "sandbox/Jail.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -104,6 +105,8 @@ int main(int argc, char** argv)
     boot->add_flag("--timings", boot_options.print_timings, "Print start-up timings on exit");
     bool huge_pages = false;
     boot->add_flag("--hugepages", huge_pages, "Back guest RAM with 2 MiB huge pages (from /proc/sys/vm/nr_hugepages)");
+    bool jail = false;
+    boot->add_flag("--jail", jail, "Run the VMM in new namespaces with only its kernel, initrd, disks and /dev/kvm (root)");
     bool flat_binary = false;
     // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
     boot->add_flag("--test-guest", flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
@@ -156,6 +159,11 @@ int main(int argc, char** argv)
             boot_options.huge_pages = vmm::HugePages::Yes;
         if (flat_binary)
             boot_options.kernel_format = vmm::KernelFormat::FlatBinary;
+        if (jail) {
+            // The parent waits for the jailed VMM; the child boots with the jail's paths.
+            if (auto const status = vmm::sandbox::enter_jail(boot_options))
+                return *status;
+        }
         return vmm::boot(boot_options);
     } catch (vmm::Error const& error) {
         std::fprintf(stderr, "vmm: %s\n", error.what());

@@ -199,3 +199,12 @@ TEST_F(NestedGuest, OutputHeldByCtrlSIsDeliveredAfterCtrlQ)
     EXPECT_NE(result.output.find("status=0 "), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("waited=1\n"), std::string::npos) << "vmm ended before Ctrl-Q resumed the console:\n" << result.output;
 }
+
+TEST_F(NestedGuest, JailedVmmBootsTheGuest)
+{
+    // --jail: the VMM sees only /kernel, /disk0, /dev/kvm and /proc, and the full guest still runs.
+    auto const result = boot({ "--jail" }, { "sh", "-c", "echo jailed-$((6*7))" });
+    SKIP_IF_UNAVAILABLE();
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_NE(result.output.find("jailed-42\n"), std::string::npos) << result.output;
+}

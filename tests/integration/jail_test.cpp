@@ -1,0 +1,113 @@
+// vmm boot --jail: the VMM runs in its own namespaces with a root that holds
+// only its kernel, disks, /dev/kvm and /proc, and still boots and stops.
+#include "support/Subprocess.h"
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <set>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace std::chrono_literals;
+using vmm::testing::can_open_read_write;
+using vmm::testing::run_process;
+
+namespace {
+
+std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
+std::string const guests = VMM_BUILD_DIR "/test-guests/";
+
+#define SKIP_UNLESS_ROOT_AND_KVM()                                              \
+    do {                                                                        \
+        if (!can_open_read_write("/dev/kvm"))                                   \
+            GTEST_SKIP() << "this host has no usable /dev/kvm";                 \
+        if (geteuid() != 0)                                                     \
+            GTEST_SKIP() << "--jail needs root (namespaces and mounts)";        \
+    } while (0)
+
+std::string first_line(std::filesystem::path const& path)
+{
+    std::ifstream file(path);
+    std::string line;
+    std::getline(file, line);
+    return line;
+}
+
+}
+
+TEST(Jail, TestGuestBootsAndReportsItsStatus)
+{
+    SKIP_UNLESS_ROOT_AND_KVM();
+    auto const result = run_process({ vmm_binary, "boot", "--jail", "--test-guest", guests + "serial_hello.bin", "/dev/null" });
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_NE(result.output.find("hello from the test guest\n"), std::string::npos) << result.output;
+}
+
+TEST(Jail, JailedVmmSeesOnlyItsFilesAndOwnNamespaces)
+{
+    SKIP_UNLESS_ROOT_AND_KVM();
+    auto const disk = std::filesystem::temp_directory_path() / ("vmm-jail-disk-" + std::to_string(getpid()));
+    {
+        std::ofstream create(disk);
+    }
+    std::filesystem::resize_file(disk, 1 << 20);
+    pid_t const pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0)
+        vmm::testing::exec_or_exit({ vmm_binary, "boot", "--jail", "--test-guest", guests + "spin.bin", "/dev/null", "--disk", disk.string() + ",ro" });
+    struct Reaper {
+        pid_t pid;
+        std::filesystem::path disk;
+        bool reaped { false };
+        ~Reaper()
+        {
+            if (!reaped) {
+                kill(pid, SIGKILL);
+                waitpid(pid, nullptr, 0);
+            }
+            std::error_code ignored;
+            std::filesystem::remove(disk, ignored);
+        }
+    } reaper { pid, disk };
+
+    // The jailed VMM is the child of the one started; wait until its vCPU runs.
+    std::filesystem::path jailed;
+    for (int tick = 0; tick < 200 && jailed.empty(); ++tick) {
+        std::this_thread::sleep_for(25ms);
+        auto const children = first_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+        if (children.empty())
+            continue;
+        std::filesystem::path const candidate = "/proc/" + children.substr(0, children.find(' '));
+        if (first_line(candidate / "status").empty())
+            continue;
+        std::error_code error;
+        if (std::distance(std::filesystem::directory_iterator(candidate / "task", error), {}) >= 2)
+            jailed = candidate;
+    }
+    ASSERT_FALSE(jailed.empty()) << "no jailed vmm with a running vCPU appeared";
+
+    std::set<std::string> names;
+    for (auto const& entry : std::filesystem::directory_iterator(jailed / "root"))
+        names.insert(entry.path().filename().string());
+    EXPECT_EQ(names, (std::set<std::string> { "dev", "disk0", "disk1", "kernel", "proc" }));
+    EXPECT_FALSE(std::filesystem::exists(jailed / "root/etc/passwd")) << "no host files in the jail";
+    std::set<std::string> devices;
+    for (auto const& entry : std::filesystem::directory_iterator(jailed / "root/dev"))
+        devices.insert(entry.path().filename().string());
+    EXPECT_EQ(devices, (std::set<std::string> { "kvm" }));
+    for (auto const* name : { "mnt", "pid", "net", "ipc", "uts" }) {
+        auto const ours = std::filesystem::read_symlink(std::filesystem::path("/proc/self/ns") / name);
+        auto const theirs = std::filesystem::read_symlink(jailed / "ns" / name);
+        EXPECT_NE(ours, theirs) << name << " namespace is the host's";
+    }
+
+    kill(pid, SIGTERM);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    reaper.reaped = true;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << "status " << status;
+}

@@ -1,0 +1,18 @@
+#pragma once
+
+#include "machine/BootOptions.h"
+
+#include <optional>
+
+namespace vmm::sandbox {
+
+// vmm boot --jail, after Firecracker's jailer: the VMM runs as PID 1 of new
+// PID, mount, IPC, UTS and network namespaces, with a root file system (a
+// tmpfs) that holds only what it was given: the kernel, the initrd and the
+// disks (bind-mounted, read-only where they are), /dev/kvm, and /proc.
+// Needs root. In the parent, which waits for the jailed VMM and passes it the
+// stop signals, returns the exit status to end with; in the jailed child,
+// returns nothing, with `options` naming the files at their jail paths.
+std::optional<int> enter_jail(BootOptions& options);
+
+}
