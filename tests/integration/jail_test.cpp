@@ -105,9 +105,28 @@ TEST(Jail, JailedVmmSeesOnlyItsFilesAndOwnNamespaces)
         EXPECT_NE(ours, theirs) << name << " namespace is the host's";
     }
 
+    // In the jail's own cgroup, whose memory limit is guest RAM (512 MiB by
+    // default) and vmm's 256 MiB allowance.
+    std::ifstream cgroups(jailed / "cgroup");
+    std::string line;
+    std::filesystem::path memory_limit;
+    std::string const name = "vmm-container-" + std::to_string(pid);
+    while (std::getline(cgroups, line)) {
+        auto const path = line.substr(line.find(':', line.find(':') + 1) + 1);
+        if (path.find(name) == std::string::npos)
+            continue;
+        if (line.starts_with("0::"))
+            memory_limit = "/sys/fs/cgroup" + path + "/memory.max";
+        else if (line.find(":memory:") != std::string::npos)
+            memory_limit = "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes";
+    }
+    ASSERT_FALSE(memory_limit.empty()) << "the jailed vmm is not in cgroup " << name << ":\n" << first_line(jailed / "cgroup");
+    EXPECT_EQ(first_line(memory_limit), std::to_string((512ull + 256) << 20)) << memory_limit;
+
     kill(pid, SIGTERM);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     reaper.reaped = true;
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << "status " << status;
+    EXPECT_FALSE(std::filesystem::exists(memory_limit.parent_path())) << "vmm removes the jail's cgroup";
 }

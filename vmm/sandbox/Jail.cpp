@@ -1,6 +1,7 @@
 #include "sandbox/Jail.h"
 
 #include "common/Error.h"
+#include "container/Cgroup.h"
 #include "container/Mount.h"
 
 #include <cerrno>
@@ -26,6 +27,10 @@ namespace {
 using container::MountAttributes;
 
 constexpr char const* jail_hostname = "vmm-jail";
+// The jail's cgroup leaves room for vmm's own memory (page tables, buffers,
+// io_uring) above guest RAM, and for io_uring's worker threads.
+constexpr uint64_t jail_memory_overhead = 256ull << 20;
+constexpr uint64_t jail_pids_limit = 256;
 
 volatile sig_atomic_t g_jailed_pid = 0;
 
@@ -74,6 +79,8 @@ void build_jail(BootOptions& options)
 {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
         throw_system_error("prctl", "PR_SET_PDEATHSIG");
+    if (::unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) != 0)
+        throw_system_error("unshare", "(jail namespaces)");
     // Nothing done here may reach the host's mount table.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         throw_system_error("mount", "/ (making it private)");
@@ -138,6 +145,12 @@ void build_jail(BootOptions& options)
         disk.path = files[next++].jail_path;
 }
 
+// Guest RAM and vmm's overhead, one CPU per vCPU and one for the I/O thread.
+container::ResourceLimits jail_limits(BootOptions const& options)
+{
+    return { options.memory_size + jail_memory_overhead, static_cast<double>(options.cpus + 1), jail_pids_limit };
+}
+
 int wait_for_jailed(pid_t child)
 {
     for (;;) {
@@ -155,8 +168,25 @@ std::optional<int> enter_jail(BootOptions& options)
 {
     if (::geteuid() != 0)
         throw Error("--jail needs root: it creates namespaces and mounts");
-    if (::unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) != 0)
-        throw_system_error("unshare", "(jail namespaces)");
+    // The container runtime's cgroups, named after this vmm (and swept by
+    // the next run if it is killed); the jailed child waits until it is in.
+    container::sweep_stale_cgroups();
+    std::unique_ptr<container::Cgroup> cgroup;
+    try {
+        cgroup = container::create_cgroup(container::container_cgroup_name(::getpid()));
+        cgroup->apply(jail_limits(options));
+    } catch (Error const& error) {
+        throw Error(fmt::format("--jail: the jail's cgroup: {}", error.what()));
+    }
+    int sync[2];
+    if (::pipe2(sync, O_CLOEXEC) != 0)
+        throw_system_error("pipe2", "(jail start)");
+    FileDescriptor sync_read(sync[0]);
+    FileDescriptor sync_write(sync[1]);
+    // The new PID namespace is the child's (PID 1 there); the others are
+    // made by the child alone, so that pivot_root cannot move the parent too.
+    if (::unshare(CLONE_NEWPID) != 0)
+        throw_system_error("unshare", "(jail PID namespace)");
     for (int signal_number : { SIGINT, SIGTERM, SIGHUP }) {
         struct sigaction action {};
         action.sa_handler = forward_stop_signal;
@@ -170,10 +200,31 @@ std::optional<int> enter_jail(BootOptions& options)
         throw_system_error("fork", "(jailed vmm)");
     if (child > 0) {
         g_jailed_pid = child;
+        sync_read.reset();
+        try {
+            cgroup->attach(child);
+        } catch (Error const&) {
+            // Closing the pipe unread tells the child to give up.
+            sync_write.reset();
+            wait_for_jailed(child);
+            throw;
+        }
+        char const go = 1;
+        if (::write(sync_write.get(), &go, 1) != 1)
+            throw_system_error("write", "(jail start)");
+        sync_write.reset();
         return wait_for_jailed(child);
     }
     for (int signal_number : { SIGINT, SIGTERM, SIGHUP })
         ::signal(signal_number, SIG_DFL);
+    sync_write.reset();
+    char go = 0;
+    if (::read(sync_read.get(), &go, 1) != 1)
+        ::_exit(1); // The parent could not put us into the jail's cgroup and says why.
+    sync_read.reset();
+    // The cgroup is the parent's to remove once we are gone; our copy must
+    // not try while we are in it.
+    [[maybe_unused]] auto* parents_cgroup = cgroup.release();
     try {
         build_jail(options);
     } catch (Error const& error) {
