@@ -3,6 +3,7 @@
 #include "arch/x86_64/BzImage.h"
 #include "common/EventLoop.h"
 #include "devices/Bus.h"
+#include "devices/RateLimitedLog.h"
 #include "devices/Serial8250.h"
 #include "kvm/Kvm.h"
 #include "kvm/Vcpu.h"
@@ -82,6 +83,7 @@ private:
     int m_exit_status { 0 };
     std::string m_stop_message;
     bool m_escape_pending { false };
+    RateLimitedLog m_guest_log; // Messages the guest's accesses cause (under -v).
 };
 
 // Boots the guest described by `options` and runs it until it reports an exit

@@ -227,7 +227,7 @@ bool Machine::handle_exit(kvm::Vcpu& vcpu)
             std::span<uint8_t> access(data + index * run.io.size, run.io.size);
             bool const handled = run.io.direction == KVM_EXIT_IO_OUT ? m_io_bus.write(run.io.port, access) : m_io_bus.read(run.io.port, access);
             if (!handled)
-                spdlog::debug("vCPU {}: unclaimed port {:#x}", vcpu.index(), run.io.port);
+                m_guest_log.debug("vCPU {}: unclaimed port {:#x}", vcpu.index(), run.io.port);
         }
         return true;
     }
@@ -235,7 +235,7 @@ bool Machine::handle_exit(kvm::Vcpu& vcpu)
         std::span<uint8_t> access(run.mmio.data, std::min<uint32_t>(run.mmio.len, sizeof(run.mmio.data)));
         bool const handled = run.mmio.is_write ? m_mmio_bus.write(run.mmio.phys_addr, access) : m_mmio_bus.read(run.mmio.phys_addr, access);
         if (!handled)
-            spdlog::debug("vCPU {}: unclaimed MMIO {:#x}", vcpu.index(), run.mmio.phys_addr);
+            m_guest_log.debug("vCPU {}: unclaimed MMIO {:#x}", vcpu.index(), run.mmio.phys_addr);
         return true;
     }
     case KVM_EXIT_SHUTDOWN:
