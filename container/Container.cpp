@@ -2,16 +2,21 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "common/Timings.h"
 #include "container/Cgroup.h"
 #include "container/ContainerInit.h"
+#include "container/ContainerTerminal.h"
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"
 #include "container/WritableLayer.h"
+#include "protocol.h"
 
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <optional>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,7 +120,30 @@ struct Pipe {
             throw_system_error("pipe2");
         return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
     }
+
+    // Both ends can read and write; the parent keeps read_end.
+    static Pipe create_socket_pair()
+    {
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+            throw_system_error("socketpair");
+        return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
+    }
 };
+
+// Waits for init's boot marker (a byte on its pipe; end of file if init
+// died first) and says when it came, as `vmm boot --timings` does.
+std::optional<double> wait_for_boot_marker(int marker_fd)
+{
+    char byte = 0;
+    ssize_t length;
+    while ((length = ::read(marker_fd, &byte, 1)) < 0 && errno == EINTR) { }
+    if (length != 1)
+        return std::nullopt;
+    auto const milliseconds = Timings::elapsed_milliseconds();
+    fmt::print(stderr, "{} (container) at {:.3f} ms\n", VMM_BOOT_MARKER_LINE, milliseconds);
+    return milliseconds;
+}
 
 std::string read_all(int fd)
 {
@@ -184,12 +212,20 @@ int run_container(ContainerOptions const& options)
         writable_layer.emplace(::getpid(), users, groups);
         root.writable_layer = writable_layer->path();
     }
+    auto marker = Pipe::create();
+    std::optional<Pipe> terminal;
+    if (options.terminal == TerminalMode::Pseudo)
+        terminal = Pipe::create_socket_pair();
     SignalForwarder forwarder;
     pid_t pid = clone_into_namespaces(namespace_clone_flags(options.network, user_namespace), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
         sync.write_end.reset();
         errors.read_end.reset();
-        become_container_init({ options, root, user_namespace, cgroup.get(), device_creation, sync.read_end.get(), errors.write_end.get() });
+        marker.read_end.reset();
+        if (terminal)
+            terminal->read_end.reset();
+        become_container_init({ options, root, user_namespace, cgroup.get(), device_creation, sync.read_end.get(), errors.write_end.get(),
+            marker.write_end.get(), terminal ? terminal->write_end.get() : -1 });
     }
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
@@ -197,6 +233,9 @@ int run_container(ContainerOptions const& options)
     forwarder.forward_to(pid);
     sync.read_end.reset();
     errors.write_end.reset();
+    marker.write_end.reset();
+    if (terminal)
+        terminal->write_end.reset();
 
     if (user_namespace == UserNamespace::Yes) {
         // A failure here may be the child's doing (it stopped early): its
@@ -222,7 +261,19 @@ int run_container(ContainerOptions const& options)
         init.wait();
         throw Error(message);
     }
-    return init.wait();
+    std::optional<double> marker_milliseconds;
+    if (options.print_timings)
+        marker_milliseconds = wait_for_boot_marker(marker.read_end.get());
+    if (terminal) {
+        auto master = receive_container_terminal(terminal->read_end.get());
+        relay_container_terminal(master.get(), pid);
+    }
+    int status = init.wait();
+    if (options.print_timings) {
+        fmt::print(stderr, "vmm: timings: boot marker {}, exit {:.3f} ms\n",
+            marker_milliseconds ? fmt::format("{:.3f} ms", *marker_milliseconds) : std::string("-"), Timings::elapsed_milliseconds());
+    }
+    return status;
 }
 
 }

@@ -17,6 +17,11 @@ enum class Rootless {
     Yes,
 };
 
+enum class TerminalMode {
+    Inherit, // The container gets vmm's stdin, stdout and stderr as they are.
+    Pseudo,  // A pty of its own, relayed to vmm's terminal (interactive use).
+};
+
 struct ContainerOptions {
     std::string rootfs;                  // A directory or an ext4 image.
     std::vector<std::string> command;    // Empty: guest/init starts a shell.
@@ -26,6 +31,8 @@ struct ContainerOptions {
     std::string hostname { "vmm" };
     NetworkMode network { NetworkMode::None };
     Rootless rootless { Rootless::No };
+    TerminalMode terminal { TerminalMode::Inherit };
+    bool print_timings { false }; // --timings (or -v): boot marker and exit times on stderr.
 };
 
 // Runs guest/init (/sbin/init of the rootfs) as PID 1 of a new container with

@@ -2,10 +2,14 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "protocol.h"
 #include "container/Capabilities.h"
+#include "container/ContainerTerminal.h"
 #include "container/SeccompProfile.h"
 
 #include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
@@ -111,7 +115,10 @@ void become_namespace_root()
     enter_root_filesystem(context.root, options.network, context.user_namespace);
     ::umask(022);
 
-    std::vector<std::string> arguments { init_path, "--" };
+    if (context.terminal_fd >= 0)
+        attach_container_terminal(context.terminal_fd);
+
+    std::vector<std::string> arguments { init_path, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd), "--" };
     arguments.insert(arguments.end(), options.command.begin(), options.command.end());
     auto environment = minimal_environment(options);
     std::vector<char*> argv;
@@ -128,6 +135,9 @@ void become_namespace_root()
     // of the host's reaches the container (CVE-2024-21626).
     if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
         throw_system_error("close_range");
+    // But init's boot-marker pipe, which init closes before the command runs.
+    if (::fcntl(context.marker_fd, F_SETFD, 0) < 0)
+        throw_system_error("fcntl F_SETFD", "(boot marker pipe)");
     reset_signals();
     load_seccomp_program(precompiled_seccomp_program());
     ::execve(init_path, argv.data(), envp.data());

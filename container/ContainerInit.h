@@ -17,6 +17,8 @@ struct ContainerInitContext {
     DeviceCreation device_creation; // Whether that cgroup enforces the device allowlist.
     int sync_fd;    // Read end: a byte once the id maps are written (user namespace only).
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
+    int marker_fd;   // Write end for init's boot marker, kept open across execve.
+    int terminal_fd; // A socket for the pty master (TerminalMode::Pseudo); -1 otherwise.
 };
 
 // Runs in the cloned child: joins the cgroup, finishes the isolation (cgroup

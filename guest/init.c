@@ -234,6 +234,7 @@ int main(int argc, char **argv)
 
     struct vmm_guest_command command;
     memset(&command, 0, sizeof(command));
+    int marker_fd = -1;
     char *cmdline = is_pid_one ? read_kernel_cmdline() : NULL;
     if (cmdline && vmm_parse_kernel_cmdline(cmdline, &command) != 0) {
         fprintf(stderr, "vmm-init: malformed vmm.arg= on the kernel command line\n");
@@ -255,8 +256,13 @@ int main(int argc, char **argv)
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
             warn_errno("prctl", "PR_SET_DUMPABLE");
         int first = 1;
-        if (argc > 1 && strcmp(argv[1], "--") == 0)
-            first = 2;
+        /* The runtime passes the write end of a pipe for the boot marker. */
+        if (argc > first && strncmp(argv[first], VMM_MARKER_FD_OPTION, strlen(VMM_MARKER_FD_OPTION)) == 0) {
+            marker_fd = atoi(argv[first] + strlen(VMM_MARKER_FD_OPTION));
+            ++first;
+        }
+        if (argc > first && strcmp(argv[first], "--") == 0)
+            ++first;
         if (argc > first)
             arguments = argv + first;
     }
@@ -272,9 +278,16 @@ int main(int argc, char **argv)
     signal(SIGTSTP, SIG_IGN);
     int job_control = take_console(command.is_vm);
 
-    fprintf(stderr, "%s (%s)\n", VMM_BOOT_MARKER_LINE, command.is_vm ? "vm" : "container");
-    if (command.is_vm)
+    /* The boot marker is for vmm only (its --timings), never printed: a run
+     * shows exactly the command's output. The command does not inherit the
+     * container's marker pipe. */
+    if (command.is_vm) {
         report_to_vmm(VMM_BOOT_MARKER_PORT, 1);
+    } else if (marker_fd > 2) {
+        if (write(marker_fd, "1", 1) != 1)
+            warn_errno("write", "boot marker");
+        close(marker_fd);
+    }
 
     int exit_status = run_command(arguments, job_control);
     fflush(stdout);

@@ -16,8 +16,13 @@ extern "C" {
 /* guest/init writes one byte here when it is up; the VMM timestamps it. */
 #define VMM_BOOT_MARKER_PORT 0xf5
 
-/* The line init prints (on stderr) once it is up, in the VM and in the container. */
-#define VMM_BOOT_MARKER_LINE "vmm-init: boot marker"
+/* In the container, init's first argument may be this option with the
+ * number of an fd (a pipe to vmm) that init writes one byte to once it is
+ * up, then closes: the container's boot marker. */
+#define VMM_MARKER_FD_OPTION "--marker-fd="
+
+/* What vmm prints, under --timings or -v, when init's boot marker arrives. */
+#define VMM_BOOT_MARKER_LINE "vmm: boot marker"
 
 /* Kernel command-line keys. Dotted names are ignored by the kernel's own
  * parser and are not passed on to init's argv or environment. */

@@ -5,7 +5,7 @@
 #include "common/Size.h"
 #include "container/Container.h"
 #include "machine/Machine.h"
-#include "machine/Timings.h"
+#include "common/Timings.h"
 #include "sandbox/Jail.h"
 
 #include <CLI/CLI.hpp>
@@ -88,6 +88,10 @@ int main(int argc, char** argv)
     app.add_option("--hostname", hostname, "Container: its hostname")->capture_default_str();
     app.add_option("--net", network, "Container: none (loopback only) or host")->check(CLI::IsMember({ "none", "host" }))->capture_default_str();
     app.add_flag("--rootless", rootless, "Container: map root to the calling user in a user namespace");
+    bool tty = false;
+    app.add_flag("-t,--tty", tty, "Container: a terminal of its own for CMD (the default without CMD) when stdin is a terminal");
+    bool container_timings = false;
+    app.add_flag("--timings", container_timings, "Container: print when init came up and when it exited");
 
     vmm::BootOptions boot_options;
     std::string rootfs;
@@ -140,6 +144,10 @@ int main(int argc, char** argv)
             options.hostname = hostname;
             options.network = network == "host" ? vmm::container::NetworkMode::Host : vmm::container::NetworkMode::None;
             options.rootless = rootless ? vmm::container::Rootless::Yes : vmm::container::Rootless::No;
+            // As `docker run -it`: a pty only for a person at a terminal.
+            if (::isatty(STDIN_FILENO) && (tty || command.empty()))
+                options.terminal = vmm::container::TerminalMode::Pseudo;
+            options.print_timings = container_timings || verbose;
             return vmm::container::run(options);
         }
         if (!boot->parsed()) {

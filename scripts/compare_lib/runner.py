@@ -58,7 +58,7 @@ NESTED_SUBJECTS = [
     ("nested-vm", "vmm boot (microVM)", "vm",
      f"/vmm boot --timings --mem {GUEST_MEMORY_MIB}M /bzImage /rootfs.ext4 -- CMD (image in L1's RAM)"),
     ("nested-vmm-container", "vmm --container", "container",
-     "/vmm --container /rootfs --mem 1G --pids 1024 -- CMD (cgroup v2 mounted by the script)"),
+     "/vmm --container /rootfs --timings --mem 1G --pids 1024 -- CMD (cgroup v2 mounted by the script)"),
 ]
 
 
@@ -67,7 +67,7 @@ def nested_script(plan):
     bench = plan.bench_command(plan.nested_bench)
     baseline_bench = ["/rootfs" + bench[0]] + bench[1:-1] + ["/rootfs/var/tmp"]
     vm = ["/vmm", "boot", "--timings", "--mem", f"{GUEST_MEMORY_MIB}M", "/bzImage", "/rootfs.ext4", "--"]
-    container = ["/vmm", "--container", "/rootfs", "--mem", "1G", "--pids", "1024", "--"]
+    container = ["/vmm", "--container", "/rootfs", "--timings", "--mem", "1G", "--pids", "1024", "--"]
     commands = {
         "nested-baseline": (["/rootfs/bin/busybox", "true"], baseline_bench, 0),
         "nested-vm": (vm + ["/bin/true"], vm + bench, GUEST_MEMORY_MIB << 20),

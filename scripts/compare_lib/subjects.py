@@ -147,8 +147,8 @@ def local_subjects(paths, host, work_dir):
                     else f"no usable /dev/kvm ({host['kvm']})"))
 
     add(Subject("local-vmm-container", "vmm --container", "container", "local",
-                "vmm --container rootfs --mem 1G --pids 1024 -- CMD",
-                lambda inner: [paths.vmm, "--container", paths.rootfs, "--mem", "1G", "--pids", "1024", "--", *inner]))
+                "vmm --container rootfs --timings --mem 1G --pids 1024 -- CMD",
+                lambda inner: [paths.vmm, "--container", paths.rootfs, "--timings", "--mem", "1G", "--pids", "1024", "--", *inner]))
 
     if hostinfo.have("runc"):
         bundles = OciBundles(work_dir, paths.rootfs)

@@ -13,7 +13,25 @@ TEST_F(ContainerRunTest, TrueExitsZero)
 {
     auto result = run_vmm({ "--container", rootfs_directory, "--", "/bin/true" });
     EXPECT_EQ(result.exit_status, 0) << describe(result);
-    EXPECT_NE(result.standard_error.find("vmm-init: boot marker (container)"), std::string::npos) << describe(result);
+    EXPECT_EQ(result.standard_output + result.standard_error, "") << "a run prints only the command's output";
+}
+
+TEST_F(ContainerRunTest, StdoutAndStderrStaySeparateAndStdinIsPiped)
+{
+    auto result = run_shell(rootfs_directory, "echo out; echo err >&2");
+    EXPECT_EQ(result.standard_output, "out\n") << describe(result);
+    EXPECT_EQ(result.standard_error, "err\n") << describe(result);
+    auto counted = run_vmm({ "--container", rootfs_directory, "--", "wc", "-l" }, 60, -1, "a\nb\n");
+    EXPECT_EQ(counted.exit_status, 0) << describe(counted);
+    EXPECT_EQ(counted.standard_output, "2\n") << describe(counted);
+}
+
+TEST_F(ContainerRunTest, TimingsReportTheBootMarker)
+{
+    auto result = run_vmm({ "--container", rootfs_directory, "--timings", "--", "/bin/true" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_NE(result.standard_error.find("vmm: boot marker (container) at "), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_error.find("vmm: timings: boot marker "), std::string::npos) << describe(result);
 }
 
 TEST_F(ContainerRunTest, ExitStatusIsTheCommands)

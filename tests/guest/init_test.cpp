@@ -1,10 +1,11 @@
 // guest/init on the host, as the container runs it: the command comes from
-// argv after "--", the boot marker goes to stderr, and init exits with the
+// argv after "--", the boot marker goes to a pipe, and init exits with the
 // command's status (128 + signal when it was killed).
 #include "protocol.h"
 #include "support/Subprocess.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 using vmm::testing::run_process;
 
@@ -32,10 +33,26 @@ TEST(GuestInit, MissingProgramIs127)
     EXPECT_NE(result.output.find("vmm-init: execvp /nonexistent/program"), std::string::npos) << result.output;
 }
 
-TEST(GuestInit, PrintsTheBootMarkerAndPassesOutputThrough)
+TEST(GuestInit, PrintsOnlyTheCommandsOutput)
 {
     auto const result = run_process({ init, "--", "/bin/echo", "hello" });
     EXPECT_EQ(result.exit_status, 0);
-    EXPECT_NE(result.output.find(VMM_BOOT_MARKER_LINE " (container)\n"), std::string::npos) << result.output;
-    EXPECT_NE(result.output.find("hello\n"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output, "hello\n");
+}
+
+// The boot marker goes to the fd the runtime names, as one byte, and that
+// fd is closed before the command runs (it does not inherit it).
+TEST(GuestInit, WritesTheBootMarkerToItsPipe)
+{
+    int marker[2];
+    ASSERT_EQ(::pipe(marker), 0);
+    auto const option = std::string(VMM_MARKER_FD_OPTION) + std::to_string(marker[1]);
+    auto const result = run_process({ init, option, "--", "/bin/sh", "-c", "ls /proc/self/fd/" + std::to_string(marker[1]) + " 2>/dev/null || echo closed" });
+    ::close(marker[1]);
+    char bytes[4] {};
+    EXPECT_EQ(::read(marker[0], bytes, sizeof(bytes)), 1);
+    EXPECT_EQ(bytes[0], '1');
+    ::close(marker[0]);
+    EXPECT_EQ(result.exit_status, 0);
+    EXPECT_EQ(result.output, "closed\n");
 }

@@ -10,7 +10,8 @@
 #include "kvm/VirtualMachine.h"
 #include "machine/BootOptions.h"
 #include "machine/KernelCmdline.h"
-#include "machine/Timings.h"
+#include "common/Terminal.h"
+#include "common/Timings.h"
 #include "memory/GuestMemory.h"
 
 #include <atomic>
@@ -82,7 +83,7 @@ private:
     StopReason m_stop_reason { StopReason::Running };
     int m_exit_status { 0 };
     std::string m_stop_message;
-    bool m_escape_pending { false };
+    ConsoleEscape m_escape; // Ctrl-A x on the host terminal stops the VM.
     RateLimitedLog m_guest_log; // Messages the guest's accesses cause (under -v).
 };
 

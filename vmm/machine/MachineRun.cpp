@@ -2,10 +2,10 @@
 // (host input and signals), and the way all of it stops.
 
 #include "common/Error.h"
+#include "common/Terminal.h"
 #include "machine/Machine.h"
 #include "machine/MemoryUsage.h"
 #include "machine/PvmInstructions.h"
-#include "machine/Terminal.h"
 #include "sandbox/Sandbox.h"
 
 #include <chrono>
@@ -26,7 +26,6 @@ constexpr int kick_signal = SIGUSR1;
 // console output: a stalled reader must not keep vmm from ending.
 constexpr std::chrono::milliseconds console_drain_stall_timeout { 300 };
 
-constexpr uint8_t console_escape_key = 0x01; // Ctrl-A, then 'x' quits, as in kvmtool and QEMU.
 
 void install_kick_handler()
 {
@@ -179,20 +178,9 @@ void Machine::watch_host_input()
 void Machine::handle_host_input(std::span<uint8_t const> bytes)
 {
     std::vector<uint8_t> forwarded;
-    for (auto byte : bytes) {
-        if (m_escape_pending) {
-            m_escape_pending = false;
-            if (byte == 'x') {
-                stop(StopReason::HostSignal, 130);
-                return;
-            }
-            if (byte != console_escape_key)
-                forwarded.push_back(console_escape_key);
-        } else if (byte == console_escape_key) {
-            m_escape_pending = true;
-            continue;
-        }
-        forwarded.push_back(byte);
+    if (m_escape.filter(bytes, forwarded) == ConsoleEscape::Action::Quit) {
+        stop(StopReason::HostSignal, 130);
+        return;
     }
     if (!forwarded.empty())
         m_console_input(forwarded);

@@ -1,4 +1,4 @@
-#include "machine/Timings.h"
+#include "common/Timings.h"
 
 #include <fmt/format.h>
 
@@ -9,6 +9,11 @@ std::chrono::steady_clock::time_point Timings::process_start()
     // main() calls this first thing, so the clock starts as vmm starts.
     static auto const start = std::chrono::steady_clock::now();
     return start;
+}
+
+double Timings::elapsed_milliseconds()
+{
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - process_start()).count();
 }
 
 void Timings::mark(Milestone milestone)

@@ -6,7 +6,8 @@
 
 namespace vmm {
 
-// Start-up milestones for --timings, measured from process start.
+// Start-up milestones of a VM for --timings, measured from process start
+// (which the container runtime's --timings uses too).
 class Timings {
 public:
     enum class Milestone {
@@ -24,6 +25,8 @@ public:
 
     // When vmm started: the first call, which main() makes first thing.
     static std::chrono::steady_clock::time_point process_start();
+    // Milliseconds since then.
+    static double elapsed_milliseconds();
 
 private:
     std::atomic<int64_t> m_nanoseconds[static_cast<int>(Milestone::Count)] {};
