@@ -6,6 +6,7 @@
 #include "container/Cgroup.h"
 #include "container/ContainerInit.h"
 #include "container/ContainerTerminal.h"
+#include "container/InitProgram.h"
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"
 #include "container/WritableLayer.h"
@@ -176,6 +177,8 @@ int run_container(ContainerOptions const& options)
     ResourceLimits limits { options.memory_limit, options.cpus, options.pids_limit };
 
     auto root = open_root_source(options.rootfs);
+    if (options.command.empty())
+        check_has_shell(root);
     if (::geteuid() == 0) {
         sweep_stale_cgroups();
         sweep_stale_writable_layers();
@@ -212,6 +215,7 @@ int run_container(ContainerOptions const& options)
         writable_layer.emplace(::getpid(), users, groups);
         root.writable_layer = writable_layer->path();
     }
+    auto init_program = create_init_program();
     auto marker = Pipe::create();
     std::optional<Pipe> terminal;
     if (options.terminal == TerminalMode::Pseudo)
@@ -225,7 +229,7 @@ int run_container(ContainerOptions const& options)
         if (terminal)
             terminal->read_end.reset();
         become_container_init({ options, root, user_namespace, cgroup.get(), device_creation, sync.read_end.get(), errors.write_end.get(),
-            marker.write_end.get(), terminal ? terminal->write_end.get() : -1 });
+            marker.write_end.get(), init_program.get(), terminal ? terminal->write_end.get() : -1 });
     }
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.

@@ -5,6 +5,7 @@
 #include "protocol.h"
 #include "container/Capabilities.h"
 #include "container/ContainerTerminal.h"
+#include "container/InitProgram.h"
 #include "container/SeccompProfile.h"
 
 #include <cerrno>
@@ -27,7 +28,8 @@ namespace vmm::container {
 
 namespace {
 
-constexpr char const* init_path = "/sbin/init";
+// argv[0] of the container's PID 1, which runs from vmm's memfd.
+constexpr char const* init_name = "vmm-init";
 constexpr char const* default_path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 void wait_for_parent(int sync_fd)
@@ -118,7 +120,7 @@ void become_namespace_root()
     if (context.terminal_fd >= 0)
         attach_container_terminal(context.terminal_fd);
 
-    std::vector<std::string> arguments { init_path, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd), "--" };
+    std::vector<std::string> arguments { init_name, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd), "--" };
     arguments.insert(arguments.end(), options.command.begin(), options.command.end());
     auto environment = minimal_environment(options);
     std::vector<char*> argv;
@@ -140,8 +142,8 @@ void become_namespace_root()
         throw_system_error("fcntl F_SETFD", "(boot marker pipe)");
     reset_signals();
     load_seccomp_program(precompiled_seccomp_program());
-    ::execve(init_path, argv.data(), envp.data());
-    throw_system_error("execve", init_path);
+    execute_init_program(context.init_program_fd, argv.data(), envp.data());
+    throw_system_error("execveat", "vmm-init (memfd)");
 }
 
 }

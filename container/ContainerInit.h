@@ -18,6 +18,7 @@ struct ContainerInitContext {
     int sync_fd;    // Read end: a byte once the id maps are written (user namespace only).
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
     int marker_fd;   // Write end for init's boot marker, kept open across execve.
+    int init_program_fd; // guest/init in a sealed memfd (create_init_program()).
     int terminal_fd; // A socket for the pty master (TerminalMode::Pseudo); -1 otherwise.
 };
 

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <fmt/format.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -47,11 +48,29 @@ constexpr char const* read_only_paths[] = {
 
 constexpr auto no_suid_dev_exec = MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec;
 
-void check_has_init(int rootfs_fd, std::string const& display_path)
+// The shells that run when no command is given, in the order tried (the
+// same list as guest/init's).
+constexpr char const* shells[] = { "bin/sh", "bin/bash" };
+
+// Opens `path` below `root_fd` as the container would see it: symlinks
+// (absolute ones too) resolved inside the tree, never on the host.
+FileDescriptor open_in_tree(int root_fd, char const* path, uint64_t flags)
 {
-    struct stat status {};
-    if (::fstatat(rootfs_fd, "sbin/init", &status, AT_SYMLINK_NOFOLLOW) < 0)
-        throw Error(fmt::format("rootfs {} has no /sbin/init", display_path));
+    open_how how {};
+    how.flags = flags | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return FileDescriptor(static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof(how))));
+}
+
+// The directories the container's /proc, /sys and /dev are mounted on,
+// made where a tree lacks them: in the overlay's upper layer (the user's
+// tree stays as it is), or on the image, which the container writes anyway.
+void make_mount_points(int rootfs_fd)
+{
+    for (auto const* name : { "proc", "sys", "dev" }) {
+        if (::mkdirat(rootfs_fd, name, 0755) < 0 && errno != EEXIST)
+            throw_system_error("mkdir", fmt::format("/{} (a mount point)", name));
+    }
 }
 
 void mount_proc_and_sys(int rootfs_fd, NetworkMode network, UserNamespace user_namespace)
@@ -212,8 +231,6 @@ RootSource open_root_source(std::string const& path)
         if (!::realpath(path.c_str(), resolved))
             throw_system_error("realpath", path);
         source.directory = resolved;
-        auto directory = FileDescriptor::open(resolved, O_PATH | O_DIRECTORY);
-        check_has_init(directory.get(), path);
         return source;
     }
     if (!S_ISREG(status.st_mode))
@@ -223,6 +240,26 @@ RootSource open_root_source(std::string const& path)
     source.loop_device = LoopDevice::attach(path);
     source.image_mount = create_mount("ext4", source.loop_device->device_path(), {}, MountAttributes::NoSuid | MountAttributes::NoDev, path);
     return source;
+}
+
+void check_has_shell(RootSource const& source)
+{
+    FileDescriptor directory;
+    int root_fd = source.image_mount.get();
+    if (!source.image_mount.is_valid()) {
+        directory = FileDescriptor::open(source.directory, O_PATH | O_DIRECTORY);
+        root_fd = directory.get();
+    }
+    std::string problem;
+    for (auto const* shell : shells) {
+        auto program = open_in_tree(root_fd, shell, O_PATH);
+        struct stat status {};
+        if (program.is_valid() && ::fstat(program.get(), &status) == 0 && S_ISREG(status.st_mode) && (status.st_mode & 0111))
+            return;
+        if (problem.empty() && ::fstatat(root_fd, shell, &status, AT_SYMLINK_NOFOLLOW) == 0)
+            problem = S_ISLNK(status.st_mode) ? fmt::format(" (/{} is a dangling symlink)", shell) : fmt::format(" (/{} is not an executable file)", shell);
+    }
+    throw Error(fmt::format("rootfs {} has no shell to start (/bin/sh or /bin/bash){}: give a command after --", source.display_path, problem));
 }
 
 void map_root_ids(RootSource& source, int user_namespace_fd)
@@ -245,11 +282,12 @@ void enter_root_filesystem(RootSource const& source, NetworkMode network, UserNa
     if (source.image_mount.is_valid()) {
         attach_mount(source.image_mount.get(), image_staging_directory);
         rootfs_fd = source.image_mount.get();
-        check_has_init(rootfs_fd, source.display_path);
+        make_mount_points(rootfs_fd);
     } else {
         directory_tree = mount_overlay(source, user_namespace);
         attach_mount(directory_tree.get(), source.directory);
         rootfs_fd = directory_tree.get();
+        make_mount_points(rootfs_fd);
     }
 
     mount_proc_and_sys(rootfs_fd, network, user_namespace);

@@ -23,8 +23,12 @@ struct RootSource {
 };
 
 // Checks `path` and prepares it; errors are one line naming the problem
-// ("no such file or directory", "has no /sbin/init", "not an ext4 image").
+// ("no such file or directory", "not an ext4 image").
 RootSource open_root_source(std::string const& path);
+
+// Throws, naming what is missing, unless the tree has a shell for a run
+// without a command: /bin/sh or /bin/bash, resolved inside the tree.
+void check_has_shell(RootSource const& source);
 
 // Shows the rootfs's files through the maps of `user_namespace_fd`, so that
 // the container's root (an unprivileged host id) owns what host root owns.

@@ -161,6 +161,10 @@ static int run_command(char **arguments, int job_control)
     sigset_t previous;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGCHLD);
+    /* A SIGTERM or SIGINT that comes before command_pid is set would be
+     * lost (the command may already be printing): held until then. */
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
     sigprocmask(SIG_BLOCK, &blocked, &previous);
 
     command_pid = fork();
@@ -169,7 +173,6 @@ static int run_command(char **arguments, int job_control)
         return 127;
     }
     if (command_pid == 0) {
-        sigprocmask(SIG_SETMASK, &previous, NULL);
         if (job_control) {
             /* Its own process group in the foreground, as a shell starts a
              * job: Ctrl-C on the console reaches the command, not init. Both
@@ -182,6 +185,7 @@ static int run_command(char **arguments, int job_control)
         signal(SIGTTOU, SIG_DFL);
         signal(SIGTTIN, SIG_DFL);
         signal(SIGTSTP, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &previous, NULL);
         execvp(arguments[0], arguments);
         fprintf(stderr, "vmm-init: execvp %s: %s\n", arguments[0], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
@@ -241,7 +245,10 @@ int main(int argc, char **argv)
         memset(&command, 0, sizeof(command));
     }
 
+    /* Without a command: the tree's shell (vmm checked that one exists). */
     char *shell[] = {"/bin/sh", NULL};
+    if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)
+        shell[0] = "/bin/bash";
     char **arguments = shell;
     if (command.is_vm) {
         if (command.argument_count > 0)

@@ -26,26 +26,37 @@ TEST_F(ContainerBadInputTest, MissingRootfs)
     expect_one_error_line(result, "vmm: --container: /nonexistent: no such file or directory");
 }
 
-TEST_F(ContainerBadInputTest, RootfsWithoutInit)
+// vmm brings its own init; a tree without a shell needs a command, and a
+// command it lacks is init's one-line execvp error (127).
+TEST_F(ContainerBadInputTest, EmptyDirectoryHasNoShell)
 {
     auto empty = scratch_directory() + "/empty-rootfs";
     ::mkdir(empty.c_str(), 0755);
+    expect_one_error_line(run_vmm({ "--container", empty }), "rootfs " + empty + " has no shell to start (/bin/sh or /bin/bash): give a command after --");
     auto result = run_vmm({ "--container", empty, "--", "/bin/true" });
-    expect_one_error_line(result, "has no /sbin/init");
-    ::rmdir(empty.c_str());
+    EXPECT_EQ(result.exit_status, 127) << describe(result);
+    EXPECT_NE(result.standard_error.find("execvp /bin/true: No such file or directory"), std::string::npos) << describe(result);
+    EXPECT_EQ(::rmdir(empty.c_str()), 0) << "the run wrote into the tree";
 }
 
-TEST_F(ContainerBadInputTest, ImageWithoutInit)
+TEST_F(ContainerBadInputTest, ImageWithoutALinuxTreeHasNoShell)
 {
-    auto image_path = scratch_directory() + "/no-init.ext4";
-    auto empty = scratch_directory() + "/no-init-tree";
+    auto image_path = scratch_directory() + "/no-tree.ext4";
+    auto empty = scratch_directory() + "/no-tree";
     ::mkdir(empty.c_str(), 0755);
     ASSERT_EQ(std::system(("mke2fs -q -t ext4 -d " + empty + " -F " + image_path + " 8M").c_str()), 0);
-    auto result = run_vmm({ "--container", image_path, "--", "/bin/true" });
-    expect_one_error_line(result, "has no /sbin/init");
+    expect_one_error_line(run_vmm({ "--container", image_path }), "has no shell to start");
     EXPECT_EQ(loop_devices_backed_by(image_path), 0);
     ::unlink(image_path.c_str());
     ::rmdir(empty.c_str());
+}
+
+TEST_F(ContainerBadInputTest, ShellThatIsADanglingSymlink)
+{
+    auto tree = scratch_directory() + "/dangling-shell";
+    ASSERT_EQ(std::system(("mkdir -p " + tree + "/bin && ln -sf /usr/bin/missing-shell " + tree + "/bin/sh").c_str()), 0);
+    expect_one_error_line(run_vmm({ "--container", tree }), "(/bin/sh is a dangling symlink)");
+    std::system(("rm -rf " + tree).c_str());
 }
 
 TEST_F(ContainerBadInputTest, ImageThatIsNotExt4)
@@ -103,14 +114,17 @@ TEST_F(ContainerBadInputTest, BadHostname)
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--hostname", std::string(100, 'h'), "--", "/bin/true" }), "--hostname");
 }
 
-TEST_F(ContainerBadInputTest, InitThatCannotRun)
+// The tree's own /sbin/init is never what runs as PID 1.
+TEST_F(ContainerBadInputTest, TheTreesOwnInitIsNotRun)
 {
-    // /sbin/init exists but is not executable: the execve error comes back
-    // from the container as one line.
-    auto rootfs = scratch_directory() + "/broken-init";
-    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -a " + rootfs_directory + " " + rootfs + " && chmod a-x " + rootfs + "/sbin/init").c_str()), 0);
-    auto result = run_vmm({ "--container", rootfs, "--", "/bin/true" });
-    expect_one_error_line(result, "execve /sbin/init: Permission denied");
+    auto rootfs = scratch_directory() + "/own-init";
+    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -a " + rootfs_directory + " " + rootfs + " && rm " + rootfs
+                              + "/sbin/init && printf '#!/bin/sh\\necho wrong-init\\n' > " + rootfs + "/sbin/init && chmod +x " + rootfs + "/sbin/init")
+                              .c_str()),
+        0);
+    auto result = run_vmm({ "--container", rootfs, "--", "/bin/echo", "right-init" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "right-init\n") << describe(result);
     std::system(("rm -rf " + rootfs).c_str());
 }
 

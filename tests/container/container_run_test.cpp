@@ -78,7 +78,7 @@ TEST_F(ContainerRunTest, InitIsPidOneAndTheCommandItsChild)
     auto result = run_shell(rootfs_directory, "echo $$ $PPID; cat /proc/1/cmdline | tr '\\0' ' '");
     EXPECT_EQ(result.exit_status, 0) << describe(result);
     EXPECT_EQ(result.standard_output.substr(0, 4), "2 1\n") << describe(result);
-    EXPECT_NE(result.standard_output.find("/sbin/init --"), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_output.find("vmm-init --marker-fd="), std::string::npos) << describe(result);
 }
 
 TEST_F(ContainerRunTest, HostProcessesAreInvisible)
@@ -206,4 +206,44 @@ TEST_F(ContainerRunTest, RootlessAsNobody)
     EXPECT_NE(result.standard_output.find("ok"), std::string::npos) << describe(result);
 }
 
+}
+
+namespace {
+
+// A tree made by another tool than ours: the host's own dynamically linked
+// bash and cat with the libraries ldd names, and an /etc/os-release; no
+// busybox, no /sbin/init, no /proc, /sys or /dev.
+std::string make_foreign_tree(std::string const& tree)
+{
+    std::string const script = "set -e; rm -rf " + tree + "; mkdir -p " + tree + "/bin " + tree + "/etc; cp /bin/bash /bin/cat " + tree
+        + "/bin/; for library in $(ldd /bin/bash /bin/cat | grep -o '/[^ ]*lib[^ ]*'); do mkdir -p " + tree + "$(dirname $library);"
+        " cp -L $library " + tree + "$library; done; echo 'PRETTY_NAME=\"Foreign Linux 1.0\"' > " + tree + "/etc/os-release";
+    return std::system(script.c_str()) == 0 ? tree : std::string();
+}
+
+}
+
+TEST_F(ContainerRunTest, ForeignTreeRunsAsDirectoryAndImageUnchanged)
+{
+    auto tree = make_foreign_tree(scratch_directory() + "/foreign");
+    ASSERT_FALSE(tree.empty());
+    auto const image_path = scratch_directory() + "/foreign.ext4";
+    ASSERT_EQ(std::system(("mke2fs -q -t ext4 -d " + tree + " -F " + image_path + " 64M").c_str()), 0);
+    auto listing = [&] {
+        auto result = vmm::testing::run_process({ "sh", "-c", "cd " + tree + " && find . -exec stat -c '%n %f %Y %s' {} +" });
+        return result.output;
+    };
+    auto const before = listing();
+    std::string const script = "cat /etc/os-release; echo \"$0\"; exit 4";
+    for (auto const& rootfs : { tree, image_path }) {
+        auto result = run_vmm({ "--container", rootfs, "--", "/bin/bash", "-c", script });
+        EXPECT_EQ(result.exit_status, 4) << describe(result);
+        EXPECT_EQ(result.standard_output, "PRETTY_NAME=\"Foreign Linux 1.0\"\n/bin/bash\n") << describe(result);
+        EXPECT_EQ(result.standard_error, "") << describe(result);
+    }
+    // Without a command: the tree's shell (bash here, as it has no /bin/sh).
+    auto shell = run_vmm({ "--container", tree }, 60, -1, "echo ${BASH_VERSION:0:1}; exit 5\n");
+    EXPECT_EQ(shell.exit_status, 5) << describe(shell);
+    EXPECT_EQ(shell.standard_output, "5\n") << describe(shell);
+    EXPECT_EQ(listing(), before) << "a run changed the user's tree";
 }
