@@ -22,14 +22,17 @@ constexpr int attach_attempts = 8;
 
 }
 
-void check_ext4_image(int image_fd, std::string_view path)
+bool is_ext4_image(int image_fd)
 {
     uint8_t bytes[2] {};
     ssize_t length = ::pread(image_fd, bytes, sizeof(bytes), ext4_magic_offset);
-    if (length < 0)
-        throw_system_error("read", path);
     // The superblock is little endian.
-    if (length != sizeof(bytes) || (bytes[0] | (bytes[1] << 8)) != ext4_magic)
+    return length == sizeof(bytes) && (bytes[0] | (bytes[1] << 8)) == ext4_magic;
+}
+
+void check_ext4_image(int image_fd, std::string_view path)
+{
+    if (!is_ext4_image(image_fd))
         throw Error(fmt::format("{}: not an ext4 image", path));
 }
 

@@ -7,6 +7,9 @@
 
 namespace vmm::container {
 
+// Whether the file open as `image_fd` has the ext4 superblock magic.
+bool is_ext4_image(int image_fd);
+
 // Throws "PATH: not an ext4 image" unless the file open as `image_fd` has the
 // ext4 superblock magic (0xEF53 at byte 1080).
 void check_ext4_image(int image_fd, std::string_view path);

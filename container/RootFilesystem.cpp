@@ -1,5 +1,6 @@
 #include "container/RootFilesystem.h"
 
+#include "common/ArchiveCache.h"
 #include "common/Error.h"
 #include "container/Devices.h"
 #include "container/Mount.h"
@@ -234,7 +235,18 @@ RootSource open_root_source(std::string const& path)
         return source;
     }
     if (!S_ISREG(status.st_mode))
-        throw Error(fmt::format("{}: neither a directory nor an ext4 image", path));
+        throw Error(fmt::format("{}: neither a directory, an ext4 image nor a tar archive", path));
+    {
+        // A tar archive (docker/podman export) runs as the directory it
+        // unpacks to, once, in vmm's cache: the archive itself is only read.
+        auto file = FileDescriptor::open(path, O_RDONLY);
+        if (!is_ext4_image(file.get())) {
+            if (!is_archive(file.get()))
+                throw Error(fmt::format("{}: neither an ext4 image nor a tar archive", path));
+            source.directory = unpacked_archive(path).string();
+            return source;
+        }
+    }
     if (::geteuid() != 0)
         throw Error(fmt::format("{}: mounting an ext4 image needs root (a rootfs directory does not)", path));
     source.loop_device = LoopDevice::attach(path);

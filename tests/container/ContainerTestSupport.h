@@ -213,6 +213,18 @@ inline int loop_devices_backed_by(std::string const& image)
     return count;
 }
 
+// A tree made by another tool than ours: the host's own dynamically linked
+// bash and cat with the libraries ldd names, and an /etc/os-release; no
+// busybox, no /sbin/init, no /proc, /sys or /dev.
+inline std::string make_foreign_tree(std::string const& tree)
+{
+    std::string const script = "set -e; rm -rf " + tree + "; mkdir -p " + tree + "/bin " + tree + "/etc; cp /bin/bash /bin/cat " + tree
+        + "/bin/; for library in $(ldd /bin/bash /bin/cat | grep -o '/[^ ]*lib[^ ]*'); do mkdir -p " + tree + "$(dirname $library);"
+        " cp -L $library " + tree + "$library; done; echo 'PRETTY_NAME=\"Foreign Linux 1.0\"' > " + tree + "/etc/os-release";
+    return std::system(script.c_str()) == 0 ? tree : std::string();
+}
+
+
 // Base fixture: the tests run containers, which needs root, and the rootfs.
 // Image tests use a private copy of the image, so that the loop device
 // check sees only this binary's loop devices.

@@ -208,21 +208,6 @@ TEST_F(ContainerRunTest, RootlessAsNobody)
 
 }
 
-namespace {
-
-// A tree made by another tool than ours: the host's own dynamically linked
-// bash and cat with the libraries ldd names, and an /etc/os-release; no
-// busybox, no /sbin/init, no /proc, /sys or /dev.
-std::string make_foreign_tree(std::string const& tree)
-{
-    std::string const script = "set -e; rm -rf " + tree + "; mkdir -p " + tree + "/bin " + tree + "/etc; cp /bin/bash /bin/cat " + tree
-        + "/bin/; for library in $(ldd /bin/bash /bin/cat | grep -o '/[^ ]*lib[^ ]*'); do mkdir -p " + tree + "$(dirname $library);"
-        " cp -L $library " + tree + "$library; done; echo 'PRETTY_NAME=\"Foreign Linux 1.0\"' > " + tree + "/etc/os-release";
-    return std::system(script.c_str()) == 0 ? tree : std::string();
-}
-
-}
-
 TEST_F(ContainerRunTest, ForeignTreeRunsAsDirectoryAndImageUnchanged)
 {
     auto tree = make_foreign_tree(scratch_directory() + "/foreign");

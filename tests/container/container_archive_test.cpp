@@ -1,0 +1,132 @@
+// Root filesystems as tar archives (the `docker export` format): unpacked
+// once into vmm's cache, run like a directory, and refused with one line
+// when an entry would land outside the tree or the archive is damaged.
+
+#include "ContainerTestSupport.h"
+
+#include <filesystem>
+
+using namespace container_test;
+
+namespace {
+
+std::string const trees = "/var/cache/vmm/trees";
+
+std::string sha256_of(std::string const& path)
+{
+    auto result = vmm::testing::run_process({ "sha256sum", path });
+    return result.output.substr(0, 64);
+}
+
+int cached_tree_count()
+{
+    int count = 0;
+    std::error_code error;
+    for (auto const& entry : std::filesystem::directory_iterator(trees, error))
+        count += entry.is_directory() ? 1 : 0;
+    return count;
+}
+
+class ContainerArchiveTest : public ContainerTest {
+protected:
+    // Writes a tar of `entries` made by Python's tarfile: (name, kind,
+    // target) with kind "file" or "symlink".
+    std::string make_tar(std::string const& name, std::string const& entries_python)
+    {
+        auto path = scratch_directory() + "/" + name;
+        std::string const script = "import io, tarfile\n"
+                                   "with tarfile.open('" + path + "', 'w') as archive:\n"
+                                   "    for name, kind, target in " + entries_python + ":\n"
+                                   "        info = tarfile.TarInfo(name)\n"
+                                   "        if kind == 'symlink':\n"
+                                   "            info.type, info.linkname = tarfile.SYMTYPE, target\n"
+                                   "            archive.addfile(info)\n"
+                                   "        else:\n"
+                                   "            info.size = 1\n"
+                                   "            archive.addfile(info, io.BytesIO(b'x'))\n";
+        auto result = vmm::testing::run_process({ "python3", "-c", script });
+        EXPECT_EQ(result.exit_status, 0) << result.output;
+        return path;
+    }
+
+    void expect_refused(std::string const& archive, std::string const& message)
+    {
+        auto const before = cached_tree_count();
+        auto result = run_vmm({ "--container", archive, "--", "/bin/true" });
+        EXPECT_EQ(result.exit_status, 1) << describe(result);
+        EXPECT_EQ(std::count(result.standard_error.begin(), result.standard_error.end(), '\n'), 1) << describe(result);
+        EXPECT_NE(result.standard_error.find(message), std::string::npos) << "expected '" << message << "' in " << describe(result);
+        EXPECT_EQ(cached_tree_count(), before) << "a refused archive left a tree in the cache";
+        EXPECT_FALSE(std::filesystem::exists(trees + "/" + sha256_of(archive)));
+    }
+};
+
+// The same foreign tree as a directory, an ext4 image and a tar archive:
+// the same output and status all three ways; the tar is unpacked once.
+TEST_F(ContainerArchiveTest, DirectoryImageAndTarRunTheSame)
+{
+    auto tree = make_foreign_tree(scratch_directory() + "/archived");
+    ASSERT_FALSE(tree.empty());
+    auto const image_path = scratch_directory() + "/archived.ext4";
+    auto const tar_path = scratch_directory() + "/archived.tar";
+    ASSERT_EQ(std::system(("mke2fs -q -t ext4 -d " + tree + " -F " + image_path + " 64M && tar -C " + tree + " -cf " + tar_path + " .").c_str()), 0);
+    auto const cached = trees + "/" + sha256_of(tar_path);
+    std::filesystem::remove_all(cached);
+
+    std::string const script = "cat /etc/os-release; echo /*; exit 6";
+    std::vector<std::string> outputs;
+    for (auto const& rootfs : { tree, image_path, tar_path, tar_path }) {
+        auto result = run_vmm({ "--container", rootfs, "--", "/bin/bash", "-c", script });
+        EXPECT_EQ(result.exit_status, 6) << rootfs << "\n" << describe(result);
+        EXPECT_EQ(result.standard_error, "") << describe(result);
+        auto output = result.standard_output;
+        // mke2fs's own directory is the image's only difference.
+        if (auto found = output.find(" /lost+found"); found != std::string::npos)
+            output.erase(found, std::string(" /lost+found").size());
+        outputs.push_back(output);
+    }
+    EXPECT_NE(outputs[0].find("Foreign Linux 1.0"), std::string::npos) << outputs[0];
+    EXPECT_EQ(outputs[1], outputs[0]);
+    EXPECT_EQ(outputs[2], outputs[0]);
+    EXPECT_EQ(outputs[3], outputs[0]);
+
+    // Unpacked once: the second run found the tree the first one made.
+    ASSERT_TRUE(std::filesystem::is_directory(cached));
+    struct stat first {};
+    ASSERT_EQ(::stat(cached.c_str(), &first), 0);
+    auto again = run_vmm({ "--container", tar_path, "--", "/bin/bash", "-c", "echo x > /written" });
+    EXPECT_EQ(again.exit_status, 0) << describe(again);
+    struct stat second {};
+    ASSERT_EQ(::stat(cached.c_str(), &second), 0);
+    EXPECT_EQ(second.st_ino, first.st_ino);
+    EXPECT_FALSE(std::filesystem::exists(cached + "/written")) << "the cached tree was written";
+    std::filesystem::remove_all(cached);
+}
+
+TEST_F(ContainerArchiveTest, EntriesLeavingTheTreeRefuseTheArchive)
+{
+    auto const outside = scratch_directory() + "/outside";
+    std::filesystem::create_directories(outside);
+    expect_refused(make_tar("absolute.tar", "[('/etc/evil', 'file', '')]"), "entry '/etc/evil' is an absolute path");
+    expect_refused(make_tar("dotdot.tar", "[('bin/../../evil', 'file', '')]"), "entry 'bin/../../evil' leads out of the tree");
+    expect_refused(make_tar("through-symlink.tar", "[('escape', 'symlink', '" + outside + "'), ('escape/evil', 'file', '')]"),
+        "Cannot extract through symlink");
+    EXPECT_TRUE(std::filesystem::is_empty(outside)) << "an archive wrote outside its tree";
+}
+
+TEST_F(ContainerArchiveTest, DamagedOrForeignFilesAreRefused)
+{
+    auto tree = make_foreign_tree(scratch_directory() + "/truncated-tree");
+    ASSERT_FALSE(tree.empty());
+    auto const truncated = scratch_directory() + "/truncated.tar";
+    ASSERT_EQ(std::system(("tar -C " + tree + " -cf - . | head -c 40000 > " + truncated).c_str()), 0);
+    expect_refused(truncated, "Truncated tar archive");
+
+    auto const random = scratch_directory() + "/random.bin";
+    ASSERT_EQ(std::system(("head -c 8192 /dev/urandom > " + random).c_str()), 0);
+    auto result = run_vmm({ "--container", random, "--", "/bin/true" });
+    EXPECT_EQ(result.exit_status, 1) << describe(result);
+    EXPECT_EQ(result.standard_error, "vmm: --container: " + random + ": neither an ext4 image nor a tar archive\n") << describe(result);
+}
+
+}
