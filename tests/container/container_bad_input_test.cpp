@@ -64,7 +64,7 @@ TEST_F(ContainerBadInputTest, ImageThatIsNotExt4)
     auto not_an_image = scratch_directory() + "/not-an-image";
     ASSERT_EQ(std::system(("head -c 1048576 /dev/zero > " + not_an_image).c_str()), 0);
     auto result = run_vmm({ "--container", not_an_image, "--", "/bin/true" });
-    expect_one_error_line(result, not_an_image + ": not an ext4 image");
+    expect_one_error_line(result, not_an_image + ": neither an ext4 image nor a tar archive");
     EXPECT_EQ(loop_devices_backed_by(not_an_image), 0);
     ::unlink(not_an_image.c_str());
 }
@@ -74,14 +74,14 @@ TEST_F(ContainerBadInputTest, TinyFileIsNotExt4)
     auto tiny = scratch_directory() + "/tiny";
     ASSERT_EQ(std::system(("echo hello > " + tiny).c_str()), 0);
     auto result = run_vmm({ "--container", tiny });
-    expect_one_error_line(result, "not an ext4 image");
+    expect_one_error_line(result, "neither an ext4 image nor a tar archive");
     ::unlink(tiny.c_str());
 }
 
 TEST_F(ContainerBadInputTest, DeviceIsNeitherDirectoryNorImage)
 {
     auto result = run_vmm({ "--container", "/dev/null" });
-    expect_one_error_line(result, "neither a directory nor an ext4 image");
+    expect_one_error_line(result, "neither a directory, an ext4 image nor a tar archive");
 }
 
 TEST_F(ContainerBadInputTest, BadMemorySize)
