@@ -27,6 +27,10 @@ public:
     std::string const& path() const { return m_path; }
 
 private:
+    static std::string pool_directory();
+    void claim_pooled_layer();
+    bool return_to_pool();
+
     std::string m_path;
 };
 
