@@ -9,7 +9,9 @@
 #include "kvm/Vcpu.h"
 #include "kvm/VirtualMachine.h"
 #include "machine/BootOptions.h"
+#include "machine/ExitHandler.h"
 #include "machine/KernelCmdline.h"
+#include "machine/StopReason.h"
 #include "common/Terminal.h"
 #include "common/Timings.h"
 #include "memory/GuestMemory.h"
@@ -23,15 +25,6 @@
 #include <vector>
 
 namespace vmm {
-
-enum class StopReason {
-    Running,
-    ExitStatusReported, // guest/init wrote the command's status.
-    GuestReset,         // i8042 reset or a KVM system event.
-    TripleFault,        // KVM_EXIT_SHUTDOWN.
-    HostSignal,         // SIGINT/SIGTERM/SIGHUP to vmm, or the console's quit key.
-    Failure,            // An error on a vCPU or the I/O thread.
-};
 
 // One virtual machine: guest memory, the KVM VM and its vCPUs, the devices on
 // the I/O-port and MMIO buses, and the I/O thread's event loop.
@@ -57,9 +50,8 @@ private:
     void watch_host_input();
     void handle_host_input(std::span<uint8_t const> bytes);
     void run_vcpu(kvm::Vcpu& vcpu);
-    // Handles one exit; returns false when the vCPU should stop.
-    bool handle_exit(kvm::Vcpu& vcpu);
-    bool handle_internal_error(kvm::Vcpu& vcpu);
+    // Carries out what the exit dispatch decided; returns false when the vCPU should stop.
+    bool carry_out(kvm::Vcpu& vcpu, ExitAction action);
     void kick_vcpus();
     int exit_status();
 

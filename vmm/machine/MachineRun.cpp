@@ -5,7 +5,6 @@
 #include "common/Terminal.h"
 #include "machine/Machine.h"
 #include "machine/MemoryUsage.h"
-#include "machine/PvmInstructions.h"
 #include "sandbox/Sandbox.h"
 
 #include <chrono>
@@ -26,7 +25,6 @@ constexpr int kick_signal = SIGUSR1;
 // console output: a stalled reader must not keep vmm from ending.
 constexpr std::chrono::milliseconds console_drain_stall_timeout { 300 };
 
-
 void install_kick_handler()
 {
     struct sigaction action {};
@@ -35,14 +33,6 @@ void install_kick_handler()
     // No SA_RESTART: KVM_RUN must return EINTR to the vCPU thread.
     if (sigaction(kick_signal, &action, nullptr) != 0)
         throw_system_error("sigaction", "SIGUSR1");
-}
-
-std::string hex_bytes(std::span<uint8_t const> bytes)
-{
-    std::string text;
-    for (auto byte : bytes)
-        text += fmt::format("{}{:02x}", text.empty() ? "" : " ", byte);
-    return text;
 }
 
 }
@@ -190,12 +180,20 @@ void Machine::run_vcpu(kvm::Vcpu& vcpu)
 {
     try {
         sandbox::confine_thread(sandbox::ThreadKind::Vcpu);
+        ExitContext const exits {
+            .vcpu_index = vcpu.index(),
+            .host_kind = m_host_kind,
+            .io_bus = m_io_bus,
+            .mmio_bus = m_mmio_bus,
+            .guest_log = m_guest_log,
+            .read_rip = [&vcpu] { return vcpu.get_registers().rip; },
+        };
         while (!m_stopping.load()) {
             if (vcpu.index() == 0)
                 m_timings.mark(Timings::Milestone::FirstKvmRun);
             if (!vcpu.run())
                 continue;
-            if (!handle_exit(vcpu))
+            if (!carry_out(vcpu, handle_exit(vcpu.run_state(), exits)))
                 return;
         }
     } catch (Error const& error) {
@@ -203,74 +201,26 @@ void Machine::run_vcpu(kvm::Vcpu& vcpu)
     }
 }
 
-bool Machine::handle_exit(kvm::Vcpu& vcpu)
+bool Machine::carry_out(kvm::Vcpu& vcpu, ExitAction action)
 {
-    auto& run = vcpu.run_state();
-    switch (run.exit_reason) {
-    case KVM_EXIT_IO: {
-        // `count` accesses of `size` bytes each, for rep ins/outs; the data
-        // sits in the kvm_run page at data_offset, which KVM keeps in bounds.
-        auto* data = reinterpret_cast<uint8_t*>(&run) + run.io.data_offset;
-        for (uint32_t index = 0; index < run.io.count; ++index) {
-            std::span<uint8_t> access(data + index * run.io.size, run.io.size);
-            bool const handled = run.io.direction == KVM_EXIT_IO_OUT ? m_io_bus.write(run.io.port, access) : m_io_bus.read(run.io.port, access);
-            if (!handled)
-                m_guest_log.debug("vCPU {}: unclaimed port {:#x}", vcpu.index(), run.io.port);
-        }
+    if (std::holds_alternative<exit_action::Resume>(action))
         return true;
-    }
-    case KVM_EXIT_MMIO: {
-        std::span<uint8_t> access(run.mmio.data, std::min<uint32_t>(run.mmio.len, sizeof(run.mmio.data)));
-        bool const handled = run.mmio.is_write ? m_mmio_bus.write(run.mmio.phys_addr, access) : m_mmio_bus.read(run.mmio.phys_addr, access);
-        if (!handled)
-            m_guest_log.debug("vCPU {}: unclaimed MMIO {:#x}", vcpu.index(), run.mmio.phys_addr);
-        return true;
-    }
-    case KVM_EXIT_SHUTDOWN:
-        stop(StopReason::TripleFault, 1);
-        return false;
-    case KVM_EXIT_SYSTEM_EVENT:
-        stop(StopReason::GuestReset, 0);
-        return false;
-    case KVM_EXIT_INTERNAL_ERROR:
-        return handle_internal_error(vcpu);
-    case KVM_EXIT_FAIL_ENTRY:
-        stop(StopReason::Failure, 1, fmt::format("vCPU {}: KVM could not enter the guest (hardware reason {:#x})", vcpu.index(), run.fail_entry.hardware_entry_failure_reason));
-        return false;
-    case KVM_EXIT_INTR:
-    case KVM_EXIT_IRQ_WINDOW_OPEN:
-        return true;
-    case KVM_EXIT_HLT:
-        stop(StopReason::Failure, 1, fmt::format("vCPU {}: halted with interrupts that can never arrive", vcpu.index()));
-        return false;
-    default:
-        stop(StopReason::Failure, 1, fmt::format("vCPU {}: unexpected KVM exit reason {}", vcpu.index(), run.exit_reason));
+    if (auto* stop_action = std::get_if<exit_action::Stop>(&action)) {
+        stop(stop_action->reason, stop_action->exit_status, std::move(stop_action->message));
         return false;
     }
+    auto const& completion = std::get<exit_action::CompleteInstruction>(action).completion;
+    auto regs = vcpu.get_registers();
+    regs.rip += completion.length;
+    vcpu.set_registers(regs);
+    if (completion.exception_vector) {
+        auto events = vcpu.get_events();
+        events.exception.injected = 1;
+        events.exception.nr = *completion.exception_vector;
+        events.exception.has_error_code = 0;
+        vcpu.set_events(events);
+    }
+    return true;
 }
-
-bool Machine::handle_internal_error(kvm::Vcpu& vcpu)
-{
-    auto& run = vcpu.run_state();
-    auto const regs = vcpu.get_registers();
-    std::span<uint8_t const> instruction;
-    if (run.emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION && run.emulation_failure.ndata >= 2
-        && (run.emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
-        instruction = { run.emulation_failure.insn_bytes, std::min<size_t>(run.emulation_failure.insn_size, sizeof(run.emulation_failure.insn_bytes)) };
-    }
-    if (m_host_kind == HostKind::Pvm && complete_unemulated_instruction(vcpu, regs, instruction))
-        return true;
-    std::string message;
-    if (run.emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION)
-        message = fmt::format("vCPU {}: KVM cannot emulate the instruction at RIP {:#x} (bytes: {})", vcpu.index(), regs.rip,
-            instruction.empty() ? "unknown" : hex_bytes(instruction));
-    else
-        message = fmt::format("vCPU {}: KVM internal error, suberror {} at RIP {:#x}", vcpu.index(), run.internal.suberror, regs.rip);
-    if (m_host_kind == HostKind::Pvm)
-        message += " [PVM host: guest code at CPL0 is emulated]";
-    stop(StopReason::Failure, 1, message);
-    return false;
-}
-
 
 }
