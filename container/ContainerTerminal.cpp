@@ -21,16 +21,28 @@ namespace vmm::container {
 
 namespace {
 
-void send_fd(int socket_fd, int fd)
-{
-    char byte = 't';
+// One byte of data carrying one fd (SCM_RIGHTS), for sendmsg and recvmsg.
+struct FdMessage {
+    char byte { 't' };
     iovec data { &byte, 1 };
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
     msghdr message {};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+
+    FdMessage()
+    {
+        message.msg_iov = &data;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof(control);
+    }
+    FdMessage(FdMessage const&) = delete;
+    FdMessage& operator=(FdMessage const&) = delete;
+};
+
+void send_fd(int socket_fd, int fd)
+{
+    FdMessage fd_message;
+    auto& message = fd_message.message;
     auto* header = CMSG_FIRSTHDR(&message);
     header->cmsg_level = SOL_SOCKET;
     header->cmsg_type = SCM_RIGHTS;
@@ -151,14 +163,8 @@ void attach_container_terminal(int socket_fd)
 
 FileDescriptor receive_container_terminal(int socket_fd)
 {
-    char byte = 0;
-    iovec data { &byte, 1 };
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
-    msghdr message {};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
+    FdMessage fd_message;
+    auto& message = fd_message.message;
     ssize_t length;
     while ((length = ::recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC)) < 0) {
         if (errno != EINTR)

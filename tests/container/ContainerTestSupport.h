@@ -132,6 +132,28 @@ inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_
     return result;
 }
 
+// Starts `vmm ARGUMENTS...` in the background and returns its PID once its
+// command has printed a first line (e.g. "ready"): the container is up.
+inline pid_t start_vmm_until_output(std::vector<std::string> const& arguments)
+{
+    std::vector<std::string> command { vmm_binary };
+    command.insert(command.end(), arguments.begin(), arguments.end());
+    int output_pipe[2];
+    if (::pipe2(output_pipe, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(output_pipe[1], 1);
+        vmm::testing::exec_or_exit(command);
+    }
+    started_vmm_pids.push_back(pid);
+    ::close(output_pipe[1]);
+    char buffer[16] {};
+    ssize_t length = ::read(output_pipe[0], buffer, sizeof(buffer) - 1);
+    ::close(output_pipe[0]);
+    return length > 0 ? pid : -1;
+}
+
 // `vmm --container ROOTFS [OPTIONS...] -- sh -c SCRIPT`.
 inline RunResult run_shell(std::string const& rootfs, std::string const& script, std::vector<std::string> const& options = {})
 {

@@ -168,19 +168,8 @@ TEST_F(HostIsolationTest, SetuidAndCapabilityFilesNeverReachTheTree)
 // second is refused while the first runs, naming the holder's PID.
 TEST_F(HostIsolationTest, ABusyImageIsRefused)
 {
-    std::vector<std::string> first { vmm_binary, "--container", image(), "--", "/bin/sh", "-c", "echo ready; sleep 3; echo first > /first" };
-    int output_pipe[2];
-    ASSERT_EQ(::pipe2(output_pipe, O_CLOEXEC), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(output_pipe[1], 1);
-        vmm::testing::exec_or_exit(first);
-    }
-    started_vmm_pids.push_back(pid);
-    ::close(output_pipe[1]);
-    char buffer[16] {};
-    ASSERT_GT(::read(output_pipe[0], buffer, sizeof(buffer) - 1), 0);
-    ::close(output_pipe[0]);
+    pid_t pid = start_vmm_until_output({ "--container", image(), "--", "/bin/sh", "-c", "echo ready; sleep 3; echo first > /first" });
+    ASSERT_GT(pid, 0);
 
     auto second = run_shell(image(), "echo second > /second");
     EXPECT_EQ(second.exit_status, 1) << describe(second);
@@ -196,19 +185,8 @@ TEST_F(HostIsolationTest, ABusyImageIsRefused)
 // SIGKILL cannot be caught: the next run removes what the killed one left.
 TEST_F(HostIsolationTest, TheNextRunSweepsTheCgroupsOfAKilledVmm)
 {
-    std::vector<std::string> command { vmm_binary, "--container", rootfs_directory, "--", "/bin/sh", "-c", "echo ready; sleep 30" };
-    int output_pipe[2];
-    ASSERT_EQ(::pipe2(output_pipe, O_CLOEXEC), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(output_pipe[1], 1);
-        vmm::testing::exec_or_exit(command);
-    }
-    started_vmm_pids.push_back(pid);
-    ::close(output_pipe[1]);
-    char buffer[16] {};
-    ASSERT_GT(::read(output_pipe[0], buffer, sizeof(buffer) - 1), 0);
-    ::close(output_pipe[0]);
+    pid_t pid = start_vmm_until_output({ "--container", rootfs_directory, "--", "/bin/sh", "-c", "echo ready; sleep 30" });
+    ASSERT_GT(pid, 0);
     ::kill(pid, SIGKILL);
     ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
     ASSERT_FALSE(leftover_cgroups().empty()) << "SIGKILL left nothing to sweep: the test shows nothing";

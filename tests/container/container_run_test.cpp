@@ -175,19 +175,8 @@ TEST_F(ContainerRunTest, CgroupNamespaceHidesTheHostPath)
 TEST_F(ContainerRunTest, SigtermIsForwardedToTheContainer)
 {
     // vmm forwards SIGTERM to init, which forwards it to the command.
-    std::vector<std::string> command { vmm_binary, "--container", rootfs_directory, "--", "/bin/sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done" };
-    int output_pipe[2];
-    ASSERT_EQ(::pipe2(output_pipe, O_CLOEXEC), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(output_pipe[1], 1);
-        vmm::testing::exec_or_exit(command);
-    }
-    started_vmm_pids.push_back(pid);
-    ::close(output_pipe[1]);
-    char buffer[16] {};
-    ASSERT_GT(::read(output_pipe[0], buffer, sizeof(buffer) - 1), 0);
-    ::close(output_pipe[0]);
+    pid_t pid = start_vmm_until_output({ "--container", rootfs_directory, "--", "/bin/sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done" });
+    ASSERT_GT(pid, 0);
     ::kill(pid, SIGTERM);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
