@@ -1,6 +1,6 @@
 """report.md: the table a person reads first, then ratios, hosts and reasons."""
 
-from .metrics import format_value, ratios_to_baseline
+from .metrics import format_value, ratios_to_baseline, within_noise
 
 
 def _table(header, rows):
@@ -48,17 +48,26 @@ def render(report):
     lines += _table(header, rows)
 
     ratios = ratios_to_baseline(report)
+    noisy = within_noise(report)
     lines += ["", "## Ratios to the host baseline (same host, same run)", ""]
     if not ratios:
         lines.append("No host has both a measured baseline and another measured subject.")
     for host_id, by_subject in ratios.items():
         lines += [f"On **{host_id}** ({hosts[host_id]['name']}): cost relative to the same workload run "
                   "directly on that host; above 1 means slower, bigger or less throughput (for MiB/s the "
-                  "factor is baseline / subject).", ""]
+                  "factor is baseline / subject). *within noise*: the subject's runs and the baseline's "
+                  "overlap (10th–90th percentile, or min–max under ten runs), so the ratio shows no measured "
+                  "difference.", ""]
         ratio_metrics = [metric for metric in used if any(metric in row for row in by_subject.values())]
         header = ["subject"] + [metrics[metric]["short"] for metric in ratio_metrics]
         names = {subject["id"]: subject["name"] for subject in report["subjects"]}
-        rows = [[names[subject_id]] + [f"{row[metric]:.2f}×" if metric in row else "–" for metric in ratio_metrics]
+        def ratio_cell(subject_id, row, metric):
+            if metric not in row:
+                return "–"
+            noise = " (within noise)" if (host_id, subject_id, metric) in noisy else ""
+            return f"{row[metric]:.2f}×{noise}"
+
+        rows = [[names[subject_id]] + [ratio_cell(subject_id, row, metric) for metric in ratio_metrics]
                 for subject_id, row in by_subject.items()]
         lines += _table(header, rows) + [""]
 

@@ -46,6 +46,35 @@ def format_value(value):
     return f"{value:.3g}"
 
 
+def spread(figure):
+    """The range most runs of a figure fall in: the 10th to 90th percentile
+    of its samples, or min to max when there are fewer than ten."""
+    samples = sorted(figure.get("samples") or [figure["min"], figure["max"]])
+    if len(samples) < 10:
+        return samples[0], samples[-1]
+    deciles = statistics.quantiles(samples, n=10)
+    return deciles[0], deciles[-1]
+
+
+def within_noise(report):
+    """{(host, subject id, metric)} whose ratio to the baseline is within
+    noise: the subject's spread and the baseline's overlap, so the runs do
+    not tell the two apart and the ratio is no measured difference."""
+    baselines = {subject["host"]: subject for subject in report["subjects"]
+                 if subject["kind"] == "baseline" and subject["status"] == "measured"}
+    result = set()
+    for host, by_subject in ratios_to_baseline(report).items():
+        baseline = baselines[host]
+        for subject_id, row in by_subject.items():
+            subject = next(entry for entry in report["subjects"] if entry["id"] == subject_id)
+            for metric in row:
+                low, high = spread(subject["figures"][metric])
+                reference_low, reference_high = spread(baseline["figures"][metric])
+                if low <= reference_high and reference_low <= high:
+                    result.add((host, subject_id, metric))
+    return result
+
+
 def ratios_to_baseline(report):
     """{host: {subject id: {metric: cost factor}}}, drawn only between
     subjects measured on the same host in the same run. The cost factor is

@@ -11,7 +11,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 
 from compare_lib import check, markdown, plots, schema  # noqa: E402
-from compare_lib.metrics import ratios_to_baseline, summarize  # noqa: E402
+from compare_lib.metrics import ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "report.json")
 
@@ -76,6 +76,28 @@ class SummarizeTest(unittest.TestCase):
 
 
 class RatioTest(unittest.TestCase):
+    def test_overlapping_spreads_are_within_noise(self):
+        report = load_fixture()
+        baseline = subject(report, "local-baseline")
+        metric = next(iter(baseline["figures"]))
+        other = next(entry for entry in report["subjects"] if entry["host"] == "local" and entry is not baseline
+                     and entry["status"] == "measured" and metric in entry["figures"])
+        reference = baseline["figures"][metric]
+        # Apart: the subject's every run is 10x the baseline's slowest.
+        other["figures"][metric] = summarize([reference["max"] * 10 + index for index in range(12)])
+        self.assertNotIn(("local", other["id"], metric), within_noise(report))
+        # Overlapping: the same samples as the baseline, one a little slower.
+        samples = list(reference["samples"]) + [reference["max"] * 1.01]
+        other["figures"][metric] = summarize(samples)
+        self.assertIn(("local", other["id"], metric), within_noise(report))
+        self.assertIn("(within noise)", markdown.render(report))
+
+    def test_spread_is_the_deciles_from_ten_runs(self):
+        self.assertEqual(spread(summarize([1, 2, 3])), (1.0, 3.0))
+        low, high = spread(summarize(list(range(1, 101))))
+        self.assertAlmostEqual(low, 10.1)
+        self.assertAlmostEqual(high, 90.9)
+
     def test_ratios_only_within_one_host(self):
         ratios = ratios_to_baseline(load_fixture())
         self.assertEqual(set(ratios), {"local", "nested"})
