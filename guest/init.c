@@ -2,13 +2,15 @@
  * guest/init: PID 1 of both the vmm microVM and the vmm container.
  *
  * In the VM (the kernel command line holds vmm.mode=vm) it mounts /proc, /sys
- * and /dev, takes the command from the vmm.arg= words of /proc/cmdline,
+ * and /dev, switches from vmm's initramfs to the root disk when vmm booted
+ * one (vmm.root=), takes the command from the vmm.arg= words of /proc/cmdline,
  * reports the command's exit status through VMM_EXIT_STATUS_PORT and resets
  * the machine. In the container (everything is already mounted by the
  * runtime) it takes the command from its own argv and exits with its status.
- * With no command it starts an interactive busybox shell.
+ * With no command it starts the tree's shell, /bin/sh or else /bin/bash.
  */
 #include "protocol.h"
+#include "switch_root.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +52,9 @@ static void mount_if_missing(const char *probe, const char *source, const char *
     struct stat status;
     if (stat(probe, &status) == 0)
         return;
-    mkdir(target, 0755);
+    /* A read-only root that lacks the mount point goes without the mount. */
+    if (mkdir(target, 0755) != 0 && errno == EROFS)
+        return;
     if (mount(source, target, type, flags, NULL) != 0)
         warn_errno("mount", target);
 }
@@ -227,6 +231,32 @@ static int run_command(char **arguments, int job_control)
     return exit_status;
 }
 
+/* Ends the VM: reports `exit_status` to vmm once the console has sent
+ * everything, then resets the machine. */
+static void finish_vm(int exit_status)
+{
+    fflush(stdout);
+    /* What the command left running goes, so that the root can be
+     * remounted read-only: the disk is then clean (its journal committed)
+     * and mounts again anywhere, read-only ones included. */
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+        ;
+    sync();
+    mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
+    /* The command's last output may still sit in the console's tty buffer,
+     * sent by interrupts (perhaps on another vCPU): wait until the UART has
+     * taken all of it, because the VMM stops at the exit-status port. */
+    drain_console(STDOUT_FILENO);
+    drain_console(STDERR_FILENO);
+    report_to_vmm(VMM_EXIT_STATUS_PORT, (unsigned char)exit_status);
+    /* The VMM stops at the exit-status port; the reset is the fallback that
+     * ends the VM (through the i8042) if the port could not be written. */
+    reboot(RB_AUTOBOOT);
+    for (;;)
+        pause();
+}
+
 int main(int argc, char **argv)
 {
     int is_pid_one = getpid() == 1;
@@ -245,18 +275,27 @@ int main(int argc, char **argv)
         memset(&command, 0, sizeof(command));
     }
 
-    /* Without a command: the tree's shell (vmm checked that one exists). */
     char *shell[] = {"/bin/sh", NULL};
-    if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)
-        shell[0] = "/bin/bash";
     char **arguments = shell;
     if (command.is_vm) {
-        if (command.argument_count > 0)
+        /* In vmm's initramfs: the user's tree is on the root disk. */
+        if (command.root_disk != VMM_ROOT_NONE && vmm_root_is_initramfs() && vmm_switch_to_root_disk(command.root_disk) != 0)
+            finish_vm(VMM_INIT_FAILURE_STATUS);
+        if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)
+            shell[0] = "/bin/bash";
+        if (command.argument_count > 0) {
             arguments = command.arguments;
+        } else if (access(shell[0], X_OK) != 0) {
+            fprintf(stderr, "vmm-init: the root filesystem has no shell to start (/bin/sh or /bin/bash): give a command after --\n");
+            finish_vm(127);
+        }
         mount_if_missing("/dev/pts/ptmx", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC);
         mount_if_missing("/tmp/.vmm-tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV);
         setup_vm_identity();
     } else {
+        /* Without a command: the tree's shell (vmm checked that one exists). */
+        if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)
+            shell[0] = "/bin/bash";
         /* Container mode: PID 1 cannot be ptraced (nor its /proc files read)
          * by the container's command, which runs as the same user. Set before
          * the command is started; init never execs, so it stays in force. */
@@ -301,17 +340,5 @@ int main(int argc, char **argv)
 
     if (!command.is_vm)
         return exit_status;
-
-    sync();
-    /* The command's last output may still sit in the console's tty buffer,
-     * sent by interrupts (perhaps on another vCPU): wait until the UART has
-     * taken all of it, because the VMM stops at the exit-status port. */
-    drain_console(STDOUT_FILENO);
-    drain_console(STDERR_FILENO);
-    report_to_vmm(VMM_EXIT_STATUS_PORT, (unsigned char)exit_status);
-    /* The VMM stops at the exit-status port; the reset is the fallback that
-     * ends the VM (through the i8042) if the port could not be written. */
-    reboot(RB_AUTOBOOT);
-    for (;;)
-        pause();
+    finish_vm(exit_status);
 }

@@ -98,6 +98,18 @@ int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *comm
             command->is_vm = 1;
             continue;
         }
+        const size_t root_key_length = strlen(VMM_CMDLINE_ROOT_KEY);
+        if (word_length > root_key_length && memcmp(word, VMM_CMDLINE_ROOT_KEY, root_key_length) == 0) {
+            const char *value = word + root_key_length;
+            size_t value_length = word_length - root_key_length;
+            if (value_length == 2 && memcmp(value, "rw", 2) == 0)
+                command->root_disk = VMM_ROOT_READ_WRITE;
+            else if (value_length == 2 && memcmp(value, "ro", 2) == 0)
+                command->root_disk = VMM_ROOT_READ_ONLY;
+            else
+                goto fail;
+            continue;
+        }
         if (word_length < key_length || memcmp(word, VMM_CMDLINE_ARGUMENT_KEY, key_length) != 0)
             continue;
         if (command->argument_count == VMM_MAX_ARGUMENTS)

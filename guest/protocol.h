@@ -28,6 +28,12 @@ extern "C" {
  * parser and are not passed on to init's argv or environment. */
 #define VMM_CMDLINE_MODE_VM "vmm.mode=vm"
 #define VMM_CMDLINE_ARGUMENT_KEY "vmm.arg="
+/* Present when vmm booted its own initramfs: guest/init mounts /dev/vda
+ * (ext4) with this access ("rw" or "ro") and switches to it. */
+#define VMM_CMDLINE_ROOT_KEY "vmm.root="
+#define VMM_ROOT_DEVICE "/dev/vda"
+/* The exit status guest/init reports when it cannot switch to the root disk. */
+#define VMM_INIT_FAILURE_STATUS 125
 
 /* The most arguments init takes from the kernel command line. */
 #define VMM_MAX_ARGUMENTS 64
@@ -47,16 +53,24 @@ size_t vmm_percent_encode(const char *input, char *output, size_t output_size);
  */
 int vmm_percent_decode(const char *input, size_t length, char *output, size_t output_size);
 
+enum vmm_root_disk {
+    VMM_ROOT_NONE,       /* No vmm.root=: the kernel mounted the root (or there is none). */
+    VMM_ROOT_READ_WRITE, /* vmm.root=rw */
+    VMM_ROOT_READ_ONLY,  /* vmm.root=ro */
+};
+
 struct vmm_guest_command {
     int is_vm;                         /* vmm.mode=vm was on the command line. */
+    enum vmm_root_disk root_disk;      /* What init mounts from VMM_ROOT_DEVICE. */
     int argument_count;                /* Number of vmm.arg= words. */
     char *arguments[VMM_MAX_ARGUMENTS + 1]; /* Decoded, NULL terminated. */
 };
 
 /*
  * Parses a kernel command line (the text of /proc/cmdline). Fills `command`
- * with the mode and the decoded vmm.arg= words, in order. Returns 0 on
- * success and -1 on a malformed or oversized argument; the caller frees the
+ * with the mode, the root disk (vmm.root=) and the decoded vmm.arg= words,
+ * in order. Returns 0 on success and -1 on a malformed or oversized argument
+ * or an unknown vmm.root= value; the caller frees the
  * arguments with vmm_guest_command_free().
  */
 int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command);

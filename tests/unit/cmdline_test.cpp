@@ -10,7 +10,7 @@ using namespace vmm;
 TEST(KernelCmdline, DefaultsForTheSerialConsole)
 {
     CmdlineInputs inputs;
-    inputs.has_root_disk = true;
+    inputs.root_mount = RootMount::Kernel;
     auto const cmdline = build_kernel_cmdline(inputs, 2047);
     EXPECT_NE(cmdline.find("console=ttyS0"), std::string::npos);
     EXPECT_EQ(cmdline.find("console=hvc0"), std::string::npos);
@@ -59,4 +59,32 @@ TEST(KernelCmdline, TooLongIsAClearError)
     } catch (Error const& error) {
         EXPECT_NE(std::string(error.what()).find("at most 2047"), std::string::npos) << error.what();
     }
+}
+
+TEST(KernelCmdline, InitMountsTheRootFromVmmsInitramfs)
+{
+    CmdlineInputs inputs;
+    inputs.root_mount = RootMount::Init;
+    inputs.root_access = DiskAccess::ReadOnly;
+    auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    EXPECT_EQ(cmdline.find("root=/dev/vda"), std::string::npos) << "the kernel must not mount a root of its own: " << cmdline;
+    EXPECT_NE(cmdline.find(" rdinit=/init "), std::string::npos) << cmdline;
+    vmm_guest_command command {};
+    ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0);
+    EXPECT_EQ(command.is_vm, 1);
+    EXPECT_EQ(command.root_disk, VMM_ROOT_READ_ONLY);
+    vmm_guest_command_free(&command);
+
+    inputs.root_access = DiskAccess::ReadWrite;
+    ASSERT_EQ(vmm_parse_kernel_cmdline(build_kernel_cmdline(inputs, 2047).c_str(), &command), 0);
+    EXPECT_EQ(command.root_disk, VMM_ROOT_READ_WRITE);
+    vmm_guest_command_free(&command);
+}
+
+TEST(KernelCmdline, GuestInitRefusesAnUnknownRootAccess)
+{
+    vmm_guest_command command {};
+    EXPECT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.root=rx", &command), -1);
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm root=/dev/vda", &command), 0);
+    EXPECT_EQ(command.root_disk, VMM_ROOT_NONE) << "the kernel's root= is not vmm's";
 }

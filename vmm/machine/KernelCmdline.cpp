@@ -16,8 +16,14 @@ std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
     // reboot at once on panic, and no slow probing of absent hardware.
     std::string cmdline = "reboot=k panic=1 nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet";
     cmdline += inputs.console == ConsoleKind::Virtio ? " console=ttyS0 console=hvc0" : " console=ttyS0";
-    if (inputs.has_root_disk)
-        cmdline += " root=/dev/vda rw rootfstype=ext4 rootwait";
+    bool const read_only = inputs.root_access == DiskAccess::ReadOnly;
+    // With vmm's initramfs there is no root= at all: the kernel never mounts
+    // a root itself, so its fallbacks (/sbin/init, then /bin/sh with the
+    // command line's words as arguments) never run.
+    if (inputs.root_mount == RootMount::Kernel)
+        cmdline += read_only ? " root=/dev/vda ro rootfstype=ext4 rootwait" : " root=/dev/vda rw rootfstype=ext4 rootwait";
+    else if (inputs.root_mount == RootMount::Init)
+        cmdline += read_only ? " rdinit=/init " VMM_CMDLINE_ROOT_KEY "ro" : " rdinit=/init " VMM_CMDLINE_ROOT_KEY "rw";
     for (auto const& device : inputs.virtio_devices)
         cmdline += " " + device;
     if (inputs.host == HostKind::Pvm) {

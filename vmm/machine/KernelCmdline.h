@@ -12,10 +12,18 @@ enum class HostKind {
     Pvm,                    // KVM's PVM: guest kernel code is emulated, guest user system calls fail.
 };
 
+// Who mounts the root disk (/dev/vda).
+enum class RootMount {
+    None,   // No disk.
+    Kernel, // root=/dev/vda: the kernel mounts it and runs its /sbin/init (with --initrd: the initrd's /init).
+    Init,   // vmm's initramfs: guest/init mounts it (vmm.root=) and switches to it.
+};
+
 struct CmdlineInputs {
     ConsoleKind console { ConsoleKind::Serial };
     HostKind host { HostKind::HardwareVirtualization };
-    bool has_root_disk { false };
+    RootMount root_mount { RootMount::None };
+    DiskAccess root_access { DiskAccess::ReadWrite };
     std::vector<std::string> virtio_devices; // "virtio_mmio.device=4K@0x...:N" words.
     std::string extra;                        // --cmdline, last so that it wins.
     std::vector<std::string> command;         // Passed to guest/init as vmm.arg= words.

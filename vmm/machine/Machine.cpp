@@ -12,6 +12,7 @@
 #include "devices/I8042.h"
 #include "devices/virtio/VirtioDevices.h"
 #include "machine/HostDetection.h"
+#include "machine/Initramfs.h"
 #include "protocol.h"
 
 #include <fmt/format.h>
@@ -55,6 +56,11 @@ Machine::Machine(BootOptions options)
             throw Error(fmt::format("initrd {}: {} bytes do not fit in {} MiB of guest memory", m_options.initrd, status.st_size,
                 m_options.memory_size >> 20));
         initrd = read_file(m_options.initrd, "initrd");
+    } else if (kernel && !m_options.disks.empty()) {
+        // vmm's own initramfs: guest/init mounts the root disk itself, so
+        // any ext4 image with a Linux tree boots, whatever init it has.
+        initrd = build_vmm_initramfs();
+        m_root_mount = RootMount::Init;
     }
     for (auto const& disk : m_options.disks) {
         struct stat status {};
@@ -141,7 +147,10 @@ void Machine::add_virtio_devices(CmdlineInputs& cmdline)
         auto const context = next_context();
         m_mmio_bus.add(context.mmio_base, virtio_mmio_slot_size, virtio::create_block_device(context, disk));
     }
-    cmdline.has_root_disk = !m_options.disks.empty();
+    if (!m_options.disks.empty()) {
+        cmdline.root_mount = m_root_mount;
+        cmdline.root_access = m_options.disks.front().access;
+    }
     if (m_options.console == ConsoleKind::Virtio) {
         auto const context = next_context();
         auto console = virtio::create_console_device(context, m_console_output);
@@ -163,7 +172,7 @@ void Machine::load_kernel(BzImage const& kernel, std::span<uint8_t const> initrd
 
     uint64_t const entry = kernel.load_into(m_memory);
     std::optional<InitrdPlacement> initrd;
-    if (!m_options.initrd.empty()) {
+    if (!initrd_bytes.empty()) {
         initrd = place_initrd(kernel, initrd_bytes.size(), m_options.memory_size);
         m_memory.write_bytes(initrd->address, initrd_bytes);
     }

@@ -57,6 +57,7 @@ private:
 
     BootOptions m_options;
     HostKind m_host_kind;
+    RootMount m_root_mount { RootMount::Kernel }; // Init when vmm supplies the initramfs.
     Timings m_timings;
     std::optional<kvm::Kvm> m_kvm;
     std::optional<kvm::VirtualMachine> m_vm;
