@@ -23,6 +23,7 @@
 #include "devices/ConsoleOutput.h"
 #include "devices/virtio/BlockDevice.h"
 #include "devices/virtio/ConsoleDevice.h"
+#include "devices/virtio/MmioRegisters.h"
 #include "devices/virtio/MmioTransport.h"
 #include "virtio/QueueDriver.h"
 
@@ -142,20 +143,21 @@ void set_up_queue(MmioTransport& transport, Program& program)
     uint64_t const base = program.next<uint32_t>() % memory_size;
     uint64_t const available = base + 16ull * size;
     uint64_t const used = (available + 6 + 2ull * size + 3) & ~3ull;
-    write_register(transport, 0x070, 0);
-    write_register(transport, 0x070, status::acknowledge | status::driver);
-    write_register(transport, 0x024, 0);
-    write_register(transport, 0x020, static_cast<uint32_t>(features));
-    write_register(transport, 0x024, 1);
-    write_register(transport, 0x020, static_cast<uint32_t>(features >> 32));
-    write_register(transport, 0x070, status::acknowledge | status::driver | status::features_ok);
-    write_register(transport, 0x030, queue);
-    write_register(transport, 0x038, size);
-    write_register(transport, 0x080, static_cast<uint32_t>(base));
-    write_register(transport, 0x090, static_cast<uint32_t>(available));
-    write_register(transport, 0x0a0, static_cast<uint32_t>(used));
-    write_register(transport, 0x044, 1);
-    write_register(transport, 0x070, status::acknowledge | status::driver | status::features_ok | status::driver_ok);
+    uint32_t const acknowledged = status::acknowledge | status::driver;
+    write_register(transport, VIRTIO_MMIO_STATUS, 0);
+    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features));
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features >> 32));
+    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok);
+    write_register(transport, VIRTIO_MMIO_QUEUE_SEL, queue);
+    write_register(transport, VIRTIO_MMIO_QUEUE_NUM, size);
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, static_cast<uint32_t>(base));
+    write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW, static_cast<uint32_t>(available));
+    write_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW, static_cast<uint32_t>(used));
+    write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
+    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok | status::driver_ok);
 }
 
 void run(Machine& machine, Program& program)
@@ -190,7 +192,7 @@ void run(Machine& machine, Program& program)
             transport.process_queues();
             break;
         case 4:
-            write_register(transport, MmioTransport::queue_notify_offset, 0);
+            write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
             transport.handle_notify_event();
             break;
         case 5:

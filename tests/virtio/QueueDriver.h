@@ -4,6 +4,7 @@
 // virtio_ring does, reduced to what the tests, the fuzzer and the benchmark
 // need to build descriptor chains and read the used ring.
 
+#include "devices/virtio/MmioRegisters.h"
 #include "devices/virtio/MmioTransport.h"
 #include "devices/virtio/Virtqueue.h"
 #include "memory/GuestMemory.h"
@@ -135,28 +136,29 @@ inline uint32_t read_register(Device& device, uint64_t offset)
 // queue `index` from `driver`, and sets DRIVER_OK. Returns the final status.
 inline uint32_t initialise(Device& transport, uint64_t features, std::span<QueueDriver const* const> queues)
 {
-    write_register(transport, 0x70, 0);
-    write_register(transport, 0x70, 1);
-    write_register(transport, 0x70, 1 | 2);
-    write_register(transport, 0x24, 0);
-    write_register(transport, 0x20, static_cast<uint32_t>(features));
-    write_register(transport, 0x24, 1);
-    write_register(transport, 0x20, static_cast<uint32_t>(features >> 32));
-    write_register(transport, 0x70, 1 | 2 | 8);
+    uint32_t const acknowledged = status::acknowledge | status::driver;
+    write_register(transport, VIRTIO_MMIO_STATUS, 0);
+    write_register(transport, VIRTIO_MMIO_STATUS, status::acknowledge);
+    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features));
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features >> 32));
+    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok);
     for (uint32_t index = 0; index < queues.size(); ++index) {
         auto const* queue = queues[index];
-        write_register(transport, 0x30, index);
-        write_register(transport, 0x38, queue->size());
-        write_register(transport, 0x80, static_cast<uint32_t>(queue->descriptors()));
-        write_register(transport, 0x84, static_cast<uint32_t>(queue->descriptors() >> 32));
-        write_register(transport, 0x90, static_cast<uint32_t>(queue->available()));
-        write_register(transport, 0x94, static_cast<uint32_t>(queue->available() >> 32));
-        write_register(transport, 0xa0, static_cast<uint32_t>(queue->used()));
-        write_register(transport, 0xa4, static_cast<uint32_t>(queue->used() >> 32));
-        write_register(transport, 0x44, 1);
+        write_register(transport, VIRTIO_MMIO_QUEUE_SEL, index);
+        write_register(transport, VIRTIO_MMIO_QUEUE_NUM, queue->size());
+        write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, static_cast<uint32_t>(queue->descriptors()));
+        write_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH, static_cast<uint32_t>(queue->descriptors() >> 32));
+        write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW, static_cast<uint32_t>(queue->available()));
+        write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, static_cast<uint32_t>(queue->available() >> 32));
+        write_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW, static_cast<uint32_t>(queue->used()));
+        write_register(transport, VIRTIO_MMIO_QUEUE_USED_HIGH, static_cast<uint32_t>(queue->used() >> 32));
+        write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
     }
-    write_register(transport, 0x70, 1 | 2 | 8 | 4);
-    return read_register(transport, 0x70);
+    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok | status::driver_ok);
+    return read_register(transport, VIRTIO_MMIO_STATUS);
 }
 
 }

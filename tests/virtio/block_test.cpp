@@ -267,9 +267,9 @@ TEST(BlockTransport, EndToEndThroughTheMmioRegisters)
     auto interrupts = std::make_shared<std::atomic<int>>(0);
     auto device = std::make_shared<BlockDevice>(make_image(image_size), image_size, BlockAccess::ReadWrite, "e2e", "blk e2e");
     MmioTransport transport(memory, device, std::make_unique<CountingInterrupt>(interrupts));
-    EXPECT_EQ(read_register(transport, 0x008), 2u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_DEVICE_ID), 2u);
     uint64_t capacity = 0;
-    transport.read(0x100, { reinterpret_cast<uint8_t*>(&capacity), 8 });
+    transport.read(VIRTIO_MMIO_CONFIG, { reinterpret_cast<uint8_t*>(&capacity), 8 });
     EXPECT_EQ(capacity, image_size / 512);
     QueueDriver driver(memory, 0x1000, 256);
     QueueDriver const* queues[] = { &driver };
@@ -282,7 +282,7 @@ TEST(BlockTransport, EndToEndThroughTheMmioRegisters)
         driver.set_descriptor(request * 3 + 2, header + 0x20, 1, descriptor_flag::write);
         driver.make_available(request * 3);
     }
-    write_register(transport, 0x050, 0);
+    write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
     transport.handle_notify_event();
     EXPECT_EQ(driver.used_index(), 4);
     EXPECT_EQ(*interrupts, 1);

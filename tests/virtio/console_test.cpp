@@ -53,11 +53,11 @@ protected:
 
 TEST_F(ConsoleTest, IsAConsoleWithTwoQueues)
 {
-    EXPECT_EQ(read_register(*transport, 0x008), 3u);
-    write_register(*transport, 0x030, 1);
-    EXPECT_EQ(read_register(*transport, 0x034), 256u);
-    write_register(*transport, 0x030, 2);
-    EXPECT_EQ(read_register(*transport, 0x034), 0u) << "no multiport control queues";
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_DEVICE_ID), 3u);
+    write_register(*transport, VIRTIO_MMIO_QUEUE_SEL, 1);
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_QUEUE_NUM_MAX), 256u);
+    write_register(*transport, VIRTIO_MMIO_QUEUE_SEL, 2);
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_QUEUE_NUM_MAX), 0u) << "no multiport control queues";
 }
 
 TEST_F(ConsoleTest, GuestOutputReachesTheOutputFd)
@@ -139,7 +139,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
     auto path = "/proc/self/fd/" + std::to_string(image.get());
     auto block = create_block_device(context, DiskOptions { path, DiskAccess::ReadOnly });
     uint32_t value = 0;
-    block->read(0x008, { reinterpret_cast<uint8_t*>(&value), 4 });
+    block->read(VIRTIO_MMIO_DEVICE_ID, { reinterpret_cast<uint8_t*>(&value), 4 });
     EXPECT_EQ(value, 2u);
 
     int fds[2];
@@ -147,7 +147,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
     FileDescriptor output_read(fds[0]), output_write(fds[1]);
     DeviceContext console_context { memory, vm, loop, 0xc0001000, 6 };
     auto console = create_console_device(console_context, std::make_shared<ConsoleOutput>(output_write.get()));
-    console->transport()->read(0x008, { reinterpret_cast<uint8_t*>(&value), 4 });
+    console->transport()->read(VIRTIO_MMIO_DEVICE_ID, { reinterpret_cast<uint8_t*>(&value), 4 });
     EXPECT_EQ(value, 3u);
     console->queue_input(std::span<uint8_t const>(reinterpret_cast<uint8_t const*>("x"), 1));
 

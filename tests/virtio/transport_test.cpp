@@ -56,23 +56,23 @@ constexpr uint32_t all_status = status::acknowledge | status::driver | status::f
 
 TEST_F(TransportTest, IdentifiesAsModernVirtioMmio)
 {
-    EXPECT_EQ(read_register(transport, 0x000), 0x74726976u);
-    EXPECT_EQ(read_register(transport, 0x004), 2u);
-    EXPECT_EQ(read_register(transport, 0x008), 3u);
-    EXPECT_EQ(read_register(transport, 0x034), 256u);
-    write_register(transport, 0x030, 1);
-    EXPECT_EQ(read_register(transport, 0x034), 0u) << "a queue the device lacks has QueueNumMax 0";
-    EXPECT_EQ(read_register(transport, 0x0b0), 0xffffffffu) << "no shared memory";
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_VERSION), 2u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_DEVICE_ID), 3u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_NUM_MAX), 256u);
+    write_register(transport, VIRTIO_MMIO_QUEUE_SEL, 1);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_NUM_MAX), 0u) << "a queue the device lacks has QueueNumMax 0";
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffffu) << "no shared memory";
 }
 
 TEST_F(TransportTest, OffersItsFeaturesAndVersion1)
 {
-    write_register(transport, 0x014, 0);
-    EXPECT_EQ(read_register(transport, 0x010), (1u << 29) | 1u);
-    write_register(transport, 0x014, 1);
-    EXPECT_EQ(read_register(transport, 0x010), 1u | (1u << 8));
-    write_register(transport, 0x014, 2);
-    EXPECT_EQ(read_register(transport, 0x010), 0u);
+    write_register(transport, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_DEVICE_FEATURES), (1u << 29) | 1u);
+    write_register(transport, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_DEVICE_FEATURES), 1u | (1u << 8));
+    write_register(transport, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_DEVICE_FEATURES), 0u);
 }
 
 TEST_F(TransportTest, AcceptsASubsetWithVersion1)
@@ -96,63 +96,63 @@ TEST_F(TransportTest, RefusesLegacyDrivers)
 TEST_F(TransportTest, FeaturesAreFixedAfterFeaturesOk)
 {
     initialise_with(feature::version_1);
-    write_register(transport, 0x024, 0);
-    write_register(transport, 0x020, 1u << 29);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, 1u << 29);
     EXPECT_EQ(transport.negotiated_features(), feature::version_1);
 }
 
 TEST_F(TransportTest, DriverCannotClearStatusBits)
 {
     initialise_with(feature::version_1);
-    write_register(transport, 0x070, status::acknowledge);
-    EXPECT_EQ(read_register(transport, 0x070), all_status);
+    write_register(transport, VIRTIO_MMIO_STATUS, status::acknowledge);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_STATUS), all_status);
 }
 
 TEST_F(TransportTest, ResetClearsEverything)
 {
     initialise_with(feature::version_1);
-    write_register(transport, 0x070, 0);
-    EXPECT_EQ(read_register(transport, 0x070), 0u);
-    EXPECT_EQ(read_register(transport, 0x044), 0u);
+    write_register(transport, VIRTIO_MMIO_STATUS, 0);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_STATUS), 0u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_READY), 0u);
     EXPECT_EQ(transport.negotiated_features(), 0u);
     EXPECT_GE(device->resets, 2);
 }
 
 TEST_F(TransportTest, QueueRegistersHold64BitAddresses)
 {
-    write_register(transport, 0x070, 1 | 2);
-    write_register(transport, 0x030, 0);
-    write_register(transport, 0x080, 0x12345000);
-    write_register(transport, 0x084, 0x1);
-    EXPECT_EQ(read_register(transport, 0x080), 0x12345000u);
-    EXPECT_EQ(read_register(transport, 0x084), 1u);
+    write_register(transport, VIRTIO_MMIO_STATUS, 1 | 2);
+    write_register(transport, VIRTIO_MMIO_QUEUE_SEL, 0);
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x12345000);
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0x1);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW), 0x12345000u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH), 1u);
 }
 
 TEST_F(TransportTest, QueueOutsideMemoryNeedsReset)
 {
-    write_register(transport, 0x070, 1 | 2);
-    write_register(transport, 0x020, 0);
-    write_register(transport, 0x024, 1);
-    write_register(transport, 0x020, 1);
-    write_register(transport, 0x070, 1 | 2 | 8);
-    write_register(transport, 0x030, 0);
-    write_register(transport, 0x080, 0);
-    write_register(transport, 0x084, 0x10);
-    write_register(transport, 0x044, 1);
-    EXPECT_EQ(read_register(transport, 0x044), 0u);
-    EXPECT_TRUE(read_register(transport, 0x070) & status::device_needs_reset);
+    write_register(transport, VIRTIO_MMIO_STATUS, 1 | 2);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, 0);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+    write_register(transport, VIRTIO_MMIO_STATUS, 1 | 2 | 8);
+    write_register(transport, VIRTIO_MMIO_QUEUE_SEL, 0);
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, 0);
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0x10);
+    write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_READY), 0u);
+    EXPECT_TRUE(read_register(transport, VIRTIO_MMIO_STATUS) & status::device_needs_reset);
 }
 
 TEST_F(TransportTest, ConfigurationSpaceReadsAtAnyWidth)
 {
     uint8_t byte = 0;
-    transport.read(0x102, { &byte, 1 });
+    transport.read(VIRTIO_MMIO_CONFIG + 2, { &byte, 1 });
     EXPECT_EQ(byte, 3);
     uint64_t quad = 0;
-    transport.read(0x100, { reinterpret_cast<uint8_t*>(&quad), 8 });
+    transport.read(VIRTIO_MMIO_CONFIG, { reinterpret_cast<uint8_t*>(&quad), 8 });
     EXPECT_EQ(quad, 0x0807060504030201u);
     uint32_t past = 0xffffffff;
-    transport.read(0x106, { reinterpret_cast<uint8_t*>(&past), 4 });
+    transport.read(VIRTIO_MMIO_CONFIG + 6, { reinterpret_cast<uint8_t*>(&past), 4 });
     EXPECT_EQ(past, 0x0807u) << "bytes past the configuration read as zero";
 }
 
@@ -163,15 +163,15 @@ TEST_F(TransportTest, NotificationServesTheQueueAndInterruptsUntilAcknowledged)
     EXPECT_EQ(*interrupts, 0);
     driver.set_descriptor(0, 0x20000, 64, descriptor_flag::write);
     driver.make_available(0);
-    write_register(transport, 0x050, 0);
+    write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
     transport.handle_notify_event();
     EXPECT_EQ(device->served, 1);
     EXPECT_EQ(driver.used_index(), 1);
     EXPECT_EQ(driver.used_element(0).length, 64u);
     EXPECT_EQ(*interrupts, 1);
-    EXPECT_EQ(read_register(transport, 0x060), interrupt::used_buffer);
-    write_register(transport, 0x064, interrupt::used_buffer);
-    EXPECT_EQ(read_register(transport, 0x060), 0u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_INTERRUPT_STATUS), interrupt::used_buffer);
+    write_register(transport, VIRTIO_MMIO_INTERRUPT_ACK, interrupt::used_buffer);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_INTERRUPT_STATUS), 0u);
 }
 
 TEST_F(TransportTest, NothingIsServedBeforeDriverOk)
@@ -187,8 +187,8 @@ TEST_F(TransportTest, CorruptRingNeedsResetAndRaisesConfigurationInterrupt)
     ASSERT_EQ(initialise_with(feature::version_1), all_status);
     driver.publish_available_index(100);
     transport.process_queues();
-    EXPECT_TRUE(read_register(transport, 0x070) & status::device_needs_reset);
-    EXPECT_EQ(read_register(transport, 0x060), interrupt::configuration_change);
+    EXPECT_TRUE(read_register(transport, VIRTIO_MMIO_STATUS) & status::device_needs_reset);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_INTERRUPT_STATUS), interrupt::configuration_change);
     // Until the driver resets the device, nothing more is served.
     driver.publish_available_index(1);
     transport.process_queues();
@@ -221,24 +221,24 @@ TEST_F(TransportTest, EventIndexDriverGetsOneInterruptPerRequestedEvent)
 TEST_F(TransportTest, QueueRegistersAreFrozenAfterDriverOk)
 {
     ASSERT_EQ(initialise_with(feature::version_1), all_status);
-    uint64_t const descriptors = read_register(transport, 0x080);
+    uint64_t const descriptors = read_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW);
     // Moving the rings while the I/O thread may use them is ignored, ready or not.
     for (uint32_t ready : { 1u, 0u }) {
-        write_register(transport, 0x044, ready);
-        write_register(transport, 0x038, 8);
-        write_register(transport, 0x080, 0x8000);
-        write_register(transport, 0x090, 0x9000);
-        write_register(transport, 0x0a0, 0xa000);
-        write_register(transport, 0x084, 1);
-        EXPECT_EQ(read_register(transport, 0x038), 16u);
-        EXPECT_EQ(read_register(transport, 0x080), descriptors);
-        EXPECT_EQ(read_register(transport, 0x084), 0u);
-        EXPECT_EQ(read_register(transport, 0x090), driver.available());
-        EXPECT_EQ(read_register(transport, 0x0a0), driver.used());
+        write_register(transport, VIRTIO_MMIO_QUEUE_READY, ready);
+        write_register(transport, VIRTIO_MMIO_QUEUE_NUM, 8);
+        write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x8000);
+        write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW, 0x9000);
+        write_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW, 0xa000);
+        write_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH, 1);
+        EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_NUM), 16u);
+        EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW), descriptors);
+        EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH), 0u);
+        EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW), driver.available());
+        EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW), driver.used());
     }
-    EXPECT_EQ(read_register(transport, 0x044), 0u) << "QueueReady=0 is still honoured";
-    write_register(transport, 0x044, 1);
-    EXPECT_EQ(read_register(transport, 0x044), 0u) << "but the queue cannot be enabled again before a reset";
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_READY), 0u) << "QueueReady=0 is still honoured";
+    write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_READY), 0u) << "but the queue cannot be enabled again before a reset";
     driver.set_descriptor(0, 0x10000, 64, descriptor_flag::write);
     driver.make_available(0);
     transport.process_queues();
@@ -248,8 +248,8 @@ TEST_F(TransportTest, QueueRegistersAreFrozenAfterDriverOk)
     QueueDriver moved(memory, 0x20000, 8);
     QueueDriver const* queues[] = { &moved };
     ASSERT_EQ(initialise(transport, feature::version_1, queues), all_status);
-    EXPECT_EQ(read_register(transport, 0x080), 0x20000u);
-    EXPECT_EQ(read_register(transport, 0x044), 1u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW), 0x20000u);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_QUEUE_READY), 1u);
 }
 
 TEST_F(TransportTest, RepeatedGuestMistakesAreRateLimited)
@@ -259,9 +259,9 @@ TEST_F(TransportTest, RepeatedGuestMistakesAreRateLimited)
     auto const previous = spdlog::default_logger();
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("rate-limit-test", sink));
     for (int attempt = 0; attempt < 100; ++attempt) {
-        write_register(transport, 0x070, 0);
-        write_register(transport, 0x070, status::acknowledge | status::driver);
-        write_register(transport, 0x070, status::acknowledge | status::driver | status::features_ok);
+        write_register(transport, VIRTIO_MMIO_STATUS, 0);
+        write_register(transport, VIRTIO_MMIO_STATUS, status::acknowledge | status::driver);
+        write_register(transport, VIRTIO_MMIO_STATUS, status::acknowledge | status::driver | status::features_ok);
     }
     spdlog::set_default_logger(previous);
     auto const messages = sink->last_formatted();

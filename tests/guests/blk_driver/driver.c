@@ -8,6 +8,8 @@
  *   Phase 2: random 4 KiB reads.
  * The guest then reports exit status 0 (or 1 on a device error).
  */
+#include "devices/virtio/MmioRegisters.h"
+
 #include <stdint.h>
 
 #define MMIO_BASE 0xc0000000ul
@@ -82,30 +84,30 @@ static uint64_t capacity_sectors;
 
 static void setup_device(void)
 {
-    if (*mmio(0x000) != 0x74726976 || *mmio(0x004) != 2 || *mmio(0x008) != 2)
+    if (*mmio(VIRTIO_MMIO_MAGIC_VALUE) != VIRTIO_MMIO_MAGIC || *mmio(VIRTIO_MMIO_VERSION) != VIRTIO_MMIO_MODERN_VERSION || *mmio(VIRTIO_MMIO_DEVICE_ID) != 2)
         finish(1, "no modern virtio-blk device at 0xc0000000");
-    *mmio(0x070) = 0;
-    *mmio(0x070) = 1 | 2; /* ACKNOWLEDGE | DRIVER */
-    *mmio(0x024) = 0;     /* DriverFeaturesSel: the low word... */
-    *mmio(0x020) = 0;     /* ...nothing from it. */
-    *mmio(0x024) = 1;     /* The high word: VIRTIO_F_VERSION_1 (bit 32). */
-    *mmio(0x020) = 1;
-    *mmio(0x070) = 1 | 2 | 8;
-    if (!(*mmio(0x070) & 8))
+    *mmio(VIRTIO_MMIO_STATUS) = 0;
+    *mmio(VIRTIO_MMIO_STATUS) = 1 | 2;          /* ACKNOWLEDGE | DRIVER */
+    *mmio(VIRTIO_MMIO_DRIVER_FEATURES_SEL) = 0; /* The low word of the features... */
+    *mmio(VIRTIO_MMIO_DRIVER_FEATURES) = 0;     /* ...nothing from it. */
+    *mmio(VIRTIO_MMIO_DRIVER_FEATURES_SEL) = 1; /* The high word: VIRTIO_F_VERSION_1 (bit 32). */
+    *mmio(VIRTIO_MMIO_DRIVER_FEATURES) = 1;
+    *mmio(VIRTIO_MMIO_STATUS) = 1 | 2 | 8; /* FEATURES_OK */
+    if (!(*mmio(VIRTIO_MMIO_STATUS) & 8))
         finish(1, "the device refused the features");
-    *mmio(0x030) = 0;
-    if (*mmio(0x034) < QUEUE_SIZE)
+    *mmio(VIRTIO_MMIO_QUEUE_SEL) = 0;
+    if (*mmio(VIRTIO_MMIO_QUEUE_NUM_MAX) < QUEUE_SIZE)
         finish(1, "queue too small");
-    *mmio(0x038) = QUEUE_SIZE;
-    *mmio(0x080) = (uint32_t)RING_MEMORY;
-    *mmio(0x084) = 0;
-    *mmio(0x090) = (uint32_t)(uintptr_t)available;
-    *mmio(0x094) = 0;
-    *mmio(0x0a0) = (uint32_t)(uintptr_t)used;
-    *mmio(0x0a4) = 0;
-    *mmio(0x044) = 1;
-    *mmio(0x070) = 1 | 2 | 8 | 4; /* DRIVER_OK */
-    capacity_sectors = (uint64_t)*mmio(0x100) | (uint64_t)*mmio(0x104) << 32;
+    *mmio(VIRTIO_MMIO_QUEUE_NUM) = QUEUE_SIZE;
+    *mmio(VIRTIO_MMIO_QUEUE_DESC_LOW) = (uint32_t)RING_MEMORY;
+    *mmio(VIRTIO_MMIO_QUEUE_DESC_HIGH) = 0;
+    *mmio(VIRTIO_MMIO_QUEUE_AVAIL_LOW) = (uint32_t)(uintptr_t)available;
+    *mmio(VIRTIO_MMIO_QUEUE_AVAIL_HIGH) = 0;
+    *mmio(VIRTIO_MMIO_QUEUE_USED_LOW) = (uint32_t)(uintptr_t)used;
+    *mmio(VIRTIO_MMIO_QUEUE_USED_HIGH) = 0;
+    *mmio(VIRTIO_MMIO_QUEUE_READY) = 1;
+    *mmio(VIRTIO_MMIO_STATUS) = 1 | 2 | 8 | 4; /* DRIVER_OK */
+    capacity_sectors = (uint64_t)*mmio(VIRTIO_MMIO_CONFIG) | (uint64_t)*mmio(VIRTIO_MMIO_CONFIG + 4) << 32;
     if (capacity_sectors < 2 * SEQUENTIAL_BLOCK / 512)
         finish(1, "disk too small");
 }
@@ -125,7 +127,7 @@ static void submit(uint32_t slot, uint64_t sector, uint32_t length)
     available[1] = ++next_available;
 }
 
-static void notify(void) { *mmio(0x050) = 0; }
+static void notify(void) { *mmio(VIRTIO_MMIO_QUEUE_NOTIFY) = 0; }
 
 /* Waits for one used element and returns its slot. */
 static uint32_t reap(void)

@@ -11,37 +11,6 @@ namespace vmm::virtio {
 
 namespace {
 
-// Register offsets of virtio-mmio version 2 (section 4.2.2).
-namespace reg {
-constexpr uint64_t magic_value = 0x000;
-constexpr uint64_t version = 0x004;
-constexpr uint64_t device_id = 0x008;
-constexpr uint64_t vendor_id = 0x00c;
-constexpr uint64_t device_features = 0x010;
-constexpr uint64_t device_features_select = 0x014;
-constexpr uint64_t driver_features = 0x020;
-constexpr uint64_t driver_features_select = 0x024;
-constexpr uint64_t queue_select = 0x030;
-constexpr uint64_t queue_size_max = 0x034;
-constexpr uint64_t queue_size = 0x038;
-constexpr uint64_t queue_ready = 0x044;
-constexpr uint64_t queue_notify = 0x050;
-constexpr uint64_t interrupt_status = 0x060;
-constexpr uint64_t interrupt_acknowledge = 0x064;
-constexpr uint64_t status = 0x070;
-constexpr uint64_t queue_descriptor_low = 0x080;
-constexpr uint64_t queue_descriptor_high = 0x084;
-constexpr uint64_t queue_driver_low = 0x090;
-constexpr uint64_t queue_driver_high = 0x094;
-constexpr uint64_t queue_device_low = 0x0a0;
-constexpr uint64_t queue_device_high = 0x0a4;
-constexpr uint64_t shared_memory_length_low = 0x0b0;
-constexpr uint64_t shared_memory_base_high = 0x0bc;
-constexpr uint64_t configuration_generation = 0x0fc;
-constexpr uint64_t configuration = 0x100;
-}
-
-constexpr uint32_t magic = 0x74726976; // "virt"
 constexpr uint32_t vendor = 0x004d4d56; // "VMM"
 
 uint64_t with_low(uint64_t value, uint32_t low) { return (value & ~0xffffffffull) | low; }
@@ -68,12 +37,6 @@ std::string MmioTransport::name() const
     return "virtio-mmio " + m_device->name();
 }
 
-uint32_t MmioTransport::status() const
-{
-    std::lock_guard lock(m_mutex);
-    return m_status;
-}
-
 uint64_t MmioTransport::negotiated_features() const
 {
     std::lock_guard lock(m_mutex);
@@ -83,10 +46,10 @@ uint64_t MmioTransport::negotiated_features() const
 void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
 {
     std::ranges::fill(data, 0);
-    if (offset >= reg::configuration) {
+    if (offset >= VIRTIO_MMIO_CONFIG) {
         std::lock_guard lock(m_mutex);
         auto configuration = m_device->configuration();
-        uint64_t const start = offset - reg::configuration;
+        uint64_t const start = offset - VIRTIO_MMIO_CONFIG;
         if (start < configuration.size())
             std::memcpy(data.data(), configuration.data() + start, std::min<uint64_t>(data.size(), configuration.size() - start));
         return;
@@ -95,7 +58,7 @@ void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
     if (data.size() != 4 || offset % 4 != 0)
         return;
     uint32_t value = 0;
-    if (offset == reg::interrupt_status) {
+    if (offset == VIRTIO_MMIO_INTERRUPT_STATUS) {
         value = m_interrupt_status.load();
     } else {
         std::lock_guard lock(m_mutex);
@@ -107,16 +70,16 @@ void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
 void MmioTransport::write(uint64_t offset, std::span<uint8_t const> data)
 {
     // The configuration spaces vmm offers have no writable fields.
-    if (offset >= reg::configuration || data.size() != 4 || offset % 4 != 0)
+    if (offset >= VIRTIO_MMIO_CONFIG || data.size() != 4 || offset % 4 != 0)
         return;
     uint32_t value = 0;
     std::memcpy(&value, data.data(), sizeof(value));
-    if (offset == reg::queue_notify) {
+    if (offset == VIRTIO_MMIO_QUEUE_NOTIFY) {
         // Only reached without an ioeventfd: hand the work to the I/O thread all the same.
         kick();
         return;
     }
-    if (offset == reg::interrupt_acknowledge) {
+    if (offset == VIRTIO_MMIO_INTERRUPT_ACK) {
         m_interrupt_status.fetch_and(~value);
         return;
     }
@@ -135,45 +98,45 @@ uint32_t MmioTransport::read_register(uint64_t offset)
 {
     auto* queue = selected_queue();
     switch (offset) {
-    case reg::magic_value:
-        return magic;
-    case reg::version:
-        return 2;
-    case reg::device_id:
+    case VIRTIO_MMIO_MAGIC_VALUE:
+        return VIRTIO_MMIO_MAGIC;
+    case VIRTIO_MMIO_VERSION:
+        return VIRTIO_MMIO_MODERN_VERSION;
+    case VIRTIO_MMIO_DEVICE_ID:
         return static_cast<uint32_t>(m_device->type());
-    case reg::vendor_id:
+    case VIRTIO_MMIO_VENDOR_ID:
         return vendor;
-    case reg::device_features: {
+    case VIRTIO_MMIO_DEVICE_FEATURES: {
         uint64_t const features = m_device->features() | feature::version_1;
         if (m_device_features_select > 1)
             return 0;
         return static_cast<uint32_t>(features >> (32 * m_device_features_select));
     }
-    case reg::queue_size_max:
+    case VIRTIO_MMIO_QUEUE_NUM_MAX:
         return queue ? queue_size_max : 0;
-    case reg::queue_size:
+    case VIRTIO_MMIO_QUEUE_NUM:
         return queue ? queue->size() : 0;
-    case reg::queue_ready:
+    case VIRTIO_MMIO_QUEUE_READY:
         return queue && queue->is_ready() ? 1 : 0;
-    case reg::status:
+    case VIRTIO_MMIO_STATUS:
         return m_status;
-    case reg::queue_descriptor_low:
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
         return queue ? static_cast<uint32_t>(queue->descriptor_table()) : 0;
-    case reg::queue_descriptor_high:
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
         return queue ? static_cast<uint32_t>(queue->descriptor_table() >> 32) : 0;
-    case reg::queue_driver_low:
+    case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
         return queue ? static_cast<uint32_t>(queue->available_ring()) : 0;
-    case reg::queue_driver_high:
+    case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
         return queue ? static_cast<uint32_t>(queue->available_ring() >> 32) : 0;
-    case reg::queue_device_low:
+    case VIRTIO_MMIO_QUEUE_USED_LOW:
         return queue ? static_cast<uint32_t>(queue->used_ring()) : 0;
-    case reg::queue_device_high:
+    case VIRTIO_MMIO_QUEUE_USED_HIGH:
         return queue ? static_cast<uint32_t>(queue->used_ring() >> 32) : 0;
-    case reg::configuration_generation:
+    case VIRTIO_MMIO_CONFIG_GENERATION:
         return m_configuration_generation;
     default:
         // No shared memory regions: their length and base read as all ones.
-        if (offset >= reg::shared_memory_length_low && offset <= reg::shared_memory_base_high)
+        if (offset >= VIRTIO_MMIO_SHM_LEN_LOW && offset <= VIRTIO_MMIO_SHM_BASE_HIGH)
             return 0xffffffff;
         return 0;
     }
@@ -186,60 +149,60 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value)
     // not at all after DRIVER_OK (vmm offers no VIRTIO_F_RING_RESET).
     bool const frozen = (m_status & status::driver_ok) != 0;
     auto* configurable_queue = queue && !queue->is_ready() && !frozen ? queue : nullptr;
-    bool const is_queue_field = offset == reg::queue_size || (offset >= reg::queue_descriptor_low && offset <= reg::queue_device_high)
-        || (offset == reg::queue_ready && value != 0);
+    bool const is_queue_field = offset == VIRTIO_MMIO_QUEUE_NUM || (offset >= VIRTIO_MMIO_QUEUE_DESC_LOW && offset <= VIRTIO_MMIO_QUEUE_USED_HIGH)
+        || (offset == VIRTIO_MMIO_QUEUE_READY && value != 0);
     if (is_queue_field && queue && !configurable_queue)
         m_log.debug("{}: write {:#x} to queue register {:#x} of queue {} ignored: the queue is {}", name(), value, offset,
             m_queue_select, frozen ? "frozen after DRIVER_OK" : "in use");
     switch (offset) {
-    case reg::device_features_select:
+    case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
         m_device_features_select = value;
         break;
-    case reg::driver_features:
+    case VIRTIO_MMIO_DRIVER_FEATURES:
         if ((m_status & status::driver) && !(m_status & status::features_ok) && m_driver_features_select <= 1) {
             m_driver_features = m_driver_features_select == 0 ? with_low(m_driver_features, value) : with_high(m_driver_features, value);
         }
         break;
-    case reg::driver_features_select:
+    case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
         m_driver_features_select = value;
         break;
-    case reg::queue_select:
+    case VIRTIO_MMIO_QUEUE_SEL:
         m_queue_select = value;
         break;
-    case reg::queue_size:
+    case VIRTIO_MMIO_QUEUE_NUM:
         if (configurable_queue)
             configurable_queue->set_size(static_cast<uint16_t>(std::min<uint32_t>(value, 0xffff)));
         break;
-    case reg::queue_ready:
+    case VIRTIO_MMIO_QUEUE_READY:
         if (queue && value == 0)
             queue->disable();
         else if (configurable_queue && value == 1)
             enable_queue();
         break;
-    case reg::status:
+    case VIRTIO_MMIO_STATUS:
         write_status(value);
         break;
-    case reg::queue_descriptor_low:
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
         if (configurable_queue)
             configurable_queue->set_descriptor_table(with_low(configurable_queue->descriptor_table(), value));
         break;
-    case reg::queue_descriptor_high:
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
         if (configurable_queue)
             configurable_queue->set_descriptor_table(with_high(configurable_queue->descriptor_table(), value));
         break;
-    case reg::queue_driver_low:
+    case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
         if (configurable_queue)
             configurable_queue->set_available_ring(with_low(configurable_queue->available_ring(), value));
         break;
-    case reg::queue_driver_high:
+    case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
         if (configurable_queue)
             configurable_queue->set_available_ring(with_high(configurable_queue->available_ring(), value));
         break;
-    case reg::queue_device_low:
+    case VIRTIO_MMIO_QUEUE_USED_LOW:
         if (configurable_queue)
             configurable_queue->set_used_ring(with_low(configurable_queue->used_ring(), value));
         break;
-    case reg::queue_device_high:
+    case VIRTIO_MMIO_QUEUE_USED_HIGH:
         if (configurable_queue)
             configurable_queue->set_used_ring(with_high(configurable_queue->used_ring(), value));
         break;

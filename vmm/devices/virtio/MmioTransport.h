@@ -3,6 +3,7 @@
 #include "devices/Device.h"
 #include "devices/RateLimitedLog.h"
 #include "devices/virtio/InterruptLine.h"
+#include "devices/virtio/MmioRegisters.h"
 #include "devices/virtio/VirtioDevice.h"
 #include "devices/virtio/Virtqueue.h"
 #include "memory/GuestMemory.h"
@@ -28,7 +29,7 @@ namespace vmm::virtio {
 class MmioTransport final : public Device {
 public:
     static constexpr uint64_t window_size = 0x1000;
-    static constexpr uint64_t queue_notify_offset = 0x50;
+    static constexpr uint64_t queue_notify_offset = VIRTIO_MMIO_QUEUE_NOTIFY;
 
     MmioTransport(GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, std::unique_ptr<InterruptLine> interrupt);
 
@@ -46,9 +47,7 @@ public:
     // Any thread: asks the I/O thread to serve the queues soon (new console input).
     void kick();
 
-    uint32_t status() const;
     uint64_t negotiated_features() const;
-    VirtioDevice& device() { return *m_device; }
 
 private:
     uint32_t read_register(uint64_t offset);
