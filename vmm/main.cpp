@@ -5,12 +5,14 @@
 #include "common/Size.h"
 #include "container/Container.h"
 #include "machine/Machine.h"
+#include "machine/RootDisk.h"
 #include "common/Timings.h"
 #include "sandbox/Jail.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <cstdio>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -99,7 +101,7 @@ int main(int argc, char** argv)
     std::string console = "serial";
     auto* boot = app.add_subcommand("boot", "Boot a Linux bzImage with ROOTFS as /dev/vda: vmm boot BZIMAGE ROOTFS [options] [-- CMD...]");
     boot->add_option("bzimage", boot_options.kernel, "The guest kernel (bzImage)")->required();
-    boot->add_option("rootfs", rootfs, "The root filesystem image (/dev/vda), PATH[,ro]")->required();
+    boot->add_option("rootfs", rootfs, "The root filesystem (/dev/vda): an ext4 image or a directory, PATH[,ro]")->required();
     boot->add_option("--disk", extra_disks, "Another disk image, PATH[,ro] (may repeat)");
     boot->add_option("--initrd", boot_options.initrd, "An initramfs to load");
     boot->add_option("--mem", memory_text, "Guest RAM (default 512M)");
@@ -154,7 +156,14 @@ int main(int argc, char** argv)
             std::fputs(app.help().c_str(), stdout);
             return 2;
         }
-        boot_options.disks.push_back(vmm::parse_disk_option(rootfs));
+        // A directory becomes an ext4 image (cached); the guest writes to a private copy.
+        std::optional<vmm::RootDisk> root_disk;
+        if (flat_binary) {
+            boot_options.disks.push_back(vmm::parse_disk_option(rootfs));
+        } else {
+            root_disk = vmm::RootDisk::prepare(vmm::parse_disk_option(rootfs), command.empty() ? vmm::CommandGiven::No : vmm::CommandGiven::Yes);
+            boot_options.disks.push_back(root_disk->disk());
+        }
         for (auto const& disk : extra_disks)
             boot_options.disks.push_back(vmm::parse_disk_option(disk));
         if (!memory_text.empty())

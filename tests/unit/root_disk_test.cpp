@@ -1,0 +1,163 @@
+// vmm boot's root disk from a directory: the listing key, the cached ext4
+// image (made once, never half-written), the private copy the guest writes,
+// and the one-line errors for trees that cannot boot.
+#include "common/Error.h"
+#include "machine/RootDisk.h"
+#include "support/Subprocess.h"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace vmm;
+namespace fs = std::filesystem;
+
+namespace {
+
+class RootDiskTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        std::string pattern = (fs::temp_directory_path() / "vmm-root-disk-test.XXXXXX").string();
+        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+        m_scratch = pattern;
+        m_cache = m_scratch / "cache";
+        ::setenv("VMM_CACHE_DIR", m_cache.c_str(), 1);
+        m_tree = m_scratch / "tree";
+        fs::create_directories(m_tree / "etc");
+        fs::create_directories(m_tree / "bin");
+        write(m_tree / "etc/os-release", "PRETTY_NAME=\"Test tree\"\n");
+        fs::create_symlink("../etc/os-release", m_tree / "bin/link");
+    }
+    void TearDown() override
+    {
+        ::unsetenv("VMM_CACHE_DIR");
+        std::error_code ignored;
+        fs::remove_all(m_scratch, ignored);
+    }
+    static void write(fs::path const& path, std::string const& text)
+    {
+        std::ofstream stream(path);
+        stream << text;
+    }
+    static bool have_mke2fs() { return std::system("command -v mke2fs >/dev/null 2>&1 && command -v debugfs >/dev/null 2>&1") == 0; }
+
+    fs::path m_scratch;
+    fs::path m_cache;
+    fs::path m_tree;
+};
+
+}
+
+TEST_F(RootDiskTest, ListingKeyFollowsMetadataNotLocation)
+{
+    auto const key = tree_listing_key(m_tree);
+    EXPECT_EQ(key.size(), 32u);
+    EXPECT_EQ(tree_listing_key(m_tree), key);
+    auto const copy = m_scratch / "copy";
+    ASSERT_EQ(std::system(("cp -a " + m_tree.string() + " " + copy.string()).c_str()), 0);
+    EXPECT_EQ(tree_listing_key(copy), key) << "the same tree elsewhere has the same key";
+    ::chmod((copy / "etc/os-release").c_str(), 0600);
+    auto const after_chmod = tree_listing_key(copy);
+    EXPECT_NE(after_chmod, key);
+    write(copy / "etc/os-release", "PRETTY_NAME=\"Changed\"\n");
+    EXPECT_NE(tree_listing_key(copy), after_chmod) << "size and mtime are in the key";
+}
+
+TEST_F(RootDiskTest, DirectoryBecomesOneCachedImage)
+{
+    if (!have_mke2fs())
+        GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
+    fs::create_directories(m_cache);
+    write(m_cache / "tree-0123.ext4.partial", "left by a vmm that was killed");
+    auto const image = cached_tree_image(m_tree);
+    EXPECT_EQ(fs::path(image).parent_path(), m_cache);
+    auto const contents = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", image });
+    EXPECT_NE(contents.output.find("PRETTY_NAME=\"Test tree\""), std::string::npos) << contents.output;
+    auto const modified = fs::last_write_time(image);
+    EXPECT_EQ(cached_tree_image(m_tree), image);
+    EXPECT_EQ(fs::last_write_time(image), modified) << "the second run reuses the image";
+    for (auto const& entry : fs::directory_iterator(m_cache))
+        EXPECT_FALSE(entry.path().string().ends_with(".partial")) << entry.path();
+}
+
+TEST_F(RootDiskTest, GuestWritesGoToAPrivateCopy)
+{
+    if (!have_mke2fs())
+        GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
+    auto const image = cached_tree_image(m_tree);
+    auto const before = vmm::testing::run_process({ "sha256sum", image }).output;
+    {
+        auto const root = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes);
+        ASSERT_TRUE(root.disk().path.starts_with("/proc/self/fd/")) << root.disk().path;
+        EXPECT_EQ(fs::file_size(root.disk().path), fs::file_size(image));
+        // debugfs reaches the unnamed file through this process's fd table.
+        auto const path = "/proc/" + std::to_string(::getpid()) + root.disk().path.substr(std::string("/proc/self").size());
+        auto const copy = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", path });
+        EXPECT_NE(copy.output.find("Test tree"), std::string::npos) << copy.output;
+        std::ofstream(root.disk().path, std::ios::in | std::ios::out | std::ios::binary) << "scribbled over the superblock";
+    }
+    EXPECT_EQ(vmm::testing::run_process({ "sha256sum", image }).output, before) << "the cached image changed";
+    auto const read_only = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadOnly }, CommandGiven::Yes);
+    EXPECT_EQ(read_only.disk().path, image) << "read-only: the cached image itself";
+    EXPECT_EQ(read_only.disk().access, DiskAccess::ReadOnly);
+}
+
+TEST_F(RootDiskTest, BadTreesGetOneLine)
+{
+    auto const empty = m_scratch / "empty";
+    fs::create_directory(empty);
+    try {
+        RootDisk::prepare({ empty.string(), DiskAccess::ReadWrite }, CommandGiven::Yes);
+        FAIL() << "an empty directory was accepted";
+    } catch (Error const& error) {
+        EXPECT_NE(std::string(error.what()).find("is an empty directory"), std::string::npos) << error.what();
+    }
+    try {
+        RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::No);
+        FAIL() << "a tree without a shell was accepted without a command";
+    } catch (Error const& error) {
+        EXPECT_NE(std::string(error.what()).find("has no shell to start (/bin/sh or /bin/bash)"), std::string::npos) << error.what();
+    }
+    EXPECT_FALSE(fs::exists(m_cache) && !fs::is_empty(m_cache)) << "nothing made for a refused tree";
+}
+
+TEST_F(RootDiskTest, Ext4ImagesPassThroughOtherFilesAreRefused)
+{
+    if (!have_mke2fs())
+        GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
+    auto const image = m_scratch / "disk.ext4";
+    ASSERT_EQ(std::system(("mke2fs -q -t ext4 -F " + image.string() + " 8M").c_str()), 0);
+    auto const root = RootDisk::prepare({ image.string(), DiskAccess::ReadOnly }, CommandGiven::No);
+    EXPECT_EQ(root.disk().path, image.string());
+    auto const text = m_scratch / "notes.txt";
+    write(text, std::string(4096, 'x'));
+    try {
+        RootDisk::prepare({ text.string(), DiskAccess::ReadWrite }, CommandGiven::Yes);
+        FAIL() << "a text file was accepted as a root filesystem";
+    } catch (Error const& error) {
+        EXPECT_EQ(std::string(error.what()), text.string() + ": neither a directory, an ext4 image nor a tar archive");
+    }
+    EXPECT_EQ(RootDisk::prepare({ "/dev/null", DiskAccess::ReadOnly }, CommandGiven::No).disk().path, "/dev/null");
+}
+
+TEST_F(RootDiskTest, TarArchiveBootsAsTheTreeItHolds)
+{
+    if (!have_mke2fs())
+        GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
+    auto const archive = m_scratch / "tree.tar";
+    ASSERT_EQ(std::system(("tar -C " + m_tree.string() + " -cf " + archive.string() + " .").c_str()), 0);
+    auto const root = RootDisk::prepare({ archive.string(), DiskAccess::ReadOnly }, CommandGiven::Yes);
+    EXPECT_EQ(fs::path(root.disk().path).parent_path(), m_cache) << root.disk().path;
+    auto const contents = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", root.disk().path });
+    EXPECT_NE(contents.output.find("PRETTY_NAME=\"Test tree\""), std::string::npos) << contents.output;
+    try {
+        RootDisk::prepare({ archive.string(), DiskAccess::ReadOnly }, CommandGiven::No);
+        FAIL() << "an archive without a shell was accepted without a command";
+    } catch (Error const& error) {
+        EXPECT_NE(std::string(error.what()).find("rootfs " + archive.string() + " has no shell"), std::string::npos) << error.what();
+    }
+}

@@ -1,0 +1,280 @@
+#include "machine/RootDisk.h"
+
+#include "common/ArchiveCache.h"
+#include "common/Error.h"
+#include "container/LoopDevice.h"
+#include "container/RootFilesystem.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace vmm {
+
+namespace {
+
+// Bumped when the way images are made changes, so that old ones are not reused.
+constexpr char const* image_format_version = "vmm-tree-image-1";
+constexpr uint64_t MiB = 1024 * 1024;
+
+uint64_t fnv1a(std::string_view text, uint64_t hash)
+{
+    for (unsigned char byte : text) {
+        hash ^= byte;
+        hash *= 0x100000001b3ull;
+    }
+    return hash;
+}
+
+struct TreeListing {
+    std::vector<std::string> lines;
+    uint64_t data_bytes { 0 };
+};
+
+TreeListing list_tree(std::string const& directory)
+{
+    namespace fs = std::filesystem;
+    TreeListing listing;
+    try {
+        for (auto const& entry : fs::recursive_directory_iterator(directory, fs::directory_options::none)) {
+            struct stat status {};
+            if (::lstat(entry.path().c_str(), &status) != 0)
+                throw_system_error("lstat", entry.path().string());
+            auto line = fmt::format("{} {:o} {}:{} {} {}.{:09}", fs::relative(entry.path(), directory).string(), status.st_mode,
+                status.st_uid, status.st_gid, status.st_size, status.st_mtim.tv_sec, status.st_mtim.tv_nsec);
+            if (S_ISLNK(status.st_mode))
+                line += " -> " + fs::read_symlink(entry.path()).string();
+            listing.lines.push_back(std::move(line));
+            // Whole 4 KiB blocks, as ext4 stores them.
+            listing.data_bytes += (static_cast<uint64_t>(status.st_size) + 4095) & ~uint64_t(4095);
+        }
+    } catch (fs::filesystem_error const& error) {
+        throw Error(fmt::format("rootfs {}: cannot read {}: {}", directory, error.path1().string(), error.code().message()));
+    }
+    std::sort(listing.lines.begin(), listing.lines.end());
+    return listing;
+}
+
+std::string listing_key(TreeListing const& listing)
+{
+    uint64_t first = fnv1a(image_format_version, 0xcbf29ce484222325ull);
+    uint64_t second = fnv1a(image_format_version, 0x84222325cbf29ce4ull);
+    for (auto const& line : listing.lines) {
+        first = fnv1a(line + '\n', first);
+        second = fnv1a('\n' + line, second);
+    }
+    return fmt::format("{:016x}{:016x}", first, second);
+}
+
+// The image holds the tree with room to spare for the guest's writes; it is
+// sparse, so the room costs nothing until written.
+uint64_t image_size_for(TreeListing const& listing)
+{
+    uint64_t const size = listing.data_bytes + listing.data_bytes / 4 + listing.lines.size() * 4096 + 256 * MiB;
+    return (size + MiB - 1) / MiB * MiB;
+}
+
+// Runs `arguments`; returns its exit status and, through `errors`, what it
+// wrote on stderr.
+int run_tool(std::vector<std::string> const& arguments, std::string& errors)
+{
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
+        throw_system_error("pipe2", arguments.front());
+    FileDescriptor read_end(pipe_fds[0]);
+    FileDescriptor write_end(pipe_fds[1]);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto const& argument : arguments)
+        argv.push_back(const_cast<char*>(argument.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int const spawned = ::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned == ENOENT)
+        throw Error(fmt::format("{} is not installed (e2fsprogs): vmm boot needs it to make an ext4 image of a directory", arguments.front()));
+    if (spawned != 0)
+        throw Error(describe_system_error("posix_spawn", arguments.front(), spawned));
+    write_end.reset();
+    char buffer[4096];
+    ssize_t length = 0;
+    while ((length = ::read(read_end.get(), buffer, sizeof(buffer))) > 0 || (length < 0 && errno == EINTR))
+        errors.append(buffer, static_cast<size_t>(std::max<ssize_t>(length, 0)));
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            throw_system_error("waitpid", arguments.front());
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// mke2fs's first line says what went wrong (later ones are details, or the
+// rest of a usage text from an mke2fs without -d, such as busybox's).
+std::string first_line(std::string const& text)
+{
+    auto const start = text.find_first_not_of("\n");
+    if (start == std::string::npos)
+        return "no message";
+    return text.substr(start, text.find('\n', start) - start);
+}
+
+void make_image(std::string const& directory, std::string const& partial, uint64_t size, size_t entries)
+{
+    ::unlink(partial.c_str());
+    std::string errors;
+    // root_owner=0:0: / is root's whoever makes the image, as in guest/build-rootfs.
+    int const status = run_tool({ "mke2fs", "-q", "-t", "ext4", "-d", directory, "-E", "root_owner=0:0", "-N", std::to_string(entries + 4096),
+                                    "-F", partial, std::to_string(size / 1024) + "k" },
+        errors);
+    if (status != 0) {
+        ::unlink(partial.c_str());
+        throw Error(fmt::format("mke2fs -d {} failed (status {}; e2fsprogs' mke2fs 1.43 or later is needed): {}", directory, status, first_line(errors)));
+    }
+    auto image = FileDescriptor::open(partial, O_RDWR);
+    if (::fsync(image.get()) != 0)
+        throw_system_error("fsync", partial);
+}
+
+// Copies `source` into `target`, leaving its holes as holes.
+void copy_sparse(int source, int target, uint64_t size, std::string const& name)
+{
+    if (::ftruncate(target, static_cast<off_t>(size)) != 0)
+        throw_system_error("ftruncate", name);
+    off_t offset = 0;
+    while (static_cast<uint64_t>(offset) < size) {
+        off_t const data = ::lseek(source, offset, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break;
+        if (data < 0)
+            throw_system_error("lseek", name);
+        off_t hole = ::lseek(source, data, SEEK_HOLE);
+        if (hole < 0)
+            throw_system_error("lseek", name);
+        off_t in = data;
+        off_t out = data;
+        while (in < hole) {
+            ssize_t const copied = ::copy_file_range(source, &in, target, &out, static_cast<size_t>(hole - in), 0);
+            if (copied < 0 && errno == EINTR)
+                continue;
+            if (copied <= 0)
+                throw_system_error("copy_file_range", name);
+        }
+        offset = hole;
+    }
+}
+
+}
+
+std::string vmm_cache_directory()
+{
+    std::string directory;
+    if (char const* override_directory = std::getenv("VMM_CACHE_DIR"); override_directory && *override_directory)
+        directory = override_directory;
+    else
+        directory = (archive_cache_directory() / "images").string();
+    std::error_code error;
+    std::filesystem::create_directories(directory, error);
+    if (error)
+        throw Error(fmt::format("cache directory {}: {}", directory, error.message()));
+    return directory;
+}
+
+std::string tree_listing_key(std::string const& directory)
+{
+    return listing_key(list_tree(directory));
+}
+
+std::string cached_tree_image(std::string const& directory)
+{
+    auto const listing = list_tree(directory);
+    auto const key = listing_key(listing);
+    auto const cache = vmm_cache_directory();
+    auto const image = fmt::format("{}/tree-{}.ext4", cache, key);
+    // One lock for the cache: a second vmm waits for the image the first makes.
+    auto lock = FileDescriptor::open(cache + "/.lock", O_RDWR | O_CREAT, 0600);
+    while (::flock(lock.get(), LOCK_EX) != 0) {
+        if (errno != EINTR)
+            throw_system_error("flock", cache + "/.lock");
+    }
+    if (::access(image.c_str(), F_OK) == 0) {
+        spdlog::debug("rootfs {}: cached image {}", directory, image);
+        return image;
+    }
+    // Every image is made under the lock, so a ".partial" seen while holding
+    // it was left by a vmm that was killed: removed.
+    std::error_code ignored;
+    for (auto const& entry : std::filesystem::directory_iterator(cache, ignored)) {
+        if (entry.path().extension() == ".partial")
+            std::filesystem::remove(entry.path(), ignored);
+    }
+    spdlog::debug("rootfs {}: making {}", directory, image);
+    auto const partial = image + ".partial";
+    make_image(directory, partial, image_size_for(listing), listing.lines.size());
+    if (::rename(partial.c_str(), image.c_str()) != 0) {
+        ::unlink(partial.c_str());
+        throw_system_error("rename", partial);
+    }
+    return image;
+}
+
+RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command)
+{
+    RootDisk root;
+    root.m_disk = given;
+    struct stat status {};
+    // A missing path or a block device goes to the VM as it is (and a missing
+    // one fails there, naming the disk).
+    if (::stat(given.path.c_str(), &status) != 0 || !(S_ISDIR(status.st_mode) || S_ISREG(status.st_mode)))
+        return root;
+    container::RootSource source;
+    source.display_path = given.path;
+    if (S_ISREG(status.st_mode)) {
+        auto file = FileDescriptor::open(given.path, O_RDONLY);
+        if (container::is_ext4_image(file.get()))
+            return root;
+        if (!is_archive(file.get()))
+            throw Error(fmt::format("{}: neither a directory, an ext4 image nor a tar archive", given.path));
+        // A tar archive (docker/podman export) boots as the tree it unpacks
+        // to, once, in the cache the container uses too.
+        source.directory = unpacked_archive(given.path).string();
+    } else {
+        source.directory = container::open_root_source(given.path).directory;
+    }
+    // The same checks, and messages, as for a container.
+    if (std::filesystem::is_empty(source.directory))
+        throw Error(fmt::format("rootfs {} is an empty directory", given.path));
+    if (command == CommandGiven::No)
+        container::check_has_shell(source);
+    auto const image = cached_tree_image(source.directory);
+    root.m_disk.path = image;
+    if (given.access == DiskAccess::ReadOnly)
+        return root;
+    // The guest writes to an unnamed copy, reached through /proc/self/fd.
+    auto const cache = vmm_cache_directory();
+    root.m_private_copy = FileDescriptor(::open(cache.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (!root.m_private_copy.is_valid())
+        throw_system_error("open O_TMPFILE", cache);
+    auto source_image = FileDescriptor::open(image, O_RDONLY);
+    if (::fstat(source_image.get(), &status) != 0)
+        throw_system_error("fstat", image);
+    copy_sparse(source_image.get(), root.m_private_copy.get(), static_cast<uint64_t>(status.st_size), image);
+    root.m_disk.path = fmt::format("/proc/self/fd/{}", root.m_private_copy.get());
+    return root;
+}
+
+}
