@@ -1,5 +1,7 @@
 #include "support/Subprocess.h"
 
+#include "protocol.h"
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -11,63 +13,100 @@
 
 namespace vmm::testing {
 
-ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds, std::string const& input)
+namespace {
+
+// Reads the child's output pipes until every one is closed or `deadline`
+// passes; returns false on the deadline.
+bool capture(std::vector<pollfd>& pipes, std::vector<std::string*> const& sinks, std::chrono::steady_clock::time_point deadline)
+{
+    size_t open_pipes = pipes.size();
+    char buffer[4096];
+    while (open_pipes > 0) {
+        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0)
+            return false;
+        int const ready = poll(pipes.data(), pipes.size(), static_cast<int>(std::min<long long>(left, 1000)));
+        if (ready < 0 && errno != EINTR)
+            return true;
+        if (ready <= 0)
+            continue;
+        for (size_t index = 0; index < pipes.size(); ++index) {
+            if (pipes[index].fd < 0 || !(pipes[index].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t const got = read(pipes[index].fd, buffer, sizeof(buffer));
+            if (got > 0) {
+                sinks[index]->append(buffer, static_cast<size_t>(got));
+                continue;
+            }
+            if (got < 0 && errno == EINTR)
+                continue;
+            close(pipes[index].fd);
+            pipes[index].fd = -1;
+            --open_pipes;
+        }
+    }
+    return true;
+}
+
+}
+
+ProcessResult run_process(std::vector<std::string> const& arguments, ProcessOptions const& options)
 {
     ProcessResult result;
-    int pipe_fds[2];
+    bool const separate = options.streams == OutputStreams::Separate;
+    int output_fds[2];
+    int error_fds[2] = { -1, -1 };
     int input_fds[2] = { -1, -1 };
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0 || (!input.empty() && pipe2(input_fds, O_CLOEXEC) != 0))
+    if (pipe2(output_fds, O_CLOEXEC) != 0 || (separate && pipe2(error_fds, O_CLOEXEC) != 0)
+        || (!options.input.empty() && pipe2(input_fds, O_CLOEXEC) != 0))
         return result;
     pid_t pid = fork();
     if (pid < 0)
         return result;
     if (pid == 0) {
-        int input_fd = input.empty() ? open("/dev/null", O_RDONLY) : input_fds[0];
+        int input_fd = options.input.empty() ? open("/dev/null", O_RDONLY) : input_fds[0];
         dup2(input_fd, STDIN_FILENO);
-        dup2(pipe_fds[1], STDOUT_FILENO);
-        dup2(pipe_fds[1], STDERR_FILENO);
+        dup2(output_fds[1], STDOUT_FILENO);
+        dup2(separate ? error_fds[1] : output_fds[1], STDERR_FILENO);
         setpgid(0, 0);
         exec_or_exit(arguments);
     }
-    close(pipe_fds[1]);
-    if (!input.empty()) {
+    result.pid = pid;
+    close(output_fds[1]);
+    std::vector<pollfd> pipes { { output_fds[0], POLLIN, 0 } };
+    std::vector<std::string*> sinks { &result.output };
+    if (separate) {
+        close(error_fds[1]);
+        pipes.push_back({ error_fds[0], POLLIN, 0 });
+        sinks.push_back(&result.error_output);
+    }
+    if (!options.input.empty()) {
         close(input_fds[0]);
         // Small inputs fit in the pipe; a reader that never reads only loses them.
-        [[maybe_unused]] auto written = write(input_fds[1], input.data(), input.size());
+        [[maybe_unused]] auto written = write(input_fds[1], options.input.data(), options.input.size());
         close(input_fds[1]);
     }
-    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-    char buffer[4096];
-    for (;;) {
-        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            result.timed_out = true;
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            break;
-        }
-        pollfd poll_fd { pipe_fds[0], POLLIN, 0 };
-        int ready = poll(&poll_fd, 1, static_cast<int>(std::min<long long>(left, 1000)));
-        if (ready < 0 && errno != EINTR)
-            break;
-        if (ready <= 0)
-            continue;
-        ssize_t got = read(pipe_fds[0], buffer, sizeof(buffer));
-        if (got <= 0)
-            break;
-        result.output.append(buffer, static_cast<size_t>(got));
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
+    if (!capture(pipes, sinks, deadline)) {
+        result.timed_out = true;
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
     }
-    close(pipe_fds[0]);
+    for (auto const& entry : pipes) {
+        if (entry.fd >= 0)
+            close(entry.fd);
+    }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (WIFEXITED(status))
-        result.exit_status = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) {
-        result.exit_status = 128 + WTERMSIG(status);
-        result.dumped_core = WCOREDUMP(status);
-    }
+    result.exit_status = vmm_exit_status_from_wait_status(status);
+    result.dumped_core = WIFSIGNALED(status) && WCOREDUMP(status);
     return result;
+}
+
+ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds, std::string const& input)
+{
+    return run_process(arguments, ProcessOptions { .timeout_seconds = timeout_seconds, .input = input, .streams = OutputStreams::Interleaved });
 }
 
 void exec_or_exit(std::vector<std::string> const& arguments)
