@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
-#include <poll.h>
 #include <set>
 #include <sstream>
 #include <string>
@@ -53,83 +52,17 @@ inline bool path_exists(std::string const& path)
 // kills it after `timeout_seconds`.
 inline RunResult run_vmm(std::vector<std::string> const& arguments, int timeout_seconds = 60, int run_as_uid = -1, std::string const& input = {})
 {
-    // Standard input: /dev/null, or a file holding `input`.
-    std::string input_path = "/dev/null";
-    if (!input.empty()) {
-        char path_template[] = "/tmp/vmm-container-input-XXXXXX";
-        int input_fd = ::mkstemp(path_template);
-        if (input_fd < 0 || ::write(input_fd, input.data(), input.size()) != static_cast<ssize_t>(input.size()))
-            return {};
-        ::close(input_fd);
-        input_path = path_template;
-    }
     std::vector<std::string> command;
     if (run_as_uid >= 0) {
         command = { "/usr/bin/setpriv", "--reuid=" + std::to_string(run_as_uid), "--regid=" + std::to_string(run_as_uid), "--clear-groups" };
     }
     command.push_back(vmm_binary);
     command.insert(command.end(), arguments.begin(), arguments.end());
-
-    int output_pipe[2];
-    int error_pipe[2];
-    if (::pipe2(output_pipe, O_CLOEXEC) < 0 || ::pipe2(error_pipe, O_CLOEXEC) < 0)
-        return {};
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(output_pipe[1], 1);
-        ::dup2(error_pipe[1], 2);
-        int input_fd = ::open(input_path.c_str(), O_RDONLY);
-        ::dup2(input_fd, 0);
-        vmm::testing::exec_or_exit(command);
-    }
-    started_vmm_pids.push_back(pid);
-    ::close(output_pipe[1]);
-    ::close(error_pipe[1]);
-
-    RunResult result;
-    pollfd fds[2] = { { output_pipe[0], POLLIN, 0 }, { error_pipe[0], POLLIN, 0 } };
-    std::string* sinks[2] = { &result.standard_output, &result.standard_error };
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-    bool timed_out = false;
-    int open_pipes = 2;
-    while (open_pipes > 0) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            timed_out = true;
-            ::kill(pid, SIGKILL);
-            break;
-        }
-        if (::poll(fds, 2, static_cast<int>(left)) < 0 && errno != EINTR)
-            break;
-        for (int index = 0; index < 2; ++index) {
-            if (fds[index].fd < 0 || !(fds[index].revents & (POLLIN | POLLHUP)))
-                continue;
-            char buffer[4096];
-            ssize_t length = ::read(fds[index].fd, buffer, sizeof(buffer));
-            if (length <= 0) {
-                ::close(fds[index].fd);
-                fds[index].fd = -1;
-                --open_pipes;
-            } else {
-                sinks[index]->append(buffer, static_cast<size_t>(length));
-            }
-        }
-    }
-    for (auto& entry : fds) {
-        if (entry.fd >= 0)
-            ::close(entry.fd);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!input.empty())
-        ::unlink(input_path.c_str());
-    if (timed_out)
-        result.exit_status = -1;
-    else if (WIFSIGNALED(status))
-        result.exit_status = 128 + WTERMSIG(status);
-    else
-        result.exit_status = WEXITSTATUS(status);
-    return result;
+    auto process = vmm::testing::run_process(command,
+        { .timeout_seconds = timeout_seconds, .input = input, .streams = vmm::testing::OutputStreams::Separate });
+    if (process.pid > 0)
+        started_vmm_pids.push_back(process.pid);
+    return { process.timed_out ? -1 : process.exit_status, std::move(process.output), std::move(process.error_output) };
 }
 
 // Starts `vmm ARGUMENTS...` in the background and returns its PID once its
