@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 using vmm::testing::can_open_read_write;
+using vmm::testing::wait_or_kill;
 
 namespace {
 
@@ -30,19 +31,6 @@ std::pair<pid_t, int> start_on_terminal()
         _exit(127);
     }
     return { pid, controller };
-}
-
-int wait_with_timeout(pid_t pid, int seconds)
-{
-    for (int tick = 0; tick < seconds * 20; ++tick) {
-        int status = 0;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    return -1;
 }
 
 class HostStop : public ::testing::TestWithParam<int> {
@@ -66,7 +54,7 @@ TEST_P(HostStop, EndsTheVmAndRestoresTheTerminal)
     }
     EXPECT_TRUE(raw) << "vmm puts its terminal in raw mode while the guest runs";
     kill(pid, signal_number);
-    EXPECT_EQ(wait_with_timeout(pid, 10), 128 + signal_number);
+    EXPECT_EQ(wait_or_kill(pid, std::chrono::seconds(10)), 128 + signal_number);
     ASSERT_EQ(tcgetattr(controller, &settings), 0);
     EXPECT_TRUE(settings.c_lflag & ICANON) << "canonical mode is back";
     EXPECT_TRUE(settings.c_lflag & ECHO) << "echo is back";
@@ -83,6 +71,6 @@ TEST(HostStop, ConsoleEscapeQuits)
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     char const escape[] = { 0x01, 'x' };
     ASSERT_EQ(write(controller, escape, sizeof(escape)), 2);
-    EXPECT_EQ(wait_with_timeout(pid, 10), 130) << "Ctrl-A x quits as if interrupted";
+    EXPECT_EQ(wait_or_kill(pid, std::chrono::seconds(10)), 130) << "Ctrl-A x quits as if interrupted";
     close(controller);
 }

@@ -14,24 +14,12 @@
 
 using namespace std::chrono_literals;
 using vmm::testing::can_open_read_write;
+using vmm::testing::wait_or_kill;
 
 namespace {
 
 std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
 std::string const flood_guest = VMM_BUILD_DIR "/test-guests/serial_flood.bin";
-
-// Waits up to `limit` for `pid`; returns its exit status (128 + signal when killed) or -1.
-int wait_for(pid_t pid, std::chrono::milliseconds limit)
-{
-    auto const deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        int status = 0;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        std::this_thread::sleep_for(5ms);
-    }
-    return -1;
-}
 
 }
 
@@ -68,12 +56,8 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
 
     auto const start = std::chrono::steady_clock::now();
     kill(pid, SIGTERM);
-    int const status = wait_for(pid, 5s);
+    int const status = wait_or_kill(pid, 5s);
     auto const took = std::chrono::steady_clock::now() - start;
-    if (status < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-    }
     EXPECT_EQ(status, 128 + SIGTERM);
     EXPECT_LT(took, 1s) << "vmm took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 

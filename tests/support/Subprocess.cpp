@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sstream>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace vmm::testing {
@@ -107,6 +108,20 @@ ProcessResult run_process(std::vector<std::string> const& arguments, ProcessOpti
 ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds, std::string const& input)
 {
     return run_process(arguments, ProcessOptions { .timeout_seconds = timeout_seconds, .input = input, .streams = OutputStreams::Interleaved });
+}
+
+int wait_or_kill(pid_t pid, std::chrono::milliseconds limit)
+{
+    auto const deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return vmm_exit_status_from_wait_status(status);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
 }
 
 void exec_or_exit(std::vector<std::string> const& arguments)

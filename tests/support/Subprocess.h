@@ -2,6 +2,7 @@
 
 // Runs a program for a test and captures what it printed and how it ended.
 
+#include <chrono>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -36,6 +37,10 @@ ProcessResult run_process(std::vector<std::string> const& arguments, ProcessOpti
 
 // The same, with stdout and stderr interleaved.
 ProcessResult run_process(std::vector<std::string> const& arguments, int timeout_seconds = 60, std::string const& input = {});
+
+// Waits up to `limit` for the child `pid` to end and returns its exit status
+// (128 + signal when killed); after `limit`, kills it and returns -1.
+int wait_or_kill(pid_t pid, std::chrono::milliseconds limit);
 
 // In a forked child: executes `arguments` (searching PATH for the first),
 // and exits with 127 if that fails.

@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "container/Cgroup.h"
 #include "container/Mount.h"
+#include "protocol.h"
 
 #include <cerrno>
 #include <csignal>
@@ -156,7 +157,7 @@ int wait_for_jailed(pid_t child)
     for (;;) {
         int status = 0;
         if (::waitpid(child, &status, 0) == child)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return vmm_exit_status_from_wait_status(status);
         if (errno != EINTR)
             throw_system_error("waitpid", "(jailed vmm)");
     }
