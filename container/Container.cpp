@@ -101,9 +101,7 @@ public:
                 throw_system_error("waitpid", "(container init)");
         }
         m_pid = -1;
-        if (WIFSIGNALED(status))
-            return 128 + WTERMSIG(status);
-        return WEXITSTATUS(status);
+        return vmm_exit_status_from_wait_status(status);
     }
 
 private:
