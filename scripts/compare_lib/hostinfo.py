@@ -3,6 +3,7 @@
 import os
 import platform
 import shutil
+import subprocess
 
 
 def _read(path, default=""):
@@ -27,17 +28,15 @@ def cpu_model():
     return "unknown"
 
 
-def kvm_kind():
-    """"absent", "pvm", "vmx", "svm" or "unknown"."""
-    if not os.path.exists("/dev/kvm"):
-        return "absent"
-    if os.path.isdir("/sys/module/kvm_pvm"):
-        return "pvm"
-    if os.path.isdir("/sys/module/kvm_intel"):
-        return "vmx"
-    if os.path.isdir("/sys/module/kvm_amd"):
-        return "svm"
-    return "unknown"
+def kvm_kind(vmm):
+    """"absent", "pvm", "vmx" or "svm", as `vmm host-kind` (machine/HostDetection.cpp) tells it:
+    vmm decides how to boot from the same answer."""
+    try:
+        answer = subprocess.run([vmm, "host-kind"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({error})"
+    kind = answer.stdout.strip()
+    return kind if answer.returncode == 0 and kind in ("absent", "pvm", "vmx", "svm") else "unknown"
 
 
 def cgroup_version():
@@ -50,11 +49,12 @@ def cgroup_version():
     return "none mounted"
 
 
-def local_host():
+def local_host(vmm):
+    """This host, with `vmm` (the binary) asked what its /dev/kvm is."""
     flags = cpu_flags()
     model = cpu_model()
     virtualization = "vmx" if "vmx" in flags else "svm" if "svm" in flags else "none"
-    kvm = kvm_kind()
+    kvm = kvm_kind(vmm)
     vendor = _read("/sys/class/dmi/id/sys_vendor").strip()
     product = _read("/sys/class/dmi/id/product_name").strip()
     # QEMU's software emulator names its CPUs "QEMU Virtual CPU" unless told
@@ -65,8 +65,8 @@ def local_host():
     notes = []
     if "hypervisor" in flags:
         notes.append(f"runs under a hypervisor (cpuinfo 'hypervisor' flag; DMI: {vendor or '?'} {product or ''})".strip())
-    kvm_text = {"absent": "absent", "pvm": "PVM (kvm_pvm module)", "vmx": "VMX (kvm_intel)", "svm": "SVM (kvm_amd)",
-                "unknown": "present (module unknown)"}[kvm]
+    kvm_text = {"absent": "absent", "pvm": "PVM (software-assisted: kvm_pvm, or no VMX/SVM flag)", "vmx": "VMX (kvm_intel)",
+                "svm": "SVM (kvm_amd)"}.get(kvm, f"present ({kvm})")
     return {
         "name": f"this host ({platform.node()})",
         "short_name": "this host" + {"pvm": ", PVM /dev/kvm", "absent": ", no /dev/kvm"}.get(kvm, f", {kvm.upper()} KVM"),

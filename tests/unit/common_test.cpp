@@ -98,6 +98,22 @@ TEST(HostDetection, ReadsVirtualizationFlags)
     EXPECT_FALSE(cpuinfo_has_hardware_virtualization("model name : x\n"));
 }
 
+TEST(HostDetection, ClassifiesKvmAsTheScriptsSeeIt)
+{
+    std::string const intel = "flags : fpu vmx sse\n";
+    std::string const amd = "flags : fpu svm sse\n";
+    std::string const neither = "flags : fpu sse hypervisor\n";
+    EXPECT_EQ(classify_kvm({ .device_exists = false, .pvm_module_loaded = false, .cpuinfo = intel }), KvmKind::Absent);
+    EXPECT_EQ(classify_kvm({ .device_exists = true, .pvm_module_loaded = false, .cpuinfo = intel }), KvmKind::Vmx);
+    EXPECT_EQ(classify_kvm({ .device_exists = true, .pvm_module_loaded = false, .cpuinfo = amd }), KvmKind::Svm);
+    EXPECT_EQ(classify_kvm({ .device_exists = true, .pvm_module_loaded = true, .cpuinfo = intel }), KvmKind::Pvm)
+        << "the kvm_pvm module wins over the CPU flags";
+    EXPECT_EQ(classify_kvm({ .device_exists = true, .pvm_module_loaded = false, .cpuinfo = neither }), KvmKind::Pvm)
+        << "/dev/kvm without VMX or SVM is software-assisted";
+    EXPECT_STREQ(kvm_kind_name(KvmKind::Pvm), "pvm");
+    EXPECT_STREQ(kvm_kind_name(KvmKind::Absent), "absent");
+}
+
 TEST(MemoryUsage, SplitsGuestPagesFromTheRest)
 {
     std::string const smaps = "55d0c0000000-55d0c0100000 r-xp 00000000 08:01 123 /usr/bin/vmm\n"

@@ -6,7 +6,9 @@
 
 namespace vmm {
 
-bool cpuinfo_has_hardware_virtualization(std::string const& cpuinfo)
+namespace {
+
+bool cpuinfo_has_flag(std::string const& cpuinfo, std::string_view flag)
 {
     std::istringstream lines(cpuinfo);
     std::string line;
@@ -16,7 +18,7 @@ bool cpuinfo_has_hardware_virtualization(std::string const& cpuinfo)
         std::istringstream words(line.substr(line.find(':') + 1));
         std::string word;
         while (words >> word) {
-            if (word == "vmx" || word == "svm")
+            if (word == flag)
                 return true;
         }
         return false;
@@ -24,16 +26,70 @@ bool cpuinfo_has_hardware_virtualization(std::string const& cpuinfo)
     return false;
 }
 
-HostKind detect_host_kind()
+bool path_exists(char const* path)
 {
     std::error_code error;
-    if (std::filesystem::exists("/sys/module/kvm_pvm", error))
-        return HostKind::Pvm;
+    return std::filesystem::exists(path, error);
+}
+
+std::string read_cpuinfo()
+{
     std::ifstream file("/proc/cpuinfo");
     std::stringstream text;
     text << file.rdbuf();
+    return text.str();
+}
+
+HostKind host_kind_from(KvmEvidence const& evidence)
+{
+    if (evidence.pvm_module_loaded)
+        return HostKind::Pvm;
     // /dev/kvm without VMX or SVM can only be a software-assisted KVM such as PVM.
-    return cpuinfo_has_hardware_virtualization(text.str()) ? HostKind::HardwareVirtualization : HostKind::Pvm;
+    return cpuinfo_has_hardware_virtualization(evidence.cpuinfo) ? HostKind::HardwareVirtualization : HostKind::Pvm;
+}
+
+}
+
+bool cpuinfo_has_hardware_virtualization(std::string const& cpuinfo)
+{
+    return cpuinfo_has_flag(cpuinfo, "vmx") || cpuinfo_has_flag(cpuinfo, "svm");
+}
+
+HostKind detect_host_kind()
+{
+    // The module alone answers on a PVM host; /proc/cpuinfo is read only without it.
+    if (path_exists("/sys/module/kvm_pvm"))
+        return HostKind::Pvm;
+    return host_kind_from({ .device_exists = true, .pvm_module_loaded = false, .cpuinfo = read_cpuinfo() });
+}
+
+KvmKind classify_kvm(KvmEvidence const& evidence)
+{
+    if (!evidence.device_exists)
+        return KvmKind::Absent;
+    if (host_kind_from(evidence) == HostKind::Pvm)
+        return KvmKind::Pvm;
+    return cpuinfo_has_flag(evidence.cpuinfo, "vmx") ? KvmKind::Vmx : KvmKind::Svm;
+}
+
+KvmKind detect_kvm_kind()
+{
+    return classify_kvm({ .device_exists = path_exists("/dev/kvm"), .pvm_module_loaded = path_exists("/sys/module/kvm_pvm"), .cpuinfo = read_cpuinfo() });
+}
+
+char const* kvm_kind_name(KvmKind kind)
+{
+    switch (kind) {
+    case KvmKind::Absent:
+        return "absent";
+    case KvmKind::Pvm:
+        return "pvm";
+    case KvmKind::Vmx:
+        return "vmx";
+    case KvmKind::Svm:
+        return "svm";
+    }
+    return "absent";
 }
 
 }

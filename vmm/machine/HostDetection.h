@@ -13,4 +13,24 @@ HostKind detect_host_kind();
 // Whether `cpuinfo` (the text of /proc/cpuinfo) lists the vmx or svm flag.
 bool cpuinfo_has_hardware_virtualization(std::string const& cpuinfo);
 
+// What /dev/kvm is on this host. `vmm host-kind` prints it, so that the
+// scripts (scripts/demo, scripts/compare) ask vmm rather than guess apart.
+enum class KvmKind {
+    Absent,
+    Pvm,
+    Vmx,
+    Svm,
+};
+
+struct KvmEvidence {
+    bool device_exists { false };   // /dev/kvm.
+    bool pvm_module_loaded { false }; // /sys/module/kvm_pvm.
+    std::string cpuinfo;              // The text of /proc/cpuinfo.
+};
+
+KvmKind classify_kvm(KvmEvidence const& evidence);
+KvmKind detect_kvm_kind();
+// "absent", "pvm", "vmx" or "svm".
+char const* kvm_kind_name(KvmKind kind);
+
 }
