@@ -36,7 +36,6 @@ public:
 
     int get() const { return m_fd; }
     bool is_valid() const { return m_fd >= 0; }
-    int release() { return std::exchange(m_fd, -1); }
     void reset(int fd = -1)
     {
         if (m_fd >= 0)

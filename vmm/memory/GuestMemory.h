@@ -74,17 +74,6 @@ public:
         return object;
     }
 
-    template<typename T>
-    bool try_write_object(GuestAddress address, T const& object) const
-    {
-        static_assert(std::is_trivially_copyable_v<T>);
-        auto bytes = try_slice(address, sizeof(T));
-        if (!bytes)
-            return false;
-        std::memcpy(bytes->data(), &object, sizeof(T));
-        return true;
-    }
-
 private:
     std::vector<Region> m_regions;
 };
