@@ -31,7 +31,6 @@ class Cgroup {
 public:
     virtual ~Cgroup() = default;
 
-    virtual CgroupVersion version() const = 0;
     virtual void apply(ResourceLimits const& limits) = 0;
     // Lets the container create and open only the devices of `rules`
     // (devices.allow on v1, a BPF device program on v2).

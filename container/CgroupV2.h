@@ -15,7 +15,6 @@ public:
     CgroupV2(std::string const& root, std::string const& name);
     ~CgroupV2() override;
 
-    CgroupVersion version() const override { return CgroupVersion::V2; }
     void apply(ResourceLimits const& limits) override;
     void restrict_devices(std::span<DeviceRule const> rules) override;
     void attach(pid_t pid) override;
