@@ -4,7 +4,6 @@
 #include "common/Error.h"
 #include "common/Size.h"
 #include "container/Container.h"
-#include "machine/HostDetection.h"
 #include "machine/Machine.h"
 #include "machine/RootDisk.h"
 #include "common/Timings.h"
@@ -102,7 +101,7 @@ int main(int argc, char** argv)
     std::string console = "serial";
     auto* boot = app.add_subcommand("boot", "Boot a Linux bzImage with ROOTFS as /dev/vda: vmm boot BZIMAGE ROOTFS [options] [-- CMD...]");
     boot->add_option("bzimage", boot_options.kernel, "The guest kernel (bzImage)")->required();
-    boot->add_option("rootfs", rootfs, "The root filesystem (/dev/vda): an ext4 image or a directory, PATH[,ro]")->required();
+    boot->add_option("rootfs", rootfs, "The root filesystem (/dev/vda): an ext4 image, a directory or a tar archive, PATH[,ro]")->required();
     boot->add_option("--disk", extra_disks, "Another disk image, PATH[,ro] (may repeat)");
     boot->add_option("--initrd", boot_options.initrd, "An initramfs to load");
     boot->add_option("--mem", memory_text, "Guest RAM (default 512M)");
@@ -117,7 +116,6 @@ int main(int argc, char** argv)
     bool flat_binary = false;
     // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
     boot->add_flag("--test-guest", flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
-    auto* host_kind = app.add_subcommand("host-kind", "Print what /dev/kvm is on this host: absent, pvm, vmx or svm (for scripts)");
 
     try {
         app.parse(argc, argv);
@@ -133,8 +131,6 @@ int main(int argc, char** argv)
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
     try {
-        if (host_kind->parsed())
-            return std::puts(vmm::kvm_kind_name(vmm::detect_kvm_kind())) < 0 ? 1 : 0;
         if (!container_rootfs.empty() && boot->parsed())
             throw vmm::Error("--container and boot cannot be used together");
         if (!container_rootfs.empty()) {
@@ -165,7 +161,8 @@ int main(int argc, char** argv)
         if (flat_binary) {
             boot_options.disks.push_back(vmm::parse_disk_option(rootfs));
         } else {
-            root_disk = vmm::RootDisk::prepare(vmm::parse_disk_option(rootfs), command.empty() ? vmm::CommandGiven::No : vmm::CommandGiven::Yes);
+            root_disk.emplace(vmm::RootDisk::prepare(vmm::parse_disk_option(rootfs), command.empty() ? vmm::CommandGiven::No : vmm::CommandGiven::Yes,
+                jail ? vmm::PrivateCopy::Named : vmm::PrivateCopy::Unnamed));
             boot_options.disks.push_back(root_disk->disk());
         }
         for (auto const& disk : extra_disks)
@@ -184,6 +181,9 @@ int main(int argc, char** argv)
             // The parent waits for the jailed VMM; the child boots with the jail's paths.
             if (auto const status = vmm::sandbox::enter_jail(boot_options))
                 return *status;
+            // The jailed child, confined: the parent removes the private copy.
+            if (root_disk)
+                root_disk->leave_private_copy_to_parent();
         }
         return vmm::boot(boot_options);
     } catch (vmm::Error const& error) {

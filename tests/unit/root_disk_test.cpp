@@ -90,18 +90,34 @@ TEST_F(RootDiskTest, GuestWritesGoToAPrivateCopy)
         GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
     auto const image = cached_tree_image(m_tree);
     auto const before = vmm::testing::run_process({ "sha256sum", image }).output;
+    // A copy left by a vmm that was killed (nobody holds its lock) is swept.
+    write(m_cache / "run-abcdef.ext4", "left behind");
+    std::string copy_path;
     {
-        auto const root = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes);
-        ASSERT_TRUE(root.disk().path.starts_with("/proc/self/fd/")) << root.disk().path;
-        EXPECT_EQ(fs::file_size(root.disk().path), fs::file_size(image));
-        // debugfs reaches the unnamed file through this process's fd table.
-        auto const path = "/proc/" + std::to_string(::getpid()) + root.disk().path.substr(std::string("/proc/self").size());
-        auto const copy = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", path });
+        auto const root = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Named);
+        copy_path = root.disk().path;
+        EXPECT_EQ(fs::path(copy_path).parent_path(), m_cache);
+        EXPECT_NE(copy_path, image);
+        EXPECT_FALSE(fs::exists(m_cache / "run-abcdef.ext4"));
+        EXPECT_EQ(fs::file_size(copy_path), fs::file_size(image));
+        auto const copy = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", copy_path });
         EXPECT_NE(copy.output.find("Test tree"), std::string::npos) << copy.output;
         std::ofstream(root.disk().path, std::ios::in | std::ios::out | std::ios::binary) << "scribbled over the superblock";
+        auto const second = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Named);
+        EXPECT_TRUE(fs::exists(copy_path)) << "a sweep removed the copy of a running vmm";
     }
+    EXPECT_FALSE(fs::exists(copy_path)) << "the private copy outlived its RootDisk";
     EXPECT_EQ(vmm::testing::run_process({ "sha256sum", image }).output, before) << "the cached image changed";
-    auto const read_only = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadOnly }, CommandGiven::Yes);
+    {
+        auto const unnamed = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Unnamed);
+        ASSERT_TRUE(unnamed.disk().path.starts_with("/proc/self/fd/")) << unnamed.disk().path;
+        EXPECT_EQ(fs::file_size(unnamed.disk().path), fs::file_size(image));
+        // debugfs reaches the unnamed file through this process's fd table.
+        auto const path = "/proc/" + std::to_string(::getpid()) + unnamed.disk().path.substr(std::string("/proc/self").size());
+        auto const copy = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", path });
+        EXPECT_NE(copy.output.find("Test tree"), std::string::npos) << copy.output;
+    }
+    auto const read_only = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadOnly }, CommandGiven::Yes, PrivateCopy::Named);
     EXPECT_EQ(read_only.disk().path, image) << "read-only: the cached image itself";
     EXPECT_EQ(read_only.disk().access, DiskAccess::ReadOnly);
 }
@@ -111,13 +127,13 @@ TEST_F(RootDiskTest, BadTreesGetOneLine)
     auto const empty = m_scratch / "empty";
     fs::create_directory(empty);
     try {
-        RootDisk::prepare({ empty.string(), DiskAccess::ReadWrite }, CommandGiven::Yes);
+        RootDisk::prepare({ empty.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Named);
         FAIL() << "an empty directory was accepted";
     } catch (Error const& error) {
         EXPECT_NE(std::string(error.what()).find("is an empty directory"), std::string::npos) << error.what();
     }
     try {
-        RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::No);
+        RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::No, PrivateCopy::Named);
         FAIL() << "a tree without a shell was accepted without a command";
     } catch (Error const& error) {
         EXPECT_NE(std::string(error.what()).find("has no shell to start (/bin/sh or /bin/bash)"), std::string::npos) << error.what();
@@ -131,17 +147,17 @@ TEST_F(RootDiskTest, Ext4ImagesPassThroughOtherFilesAreRefused)
         GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
     auto const image = m_scratch / "disk.ext4";
     ASSERT_EQ(std::system(("mke2fs -q -t ext4 -F " + image.string() + " 8M").c_str()), 0);
-    auto const root = RootDisk::prepare({ image.string(), DiskAccess::ReadOnly }, CommandGiven::No);
+    auto const root = RootDisk::prepare({ image.string(), DiskAccess::ReadOnly }, CommandGiven::No, PrivateCopy::Named);
     EXPECT_EQ(root.disk().path, image.string());
     auto const text = m_scratch / "notes.txt";
     write(text, std::string(4096, 'x'));
     try {
-        RootDisk::prepare({ text.string(), DiskAccess::ReadWrite }, CommandGiven::Yes);
+        RootDisk::prepare({ text.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Named);
         FAIL() << "a text file was accepted as a root filesystem";
     } catch (Error const& error) {
         EXPECT_EQ(std::string(error.what()), text.string() + ": neither a directory, an ext4 image nor a tar archive");
     }
-    EXPECT_EQ(RootDisk::prepare({ "/dev/null", DiskAccess::ReadOnly }, CommandGiven::No).disk().path, "/dev/null");
+    EXPECT_EQ(RootDisk::prepare({ "/dev/null", DiskAccess::ReadOnly }, CommandGiven::No, PrivateCopy::Named).disk().path, "/dev/null");
 }
 
 TEST_F(RootDiskTest, TarArchiveBootsAsTheTreeItHolds)
@@ -150,12 +166,12 @@ TEST_F(RootDiskTest, TarArchiveBootsAsTheTreeItHolds)
         GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
     auto const archive = m_scratch / "tree.tar";
     ASSERT_EQ(std::system(("tar -C " + m_tree.string() + " -cf " + archive.string() + " .").c_str()), 0);
-    auto const root = RootDisk::prepare({ archive.string(), DiskAccess::ReadOnly }, CommandGiven::Yes);
+    auto const root = RootDisk::prepare({ archive.string(), DiskAccess::ReadOnly }, CommandGiven::Yes, PrivateCopy::Named);
     EXPECT_EQ(fs::path(root.disk().path).parent_path(), m_cache) << root.disk().path;
     auto const contents = vmm::testing::run_process({ "debugfs", "-R", "cat /etc/os-release", root.disk().path });
     EXPECT_NE(contents.output.find("PRETTY_NAME=\"Test tree\""), std::string::npos) << contents.output;
     try {
-        RootDisk::prepare({ archive.string(), DiskAccess::ReadOnly }, CommandGiven::No);
+        RootDisk::prepare({ archive.string(), DiskAccess::ReadOnly }, CommandGiven::No, PrivateCopy::Named);
         FAIL() << "an archive without a shell was accepted without a command";
     } catch (Error const& error) {
         EXPECT_NE(std::string(error.what()).find("rootfs " + archive.string() + " has no shell"), std::string::npos) << error.what();

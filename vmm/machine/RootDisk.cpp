@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -178,6 +179,20 @@ void copy_sparse(int source, int target, uint64_t size, std::string const& name)
     }
 }
 
+// Removes the private copies of vmm runs that were killed: nobody holds their lock.
+void sweep_private_copies(std::string const& cache)
+{
+    std::error_code ignored;
+    for (auto const& entry : std::filesystem::directory_iterator(cache, ignored)) {
+        auto const name = entry.path().filename().string();
+        if (!name.starts_with("run-") || !name.ends_with(".ext4"))
+            continue;
+        FileDescriptor copy(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (copy.is_valid() && ::flock(copy.get(), LOCK_EX | LOCK_NB) == 0)
+            ::unlink(entry.path().c_str());
+    }
+}
+
 }
 
 std::string vmm_cache_directory()
@@ -232,7 +247,7 @@ std::string cached_tree_image(std::string const& directory)
     return image;
 }
 
-RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command)
+RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command, PrivateCopy copy_kind)
 {
     RootDisk root;
     root.m_disk = given;
@@ -264,17 +279,44 @@ RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command)
     root.m_disk.path = image;
     if (given.access == DiskAccess::ReadOnly)
         return root;
-    // The guest writes to an unnamed copy, reached through /proc/self/fd.
+    // The guest writes to a copy of its own.
     auto const cache = vmm_cache_directory();
-    root.m_private_copy = FileDescriptor(::open(cache.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (!root.m_private_copy.is_valid())
-        throw_system_error("open O_TMPFILE", cache);
+    std::string path;
+    if (copy_kind == PrivateCopy::Unnamed) {
+        root.m_private_copy = FileDescriptor(::open(cache.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+        if (!root.m_private_copy.is_valid())
+            throw_system_error("open O_TMPFILE", cache);
+        path = fmt::format("/proc/self/fd/{}", root.m_private_copy.get());
+    } else {
+        sweep_private_copies(cache);
+        path = cache + "/run-XXXXXX.ext4";
+        root.m_private_copy = FileDescriptor(::mkostemps(path.data(), 5, O_CLOEXEC));
+        if (!root.m_private_copy.is_valid())
+            throw_system_error("mkstemp", path);
+        root.m_private_path = path;
+        // Held while the copy is in use: a sweep that can take it knows the vmm that made the copy is gone.
+        if (::flock(root.m_private_copy.get(), LOCK_SH) != 0)
+            throw_system_error("flock", path);
+    }
     auto source_image = FileDescriptor::open(image, O_RDONLY);
     if (::fstat(source_image.get(), &status) != 0)
         throw_system_error("fstat", image);
     copy_sparse(source_image.get(), root.m_private_copy.get(), static_cast<uint64_t>(status.st_size), image);
-    root.m_disk.path = fmt::format("/proc/self/fd/{}", root.m_private_copy.get());
+    root.m_disk.path = path;
     return root;
+}
+
+RootDisk::RootDisk(RootDisk&& other) noexcept
+    : m_disk(std::move(other.m_disk))
+    , m_private_copy(std::move(other.m_private_copy))
+    , m_private_path(std::exchange(other.m_private_path, {}))
+{
+}
+
+RootDisk::~RootDisk()
+{
+    if (!m_private_path.empty())
+        ::unlink(m_private_path.c_str());
 }
 
 }
