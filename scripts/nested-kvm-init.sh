@@ -5,8 +5,10 @@
 #   ttyS0 (console): kernel messages and "nested-..." lines for the host script,
 #   ttyS1: the command's stdout, byte for byte,
 #   ttyS2: the command's stderr, byte for byte.
+# /nested/disks lists "SERIAL GUEST_PATH" for the large files the host
+# carries on virtio disks: GUEST_PATH becomes a symlink to that disk.
 # With /nested/fetch present, the files it names are written to the scratch
-# disk (/dev/vda) as a tar archive after the command exits.
+# disk (serial vmm-scratch) as a tar archive after the command exits.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/ TERM=dumb
 mkdir -p /proc /sys /dev /tmp /run
@@ -38,16 +40,39 @@ if [ ! -c /dev/kvm ]; then
     finish
 fi
 
-if [ -f /nested/fetch ]; then
-    for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
-        insmod "/nested/modules/$module.ko" || report "error: insmod $module.ko failed in L1"
-    done
-    # The scratch disk appears asynchronously once virtio-pci has probed it.
-    waited=0
-    while [ ! -b /dev/vda ] && [ "$waited" -lt 100 ]; do
+# The virtio disk whose serial is $1, as /dev/vdX, once it has appeared
+# (virtio-pci probes asynchronously); empty after 10 s without it.
+disk_with_serial() {
+    local waited=0 block
+    while [ "$waited" -lt 100 ]; do
+        for block in /sys/block/vd*; do
+            if [ -f "$block/serial" ] && [ "$(cat "$block/serial")" = "$1" ] && [ -b "/dev/${block##*/}" ]; then
+                echo "/dev/${block##*/}"
+                return 0
+            fi
+        done
         sleep 0.1
         waited=$((waited + 1))
     done
+    return 1
+}
+
+scratch_disk=
+if [ -f /nested/fetch ] || [ -f /nested/disks ]; then
+    for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+        insmod "/nested/modules/$module.ko" || report "error: insmod $module.ko failed in L1"
+    done
+    if [ -f /nested/disks ]; then
+        while read -r serial guest_path; do
+            if disk=$(disk_with_serial "$serial"); then
+                mkdir -p "$(dirname "$guest_path")"
+                ln -sf "$disk" "$guest_path"
+            else
+                report "error: the disk carrying $guest_path did not appear in L1"
+            fi
+        done </nested/disks
+    fi
+    [ -f /nested/fetch ] && scratch_disk=$(disk_with_serial vmm-scratch)
 fi
 
 if [ -f /nested/environment ]; then
@@ -65,8 +90,8 @@ status=$?
 report "status: $status"
 
 if [ -f /nested/fetch ]; then
-    if [ ! -b /dev/vda ]; then
-        report "error: the scratch disk /dev/vda did not appear; nothing fetched"
+    if [ -z "$scratch_disk" ]; then
+        report "error: the scratch disk did not appear; nothing fetched"
     else
         mkdir -p /tmp/fetch
         index=0
@@ -79,10 +104,10 @@ if [ -f /nested/fetch ]; then
             fi
             index=$((index + 1))
         done </nested/fetch
-        if tar -c -f /dev/vda -C /tmp/fetch . && sync; then
+        if tar -c -f "$scratch_disk" -C /tmp/fetch . && sync; then
             report "fetched: $fetched"
         else
-            report "error: writing the fetched files to /dev/vda failed"
+            report "error: writing the fetched files to $scratch_disk failed (do they fit in L1's memory?)"
         fi
     fi
 fi

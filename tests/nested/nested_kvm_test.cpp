@@ -205,6 +205,24 @@ TEST(NestedKvm, RefusesBadUsage)
     EXPECT_NE(bad_timeout.errors.find("--timeout must be"), std::string::npos) << bad_timeout.errors;
 }
 
+TEST(NestedKvm, SaysWhenFilesDoNotFitInL1Memory)
+{
+    // 200 MiB (sparse) kept in L1's initramfs by a high --disk-threshold: more
+    // than --mem 256 holds. Refused before QEMU starts, naming the way out.
+    TemporaryDirectory directory;
+    auto const big = directory.path() / "big.img";
+    {
+        std::ofstream create(big);
+    }
+    std::filesystem::resize_file(big, 200ull << 20);
+    auto result = run_nested_kvm({ "--mem", "256", "--disk-threshold", "1024", "--file", big.string() + ":/big.img", "--", "true" });
+    SKIP_IF_UNAVAILABLE(result);
+    EXPECT_EQ(result.status, 125) << result.errors;
+    EXPECT_NE(result.errors.find("--mem 256 is too small for "), std::string::npos) << result.errors;
+    EXPECT_NE(result.errors.find(" MiB of files in L1's initramfs: use at least "), std::string::npos) << result.errors;
+    EXPECT_NE(result.errors.find("--disk-threshold"), std::string::npos) << result.errors;
+}
+
 // Runs only inside L1 (see above): a real-mode guest writes 0x42 to port 0xf4
 // and halts. The host's own /dev/kvm may be a kind (PVM) without real mode.
 TEST(KvmInsideL1, RunsARealModeGuest)
