@@ -5,11 +5,13 @@
 
 namespace vmm {
 
-// Whether the file open as `fd` is an archive libarchive reads (a tar, as
-// `docker export` and `podman export` write, compressed or not).
+// Whether the file open as `fd` looks like a root filesystem archive: a tar
+// (as `docker export` and `podman export` write) or a gzip, xz, zstd or
+// bzip2 stream; vmm-unpack then reads it for real.
 bool is_archive(int fd);
 
-// The directory a root filesystem archive unpacks to, made once per archive
+// The directory a root filesystem archive unpacks to (by vmm-unpack, the
+// program next to vmm that links libarchive), made once per archive
 // content: CACHE/trees/SHA256 where CACHE is /var/cache/vmm for root and
 // $XDG_CACHE_HOME/vmm (or ~/.cache/vmm) otherwise. Unpacking goes into a
 // private .partial directory that is renamed when complete, under a lock,

@@ -1,0 +1,224 @@
+#include "unpack/UnpackArchive.h"
+
+#include "common/ArchiveCache.h"
+
+#include "common/Error.h"
+#include "common/FileDescriptor.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <memory>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace vmm {
+
+namespace {
+
+using ArchiveReader = std::unique_ptr<archive, decltype(&archive_read_free)>;
+using ArchiveWriter = std::unique_ptr<archive, decltype(&archive_write_free)>;
+
+ArchiveReader open_reader(int fd)
+{
+    ArchiveReader reader(archive_read_new(), archive_read_free);
+    if (!reader)
+        throw Error("archive_read_new: out of memory");
+    archive_read_support_filter_all(reader.get());
+    archive_read_support_format_tar(reader.get());
+    if (::lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(reader.get(), fd, 64 * 1024) != ARCHIVE_OK)
+        return ArchiveReader(nullptr, archive_read_free);
+    return reader;
+}
+
+std::string sha256_of(int fd, std::string const& path)
+{
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1)
+        throw Error("EVP_DigestInit_ex (sha256): failed");
+    std::vector<char> buffer(1 << 20);
+    for (off_t offset = 0;;) {
+        ssize_t length = ::pread(fd, buffer.data(), buffer.size(), offset);
+        if (length < 0 && errno == EINTR)
+            continue;
+        if (length < 0)
+            throw_system_error("read", path);
+        if (length == 0)
+            break;
+        EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(length));
+        offset += length;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_length = 0;
+    EVP_DigestFinal_ex(context.get(), digest, &digest_length);
+    std::string text;
+    for (unsigned int index = 0; index < digest_length; ++index)
+        text += fmt::format("{:02x}", digest[index]);
+    return text;
+}
+
+// Entry names stay inside the tree: relative, without "..".
+void check_entry_name(std::string_view name, std::string const& archive_path, char const* what)
+{
+    if (name.starts_with('/'))
+        throw Error(fmt::format("{}: {} '{}' is an absolute path (refusing the archive)", archive_path, what, name));
+    size_t start = 0;
+    while (start <= name.size()) {
+        auto end = name.find('/', start);
+        if (end == std::string_view::npos)
+            end = name.size();
+        if (name.substr(start, end - start) == "..")
+            throw Error(fmt::format("{}: {} '{}' leads out of the tree (refusing the archive)", archive_path, what, name));
+        start = end + 1;
+    }
+}
+
+void make_private_directory(std::filesystem::path const& path)
+{
+    std::error_code error;
+    std::filesystem::create_directories(path, error);
+    if (error)
+        throw Error(fmt::format("mkdir {}: {}", path.string(), error.message()));
+    // Root's trees may hold setuid files: no other user may reach them.
+    if (::chmod(path.c_str(), 0700) < 0)
+        throw_system_error("chmod", path.string());
+}
+
+void remove_tree(std::filesystem::path const& path)
+{
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+}
+
+// Partial directories of runs that died (SIGKILL) while unpacking.
+void sweep_partials(std::filesystem::path const& trees)
+{
+    std::error_code error;
+    for (auto const& entry : std::filesystem::directory_iterator(trees, error)) {
+        auto name = entry.path().filename().string();
+        auto marker = name.find(".partial-");
+        if (marker == std::string::npos)
+            continue;
+        pid_t owner = std::atoi(name.c_str() + marker + 9);
+        if (owner > 0 && owner != ::getpid() && ::kill(owner, 0) < 0 && errno == ESRCH)
+            remove_tree(entry.path());
+    }
+}
+
+// Works in `directory` while it lives: libarchive's checks (no absolute
+// path, no "..", no path through a symlink) apply to names relative to it.
+class WorkingDirectory {
+public:
+    explicit WorkingDirectory(std::filesystem::path const& directory)
+        : m_previous(FileDescriptor::open(".", O_PATH | O_DIRECTORY))
+    {
+        if (::chdir(directory.c_str()) < 0)
+            throw_system_error("chdir", directory.string());
+    }
+    ~WorkingDirectory() { (void)!::fchdir(m_previous.get()); }
+    WorkingDirectory(WorkingDirectory const&) = delete;
+    WorkingDirectory& operator=(WorkingDirectory const&) = delete;
+
+private:
+    FileDescriptor m_previous;
+};
+
+void unpack(int fd, std::string const& archive_path, std::filesystem::path const& destination)
+{
+    WorkingDirectory working_directory(destination);
+    auto reader = open_reader(fd);
+    if (!reader)
+        throw Error(fmt::format("{}: not a readable archive", archive_path));
+    ArchiveWriter writer(archive_write_disk_new(), archive_write_free);
+    int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS
+        | ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+    if (::geteuid() == 0)
+        flags |= ARCHIVE_EXTRACT_OWNER;
+    archive_write_disk_set_options(writer.get(), flags);
+    archive_write_disk_set_standard_lookup(writer.get());
+
+    auto fail = [&](archive* source, std::string const& entry) {
+        throw Error(fmt::format("{}: {}: {}", archive_path, entry.empty() ? std::string("reading") : entry,
+            archive_error_string(source) ? archive_error_string(source) : "unknown error"));
+    };
+    archive_entry* entry = nullptr;
+    size_t entries = 0;
+    for (;;) {
+        int result = archive_read_next_header(reader.get(), &entry);
+        if (result == ARCHIVE_EOF)
+            break;
+        if (result != ARCHIVE_OK && result != ARCHIVE_WARN)
+            fail(reader.get(), "");
+        std::string const name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
+        check_entry_name(name, archive_path, "entry");
+        auto type = archive_entry_filetype(entry);
+        if (type == AE_IFCHR || type == AE_IFBLK)
+            continue;
+        if (char const* link = archive_entry_hardlink(entry))
+            check_entry_name(link, archive_path, "hard link target");
+        if (archive_write_header(writer.get(), entry) != ARCHIVE_OK)
+            fail(writer.get(), name);
+        if (archive_entry_size(entry) > 0) {
+            void const* block = nullptr;
+            size_t size = 0;
+            la_int64_t offset = 0;
+            for (;;) {
+                int read_result = archive_read_data_block(reader.get(), &block, &size, &offset);
+                if (read_result == ARCHIVE_EOF)
+                    break;
+                if (read_result != ARCHIVE_OK)
+                    fail(reader.get(), name);
+                if (archive_write_data_block(writer.get(), block, size, offset) != ARCHIVE_OK)
+                    fail(writer.get(), name);
+            }
+        }
+        if (archive_write_finish_entry(writer.get()) != ARCHIVE_OK)
+            fail(writer.get(), name);
+        ++entries;
+    }
+    if (archive_write_close(writer.get()) != ARCHIVE_OK)
+        fail(writer.get(), "");
+    if (entries == 0)
+        throw Error(fmt::format("{}: the archive is empty", archive_path));
+}
+
+}
+
+std::filesystem::path unpack_archive_into_cache(std::string const& archive_path)
+{
+    auto archive_file = FileDescriptor::open(archive_path, O_RDONLY);
+    auto const trees = archive_cache_directory() / "trees";
+    make_private_directory(trees);
+    sweep_partials(trees);
+
+    auto const digest = sha256_of(archive_file.get(), archive_path);
+    auto const tree = trees / digest;
+    auto lock = FileDescriptor::open((trees / (digest + ".lock")).string(), O_RDWR | O_CREAT, 0600);
+    while (::flock(lock.get(), LOCK_EX) < 0) {
+        if (errno != EINTR)
+            throw_system_error("flock", (trees / (digest + ".lock")).string());
+    }
+    if (std::filesystem::is_directory(tree))
+        return tree;
+
+    auto const partial = trees / fmt::format("{}.partial-{}", digest, ::getpid());
+    remove_tree(partial);
+    make_private_directory(partial);
+    try {
+        unpack(archive_file.get(), archive_path, partial);
+        if (::rename(partial.c_str(), tree.c_str()) < 0)
+            throw_system_error("rename", tree.string());
+    } catch (...) {
+        remove_tree(partial);
+        throw;
+    }
+    return tree;
+}
+
+}
