@@ -22,6 +22,7 @@ TEST(Size, ParsesBinaryUnits)
         EXPECT_THROW(parse_size(bad, "--mem"), Error) << bad;
     try {
         parse_size("lots", "--mem");
+        FAIL() << "'lots' was taken as a size";
     } catch (Error const& error) {
         EXPECT_STREQ(error.what(), "--mem: 'lots' is not a size (examples: 512M, 2G, 1048576)");
     }
