@@ -17,6 +17,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -189,7 +190,7 @@ public:
     {
         if (::geteuid() != 0 || !path_exists(rootfs_image))
             return;
-        s_private_directory = "/tmp/vmm-container-test-" + std::to_string(::getpid());
+        s_private_directory = std::filesystem::temp_directory_path() / ("vmm-container-test-" + std::to_string(::getpid()));
         ::mkdir(s_private_directory.c_str(), 0755);
         s_private_image = s_private_directory + "/rootfs.ext4";
         auto copy = "cp --sparse=always " + rootfs_image + " " + s_private_image;

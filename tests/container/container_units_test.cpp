@@ -163,7 +163,7 @@ protected:
     {
         if (::geteuid() != 0)
             GTEST_SKIP() << "mounting cgroup2 needs root";
-        m_mount_point = "/tmp/vmm-cgroup2-test-" + std::to_string(::getpid());
+        m_mount_point = std::filesystem::temp_directory_path() / ("vmm-cgroup2-test-" + std::to_string(::getpid()));
         ASSERT_EQ(::mkdir(m_mount_point.c_str(), 0755), 0);
         if (::mount("none", m_mount_point.c_str(), "cgroup2", 0, nullptr) < 0) {
             ::rmdir(m_mount_point.c_str());
