@@ -130,12 +130,7 @@ private:
     size_t m_position { 0 };
 };
 
-void write_register(MmioTransport& transport, uint64_t offset, uint32_t value)
-{
-    transport.write(offset, { reinterpret_cast<uint8_t const*>(&value), sizeof(value) });
-}
-
-void set_up_queue(MmioTransport& transport, Program& program)
+void set_up_queue_from(MmioTransport& transport, Program& program)
 {
     uint32_t const queue = program.next<uint8_t>() % 3;
     uint16_t const size = static_cast<uint16_t>(1u << (program.next<uint8_t>() % 10));
@@ -143,21 +138,9 @@ void set_up_queue(MmioTransport& transport, Program& program)
     uint64_t const base = program.next<uint32_t>() % memory_size;
     uint64_t const available = base + 16ull * size;
     uint64_t const used = (available + 6 + 2ull * size + 3) & ~3ull;
-    uint32_t const acknowledged = status::acknowledge | status::driver;
-    write_register(transport, VIRTIO_MMIO_STATUS, 0);
-    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged);
-    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features));
-    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features >> 32));
-    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok);
-    write_register(transport, VIRTIO_MMIO_QUEUE_SEL, queue);
-    write_register(transport, VIRTIO_MMIO_QUEUE_NUM, size);
-    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, static_cast<uint32_t>(base));
-    write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW, static_cast<uint32_t>(available));
-    write_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW, static_cast<uint32_t>(used));
-    write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
-    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok | status::driver_ok);
+    testing::negotiate(transport, features);
+    testing::set_up_queue(transport, queue, size, base, available, used);
+    testing::set_driver_ok(transport);
 }
 
 void run(Machine& machine, Program& program)
@@ -192,11 +175,11 @@ void run(Machine& machine, Program& program)
             transport.process_queues();
             break;
         case 4:
-            write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+            testing::write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
             transport.handle_notify_event();
             break;
         case 5:
-            set_up_queue(transport, program);
+            set_up_queue_from(transport, program);
             break;
         case 6: {
             size_t const length = program.next<uint8_t>() + 1u;

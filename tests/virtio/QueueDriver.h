@@ -132,9 +132,9 @@ inline uint32_t read_register(Device& device, uint64_t offset)
     return value;
 }
 
-// Runs the driver's initialisation (section 3.1.1) with `features`, sets up
-// queue `index` from `driver`, and sets DRIVER_OK. Returns the final status.
-inline uint32_t initialise(Device& transport, uint64_t features, std::span<QueueDriver const* const> queues)
+// The first steps of the driver's initialisation (section 3.1.1): reset,
+// ACKNOWLEDGE and DRIVER, `features`, FEATURES_OK (which the device may refuse).
+inline void negotiate(Device& transport, uint64_t features)
 {
     uint32_t const acknowledged = status::acknowledge | status::driver;
     write_register(transport, VIRTIO_MMIO_STATUS, 0);
@@ -145,20 +145,37 @@ inline uint32_t initialise(Device& transport, uint64_t features, std::span<Queue
     write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
     write_register(transport, VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features >> 32));
     write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok);
-    for (uint32_t index = 0; index < queues.size(); ++index) {
-        auto const* queue = queues[index];
-        write_register(transport, VIRTIO_MMIO_QUEUE_SEL, index);
-        write_register(transport, VIRTIO_MMIO_QUEUE_NUM, queue->size());
-        write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, static_cast<uint32_t>(queue->descriptors()));
-        write_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH, static_cast<uint32_t>(queue->descriptors() >> 32));
-        write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW, static_cast<uint32_t>(queue->available()));
-        write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, static_cast<uint32_t>(queue->available() >> 32));
-        write_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW, static_cast<uint32_t>(queue->used()));
-        write_register(transport, VIRTIO_MMIO_QUEUE_USED_HIGH, static_cast<uint32_t>(queue->used() >> 32));
-        write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
-    }
-    write_register(transport, VIRTIO_MMIO_STATUS, acknowledged | status::features_ok | status::driver_ok);
+}
+
+// Sets up queue `index` with its three areas and marks it ready.
+inline void set_up_queue(Device& transport, uint32_t index, uint16_t size, GuestAddress descriptors, GuestAddress available, GuestAddress used)
+{
+    write_register(transport, VIRTIO_MMIO_QUEUE_SEL, index);
+    write_register(transport, VIRTIO_MMIO_QUEUE_NUM, size);
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_LOW, static_cast<uint32_t>(descriptors));
+    write_register(transport, VIRTIO_MMIO_QUEUE_DESC_HIGH, static_cast<uint32_t>(descriptors >> 32));
+    write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_LOW, static_cast<uint32_t>(available));
+    write_register(transport, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, static_cast<uint32_t>(available >> 32));
+    write_register(transport, VIRTIO_MMIO_QUEUE_USED_LOW, static_cast<uint32_t>(used));
+    write_register(transport, VIRTIO_MMIO_QUEUE_USED_HIGH, static_cast<uint32_t>(used >> 32));
+    write_register(transport, VIRTIO_MMIO_QUEUE_READY, 1);
+}
+
+// DRIVER_OK, the end of the initialisation. Returns the final status.
+inline uint32_t set_driver_ok(Device& transport)
+{
+    write_register(transport, VIRTIO_MMIO_STATUS, status::acknowledge | status::driver | status::features_ok | status::driver_ok);
     return read_register(transport, VIRTIO_MMIO_STATUS);
+}
+
+// Runs the driver's initialisation with `features`, sets up queue N from
+// `queues[N]`, and sets DRIVER_OK. Returns the final status.
+inline uint32_t initialise(Device& transport, uint64_t features, std::span<QueueDriver const* const> queues)
+{
+    negotiate(transport, features);
+    for (uint32_t index = 0; index < queues.size(); ++index)
+        set_up_queue(transport, index, queues[index]->size(), queues[index]->descriptors(), queues[index]->available(), queues[index]->used());
+    return set_driver_ok(transport);
 }
 
 }

@@ -70,6 +70,17 @@ protected:
         driver->make_available(0);
     }
 
+    // A read of `length` bytes in segments of SIZE_MAX, on a machine with
+    // room for it and an image of that size.
+    void submit_long_read(uint64_t length)
+    {
+        use(length + (4 << 20), length, length);
+        std::vector<std::pair<GuestAddress, uint32_t>> segments;
+        for (uint64_t offset = 0; offset < length; offset += BlockDevice::segment_size_max)
+            segments.emplace_back(data_address + offset, BlockDevice::segment_size_max);
+        submit_read(segments);
+    }
+
     // Serves what is available in as many passes as the device asks for; returns the used length.
     uint32_t serve(int* passes = nullptr)
     {
@@ -147,11 +158,7 @@ TEST_F(BlockLimits, LongTransferIsServedOverSeveralPasses)
 {
     // 16 MiB in 16 segments of SIZE_MAX: twice the budget of one pass.
     uint64_t const length = 16 << 20;
-    use(length + (4 << 20), length, length);
-    std::vector<std::pair<GuestAddress, uint32_t>> segments;
-    for (uint64_t offset = 0; offset < length; offset += BlockDevice::segment_size_max)
-        segments.emplace_back(data_address + offset, BlockDevice::segment_size_max);
-    submit_read(segments);
+    submit_long_read(length);
     int passes = 0;
     EXPECT_EQ(serve(&passes), length + 1);
     EXPECT_EQ(passes, static_cast<int>(length / BlockDevice::pass_budget));
@@ -163,11 +170,7 @@ TEST_F(BlockLimits, LongTransferIsServedOverSeveralPasses)
 TEST_F(BlockLimits, ResetAbandonsATransferUnderWay)
 {
     uint64_t const length = 16 << 20;
-    use(length + (4 << 20), length, length);
-    std::vector<std::pair<GuestAddress, uint32_t>> segments;
-    for (uint64_t offset = 0; offset < length; offset += BlockDevice::segment_size_max)
-        segments.emplace_back(data_address + offset, BlockDevice::segment_size_max);
-    submit_read(segments);
+    submit_long_read(length);
     EXPECT_EQ(device->process_queue(0, *queue), QueueHealth::MoreWork);
     device->reset();
     EXPECT_EQ(status(), 0xaa) << "no status for an unfinished request";
