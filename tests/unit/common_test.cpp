@@ -113,6 +113,8 @@ TEST(HostDetection, ClassifiesKvmAsTheScriptsSeeIt)
         << "/dev/kvm without VMX or SVM is software-assisted";
     EXPECT_STREQ(kvm_kind_name(KvmKind::Pvm), "pvm");
     EXPECT_STREQ(kvm_kind_name(KvmKind::Absent), "absent");
+    EXPECT_STREQ(kvm_kind_name(KvmKind::Vmx), "vmx");
+    EXPECT_STREQ(kvm_kind_name(KvmKind::Svm), "svm");
 }
 
 TEST(MemoryUsage, SplitsGuestPagesFromTheRest)

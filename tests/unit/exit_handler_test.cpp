@@ -94,6 +94,16 @@ protected:
         return *stop;
     }
 
+    static InstructionCompletion expect_completion(ExitAction const& action)
+    {
+        auto const* complete = std::get_if<exit_action::CompleteInstruction>(&action);
+        if (!complete) {
+            ADD_FAILURE() << "expected a CompleteInstruction action, got alternative " << action.index();
+            return {};
+        }
+        return complete->completion;
+    }
+
     alignas(kvm_run) std::array<uint8_t, 4096> m_page {};
     Bus m_io_bus;
     Bus m_mmio_bus;
@@ -229,22 +239,17 @@ TEST_F(ExitHandlerTest, UnknownExitReasonStops)
 TEST_F(ExitHandlerTest, Int3OnAPvmHostBecomesABreakpointAfterTheInstruction)
 {
     make_emulation_failure({ 0xcc });
-    auto const action = dispatch(HostKind::Pvm);
-    auto const* complete = std::get_if<exit_action::CompleteInstruction>(&action);
-    ASSERT_NE(complete, nullptr);
-    EXPECT_EQ(complete->completion.length, 1);
-    ASSERT_TRUE(complete->completion.exception_vector.has_value());
-    EXPECT_EQ(*complete->completion.exception_vector, 3) << "#BP";
+    auto const completion = expect_completion(dispatch(HostKind::Pvm));
+    EXPECT_EQ(completion.length, 1);
+    EXPECT_EQ(completion.exception_vector, std::optional<uint8_t>(3)) << "#BP";
 }
 
 TEST_F(ExitHandlerTest, FwaitOnAPvmHostIsSteppedOver)
 {
     make_emulation_failure({ 0x9b });
-    auto const action = dispatch(HostKind::Pvm);
-    auto const* complete = std::get_if<exit_action::CompleteInstruction>(&action);
-    ASSERT_NE(complete, nullptr);
-    EXPECT_EQ(complete->completion.length, 1);
-    EXPECT_FALSE(complete->completion.exception_vector.has_value());
+    auto const completion = expect_completion(dispatch(HostKind::Pvm));
+    EXPECT_EQ(completion.length, 1);
+    EXPECT_FALSE(completion.exception_vector.has_value());
 }
 
 TEST_F(ExitHandlerTest, Int3IsCompletedOnlyOnAPvmHost)

@@ -79,17 +79,9 @@ KvmKind detect_kvm_kind()
 
 char const* kvm_kind_name(KvmKind kind)
 {
-    switch (kind) {
-    case KvmKind::Absent:
-        return "absent";
-    case KvmKind::Pvm:
-        return "pvm";
-    case KvmKind::Vmx:
-        return "vmx";
-    case KvmKind::Svm:
-        return "svm";
-    }
-    return "absent";
+    // In the order of KvmKind.
+    constexpr char const* names[] = { "absent", "pvm", "vmx", "svm" };
+    return names[static_cast<size_t>(kind)];
 }
 
 }
