@@ -14,7 +14,6 @@
 
 using namespace std::chrono_literals;
 using vmm::testing::can_open_read_write;
-using vmm::testing::wait_or_kill;
 
 namespace {
 
@@ -56,7 +55,7 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
 
     auto const start = std::chrono::steady_clock::now();
     kill(pid, SIGTERM);
-    int const status = wait_or_kill(pid, 5s);
+    int const status = vmm::testing::wait_or_kill(pid, 5s);
     auto const took = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(status, 128 + SIGTERM);
     EXPECT_LT(took, 1s) << "vmm took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
