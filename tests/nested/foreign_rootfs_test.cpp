@@ -34,8 +34,8 @@ protected:
     {
         for (auto const* path : { VMM_BUILD_DIR "/vmm", VMM_BUILD_DIR "/guest/bzImage" })
             ASSERT_TRUE(fs::exists(path)) << path << " is missing: build vmm and run guest/build-kernel";
-        if (std::system("command -v mke2fs >/dev/null 2>&1") != 0)
-            GTEST_SKIP() << "mke2fs (e2fsprogs) is not installed";
+        if (std::system("command -v mke2fs >/dev/null 2>&1 && command -v debugfs >/dev/null 2>&1") != 0)
+            GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
         m_directory = fs::temp_directory_path() / ("vmm-nested-foreign-" + std::to_string(::getpid()));
         fs::create_directories(m_directory);
     }
@@ -45,15 +45,19 @@ protected:
         fs::remove_all(m_directory, ignored);
     }
 
-    // `--file` options that carry mke2fs and its libraries into L1, where
-    // vmm makes the image of a directory.
-    std::vector<std::string> mke2fs_files()
+    // `--file` options that carry mke2fs, debugfs and their libraries into
+    // L1, where vmm makes the image of a directory.
+    std::vector<std::string> e2fsprogs_files()
     {
         std::vector<std::string> options { "--file", "/etc/mke2fs.conf:/etc/mke2fs.conf" };
-        auto const mke2fs = run_process({ "sh", "-c", "command -v mke2fs" }).output;
-        auto const path = mke2fs.substr(0, mke2fs.find('\n'));
-        options.insert(options.end(), { "--file", path + ":/usr/sbin/mke2fs" });
-        auto const libraries = run_process({ "sh", "-c", "ldd " + path + " | grep -o '/[^ ]*lib[^ ]*'" }).output;
+        std::string paths;
+        for (auto const* tool : { "mke2fs", "debugfs" }) {
+            auto const found = run_process({ "sh", "-c", std::string("command -v ") + tool }).output;
+            auto const path = found.substr(0, found.find('\n'));
+            options.insert(options.end(), { "--file", path + ":/usr/sbin/" + tool });
+            paths += " " + path;
+        }
+        auto const libraries = run_process({ "sh", "-c", "ldd" + paths + " | grep -o '/[^ ]*lib[^ ]*' | sort -u" }).output;
         size_t start = 0;
         for (size_t end; (end = libraries.find('\n', start)) != std::string::npos; start = end + 1) {
             auto const library = libraries.substr(start, end - start);
@@ -101,7 +105,8 @@ TEST_F(ForeignRootfs, BootsAsDirectoryAndImageWithVmmsOwnInit)
         + "echo '== tree after'; listing; "
           "echo '== cache'; ls /var/cache/vmm/images | grep -c 'ext4$'; "
           "echo '== tar'; /vmm boot /bzImage /foreign.tar" + print
-        + "echo '== jailed'; mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && /vmm boot --jail /bzImage /foreign" + print
+        + "echo '== read-only directory'; /vmm boot /bzImage /foreign,ro -- /bin/bash -c '[ -e /proc/self/status ] && echo proc-ok; exit 4'; echo status=$?; "
+          "echo '== jailed'; mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && /vmm boot --jail /bzImage /foreign" + print
         + "echo '== copies left'; ls /var/cache/vmm/images | grep -c '^run-'; "
         + "echo '== image'; /vmm boot /bzImage /foreign.ext4" + print
         + "echo '== read-only'; /vmm boot /bzImage /foreign.ext4,ro" + print
@@ -112,7 +117,7 @@ TEST_F(ForeignRootfs, BootsAsDirectoryAndImageWithVmmsOwnInit)
     std::vector<std::string> arguments { VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--timeout", "400",
         "--file", archive.string() + ":/foreign.tar", "--file", image.string() + ":/foreign.ext4", "--file", not_linux.string() + ":/not-linux.ext4",
         "--fetch", "/foreign.ext4:" + fetched.string() };
-    auto const files = mke2fs_files();
+    auto const files = e2fsprogs_files();
     arguments.insert(arguments.end(), files.begin(), files.end());
     arguments.insert(arguments.end(), { "--", "sh", "-c", script });
     auto result = run_process(arguments, 500);
@@ -126,6 +131,8 @@ TEST_F(ForeignRootfs, BootsAsDirectoryAndImageWithVmmsOwnInit)
     EXPECT_EQ(section(result.output, "directory again"), expected) << result.output;
     EXPECT_EQ(section(result.output, "tar"), expected) << result.output;
     EXPECT_EQ(section(result.output, "jailed"), expected) << result.output;
+    // Its image has the mount points the tree lacks, so /proc is there read-only too.
+    EXPECT_EQ(section(result.output, "read-only directory"), "proc-ok\nstatus=4\n") << result.output;
     EXPECT_EQ(section(result.output, "copies left"), "0\n") << "the guests' private copies outlived vmm:\n" << result.output;
     EXPECT_EQ(section(result.output, "tree after"), section(result.output, "tree before")) << "a run changed the user's tree";
     EXPECT_EQ(section(result.output, "cache"), "1\n") << "the second run reuses the cached image:\n" << result.output;

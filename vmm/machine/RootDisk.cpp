@@ -26,7 +26,7 @@ namespace vmm {
 namespace {
 
 // Bumped when the way images are made changes, so that old ones are not reused.
-constexpr char const* image_format_version = "vmm-tree-image-1";
+constexpr char const* image_format_version = "vmm-tree-image-2";
 constexpr uint64_t MiB = 1024 * 1024;
 
 uint64_t fnv1a(std::string_view text, uint64_t hash)
@@ -134,6 +134,26 @@ std::string first_line(std::string const& text)
     return text.substr(start, text.find('\n', start) - start);
 }
 
+// The mount points guest/init needs, added to the image (never to the tree)
+// where the tree lacks them, so that a read-only boot has /dev, /proc, /sys
+// and a /tmp. debugfs edits the image without mounting it.
+void add_mount_points(std::string const& directory, std::string const& image)
+{
+    for (auto const* name : { "dev", "proc", "sys", "tmp" }) {
+        struct stat status {};
+        if (::lstat((directory + "/" + name).c_str(), &status) == 0)
+            continue;
+        std::string errors;
+        std::vector<std::string> requests { fmt::format("mkdir /{}", name) };
+        if (std::string_view(name) == "tmp")
+            requests.push_back("sif /tmp mode 041777");
+        for (auto const& request : requests) {
+            if (run_tool({ "debugfs", "-w", "-R", request, image }, errors) != 0)
+                throw Error(fmt::format("debugfs -w -R '{}' {} failed: {}", request, image, first_line(errors)));
+        }
+    }
+}
+
 void make_image(std::string const& directory, std::string const& partial, uint64_t size, size_t entries)
 {
     ::unlink(partial.c_str());
@@ -146,6 +166,7 @@ void make_image(std::string const& directory, std::string const& partial, uint64
         ::unlink(partial.c_str());
         throw Error(fmt::format("mke2fs -d {} failed (status {}; e2fsprogs' mke2fs 1.43 or later is needed): {}", directory, status, first_line(errors)));
     }
+    add_mount_points(directory, partial);
     auto image = FileDescriptor::open(partial, O_RDWR);
     if (::fsync(image.get()) != 0)
         throw_system_error("fsync", partial);
