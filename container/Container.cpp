@@ -144,20 +144,6 @@ std::optional<double> wait_for_boot_marker(int marker_fd)
     return milliseconds;
 }
 
-std::string read_all(int fd)
-{
-    std::string text;
-    char buffer[512];
-    for (;;) {
-        ssize_t length = ::read(fd, buffer, sizeof(buffer));
-        if (length < 0 && errno == EINTR)
-            continue;
-        if (length <= 0)
-            return text;
-        text.append(buffer, static_cast<size_t>(length));
-    }
-}
-
 void validate(ContainerOptions const& options)
 {
     if (options.memory_limit && *options.memory_limit < minimum_memory_limit)

@@ -32,20 +32,6 @@ constexpr std::array signatures {
     Signature { 0, "BZh" },
 };
 
-std::string read_all(int fd)
-{
-    std::string text;
-    char buffer[4096];
-    for (;;) {
-        ssize_t length = ::read(fd, buffer, sizeof(buffer));
-        if (length < 0 && errno == EINTR)
-            continue;
-        if (length <= 0)
-            return text;
-        text.append(buffer, static_cast<size_t>(length));
-    }
-}
-
 std::string trimmed(std::string text)
 {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' '))

@@ -20,6 +20,20 @@ FileDescriptor FileDescriptor::open(std::string_view path, int flags, int mode)
     return FileDescriptor(fd);
 }
 
+std::string read_all(int fd)
+{
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t length = ::read(fd, buffer, sizeof(buffer));
+        if (length < 0 && errno == EINTR)
+            continue;
+        if (length <= 0)
+            return text;
+        text.append(buffer, static_cast<size_t>(length));
+    }
+}
+
 bool write_all(int fd, void const* data, size_t size)
 {
     auto const* cursor = static_cast<char const*>(data);

@@ -50,6 +50,9 @@ private:
 // Writes all of `size` bytes, retrying on EINTR and short writes. Returns false on error.
 bool write_all(int fd, void const* data, size_t size);
 
+// Reads `fd` until end of file (retrying on EINTR); an error ends it too.
+std::string read_all(int fd);
+
 // Reads the whole regular file at `path`. Errors name `what` and the path:
 // "kernel /x: No such file or directory", "initrd /y: not a regular file",
 // "kernel /z: 300000000 bytes is more than the 268435456 allowed".
