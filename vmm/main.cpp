@@ -4,6 +4,7 @@
 #include "common/Error.h"
 #include "common/Size.h"
 #include "container/Container.h"
+#include "machine/HostDetection.h"
 #include "machine/Machine.h"
 #include "machine/RootDisk.h"
 #include "common/Timings.h"
@@ -116,6 +117,7 @@ int main(int argc, char** argv)
     bool flat_binary = false;
     // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
     boot->add_flag("--test-guest", flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
+    auto* host_kind = app.add_subcommand("host-kind", "Print what /dev/kvm is on this host: absent, pvm, vmx or svm (for scripts)");
 
     try {
         app.parse(argc, argv);
@@ -131,6 +133,8 @@ int main(int argc, char** argv)
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
     try {
+        if (host_kind->parsed())
+            return std::puts(vmm::kvm_kind_name(vmm::detect_kvm_kind())) < 0 ? 1 : 0;
         if (!container_rootfs.empty() && boot->parsed())
             throw vmm::Error("--container and boot cannot be used together");
         if (!container_rootfs.empty()) {
