@@ -18,13 +18,7 @@
 
 namespace vmm::virtio {
 
-#ifdef VMM_HAVE_LIBURING
-
 namespace {
-
-// Requests in one batch: half a full virtqueue (queue_size_max), so a
-// guest that fills its queue is served in two submissions.
-constexpr unsigned ring_entries = 128;
 
 // Drops the first `bytes` of `iovecs` (from index `first` on).
 void advance(std::vector<iovec>& iovecs, size_t& first, size_t bytes)
@@ -37,13 +31,14 @@ void advance(std::vector<iovec>& iovecs, size_t& first, size_t bytes)
     }
 }
 
-// Moves `iovecs` from `first` on at `offset` with preadv/pwritev: what is
-// left after a short or failed completion. False with errno on failure.
+}
+
+// Moves `iovecs` from `first` on at `offset` with preadv/pwritev; also what is
+// left after a short or failed io_uring completion. False with errno on failure.
 bool transfer_synchronously(int fd, std::vector<iovec>& iovecs, size_t first, uint64_t offset, bool is_read)
 {
     while (first < iovecs.size()) {
-        // At most segment_max pieces, well under IOV_MAX.
-        int const count = static_cast<int>(iovecs.size() - first);
+        int const count = static_cast<int>(std::min<size_t>(iovecs.size() - first, IOV_MAX));
         ssize_t const done = is_read ? ::preadv(fd, iovecs.data() + first, count, static_cast<off_t>(offset))
                                      : ::pwritev(fd, iovecs.data() + first, count, static_cast<off_t>(offset));
         if (done < 0 && errno == EINTR)
@@ -57,6 +52,16 @@ bool transfer_synchronously(int fd, std::vector<iovec>& iovecs, size_t first, ui
     }
     return true;
 }
+
+#ifdef VMM_HAVE_LIBURING
+
+namespace {
+
+// Requests in one batch: half a full virtqueue (queue_size_max), so a
+// guest that fills its queue is served in two submissions.
+constexpr unsigned ring_entries = 128;
+
+
 
 }
 

@@ -78,39 +78,6 @@ uint8_t* status_byte(DescriptorChain const& chain)
     return nullptr;
 }
 
-enum class Direction {
-    Read,
-    Write,
-};
-
-// Moves all of `iovecs` at `offset`, resuming after short transfers. False on an
-// error or end of file.
-bool transfer_all(int fd, std::vector<iovec>& iovecs, uint64_t offset, Direction direction)
-{
-    size_t first = 0;
-    while (first < iovecs.size()) {
-        int const count = static_cast<int>(std::min<size_t>(iovecs.size() - first, IOV_MAX));
-        ssize_t const done = direction == Direction::Read
-            ? ::preadv(fd, iovecs.data() + first, count, static_cast<off_t>(offset))
-            : ::pwritev(fd, iovecs.data() + first, count, static_cast<off_t>(offset));
-        if (done < 0 && errno == EINTR)
-            continue;
-        if (done == 0)
-            errno = EIO; // The image shrank under us.
-        if (done <= 0)
-            return false;
-        offset += static_cast<uint64_t>(done);
-        auto remaining = static_cast<size_t>(done);
-        while (first < iovecs.size() && remaining >= iovecs[first].iov_len)
-            remaining -= iovecs[first++].iov_len;
-        if (remaining > 0) {
-            iovecs[first].iov_base = static_cast<uint8_t*>(iovecs[first].iov_base) + remaining;
-            iovecs[first].iov_len -= remaining;
-        }
-    }
-    return true;
-}
-
 }
 
 std::shared_ptr<BlockDevice> BlockDevice::open(std::string const& path, BlockAccess access)
@@ -280,7 +247,7 @@ std::optional<uint32_t> BlockDevice::continue_transfer(DescriptorChain const& ch
         collect(m_iovecs, chain.readable, sizeof(RequestHeader) + transfer.done, piece);
     uint64_t const offset = transfer.header.sector * sector_size + transfer.done;
     RequestStatus result = Ok;
-    if (transfer_all(m_image.get(), m_iovecs, offset, is_read ? Direction::Read : Direction::Write)) {
+    if (transfer_synchronously(m_image.get(), m_iovecs, 0, offset, is_read)) {
         transfer.done += piece;
         budget -= piece;
         if (transfer.done < transfer.length)
