@@ -10,7 +10,7 @@
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"
 #include "container/WritableLayer.h"
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <cerrno>
 #include <csignal>

@@ -2,7 +2,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "protocol.h"
+#include "guest/protocol.h"
 #include "container/Capabilities.h"
 #include "container/ContainerTerminal.h"
 #include "container/InitProgram.h"

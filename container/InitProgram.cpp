@@ -1,6 +1,6 @@
 #include "container/InitProgram.h"
 
-#include "EmbeddedInit.h"
+#include "guest/EmbeddedInit.h"
 #include "common/Error.h"
 
 #include <cerrno>

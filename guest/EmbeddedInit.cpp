@@ -1,4 +1,4 @@
-#include "EmbeddedInit.h"
+#include "guest/EmbeddedInit.h"
 
 extern "C" {
 extern uint8_t const vmm_embedded_init_start[];

@@ -9,8 +9,8 @@
  * runtime) it takes the command from its own argv and exits with its status.
  * With no command it starts the tree's shell, /bin/sh or else /bin/bash.
  */
-#include "protocol.h"
-#include "switch_root.h"
+#include "guest/protocol.h"
+#include "guest/switch_root.h"
 
 #include <errno.h>
 #include <fcntl.h>

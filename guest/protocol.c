@@ -1,4 +1,4 @@
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "switch_root.h"
+#include "guest/switch_root.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  */
 #pragma once
 
-#include "protocol.h"
+#include "guest/protocol.h"
 
 /*
  * Mounts VMM_ROOT_DEVICE (ext4, read-only for VMM_ROOT_READ_ONLY) on

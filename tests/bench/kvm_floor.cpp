@@ -3,7 +3,7 @@
 // memory region, the vCPUs with CPUID) and runs a guest that stops at once.
 // It prints the same figures as `vmm boot --timings`, measured the same way.
 //   kvm-floor [VCPUS]
-#include "kvm/KvmAbi.h"
+#include "vmm/kvm/KvmAbi.h"
 
 #include <chrono>
 #include <cstdio>

@@ -4,7 +4,7 @@
 // and capture what it prints, find the test rootfs, and snapshot the host's
 // mount table and cgroup trees to prove that nothing was left behind.
 
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <gtest/gtest.h>
 

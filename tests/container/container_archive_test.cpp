@@ -2,7 +2,7 @@
 // once into vmm's cache, run like a directory, and refused with one line
 // when an entry would land outside the tree or the archive is damaged.
 
-#include "ContainerTestSupport.h"
+#include "tests/container/ContainerTestSupport.h"
 
 #include <filesystem>
 

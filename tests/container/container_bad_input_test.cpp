@@ -1,7 +1,7 @@
 // Bad input: one clear error line, a non-zero exit, and nothing left behind
 // (no mount, no cgroup, no loop device; the fixture's TearDown checks all three).
 
-#include "ContainerTestSupport.h"
+#include "tests/container/ContainerTestSupport.h"
 
 using namespace container_test;
 

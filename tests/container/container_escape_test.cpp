@@ -1,7 +1,7 @@
 // The escape and limit suite: each test tries something a container must not
 // be able to do and asserts the failure that protects the host.
 
-#include "ContainerTestSupport.h"
+#include "tests/container/ContainerTestSupport.h"
 
 #include <cerrno>
 

@@ -4,7 +4,7 @@
 // cgroups a SIGKILLed vmm leaves. Run for root, for root with --rootless
 // and for an unprivileged caller, with a directory and an image rootfs.
 
-#include "ContainerTestSupport.h"
+#include "tests/container/ContainerTestSupport.h"
 
 #include <cerrno>
 #include <filesystem>

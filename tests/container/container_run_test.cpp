@@ -1,7 +1,7 @@
 // Functional tests of `vmm --container`: exit statuses, the isolation a
 // command sees, and the directory and ext4-image rootfs behaving the same.
 
-#include "ContainerTestSupport.h"
+#include "tests/container/ContainerTestSupport.h"
 
 using namespace container_test;
 

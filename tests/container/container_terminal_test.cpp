@@ -2,8 +2,8 @@
 // shell gets a pty of the container's own (job control, Ctrl-C, window
 // size), `exit N` ends vmm with N and leaves the terminal as it was.
 
-#include "ContainerTestSupport.h"
-#include "support/Tmux.h"
+#include "tests/container/ContainerTestSupport.h"
+#include "tests/support/Tmux.h"
 
 #include <fstream>
 #include <sstream>

@@ -2,7 +2,7 @@
 // hierarchy the test mounts itself), the seccomp profile, the ext4 check and
 // the capability set.
 
-#include "ContainerTestSupport.h"
+#include "tests/container/ContainerTestSupport.h"
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"

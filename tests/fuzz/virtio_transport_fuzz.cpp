@@ -20,12 +20,12 @@
 //   6 input:   length u8, then length + 1 bytes of host console input
 // Devices: 0 virtio-blk read-write, 1 virtio-blk read-only, 2 virtio-console.
 // Addresses are taken modulo the guest memory size: all of it is reachable.
-#include "devices/ConsoleOutput.h"
-#include "devices/virtio/BlockDevice.h"
-#include "devices/virtio/ConsoleDevice.h"
-#include "devices/virtio/MmioRegisters.h"
-#include "devices/virtio/MmioTransport.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/ConsoleOutput.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/ConsoleDevice.h"
+#include "vmm/devices/virtio/MmioRegisters.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <array>
 #include <cstddef>

@@ -1,8 +1,8 @@
 // guest/init on the host, as the container runs it: the command comes from
 // argv after "--", the boot marker goes to a pipe, and init exits with the
 // command's status (128 + signal when it was killed).
-#include "protocol.h"
-#include "support/Subprocess.h"
+#include "guest/protocol.h"
+#include "tests/support/Subprocess.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // guest/init's command-line parsing and exit-status reporting, run on the host.
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <gtest/gtest.h>
 #include <string>

@@ -1,7 +1,7 @@
 // The rootfs directory (for the container) and the ext4 image (for the VM)
 // hold the same files: debugfs extracts the image and the two trees are
 // compared entry by entry (type, permissions, symlink target, contents).
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <fstream>

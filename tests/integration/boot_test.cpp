@@ -1,6 +1,6 @@
 // vmm boot end to end on this host's /dev/kvm: tiny test guests, bad input,
 // and a Linux boot to init (kernel level, which is all a PVM host can run).
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <fstream>

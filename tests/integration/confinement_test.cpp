@@ -1,7 +1,7 @@
 // vmm boot confined: once the machine is set up it holds no capabilities,
 // has no_new_privs, and every thread runs under the seccomp filter of its
 // kind; a forbidden system call from any of them ends vmm with a message.
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <chrono>
 #include <csignal>

@@ -1,6 +1,6 @@
 // vmm boot --jail: the VMM runs in its own namespaces with a root that holds
 // only its kernel, disks, /dev/kvm and /proc, and still boots and stops.
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <chrono>
 #include <csignal>

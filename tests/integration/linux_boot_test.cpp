@@ -2,7 +2,7 @@
 // On a PVM host guest user space cannot run, so these tests check what the
 // kernel does (devices, root mount, starting init) and that vmm then exits
 // on its own; on a VMX/SVM host the same assertions hold.
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>

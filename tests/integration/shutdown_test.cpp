@@ -1,6 +1,6 @@
 // Stopping vmm from the host: SIGTERM and SIGINT end the VM cleanly with
 // 128 + signal, and the terminal vmm put in raw mode is restored.
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <chrono>
 #include <csignal>

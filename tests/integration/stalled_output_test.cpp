@@ -1,7 +1,7 @@
 // A stdout that nobody reads must not keep vmm from stopping: a guest that
 // writes to the 8250 without end fills the pipe, vmm gets SIGTERM, and it
 // ends within a second, reporting (under -v) how much output it dropped.
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <chrono>
 #include <csignal>

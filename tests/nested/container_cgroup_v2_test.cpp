@@ -2,7 +2,7 @@
 // are v2 controllers: the nested host of scripts/nested-kvm, with cgroup2
 // mounted the way systemd hosts have it. (The development hosts bind those
 // controllers to cgroup v1, where the v1 path is tested.)
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>

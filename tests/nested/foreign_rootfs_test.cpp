@@ -4,7 +4,7 @@
 // a directory, as an ext4 image (1 GiB, so scripts/nested-kvm carries it on
 // a virtio disk) and read-only, with vmm's own initramfs and init. Skips
 // where nested KVM is unavailable (the script exits 77).
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // vmm boot with a full guest (kernel, busybox userland, guest/init) on a real
 // SVM KVM host: the nested one that scripts/nested-kvm runs under QEMU. The
 // tests skip where that host is unavailable (the script exits 77).
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <fstream>

@@ -2,7 +2,7 @@
 // its kernel cross-checks CPUID leaf 0xD against the sizes it computes and,
 // when they disagree, dumps the leaf and turns XSAVE off. Skips where the
 // nested host is unavailable (the script exits 77).
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>

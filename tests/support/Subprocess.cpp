@@ -1,6 +1,6 @@
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <cerrno>
 #include <chrono>

@@ -1,6 +1,6 @@
-#include "support/Tmux.h"
+#include "tests/support/Tmux.h"
 
-#include "support/Subprocess.h"
+#include "tests/support/Subprocess.h"
 
 #include <thread>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // The bzImage checks, on the project's real kernel and on damaged copies of it.
-#include "arch/x86_64/BootParams.h"
-#include "arch/x86_64/BzImage.h"
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/BootParams.h"
+#include "vmm/arch/x86_64/BzImage.h"
+#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 
 #include <cstring>

@@ -1,7 +1,7 @@
 // The guest kernel command line: defaults, devices, PVM options, the encoded command, the length limit.
 #include "common/Error.h"
-#include "machine/KernelCmdline.h"
-#include "protocol.h"
+#include "vmm/machine/KernelCmdline.h"
+#include "guest/protocol.h"
 
 #include <gtest/gtest.h>
 

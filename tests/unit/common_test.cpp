@@ -1,11 +1,11 @@
 // Sizes, guest memory bounds, CPUID topology and host detection.
-#include "arch/x86_64/CpuSetup.h"
+#include "vmm/arch/x86_64/CpuSetup.h"
 #include "common/Error.h"
 #include "common/Size.h"
-#include "machine/BootOptions.h"
-#include "machine/HostDetection.h"
-#include "machine/MemoryUsage.h"
-#include "memory/GuestMemory.h"
+#include "vmm/machine/BootOptions.h"
+#include "vmm/machine/HostDetection.h"
+#include "vmm/machine/MemoryUsage.h"
+#include "vmm/memory/GuestMemory.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // Console output never blocks: a bounded buffer behind a non-blocking file
 // description, dropped bytes counted, a drain at exit that gives up on a
 // stalled reader. And the rate limit on guest-triggered log messages.
-#include "devices/ConsoleOutput.h"
-#include "devices/RateLimitedLog.h"
+#include "vmm/devices/ConsoleOutput.h"
+#include "vmm/devices/RateLimitedLog.h"
 
 #include <chrono>
 #include <fcntl.h>

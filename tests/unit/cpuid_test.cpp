@@ -1,6 +1,6 @@
 // The guest's XSAVE leaf (0xD) from made-up host tables: what a Linux guest
 // cross-checks (component sizes, the largest area, the feature flags) must agree.
-#include "arch/x86_64/Cpuid.h"
+#include "vmm/arch/x86_64/Cpuid.h"
 
 #include <gtest/gtest.h>
 #include <initializer_list>

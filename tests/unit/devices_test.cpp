@@ -1,10 +1,10 @@
 // The bus, the i8042 reset, the guest reporter ports and the CMOS clock.
 #include "common/Error.h"
-#include "devices/Bus.h"
-#include "devices/CmosRtc.h"
-#include "devices/GuestReporter.h"
-#include "devices/I8042.h"
-#include "protocol.h"
+#include "vmm/devices/Bus.h"
+#include "vmm/devices/CmosRtc.h"
+#include "vmm/devices/GuestReporter.h"
+#include "vmm/devices/I8042.h"
+#include "guest/protocol.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The exit dispatch fed made-up kvm_run exits, as KVM would fill them in:
 // no /dev/kvm needed.
-#include "machine/ExitHandler.h"
+#include "vmm/machine/ExitHandler.h"
 
 #include <array>
 #include <cstring>

@@ -1,9 +1,9 @@
 // The newc cpio writer behind vmm's own initramfs: the exact header bytes,
 // and an archive that cpio(1) extracts to the same names, modes and contents.
-#include "EmbeddedInit.h"
+#include "guest/EmbeddedInit.h"
 #include "common/Error.h"
-#include "machine/Initramfs.h"
-#include "support/Subprocess.h"
+#include "vmm/machine/Initramfs.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,6 +1,6 @@
 // The identity page tables, boot GDT and entry registers of the 64-bit boot protocol.
-#include "arch/x86_64/Layout.h"
-#include "arch/x86_64/LongMode.h"
+#include "vmm/arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/LongMode.h"
 
 #include <gtest/gtest.h>
 

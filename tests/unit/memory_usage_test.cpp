@@ -1,6 +1,6 @@
 // What --timings reports as vmm's own memory: smaps split into guest pages,
 // anonymous memory and pages of files (which a RAM file system shows as dirty).
-#include "machine/MemoryUsage.h"
+#include "vmm/machine/MemoryUsage.h"
 
 #include <gtest/gtest.h>
 

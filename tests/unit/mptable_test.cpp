@@ -1,6 +1,6 @@
 // The MP table against the MultiProcessor Specification 1.4: signatures, lengths and checksums.
-#include "arch/x86_64/Layout.h"
-#include "arch/x86_64/MpTable.h"
+#include "vmm/arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/MpTable.h"
 #include "common/Error.h"
 
 #include <cstring>

@@ -2,8 +2,8 @@
 // image (made once, never half-written), the private copy the guest writes,
 // and the one-line errors for trees that cannot boot.
 #include "common/Error.h"
-#include "machine/RootDisk.h"
-#include "support/Subprocess.h"
+#include "vmm/machine/RootDisk.h"
+#include "tests/support/Subprocess.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,5 +1,5 @@
 // The 8250 UART as Linux's serial8250 driver sees it.
-#include "devices/Serial8250.h"
+#include "vmm/devices/Serial8250.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -4,10 +4,10 @@
 // virtio_ring does, reduced to what the tests, the fuzzer and the benchmark
 // need to build descriptor chains and read the used ring.
 
-#include "devices/virtio/MmioRegisters.h"
-#include "devices/virtio/MmioTransport.h"
-#include "devices/virtio/Virtqueue.h"
-#include "memory/GuestMemory.h"
+#include "vmm/devices/virtio/MmioRegisters.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/Virtqueue.h"
+#include "vmm/memory/GuestMemory.h"
 
 #include <atomic>
 #include <cstdint>

@@ -1,9 +1,9 @@
 // virtio-blk through the io_uring backend on plain memory: a batch of mixed
 // requests in one pass, the same bytes as the preadv path, short reads, the
 // pass budget, and the choice of backend. Skips where io_uring is unavailable.
-#include "devices/virtio/BlockBackend.h"
-#include "devices/virtio/BlockDevice.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/BlockBackend.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <cstdlib>
 #include <cstring>

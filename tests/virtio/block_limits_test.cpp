@@ -1,8 +1,8 @@
 // virtio-blk's advertised limits (SEG_MAX, SIZE_MAX, a used length under
 // 2^32) are enforced, and long transfers are served over several passes.
-#include "devices/virtio/BlockDevice.h"
-#include "devices/virtio/MmioTransport.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>

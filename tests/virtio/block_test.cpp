@@ -1,8 +1,8 @@
 // virtio-blk request parsing and I/O against a memfd image, on plain memory.
 #include "common/Error.h"
-#include "devices/virtio/BlockDevice.h"
-#include "devices/virtio/MmioTransport.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <fcntl.h>
 #include <filesystem>

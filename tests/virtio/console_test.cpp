@@ -2,11 +2,11 @@
 // and the factory that wires devices to KVM (skipped without /dev/kvm).
 #include "common/EventLoop.h"
 #include "common/Error.h"
-#include "devices/virtio/ConsoleDevice.h"
-#include "devices/virtio/MmioTransport.h"
-#include "devices/virtio/VirtioDevices.h"
-#include "kvm/Kvm.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/ConsoleDevice.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/VirtioDevices.h"
+#include "vmm/kvm/Kvm.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

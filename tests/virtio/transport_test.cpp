@@ -1,9 +1,9 @@
 // The virtio-mmio registers as Linux's virtio_mmio driver uses them: probing,
 // feature negotiation, the status state machine, queue setup, interrupts and
 // DEVICE_NEEDS_RESET on a corrupt ring.
-#include "devices/virtio/MmioTransport.h"
-#include "devices/virtio/Virtio.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/Virtio.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>

@@ -1,8 +1,8 @@
 // Split virtqueue walking on plain memory: chains, indirect tables,
 // wrap-around, event index, and every malformed input the guest can write.
-#include "devices/virtio/Virtio.h"
-#include "devices/virtio/Virtqueue.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/Virtio.h"
+#include "vmm/devices/virtio/Virtqueue.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "devices/Bus.h"
+#include "vmm/devices/Bus.h"
 
 #include "common/Error.h"
 

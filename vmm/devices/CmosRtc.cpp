@@ -1,4 +1,4 @@
-#include "devices/CmosRtc.h"
+#include "vmm/devices/CmosRtc.h"
 
 #include <algorithm>
 #include <ctime>

@@ -1,4 +1,4 @@
-#include "devices/ConsoleOutput.h"
+#include "vmm/devices/ConsoleOutput.h"
 
 #include <cerrno>
 #include <cstring>

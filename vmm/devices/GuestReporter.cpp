@@ -1,6 +1,6 @@
-#include "devices/GuestReporter.h"
+#include "vmm/devices/GuestReporter.h"
 
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <algorithm>
 

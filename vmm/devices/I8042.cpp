@@ -1,4 +1,4 @@
-#include "devices/I8042.h"
+#include "vmm/devices/I8042.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "devices/Device.h"
+#include "vmm/devices/Device.h"
 
 #include <cstdint>
 #include <deque>

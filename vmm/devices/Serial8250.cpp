@@ -1,4 +1,4 @@
-#include "devices/Serial8250.h"
+#include "vmm/devices/Serial8250.h"
 
 
 namespace vmm {

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "devices/ConsoleOutput.h"
-#include "devices/Device.h"
+#include "vmm/devices/ConsoleOutput.h"
+#include "vmm/devices/Device.h"
 
 #include <cstdint>
 #include <deque>

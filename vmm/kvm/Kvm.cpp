@@ -1,4 +1,4 @@
-#include "kvm/Kvm.h"
+#include "vmm/kvm/Kvm.h"
 
 #include "common/Error.h"
 

@@ -3,7 +3,7 @@
 #include "common/FileDescriptor.h"
 
 #include <cstddef>
-#include "kvm/KvmAbi.h"
+#include "vmm/kvm/KvmAbi.h"
 
 #include <cstddef>
 #include <memory>

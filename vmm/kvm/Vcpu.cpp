@@ -1,4 +1,4 @@
-#include "kvm/Vcpu.h"
+#include "vmm/kvm/Vcpu.h"
 
 #include "common/Error.h"
 

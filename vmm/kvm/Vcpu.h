@@ -1,11 +1,11 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "kvm/Kvm.h"
-#include "kvm/VirtualMachine.h"
+#include "vmm/kvm/Kvm.h"
+#include "vmm/kvm/VirtualMachine.h"
 
 #include <cstdint>
-#include "kvm/KvmAbi.h"
+#include "vmm/kvm/KvmAbi.h"
 #include <span>
 #include <utility>
 

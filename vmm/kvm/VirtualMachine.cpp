@@ -1,6 +1,6 @@
-#include "kvm/VirtualMachine.h"
+#include "vmm/kvm/VirtualMachine.h"
 
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 
 namespace vmm::kvm {

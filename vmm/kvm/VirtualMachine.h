@@ -1,7 +1,7 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "kvm/Kvm.h"
+#include "vmm/kvm/Kvm.h"
 
 #include <cstdint>
 

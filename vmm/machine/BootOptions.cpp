@@ -1,4 +1,4 @@
-#include "machine/BootOptions.h"
+#include "vmm/machine/BootOptions.h"
 
 #include "common/Error.h"
 

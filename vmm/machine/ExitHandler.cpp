@@ -1,4 +1,4 @@
-#include "machine/ExitHandler.h"
+#include "vmm/machine/ExitHandler.h"
 
 #include <algorithm>
 #include <fmt/format.h>

@@ -1,11 +1,11 @@
 #pragma once
 
-#include "devices/Bus.h"
-#include "devices/RateLimitedLog.h"
-#include "kvm/KvmAbi.h"
-#include "machine/KernelCmdline.h"
-#include "machine/PvmInstructions.h"
-#include "machine/StopReason.h"
+#include "vmm/devices/Bus.h"
+#include "vmm/devices/RateLimitedLog.h"
+#include "vmm/kvm/KvmAbi.h"
+#include "vmm/machine/KernelCmdline.h"
+#include "vmm/machine/PvmInstructions.h"
+#include "vmm/machine/StopReason.h"
 
 #include <cstdint>
 #include <functional>

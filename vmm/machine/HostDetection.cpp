@@ -1,4 +1,4 @@
-#include "machine/HostDetection.h"
+#include "vmm/machine/HostDetection.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "machine/KernelCmdline.h"
+#include "vmm/machine/KernelCmdline.h"
 
 #include <string>
 

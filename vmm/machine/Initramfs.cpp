@@ -1,6 +1,6 @@
-#include "machine/Initramfs.h"
+#include "vmm/machine/Initramfs.h"
 
-#include "EmbeddedInit.h"
+#include "guest/EmbeddedInit.h"
 #include "common/Error.h"
 
 #include <fmt/format.h>

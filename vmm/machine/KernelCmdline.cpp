@@ -1,7 +1,7 @@
-#include "machine/KernelCmdline.h"
+#include "vmm/machine/KernelCmdline.h"
 
 #include "common/Error.h"
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "machine/BootOptions.h"
+#include "vmm/machine/BootOptions.h"
 
 #include <string>
 #include <vector>

@@ -1,20 +1,20 @@
 #pragma once
 
-#include "arch/x86_64/BzImage.h"
+#include "vmm/arch/x86_64/BzImage.h"
 #include "common/EventLoop.h"
-#include "devices/Bus.h"
-#include "devices/RateLimitedLog.h"
-#include "devices/Serial8250.h"
-#include "kvm/Kvm.h"
-#include "kvm/Vcpu.h"
-#include "kvm/VirtualMachine.h"
-#include "machine/BootOptions.h"
-#include "machine/ExitHandler.h"
-#include "machine/KernelCmdline.h"
-#include "machine/StopReason.h"
+#include "vmm/devices/Bus.h"
+#include "vmm/devices/RateLimitedLog.h"
+#include "vmm/devices/Serial8250.h"
+#include "vmm/kvm/Kvm.h"
+#include "vmm/kvm/Vcpu.h"
+#include "vmm/kvm/VirtualMachine.h"
+#include "vmm/machine/BootOptions.h"
+#include "vmm/machine/ExitHandler.h"
+#include "vmm/machine/KernelCmdline.h"
+#include "vmm/machine/StopReason.h"
 #include "common/Terminal.h"
 #include "common/Timings.h"
-#include "memory/GuestMemory.h"
+#include "vmm/memory/GuestMemory.h"
 
 #include <atomic>
 #include <memory>

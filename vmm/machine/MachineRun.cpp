@@ -3,9 +3,9 @@
 
 #include "common/Error.h"
 #include "common/Terminal.h"
-#include "machine/Machine.h"
-#include "machine/MemoryUsage.h"
-#include "sandbox/Sandbox.h"
+#include "vmm/machine/Machine.h"
+#include "vmm/machine/MemoryUsage.h"
+#include "vmm/sandbox/Sandbox.h"
 
 #include <chrono>
 #include <csignal>

@@ -1,4 +1,4 @@
-#include "machine/MemoryUsage.h"
+#include "vmm/machine/MemoryUsage.h"
 
 #include <fstream>
 #include <sstream>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "memory/GuestMemory.h"
+#include "vmm/memory/GuestMemory.h"
 
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-#include "machine/PvmInstructions.h"
+#include "vmm/machine/PvmInstructions.h"
 
 namespace vmm {
 

@@ -1,4 +1,4 @@
-#include "machine/RootDisk.h"
+#include "vmm/machine/RootDisk.h"
 
 #include "common/ArchiveCache.h"
 #include "common/Error.h"

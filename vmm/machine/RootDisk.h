@@ -1,7 +1,7 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "machine/BootOptions.h"
+#include "vmm/machine/BootOptions.h"
 
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
-#include "memory/GuestMemory.h"
+#include "vmm/memory/GuestMemory.h"
 
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-#include "sandbox/BootSeccomp.h"
+#include "vmm/sandbox/BootSeccomp.h"
 
 #include <asm/ioctls.h>
 #include <fcntl.h>

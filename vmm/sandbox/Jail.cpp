@@ -1,9 +1,9 @@
-#include "sandbox/Jail.h"
+#include "vmm/sandbox/Jail.h"
 
 #include "common/Error.h"
 #include "container/Cgroup.h"
 #include "container/Mount.h"
-#include "protocol.h"
+#include "guest/protocol.h"
 
 #include <cerrno>
 #include <csignal>

@@ -1,4 +1,4 @@
-#include "sandbox/Sandbox.h"
+#include "vmm/sandbox/Sandbox.h"
 
 #include "common/Error.h"
 

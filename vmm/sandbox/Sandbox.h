@@ -1,6 +1,6 @@
 #pragma once
 
-#include "sandbox/BootSeccomp.h"
+#include "vmm/sandbox/BootSeccomp.h"
 
 namespace vmm::sandbox {
 

@@ -8,7 +8,7 @@
  *   Phase 2: random 4 KiB reads.
  * The guest then reports exit status 0 (or 1 on a device error).
  */
-#include "devices/virtio/MmioRegisters.h"
+#include "vmm/devices/virtio/MmioRegisters.h"
 
 #include <stdint.h>
 

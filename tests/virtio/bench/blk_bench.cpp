@@ -10,10 +10,10 @@
 #include "common/Error.h"
 #include "common/EventLoop.h"
 #include "common/MappedRegion.h"
-#include "devices/virtio/BlockDevice.h"
-#include "devices/virtio/InterruptLine.h"
-#include "devices/virtio/MmioTransport.h"
-#include "virtio/QueueDriver.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/InterruptLine.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/virtio/QueueDriver.h"
 
 #include <chrono>
 #include <cstdio>

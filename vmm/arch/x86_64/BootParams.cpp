@@ -1,6 +1,6 @@
-#include "arch/x86_64/BootParams.h"
+#include "vmm/arch/x86_64/BootParams.h"
 
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 
 #include <algorithm>

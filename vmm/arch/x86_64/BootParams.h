@@ -1,6 +1,6 @@
 #pragma once
 
-#include "arch/x86_64/BzImage.h"
+#include "vmm/arch/x86_64/BzImage.h"
 
 #include <asm/bootparam.h>
 #include <cstdint>

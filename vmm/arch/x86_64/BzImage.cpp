@@ -1,6 +1,6 @@
-#include "arch/x86_64/BzImage.h"
+#include "vmm/arch/x86_64/BzImage.h"
 
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 

@@ -1,6 +1,6 @@
-#include "arch/x86_64/CpuSetup.h"
+#include "vmm/arch/x86_64/CpuSetup.h"
 
-#include "arch/x86_64/Cpuid.h"
+#include "vmm/arch/x86_64/Cpuid.h"
 
 #include "common/Error.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "kvm/Kvm.h"
-#include "kvm/Vcpu.h"
+#include "vmm/kvm/Kvm.h"
+#include "vmm/kvm/Vcpu.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "arch/x86_64/Cpuid.h"
+#include "vmm/arch/x86_64/Cpuid.h"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "kvm/Kvm.h"
+#include "vmm/kvm/Kvm.h"
 
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
-#include "arch/x86_64/LongMode.h"
+#include "vmm/arch/x86_64/LongMode.h"
 
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/Layout.h"
 
 #include <array>
 

@@ -1,9 +1,9 @@
 #pragma once
 
-#include "memory/GuestMemory.h"
+#include "vmm/memory/GuestMemory.h"
 
 #include <cstdint>
-#include "kvm/KvmAbi.h"
+#include "vmm/kvm/KvmAbi.h"
 
 namespace vmm::x86_64 {
 

@@ -1,6 +1,6 @@
-#include "arch/x86_64/MpTable.h"
+#include "vmm/arch/x86_64/MpTable.h"
 
-#include "arch/x86_64/Layout.h"
+#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 
 #include <cstring>

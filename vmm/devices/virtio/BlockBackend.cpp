@@ -1,7 +1,7 @@
-#include "devices/virtio/BlockBackend.h"
+#include "vmm/devices/virtio/BlockBackend.h"
 
 #include "common/Error.h"
-#include "devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/BlockDevice.h"
 
 #include <cerrno>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "devices/virtio/Virtqueue.h"
+#include "vmm/devices/virtio/Virtqueue.h"
 
 #include <cstdint>
 #include <sys/uio.h>

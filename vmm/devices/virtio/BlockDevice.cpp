@@ -1,4 +1,4 @@
-#include "devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/BlockDevice.h"
 
 #include "common/Error.h"
 #include "common/ImageLock.h"

@@ -1,9 +1,9 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "devices/RateLimitedLog.h"
-#include "devices/virtio/BlockBackend.h"
-#include "devices/virtio/VirtioDevice.h"
+#include "vmm/devices/RateLimitedLog.h"
+#include "vmm/devices/virtio/BlockBackend.h"
+#include "vmm/devices/virtio/VirtioDevice.h"
 
 #include <array>
 #include <memory>

@@ -1,4 +1,4 @@
-#include "devices/virtio/ConsoleDevice.h"
+#include "vmm/devices/virtio/ConsoleDevice.h"
 
 #include <algorithm>
 #include <spdlog/spdlog.h>

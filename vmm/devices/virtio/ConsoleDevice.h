@@ -1,8 +1,8 @@
 #pragma once
 
-#include "devices/ConsoleOutput.h"
-#include "devices/RateLimitedLog.h"
-#include "devices/virtio/VirtioDevice.h"
+#include "vmm/devices/ConsoleOutput.h"
+#include "vmm/devices/RateLimitedLog.h"
+#include "vmm/devices/virtio/VirtioDevice.h"
 
 #include <array>
 #include <deque>

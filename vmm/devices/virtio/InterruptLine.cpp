@@ -1,4 +1,4 @@
-#include "devices/virtio/InterruptLine.h"
+#include "vmm/devices/virtio/InterruptLine.h"
 
 #include "common/Error.h"
 

@@ -1,4 +1,4 @@
-#include "devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/MmioTransport.h"
 
 #include "common/Error.h"
 

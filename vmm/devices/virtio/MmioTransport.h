@@ -1,12 +1,12 @@
 #pragma once
 
-#include "devices/Device.h"
-#include "devices/RateLimitedLog.h"
-#include "devices/virtio/InterruptLine.h"
-#include "devices/virtio/MmioRegisters.h"
-#include "devices/virtio/VirtioDevice.h"
-#include "devices/virtio/Virtqueue.h"
-#include "memory/GuestMemory.h"
+#include "vmm/devices/Device.h"
+#include "vmm/devices/RateLimitedLog.h"
+#include "vmm/devices/virtio/InterruptLine.h"
+#include "vmm/devices/virtio/MmioRegisters.h"
+#include "vmm/devices/virtio/VirtioDevice.h"
+#include "vmm/devices/virtio/Virtqueue.h"
+#include "vmm/memory/GuestMemory.h"
 
 #include <atomic>
 #include <memory>

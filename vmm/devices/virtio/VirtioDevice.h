@@ -1,7 +1,7 @@
 #pragma once
 
-#include "devices/virtio/Virtio.h"
-#include "devices/virtio/Virtqueue.h"
+#include "vmm/devices/virtio/Virtio.h"
+#include "vmm/devices/virtio/Virtqueue.h"
 
 #include <cstdint>
 #include <span>

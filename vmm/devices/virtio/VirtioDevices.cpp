@@ -1,10 +1,10 @@
-#include "devices/virtio/VirtioDevices.h"
+#include "vmm/devices/virtio/VirtioDevices.h"
 
 #include "common/Error.h"
-#include "devices/virtio/BlockDevice.h"
-#include "devices/virtio/ConsoleDevice.h"
-#include "devices/virtio/InterruptLine.h"
-#include "devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/ConsoleDevice.h"
+#include "vmm/devices/virtio/InterruptLine.h"
+#include "vmm/devices/virtio/MmioTransport.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -4,11 +4,11 @@
 // each returning the MMIO transport to put on the MMIO bus at mmio_base.
 
 #include "common/EventLoop.h"
-#include "devices/ConsoleOutput.h"
-#include "devices/Device.h"
-#include "kvm/VirtualMachine.h"
-#include "machine/BootOptions.h" // DiskOptions: a plain struct, no link dependency.
-#include "memory/GuestMemory.h"
+#include "vmm/devices/ConsoleOutput.h"
+#include "vmm/devices/Device.h"
+#include "vmm/kvm/VirtualMachine.h"
+#include "vmm/machine/BootOptions.h" // DiskOptions: a plain struct, no link dependency.
+#include "vmm/memory/GuestMemory.h"
 
 #include <cstdint>
 #include <memory>

@@ -1,6 +1,6 @@
-#include "devices/virtio/Virtqueue.h"
+#include "vmm/devices/virtio/Virtqueue.h"
 
-#include "devices/virtio/Virtio.h"
+#include "vmm/devices/virtio/Virtio.h"
 
 #include <atomic>
 #include <bit>

@@ -5,7 +5,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "sandbox/BootSeccomp.h"
+#include "vmm/sandbox/BootSeccomp.h"
 
 #include <cstdio>
 #include <cstdlib>

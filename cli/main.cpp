@@ -4,11 +4,11 @@
 #include "common/Error.h"
 #include "common/Size.h"
 #include "container/Container.h"
-#include "machine/HostDetection.h"
-#include "machine/Machine.h"
-#include "machine/RootDisk.h"
+#include "vmm/machine/HostDetection.h"
+#include "vmm/machine/Machine.h"
+#include "vmm/machine/RootDisk.h"
 #include "common/Timings.h"
-#include "sandbox/Jail.h"
+#include "vmm/sandbox/Jail.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
