@@ -1,0 +1,32 @@
+#pragma once
+
+#include "vmm/machine/BootOptions.h"
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace vmm::cli {
+
+// `vmm boot BZIMAGE ROOTFS [options] [-- CMD...]`: boots a Linux guest.
+class BootCommand {
+public:
+    explicit BootCommand(CLI::App& app);
+
+    bool was_given() const { return m_subcommand->parsed(); }
+    int run(std::vector<std::string> command);
+
+private:
+    CLI::App* m_subcommand { nullptr };
+    BootOptions m_options;
+    std::string m_rootfs;
+    std::vector<std::string> m_extra_disks;
+    std::string m_memory;
+    std::string m_cpus;
+    std::string m_console { "serial" };
+    bool m_huge_pages { false };
+    bool m_jail { false };
+    bool m_flat_binary { false };
+};
+
+}

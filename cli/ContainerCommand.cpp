@@ -1,0 +1,57 @@
+#include "cli/ContainerCommand.h"
+
+#include "cli/Options.h"
+#include "common/Size.h"
+#include "container/Container.h"
+
+#include <unistd.h>
+
+namespace vmm::cli {
+
+ContainerCommand::ContainerCommand(CLI::App& app)
+{
+    m_options = {
+        app.add_option("--container", m_rootfs, "Run ROOTFS (a directory, an ext4 image or a tar archive) as a container")->option_text("ROOTFS"),
+        app.add_option("--mem", m_memory, "Container: its memory limit (e.g. 512M)"),
+        app.add_option("--cpus", m_cpus, "Container: its CPU quota (e.g. 1.5)"),
+        app.add_option("--pids", m_pids, "Container: the most processes it may have"),
+        app.add_option("--hostname", m_hostname, "Container: its hostname")->capture_default_str(),
+        app.add_option("--net", m_network, "Container: none (loopback only) or host")->check(CLI::IsMember({ "none", "host" }))->capture_default_str(),
+        app.add_flag("--rootless", m_rootless, "Container: map root to the calling user in a user namespace"),
+        app.add_flag("-t,--tty", m_tty, "Container: a terminal of its own for CMD (the default without CMD) when stdin is a terminal"),
+        app.add_flag("--timings", m_timings, "Container: print when init came up and when it exited"),
+    };
+}
+
+std::vector<std::string> ContainerCommand::options_given() const
+{
+    std::vector<std::string> given;
+    for (auto const* option : m_options) {
+        if (option->count() > 0)
+            given.push_back(option->get_name());
+    }
+    return given;
+}
+
+int ContainerCommand::run(std::vector<std::string> command, bool verbose)
+{
+    container::ContainerOptions options;
+    options.rootfs = m_rootfs;
+    options.command = std::move(command);
+    if (!m_memory.empty())
+        options.memory_limit = parse_size(m_memory, "--mem");
+    if (!m_cpus.empty())
+        options.cpus = parse_cpu_quota(m_cpus);
+    if (!m_pids.empty())
+        options.pids_limit = parse_positive_count(m_pids, "--pids");
+    options.hostname = m_hostname;
+    options.network = m_network == "host" ? container::NetworkMode::Host : container::NetworkMode::None;
+    options.rootless = m_rootless ? container::Rootless::Yes : container::Rootless::No;
+    // As `docker run -it`: a pty only for a person at a terminal.
+    if (::isatty(STDIN_FILENO) && (m_tty || options.command.empty()))
+        options.terminal = container::TerminalMode::Pseudo;
+    options.print_timings = m_timings || verbose;
+    return container::run(options);
+}
+
+}

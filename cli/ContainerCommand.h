@@ -1,0 +1,33 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace vmm::cli {
+
+// `vmm --container ROOTFS [options] [-- CMD...]`: runs ROOTFS as a container.
+// Its options sit on the top level, as `docker run`'s do on its command.
+class ContainerCommand {
+public:
+    explicit ContainerCommand(CLI::App& app);
+
+    bool was_given() const { return !m_rootfs.empty(); }
+    // Options of this command given although another command runs.
+    std::vector<std::string> options_given() const;
+    int run(std::vector<std::string> command, bool verbose);
+
+private:
+    std::vector<CLI::Option*> m_options;
+    std::string m_rootfs;
+    std::string m_memory;
+    std::string m_cpus;
+    std::string m_pids;
+    std::string m_hostname { "vmm" };
+    std::string m_network { "none" };
+    bool m_rootless { false };
+    bool m_tty { false };
+    bool m_timings { false };
+};
+
+}
