@@ -1,0 +1,108 @@
+#include "network/Bridge.h"
+
+#include "common/Error.h"
+#include "common/FileDescriptor.h"
+#include "network/Netlink.h"
+#include "network/PublishedPorts.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace vmm::network {
+
+namespace {
+
+constexpr char const* ip_forward_path = "/proc/sys/net/ipv4/ip_forward";
+
+// Routing between the bridge and the host's other interfaces (outbound
+// NAT, published ports) needs forwarding on; vmm turns it on and leaves it.
+void enable_ip_forwarding()
+{
+    auto fd = FileDescriptor::open(ip_forward_path, O_RDWR);
+    char current = 0;
+    if (::pread(fd.get(), &current, 1, 0) == 1 && current == '1')
+        return;
+    if (::pwrite(fd.get(), "1\n", 2, 0) != 2)
+        throw_system_error("write", ip_forward_path);
+}
+
+void check_no_overlap(NetlinkSocket& socket, Subnet const& subnet, std::optional<int> bridge_index, std::string_view option)
+{
+    for (auto const& route : socket.ipv4_routes()) {
+        // The default route overlaps everything; the bridge's own routes are ours.
+        if (route.destination.prefix_length() == 0 || (bridge_index && route.interface_index == *bridge_index))
+            continue;
+        if (route.destination.overlaps(subnet))
+            throw Error(fmt::format("{} {} overlaps the host's route {}", option, subnet.to_string(), route.description));
+    }
+}
+
+}
+
+BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& requested)
+{
+    if (name.empty() || name.size() >= 16)
+        throw Error(fmt::format("bridge '{}': an interface name has 1 to 15 characters", name));
+    auto socket = NetlinkSocket::open();
+    auto index = socket.find_link(name);
+    std::optional<Subnet> subnet = requested;
+    auto const option = requested ? std::string_view("--subnet") : std::string_view("subnet");
+    if (index) {
+        if (auto const kind = socket.link_kind(name); kind != "bridge")
+            throw Error(fmt::format("interface {} exists and is not a bridge ({})", name, kind.empty() ? "a device" : kind));
+        if (auto const address = socket.interface_address(*index)) {
+            Subnet const existing(address->address, address->prefix_length);
+            if (subnet && *subnet != existing)
+                throw Error(fmt::format("--subnet {}: bridge {} has subnet {} (delete the bridge to change it: ip link delete {})", subnet->to_string(), name,
+                    existing.to_string(), name));
+            if (address->address != existing.gateway())
+                throw Error(fmt::format("bridge {} has address {}, not its subnet's first address {}", name, address->address.to_string(), existing.gateway().to_string()));
+            subnet = existing;
+        }
+    }
+    if (!subnet)
+        subnet = Subnet::parse(Subnet::default_text);
+    check_no_overlap(socket, *subnet, index, option);
+    if (!index) {
+        socket.create_bridge(name, MacAddress::for_address(subnet->gateway()));
+        index = socket.link_index(name);
+        try {
+            socket.add_address(*index, subnet->gateway(), subnet->prefix_length());
+        } catch (...) {
+            socket.delete_link(name);
+            throw;
+        }
+    } else if (!socket.interface_address(*index)) {
+        socket.add_address(*index, subnet->gateway(), subnet->prefix_length());
+        socket.set_up(name);
+    }
+    enable_ip_forwarding();
+    ensure_bridge_nat(name, subnet->to_string());
+    return { name, *index, *subnet, socket.link_mtu(name) };
+}
+
+void attach_to_bridge(std::string const& name, BridgeInfo const& bridge)
+{
+    auto socket = NetlinkSocket::open();
+    socket.enslave(name, bridge.index, bridge.mtu);
+}
+
+void delete_interface(std::string const& name)
+{
+    auto socket = NetlinkSocket::open();
+    socket.delete_link(name);
+}
+
+void check_network_administration(std::string_view option)
+{
+    __user_cap_header_struct header { _LINUX_CAPABILITY_VERSION_3, 0 };
+    __user_cap_data_struct data[2] {};
+    bool capable = ::syscall(SYS_capget, &header, data) == 0 && (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32)));
+    if (!capable)
+        throw Error(fmt::format("{} needs root (CAP_NET_ADMIN on the host) to make a bridge, links and NAT rules; without root use --net none or --net host", option));
+}
+
+}

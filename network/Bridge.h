@@ -1,0 +1,43 @@
+#pragma once
+
+#include "network/Address.h"
+
+#include <optional>
+#include <string>
+
+namespace vmm::network {
+
+// The bridge instances join unless told otherwise.
+constexpr char const* default_bridge_name = "vmm0";
+
+struct BridgeInfo {
+    std::string name;
+    int index { 0 };   // The interface index.
+    Subnet subnet;     // The host side holds subnet.gateway()/prefix.
+    unsigned mtu { 1500 }; // Read from the bridge: instances' interfaces get the same.
+};
+
+// Returns the bridge `name`, creating it when missing: a Linux bridge, up,
+// whose address is `subnet`'s gateway (the host side is the instances'
+// gateway). `subnet` empty means the address an existing bridge has, else
+// Subnet::default_text. Also turns on net.ipv4.ip_forward and makes sure of
+// the bridge's outbound NAT (nftables, table `inet vmm`). Throws vmm::Error:
+// - the subnet overlaps a route of the host (other than the bridge's own):
+//   "--subnet 192.0.2.0/24 overlaps the host's route 192.0.2.0/24 dev eth0";
+// - an existing bridge has another subnet, or `name` is not a bridge.
+// Callers hold the network lock (NetworkLock) around it.
+BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& subnet);
+
+// Puts interface `name` (a veth's host end, a TAP) on bridge `bridge`, with
+// the bridge's MTU, and brings it up.
+void attach_to_bridge(std::string const& name, BridgeInfo const& bridge);
+
+// Deletes interface `name` if it exists (a veth pair goes with either end).
+void delete_interface(std::string const& name);
+
+// Fails with one line unless the caller may configure the host's network:
+// "--net bridge needs root (CAP_NET_ADMIN in the host's network namespace);
+// rootless, use --net none or --net host". `option` starts the message.
+void check_network_administration(std::string_view option);
+
+}

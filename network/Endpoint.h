@@ -1,0 +1,62 @@
+#pragma once
+
+#include "network/Address.h"
+#include "network/Bridge.h"
+#include "network/Lease.h"
+#include "network/PortMapping.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vmm::network {
+
+struct EndpointOptions {
+    InstanceKind kind { InstanceKind::Container };
+    std::string bridge { default_bridge_name };
+    std::optional<Subnet> subnet;          // --subnet; empty: the bridge's, else the default.
+    std::optional<Ipv4Address> address;    // --ip; empty: the lowest free one.
+    std::optional<MacAddress> mac;         // --mac; empty: MacAddress::for_address().
+    std::vector<PortMapping> published_ports; // -p, each host port at most once.
+};
+
+// One instance's place on a bridge, everything `--net bridge` needs on the
+// host side, acquired in one call and released by the destructor:
+// 1. checks CAP_NET_ADMIN, sweeps what killed instances left (leases, host
+//    interfaces, nftables rules);
+// 2. ensures the bridge and its outbound NAT, leases an address;
+// 3. reserves the host ports and publishes them (nftables DNAT).
+// The caller then makes the link: a container calls
+// create_veth_into_namespace(host_interface_name(), bridge(), ...); a VM
+// opens a TAP named host_interface_name() and calls attach_to_bridge(name,
+// bridge()). The destructor deletes that interface if it is still there,
+// removes the rules and releases the lease; the last instance on a bridge
+// also removes its NAT rules (the bridge itself stays, as docker0 does).
+class Endpoint {
+public:
+    static Endpoint create(EndpointOptions const& options);
+    Endpoint(Endpoint&& other) noexcept;
+    Endpoint& operator=(Endpoint&&) = delete;
+    ~Endpoint();
+
+    BridgeInfo const& bridge() const { return m_bridge; }
+    Ipv4Address address() const { return m_lease->address(); }
+    unsigned prefix_length() const { return m_bridge.subnet.prefix_length(); }
+    Ipv4Address gateway() const { return m_bridge.subnet.gateway(); }
+    MacAddress mac() const { return m_mac; }
+    unsigned mtu() const { return m_bridge.mtu; }
+    std::string host_interface_name() const { return m_lease->host_interface_name(); }
+    std::vector<PortMapping> const& published_ports() const { return m_ports; }
+
+private:
+    Endpoint(BridgeInfo bridge, Lease lease, MacAddress mac, std::vector<PortMapping> ports, std::vector<FileDescriptor> port_sockets);
+    void tear_down();
+
+    BridgeInfo m_bridge;
+    std::optional<Lease> m_lease;
+    MacAddress m_mac;
+    std::vector<PortMapping> m_ports;
+    std::vector<FileDescriptor> m_port_sockets;
+};
+
+}
