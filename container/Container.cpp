@@ -3,7 +3,7 @@
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 #include "common/Timings.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 #include "container/ContainerInit.h"
 #include "container/ContainerTerminal.h"
 #include "container/InitProgram.h"

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "container/Capabilities.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 #include "container/Container.h"
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"

@@ -2,7 +2,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "container/Mount.h"
+#include "common/Mount.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -2,7 +2,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,15 +1,16 @@
 #include "container/RootFilesystem.h"
 
+#include "common/RootTree.h"
+
 #include "common/ArchiveCache.h"
 #include "common/Error.h"
 #include "container/Devices.h"
-#include "container/Mount.h"
+#include "common/Mount.h"
 
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <fmt/format.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -48,20 +49,6 @@ constexpr char const* read_only_paths[] = {
 };
 
 constexpr auto no_suid_dev_exec = MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec;
-
-// The shells that run when no command is given, in the order tried (the
-// same list as guest/init's).
-constexpr char const* shells[] = { "bin/sh", "bin/bash" };
-
-// Opens `path` below `root_fd` as the container would see it: symlinks
-// (absolute ones too) resolved inside the tree, never on the host.
-FileDescriptor open_in_tree(int root_fd, char const* path, uint64_t flags)
-{
-    open_how how {};
-    how.flags = flags | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    return FileDescriptor(static_cast<int>(::syscall(SYS_openat2, root_fd, path, &how, sizeof(how))));
-}
 
 // The directories the container's /proc, /sys and /dev are mounted on,
 // made where a tree lacks them: in the overlay's upper layer (the user's
@@ -221,31 +208,21 @@ RootSource open_root_source(std::string const& path)
 {
     RootSource source;
     source.display_path = path;
-    struct stat status {};
-    if (::stat(path.c_str(), &status) < 0) {
-        if (errno == ENOENT)
-            throw Error(fmt::format("{}: no such file or directory", path));
-        throw_system_error("stat", path);
-    }
-    if (S_ISDIR(status.st_mode)) {
+    switch (classify_root(path)) {
+    case RootKind::Directory: {
         char resolved[PATH_MAX];
         if (!::realpath(path.c_str(), resolved))
             throw_system_error("realpath", path);
         source.directory = resolved;
         return source;
     }
-    if (!S_ISREG(status.st_mode))
-        throw Error(fmt::format("{}: neither a directory, an ext4 image nor a tar archive", path));
-    {
-        // A tar archive (docker/podman export) runs as the directory it
-        // unpacks to, once, in vmm's cache: the archive itself is only read.
-        auto file = FileDescriptor::open(path, O_RDONLY);
-        if (!is_ext4_image(file.get())) {
-            if (!is_archive(file.get()))
-                throw Error(fmt::format("{}: neither an ext4 image nor a tar archive", path));
-            source.directory = unpacked_archive(path).string();
-            return source;
-        }
+    case RootKind::Archive:
+        // A tar archive runs as the directory it unpacks to, once, in vmm's
+        // cache: the archive itself is only read.
+        source.directory = unpacked_archive(path).string();
+        return source;
+    case RootKind::Ext4Image:
+        break;
     }
     if (::geteuid() != 0)
         throw Error(fmt::format("{}: mounting an ext4 image needs root (a rootfs directory does not)", path));
@@ -256,22 +233,10 @@ RootSource open_root_source(std::string const& path)
 
 void check_has_shell(RootSource const& source)
 {
-    FileDescriptor directory;
-    int root_fd = source.image_mount.get();
-    if (!source.image_mount.is_valid()) {
-        directory = FileDescriptor::open(source.directory, O_PATH | O_DIRECTORY);
-        root_fd = directory.get();
-    }
-    std::string problem;
-    for (auto const* shell : shells) {
-        auto program = open_in_tree(root_fd, shell, O_PATH);
-        struct stat status {};
-        if (program.is_valid() && ::fstat(program.get(), &status) == 0 && S_ISREG(status.st_mode) && (status.st_mode & 0111))
-            return;
-        if (problem.empty() && ::fstatat(root_fd, shell, &status, AT_SYMLINK_NOFOLLOW) == 0)
-            problem = S_ISLNK(status.st_mode) ? fmt::format(" (/{} is a dangling symlink)", shell) : fmt::format(" (/{} is not an executable file)", shell);
-    }
-    throw Error(fmt::format("rootfs {} has no shell to start (/bin/sh or /bin/bash){}: give a command after --", source.display_path, problem));
+    if (source.image_mount.is_valid())
+        return check_tree_has_shell(source.image_mount.get(), source.display_path);
+    auto directory = FileDescriptor::open(source.directory, O_PATH | O_DIRECTORY);
+    check_tree_has_shell(directory.get(), source.display_path);
 }
 
 void map_root_ids(RootSource& source, int user_namespace_fd)

@@ -2,7 +2,7 @@
 
 #include "common/FileDescriptor.h"
 #include "container/Container.h"
-#include "container/LoopDevice.h"
+#include "common/LoopDevice.h"
 #include "container/Namespaces.h"
 
 #include <optional>

@@ -1,7 +1,7 @@
 #include "container/WritableLayer.h"
 
 #include "common/Error.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 
 #include <cerrno>
 #include <charconv>

@@ -18,6 +18,8 @@
  *       "workload-child" lines.
  */
 #define _GNU_SOURCE
+#include "guest/protocol.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -419,7 +421,7 @@ static int time_once(char **command, const struct RunOptions *options)
     if (waitpid(pid, &status, 0) < 0)
         die("waitpid", NULL);
     double total = now_seconds() - start;
-    int exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int exit_status = vmm_exit_status_from_wait_status(status);
     printf("workload-time label=%s run=%d status=%d total_ms=%.3f marker_ms=%.3f", options->label, options->run,
            timed_out ? 124 : exit_status, total * 1e3, state.marker_seconds < 0 ? -1.0 : state.marker_seconds * 1e3);
     if (options->memory_bytes >= 0)

@@ -7,12 +7,12 @@
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 #include "container/Capabilities.h"
-#include "container/Cgroup.h"
-#include "container/CgroupV1.h"
-#include "container/CgroupV2.h"
-#include "container/DeviceRules.h"
+#include "common/cgroup/Cgroup.h"
+#include "common/cgroup/CgroupV1.h"
+#include "common/cgroup/CgroupV2.h"
+#include "common/cgroup/DeviceRules.h"
 #include "container/IdMapping.h"
-#include "container/LoopDevice.h"
+#include "common/LoopDevice.h"
 #include "container/Namespaces.h"
 #include "container/SeccompProfile.h"
 
@@ -25,6 +25,7 @@
 #include <linux/capability.h>
 #include <sys/syscall.h>
 
+using namespace vmm;
 using namespace vmm::container;
 using container_test::path_exists;
 

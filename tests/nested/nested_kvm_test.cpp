@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/FileDescriptor.h"
+#include "guest/protocol.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -109,7 +110,7 @@ Result run_nested_kvm(std::vector<std::string> const& arguments, std::vector<std
     if (waitpid(pid, &wait_status, 0) != pid)
         throw std::runtime_error("waitpid failed");
     Result result;
-    result.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    result.status = vmm_exit_status_from_wait_status(wait_status);
     result.output = read_file(output_path);
     result.errors = read_file(errors_path);
     return result;

@@ -2,8 +2,8 @@
 
 #include "common/ArchiveCache.h"
 #include "common/Error.h"
-#include "container/LoopDevice.h"
-#include "container/RootFilesystem.h"
+#include "common/RootTree.h"
+#include "guest/protocol.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -121,7 +121,7 @@ int run_tool(std::vector<std::string> const& arguments, std::string& errors)
         if (errno != EINTR)
             throw_system_error("waitpid", arguments.front());
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return vmm_exit_status_from_wait_status(status);
 }
 
 // mke2fs's first line says what went wrong (later ones are details, or the
@@ -277,26 +277,25 @@ RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command, Priva
     // one fails there, naming the disk).
     if (::stat(given.path.c_str(), &status) != 0 || !(S_ISDIR(status.st_mode) || S_ISREG(status.st_mode)))
         return root;
-    container::RootSource source;
-    source.display_path = given.path;
-    if (S_ISREG(status.st_mode)) {
-        auto file = FileDescriptor::open(given.path, O_RDONLY);
-        if (container::is_ext4_image(file.get()))
-            return root;
-        if (!is_archive(file.get()))
-            throw Error(fmt::format("{}: neither a directory, an ext4 image nor a tar archive", given.path));
+    std::string directory;
+    switch (classify_root(given.path)) {
+    case RootKind::Ext4Image:
+        return root;
+    case RootKind::Archive:
         // A tar archive (docker/podman export) boots as the tree it unpacks
         // to, once, in the cache the container uses too.
-        source.directory = unpacked_archive(given.path).string();
-    } else {
-        source.directory = container::open_root_source(given.path).directory;
+        directory = unpacked_archive(given.path).string();
+        break;
+    case RootKind::Directory:
+        directory = std::filesystem::canonical(given.path).string();
+        break;
     }
     // The same checks, and messages, as for a container.
-    if (std::filesystem::is_empty(source.directory))
+    if (std::filesystem::is_empty(directory))
         throw Error(fmt::format("rootfs {} is an empty directory", given.path));
     if (command == CommandGiven::No)
-        container::check_has_shell(source);
-    auto const image = cached_tree_image(source.directory);
+        check_tree_has_shell(FileDescriptor::open(directory, O_PATH | O_DIRECTORY).get(), given.path);
+    auto const image = cached_tree_image(directory);
     root.m_disk.path = image;
     if (given.access == DiskAccess::ReadOnly)
         return root;

@@ -1,8 +1,8 @@
 #include "vmm/sandbox/Jail.h"
 
 #include "common/Error.h"
-#include "container/Cgroup.h"
-#include "container/Mount.h"
+#include "common/cgroup/Cgroup.h"
+#include "common/Mount.h"
 #include "guest/protocol.h"
 
 #include <cerrno>
@@ -25,7 +25,6 @@ namespace vmm::sandbox {
 
 namespace {
 
-using container::MountAttributes;
 
 constexpr char const* jail_hostname = "vmm-jail";
 // The jail's cgroup leaves room for vmm's own memory (page tables, buffers,
@@ -71,8 +70,8 @@ void place(int root_fd, FileDescriptor const& mount, std::string const& path, st
     FileDescriptor file(::openat(root_fd, relative.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600));
     if (!file.is_valid())
         throw_system_error("create", "(jail) " + path);
-    auto target = container::open_mount_target(root_fd, relative, what);
-    container::attach_mount(mount.get(), target.get(), what);
+    auto target = open_mount_target(root_fd, relative, what);
+    attach_mount(mount.get(), target.get(), what);
 }
 
 // In the child, the PID 1 of the new namespaces: builds the jail root and pivots into it.
@@ -96,17 +95,17 @@ void build_jail(BootOptions& options)
         auto const canonical = std::filesystem::canonical(file.host_path, error);
         if (error)
             throw Error(fmt::format("--jail: {}: {}", file.host_path, error.message()));
-        mounts.push_back(container::clone_mount_tree(canonical.string()));
-        container::set_mount_attributes(mounts.back().get(), file.attributes, file.host_path);
+        mounts.push_back(clone_mount_tree(canonical.string()));
+        set_mount_attributes(mounts.back().get(), file.attributes, file.host_path);
     }
-    auto kvm = container::clone_mount_tree("/dev/kvm");
+    auto kvm = clone_mount_tree("/dev/kvm");
 
     // The jail root: a small tmpfs (devices allowed, for /dev/kvm only),
     // attached first: older kernels (6.1) refuse mounts onto a detached tree.
-    auto root = container::create_mount("tmpfs", "vmm-jail", { { "size", "64k" }, { "mode", "0755" } }, MountAttributes::NoSuid, "jail root");
+    auto root = create_mount("tmpfs", "vmm-jail", { { "size", "64k" }, { "mode", "0755" } }, MountAttributes::NoSuid, "jail root");
     if (::mkdirat(root.get(), "dev", 0755) != 0 || ::mkdirat(root.get(), "proc", 0555) != 0)
         throw_system_error("mkdir", "(jail) /dev, /proc");
-    container::attach_mount(root.get(), "/tmp");
+    attach_mount(root.get(), "/tmp");
     for (size_t index = 0; index < files.size(); ++index)
         place(root.get(), mounts[index], files[index].jail_path, files[index].host_path);
     place(root.get(), kvm, "/dev/kvm", "/dev/kvm");
@@ -147,7 +146,7 @@ void build_jail(BootOptions& options)
 }
 
 // Guest RAM and vmm's overhead, one CPU per vCPU and one for the I/O thread.
-container::ResourceLimits jail_limits(BootOptions const& options)
+ResourceLimits jail_limits(BootOptions const& options)
 {
     return { options.memory_size + jail_memory_overhead, static_cast<double>(options.cpus + 1), jail_pids_limit };
 }
@@ -171,10 +170,10 @@ std::optional<int> enter_jail(BootOptions& options)
         throw Error("--jail needs root: it creates namespaces and mounts");
     // The container runtime's cgroups, named after this vmm (and swept by
     // the next run if it is killed); the jailed child waits until it is in.
-    container::sweep_stale_cgroups();
-    std::unique_ptr<container::Cgroup> cgroup;
+    sweep_stale_cgroups();
+    std::unique_ptr<Cgroup> cgroup;
     try {
-        cgroup = container::create_cgroup(container::container_cgroup_name(::getpid()));
+        cgroup = create_cgroup(container_cgroup_name(::getpid()));
         cgroup->apply(jail_limits(options));
     } catch (Error const& error) {
         throw Error(fmt::format("--jail: the jail's cgroup: {}", error.what()));

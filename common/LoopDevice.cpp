@@ -1,4 +1,4 @@
-#include "container/LoopDevice.h"
+#include "common/LoopDevice.h"
 
 #include "common/Error.h"
 #include "common/ImageLock.h"
@@ -12,7 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-namespace vmm::container {
+namespace vmm {
 
 namespace {
 

@@ -1,9 +1,9 @@
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "container/CgroupV1.h"
-#include "container/CgroupV2.h"
+#include "common/cgroup/CgroupV1.h"
+#include "common/cgroup/CgroupV2.h"
 
 #include <cerrno>
 #include <charconv>
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-namespace vmm::container {
+namespace vmm {
 
 CgroupVersion detect_cgroup_version(std::string const& cgroup_root)
 {

@@ -1,16 +1,17 @@
-#include "container/Mount.h"
+#include "common/Mount.h"
+
+#include "common/RootTree.h"
 
 #include "common/Error.h"
 
 #include <cerrno>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-namespace vmm::container {
+namespace vmm {
 
 namespace {
 
@@ -131,17 +132,14 @@ void attach_mount(int mount_fd, std::string_view target)
 
 FileDescriptor open_mount_target(int root_fd, std::string_view relative_path, std::string_view what)
 {
-    std::string const path_string(relative_path);
-    open_how how {};
-    how.flags = O_PATH | O_CLOEXEC; // Without O_NOFOLLOW a trailing symlink is an error too.
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, path_string.c_str(), &how, sizeof(how)));
-    if (fd < 0) {
+    // Without O_NOFOLLOW a trailing symlink is an error too.
+    auto target = open_in_root(root_fd, relative_path, O_PATH, Symlinks::Refuse);
+    if (!target.is_valid()) {
         if (errno == ELOOP)
             throw Error(std::string(what) + ": mount target is a symlink (refusing to follow it)");
         throw_system_error("open mount target", what);
     }
-    return FileDescriptor(fd);
+    return target;
 }
 
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "container/DeviceRules.h"
+#include "common/cgroup/DeviceRules.h"
 
 #include <cstdint>
 #include <memory>
@@ -9,7 +9,7 @@
 #include <string>
 #include <sys/types.h>
 
-namespace vmm::container {
+namespace vmm {
 
 struct ResourceLimits {
     std::optional<uint64_t> memory_bytes;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace vmm::container {
+namespace vmm {
 
 enum class DeviceType : char {
     Character = 'c',

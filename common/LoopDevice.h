@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace vmm::container {
+namespace vmm {
 
 // Whether the file open as `image_fd` has the ext4 superblock magic.
 bool is_ext4_image(int image_fd);

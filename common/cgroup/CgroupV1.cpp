@@ -1,4 +1,4 @@
-#include "container/CgroupV1.h"
+#include "common/cgroup/CgroupV1.h"
 
 #include "common/Error.h"
 
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace vmm::container {
+namespace vmm {
 
 CgroupV1::CgroupV1(std::string const& root, std::string const& name)
     : m_root(root)

@@ -1,12 +1,12 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 
 #include <set>
 #include <string>
 
-namespace vmm::container {
+namespace vmm {
 
 // cgroup v2: one directory in the unified hierarchy mounted at `root`. The
 // controllers a limit needs are enabled in the root's cgroup.subtree_control.

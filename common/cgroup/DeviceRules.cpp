@@ -1,4 +1,4 @@
-#include "container/DeviceRules.h"
+#include "common/cgroup/DeviceRules.h"
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-namespace vmm::container {
+namespace vmm {
 
 namespace {
 

@@ -1,12 +1,12 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 
 #include <string>
 #include <vector>
 
-namespace vmm::container {
+namespace vmm {
 
 // cgroup v1: one directory per controller hierarchy (memory, cpu, pids, devices),
 // each mounted under `root` (normally /sys/fs/cgroup/<controller>).

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace vmm::container {
+namespace vmm {
 
 // Thin, checked wrappers around the kernel's file-descriptor based mount API
 // (fsopen/fsmount/open_tree/move_mount). Mounts are created detached, filled

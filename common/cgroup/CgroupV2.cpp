@@ -1,4 +1,4 @@
-#include "container/CgroupV2.h"
+#include "common/cgroup/CgroupV2.h"
 
 #include "common/Error.h"
 
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace vmm::container {
+namespace vmm {
 
 CgroupV2::CgroupV2(std::string const& root, std::string const& name)
     : m_root(root)
