@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/MappedRegion.h"
+#include "vmm/devices/virtio/DiskOptions.h"
 
 #include <cstdint>
 #include <string>
@@ -11,16 +12,6 @@ namespace vmm {
 enum class ConsoleKind {
     Serial,  // console=ttyS0 on the 8250 UART.
     Virtio,  // console=hvc0 on virtio-console; the UART keeps early boot messages.
-};
-
-enum class DiskAccess {
-    ReadWrite,
-    ReadOnly,
-};
-
-struct DiskOptions {
-    std::string path;
-    DiskAccess access { DiskAccess::ReadWrite };
 };
 
 enum class KernelFormat {

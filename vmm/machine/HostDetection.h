@@ -1,10 +1,13 @@
 #pragma once
 
-#include "vmm/machine/KernelCmdline.h"
-
 #include <string>
 
 namespace vmm {
+
+enum class HostKind {
+    HardwareVirtualization, // VMX or SVM: guest kernel and user code run natively.
+    Pvm,                    // KVM's PVM: guest kernel code is emulated, guest user system calls fail.
+};
 
 // Tells a PVM-based /dev/kvm (the kvm_pvm module, no VMX/SVM in the host's
 // CPU flags) from hardware virtualization.

@@ -1,16 +1,12 @@
 #pragma once
 
 #include "vmm/machine/BootOptions.h"
+#include "vmm/machine/HostDetection.h"
 
 #include <string>
 #include <vector>
 
 namespace vmm {
-
-enum class HostKind {
-    HardwareVirtualization, // VMX or SVM: guest kernel and user code run natively.
-    Pvm,                    // KVM's PVM: guest kernel code is emulated, guest user system calls fail.
-};
 
 // Who mounts the root disk (/dev/vda).
 enum class RootMount {

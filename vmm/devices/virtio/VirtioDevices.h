@@ -5,9 +5,9 @@
 
 #include "common/EventLoop.h"
 #include "vmm/devices/ConsoleOutput.h"
+#include "vmm/devices/virtio/DiskOptions.h"
 #include "vmm/devices/Device.h"
 #include "vmm/kvm/VirtualMachine.h"
-#include "vmm/machine/BootOptions.h" // DiskOptions: a plain struct, no link dependency.
 #include "vmm/memory/GuestMemory.h"
 
 #include <cstdint>
