@@ -2,7 +2,14 @@
 
 #include "cli/Options.h"
 #include "common/Size.h"
+#include "common/Error.h"
 #include "container/Container.h"
+#include "network/Address.h"
+#include "network/Bridge.h"
+#include "network/PortMapping.h"
+
+#include <fmt/format.h>
+#include <utility>
 
 #include <unistd.h>
 
@@ -16,7 +23,14 @@ ContainerCommand::ContainerCommand(CLI::App& app)
         app.add_option("--cpus", m_cpus, "Container: its CPU quota (e.g. 1.5)"),
         app.add_option("--pids", m_pids, "Container: the most processes it may have"),
         app.add_option("--hostname", m_hostname, "Container: its hostname")->capture_default_str(),
-        app.add_option("--net", m_network, "Container: none (loopback only) or host")->check(CLI::IsMember({ "none", "host" }))->capture_default_str(),
+        app.add_option("--net", m_network, "Container: none (loopback only), host, or bridge (eth0 on vmm0, needs root)")
+            ->check(CLI::IsMember({ "none", "host", "bridge" }))
+            ->capture_default_str(),
+        app.add_option("--bridge", m_bridge, fmt::format("Container, --net bridge: the bridge to join (default {}, made on first use)", network::default_bridge_name)),
+        app.add_option("--subnet", m_subnet, fmt::format("Container, --net bridge: vmm0's subnet when it is created (default {})", network::Subnet::default_text)),
+        app.add_option("--ip", m_address, "Container, --net bridge: a fixed address in the bridge's subnet"),
+        app.add_option("--mac", m_mac, "Container, --net bridge: eth0's MAC address"),
+        app.add_option("-p,--publish", m_published_ports, "Container, --net bridge: HOST_PORT:PORT[/tcp|udp], forwarded from the host's addresses (may repeat)"),
         app.add_flag("--rootless", m_rootless, "Container: map root to the calling user in a user namespace"),
         app.add_flag("-t,--tty", m_tty, "Container: a terminal of its own for CMD (the default without CMD) when stdin is a terminal"),
         app.add_flag("--timings", m_timings, "Container: print when init came up and when it exited"),
@@ -45,7 +59,27 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
     if (!m_pids.empty())
         options.pids_limit = parse_positive_count(m_pids, "--pids");
     options.hostname = m_hostname;
-    options.network = m_network == "host" ? container::NetworkMode::Host : container::NetworkMode::None;
+    options.network = m_network == "host" ? container::NetworkMode::Host
+        : m_network == "bridge"              ? container::NetworkMode::Bridge
+                                             : container::NetworkMode::None;
+    if (options.network != container::NetworkMode::Bridge) {
+        for (auto const& [text, name] : { std::pair { &m_bridge, "--bridge" }, { &m_subnet, "--subnet" }, { &m_address, "--ip" }, { &m_mac, "--mac" } }) {
+            if (!text->empty())
+                throw Error(fmt::format("{} needs --net bridge", name));
+        }
+        if (!m_published_ports.empty())
+            throw Error("-p needs --net bridge");
+    }
+    if (!m_bridge.empty())
+        options.bridge.name = m_bridge;
+    if (!m_subnet.empty())
+        options.bridge.subnet = network::Subnet::parse(m_subnet, "--subnet");
+    if (!m_address.empty())
+        options.bridge.address = network::Ipv4Address::parse(m_address, "--ip");
+    if (!m_mac.empty())
+        options.bridge.mac = network::MacAddress::parse(m_mac, "--mac");
+    for (auto const& text : m_published_ports)
+        options.bridge.published_ports.push_back(network::PortMapping::parse(text));
     options.rootless = m_rootless ? container::Rootless::Yes : container::Rootless::No;
     // As `docker run -it`: a pty only for a person at a terminal.
     if (::isatty(STDIN_FILENO) && (m_tty || options.command.empty()))

@@ -25,6 +25,11 @@ private:
     std::string m_pids;
     std::string m_hostname { "vmm" };
     std::string m_network { "none" };
+    std::string m_bridge;
+    std::string m_subnet;
+    std::string m_address;
+    std::string m_mac;
+    std::vector<std::string> m_published_ports;
     bool m_rootless { false };
     bool m_tty { false };
     bool m_timings { false };

@@ -11,6 +11,8 @@
 #include "container/RootFilesystem.h"
 #include "container/WritableLayer.h"
 #include "guest/protocol.h"
+#include "network/Endpoint.h"
+#include "network/Veth.h"
 
 #include <cerrno>
 #include <csignal>
@@ -144,6 +146,28 @@ std::optional<double> wait_for_boot_marker(int marker_fd)
     return milliseconds;
 }
 
+// The host side of --net bridge: a lease on vmm0 and the published ports.
+network::Endpoint create_endpoint(ContainerOptions const& options)
+{
+    network::EndpointOptions endpoint_options;
+    endpoint_options.kind = network::InstanceKind::Container;
+    endpoint_options.bridge = options.bridge.name;
+    endpoint_options.subnet = options.bridge.subnet;
+    endpoint_options.address = options.bridge.address;
+    endpoint_options.mac = options.bridge.mac;
+    endpoint_options.published_ports = options.bridge.published_ports;
+    return network::Endpoint::create(endpoint_options);
+}
+
+// Gives the container (waiting on its sync pipe) its eth0: the PID cannot
+// be reused meanwhile, since the child is ours and not yet reaped.
+void connect_to_bridge(network::Endpoint const& endpoint, pid_t pid)
+{
+    auto const netns = FileDescriptor::open(fmt::format("/proc/{}/ns/net", pid), O_RDONLY);
+    network::create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), netns.get(),
+        { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+}
+
 void validate(ContainerOptions const& options)
 {
     if (options.memory_limit && *options.memory_limit < minimum_memory_limit)
@@ -167,6 +191,12 @@ int run_container(ContainerOptions const& options)
         sweep_stale_cgroups();
         sweep_stale_writable_layers();
     }
+    // Before the container process, so that it is gone (reaped) first.
+    std::optional<network::Endpoint> endpoint;
+    if (options.network == NetworkMode::Bridge)
+        endpoint.emplace(create_endpoint(options));
+    else if (::geteuid() == 0)
+        network::sweep_stale_leases_if_any();
 
     // As root the container always gets its own cgroup; an unprivileged
     // caller only where it asked for limits (and has a delegated hierarchy).
@@ -225,11 +255,14 @@ int run_container(ContainerOptions const& options)
     if (terminal)
         terminal->write_end.reset();
 
-    if (user_namespace == UserNamespace::Yes) {
+    if (user_namespace == UserNamespace::Yes || endpoint) {
         // A failure here may be the child's doing (it stopped early): its
         // own message then says what went wrong.
         try {
-            write_id_maps(pid, id_mapping);
+            if (user_namespace == UserNamespace::Yes)
+                write_id_maps(pid, id_mapping);
+            if (endpoint)
+                connect_to_bridge(*endpoint, pid);
             char const go = 1;
             if (!write_all(sync.write_end.get(), &go, 1))
                 throw_system_error("write", "(container sync pipe)");

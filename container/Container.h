@@ -1,5 +1,8 @@
 #pragma once
 
+#include "network/Address.h"
+#include "network/PortMapping.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +13,16 @@ namespace vmm::container {
 enum class NetworkMode {
     None, // A new network namespace with only loopback, brought up.
     Host, // The host's network namespace.
+    Bridge, // A new network namespace whose eth0 is a veth on the bridge (vmm0), with a leased address.
+};
+
+// What `--net bridge` takes from the command line (network/ does the rest).
+struct BridgeOptions {
+    std::string name { "vmm0" };                 // --bridge
+    std::optional<network::Subnet> subnet;       // --subnet
+    std::optional<network::Ipv4Address> address; // --ip
+    std::optional<network::MacAddress> mac;      // --mac
+    std::vector<network::PortMapping> published_ports; // -p
 };
 
 enum class Rootless {
@@ -30,6 +43,7 @@ struct ContainerOptions {
     std::optional<uint64_t> pids_limit;  // --pids.
     std::string hostname { "vmm" };
     NetworkMode network { NetworkMode::None };
+    BridgeOptions bridge;
     Rootless rootless { Rootless::No };
     TerminalMode terminal { TerminalMode::Inherit };
     bool print_timings { false }; // --timings (or -v): boot marker and exit times on stderr.

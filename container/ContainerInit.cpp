@@ -96,11 +96,12 @@ void become_namespace_root()
         throw_system_error("unshare", "(cgroup namespace)");
 
     // In a user namespace, files can be created once the parent has
-    // written our uid/gid maps.
-    if (context.user_namespace == UserNamespace::Yes) {
+    // written our uid/gid maps; on a bridge, the parent configures eth0
+    // before the command can use the network.
+    if (context.user_namespace == UserNamespace::Yes || options.network == NetworkMode::Bridge)
         wait_for_parent(context.sync_fd);
+    if (context.user_namespace == UserNamespace::Yes)
         become_namespace_root();
-    }
     ::close(context.sync_fd);
     // No ptrace or /proc/PID access from the container while the runtime's
     // memory is still mapped here (CVE-2016-9962); execve resets it. Not
@@ -110,7 +111,7 @@ void become_namespace_root()
 
     if (::sethostname(options.hostname.data(), options.hostname.size()) < 0)
         throw_system_error("sethostname", options.hostname);
-    if (options.network == NetworkMode::None)
+    if (options.network != NetworkMode::Host)
         bring_up_loopback();
 
     ::umask(0);

@@ -15,7 +15,7 @@ struct ContainerInitContext {
     UserNamespace user_namespace;
     Cgroup* cgroup; // Joined first thing; null when the container has none.
     DeviceCreation device_creation; // Whether that cgroup enforces the device allowlist.
-    int sync_fd;    // Read end: a byte once the id maps are written (user namespace only).
+    int sync_fd;    // Read end: a byte once the id maps are written and eth0 is configured (user namespace or bridge).
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
     int marker_fd;   // Write end for init's boot marker, kept open across execve.
     int init_program_fd; // guest/init in a sealed memfd (create_init_program()).

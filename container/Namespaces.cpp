@@ -43,7 +43,7 @@ constexpr uint64_t clone_into_cgroup = 0x200000000ULL; // CLONE_INTO_CGROUP
 uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace)
 {
     uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-    if (network == NetworkMode::None)
+    if (network != NetworkMode::Host)
         flags |= CLONE_NEWNET;
     if (user_namespace == UserNamespace::Yes)
         flags |= CLONE_NEWUSER;

@@ -5,6 +5,8 @@
 #include "network/Netlink.h"
 #include "network/PublishedPorts.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/capability.h>
@@ -44,8 +46,9 @@ void check_no_overlap(NetlinkSocket& socket, Subnet const& subnet, std::optional
 
 BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& requested)
 {
-    if (name.empty() || name.size() >= 16)
-        throw Error(fmt::format("bridge '{}': an interface name has 1 to 15 characters", name));
+    bool const plain = std::all_of(name.begin(), name.end(), [](char character) { return std::isalnum(static_cast<unsigned char>(character)) || character == '-' || character == '_'; });
+    if (name.empty() || name.size() >= 16 || !plain)
+        throw Error(fmt::format("--bridge '{}': a bridge name has 1 to 15 letters, digits, '-' or '_'", name));
     auto socket = NetlinkSocket::open();
     auto index = socket.find_link(name);
     std::optional<Subnet> subnet = requested;

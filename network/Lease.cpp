@@ -276,6 +276,23 @@ Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<
     return lease;
 }
 
+void sweep_stale_leases_if_any()
+{
+    bool stale = false;
+    std::error_code error;
+    for (auto const& bridge : std::filesystem::directory_iterator(leases_directory(), error)) {
+        std::error_code inner_error;
+        for (auto const& entry : std::filesystem::directory_iterator(bridge.path(), inner_error)) {
+            FileDescriptor fd;
+            stale = stale || probe(entry.path().string(), fd) == Holder::Gone;
+        }
+    }
+    if (stale) {
+        NetworkLock lock;
+        sweep_stale_leases();
+    }
+}
+
 std::vector<Ipv4Address> live_leases(std::string const& bridge)
 {
     std::vector<Ipv4Address> addresses;
@@ -317,6 +334,11 @@ void sweep_stale_leases()
         FileDescriptor fd;
         if (probe(path, fd) != Holder::Alive)
             remove_tagged_rules(tag);
+    }
+    // A bridge whose last instance was killed keeps its NAT until here.
+    for (auto const& bridge : bridges_with_nat()) {
+        if (live_leases(bridge).empty())
+            remove_bridge_nat(bridge);
     }
 }
 

@@ -86,6 +86,10 @@ std::string host_interface_name_for(Ipv4Address address);
 // the NetworkLock held (Endpoint::create does).
 void sweep_stale_leases();
 
+// The same, for runs that make no lease: only when a lease file is stale
+// (its lock free), which costs a directory listing when there is none.
+void sweep_stale_leases_if_any();
+
 // The leases now held on `bridge` (their addresses).
 std::vector<Ipv4Address> live_leases(std::string const& bridge);
 

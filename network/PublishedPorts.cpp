@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "network/Nftables.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
@@ -185,6 +186,25 @@ std::vector<std::string> instance_rule_tags()
         }
     }
     return tags;
+}
+
+}
+
+namespace vmm::network {
+
+std::vector<std::string> bridges_with_nat()
+{
+    std::vector<std::string> bridges;
+    Nftables nftables;
+    if (auto rules = nftables.list_rules()) {
+        for (auto const& rule : *rules) {
+            auto comment = comment_of(rule);
+            if (comment.starts_with("vmm:") && comment.find(':', 4) == std::string::npos
+                && std::find(bridges.begin(), bridges.end(), comment.substr(4)) == bridges.end())
+                bridges.push_back(comment.substr(4));
+        }
+    }
+    return bridges;
 }
 
 }

@@ -31,5 +31,7 @@ void remove_tagged_rules(std::string const& tag);
 
 // The tags of vmm's instance rules now present (for sweeping and tests).
 std::vector<std::string> instance_rule_tags();
+// The bridges whose NAT rules are present (tags vmm:BRIDGE).
+std::vector<std::string> bridges_with_nat();
 
 }

@@ -104,7 +104,7 @@ TEST_F(ContainerBadInputTest, BadPids)
 
 TEST_F(ContainerBadInputTest, BadNetwork)
 {
-    auto result = run_vmm({ "--container", rootfs_directory, "--net", "bridge", "--", "/bin/true" });
+    auto result = run_vmm({ "--container", rootfs_directory, "--net", "wifi", "--", "/bin/true" });
     EXPECT_NE(result.exit_status, 0) << describe(result);
     EXPECT_NE(result.standard_error.find("--net"), std::string::npos) << describe(result);
 }
