@@ -40,6 +40,14 @@ if [ ! -c /dev/kvm ]; then
     finish
 fi
 
+# --network: bridge, veth, tun/vhost_net and nf_tables with NAT, in the
+# order the list gives.
+if [ -f /nested/network ]; then
+    while read -r module; do
+        insmod "/nested/modules/$module.ko" || report "error: insmod $module.ko failed in L1"
+    done </nested/network
+fi
+
 # The virtio disk whose serial is $1, as /dev/vdX, once it has appeared
 # (virtio-pci probes asynchronously); empty after 10 s without it.
 disk_with_serial() {
