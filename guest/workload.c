@@ -16,9 +16,12 @@
  *       and the peak usage of the tree's memory cgroup). Lines of CMD's output
  *       that start with "workload-result", "vmm: timings:" or "vmm: memory:" are passed on as
  *       "workload-child" lines.
+ *   workload serve|rr|stream ...
+ *       TCP request/response latency and bulk throughput (guest/workload_network.h).
  */
 #define _GNU_SOURCE
 #include "guest/protocol.h"
+#include "guest/workload_network.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,7 +48,7 @@ static void die(const char *what, const char *subject)
 
 static void usage_error(const char *message)
 {
-    fprintf(stderr, "workload: %s (usage: workload bench|exit|time [OPTIONS] [-- CMD...])\n", message);
+    fprintf(stderr, "workload: %s (usage: workload bench|exit|time|serve|rr|stream [OPTIONS] [-- CMD...])\n", message);
     exit(2);
 }
 
@@ -477,6 +480,12 @@ int main(int argc, char **argv)
         return run_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "time"))
         return run_time(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "serve"))
+        return run_serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "rr"))
+        return run_rr(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "stream"))
+        return run_stream(argc - 2, argv + 2);
     usage_error("unknown mode");
     return 2;
 }

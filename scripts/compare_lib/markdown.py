@@ -1,5 +1,6 @@
 """report.md: the table a person reads first, then ratios, hosts and reasons."""
 
+from . import network
 from .metrics import format_value, ratios_to_baseline, within_noise
 
 
@@ -70,6 +71,9 @@ def render(report):
         rows = [[names[subject_id]] + [ratio_cell(subject_id, row, metric) for metric in ratio_metrics]
                 for subject_id, row in by_subject.items()]
         lines += _table(header, rows) + [""]
+
+    if "network" in report:
+        lines += network.markdown(report["network"])
 
     missing = [subject for subject in report["subjects"] if subject["status"] != "measured"]
     lines += ["", "## Not measured", ""]

@@ -12,8 +12,10 @@ report = {
                 "notes": [str]}],
 }
 A subject is "measured" with at least one figure, or it has a reason.
+Optional: "network" (TCP request/response and bulk rows, network.py).
 """
 
+from . import network
 from .metrics import SUBJECT_KINDS
 
 SCHEMA = "vmm-compare/1"
@@ -77,4 +79,6 @@ def validate(report):
             if expect(all(isinstance(value, (int, float)) for value in values), f"{where}: median/min/max missing"):
                 expect(values[1] <= values[0] <= values[2], f"{where}: not min <= median <= max")
             expect(isinstance(figure.get("samples"), list) and figure["samples"], f"{where}: no samples")
+    if "network" in report:
+        network.validate(report["network"], hosts, expect)
     return problems

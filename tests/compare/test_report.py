@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 
-from compare_lib import check, markdown, plots, schema  # noqa: E402
+from compare_lib import check, markdown, network, plots, schema  # noqa: E402
 from compare_lib.metrics import ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "report.json")
@@ -177,3 +177,36 @@ class PlotAndCheckTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def network_row(row_id, kind, host, median):
+    figure = {"median": median, "min": median, "max": median, "samples": [median]}
+    return {"id": row_id, "name": row_id, "kind": kind, "host": host, "path": "p", "status": "measured",
+            "reason": None, "figures": {"rr_median_us": figure, "rr_p99_us": figure, "stream_mib_s": figure}}
+
+
+class NetworkTest(unittest.TestCase):
+    def test_order_holds_and_says_by_how_much(self):
+        rows = [network_row("n", "baseline", "local", 10.0), network_row("c", "container", "local", 15.0),
+                network_row("v", "vm", "local", 40.0)]
+        verdict = network.order_verdicts(rows)["local"]
+        self.assertIn("native < container < VM holds", verdict)
+        self.assertIn("1.50× native", verdict)
+        self.assertIn("4.00× native", verdict)
+
+    def test_order_that_breaks_is_reported(self):
+        rows = [network_row("n", "baseline", "nested", 10.0), network_row("c", "container", "nested", 50.0),
+                network_row("v", "vm", "nested", 40.0)]
+        self.assertIn("does not hold", network.order_verdicts(rows)["nested"])
+
+    def test_schema_and_markdown(self):
+        report = load_fixture()
+        report["network"] = network.section([network_row("n", "baseline", "local", 10.0),
+                                             network_row("c", "container", "local", 15.0)])
+        self.assertEqual(schema.validate(report), [])
+        text = markdown.render(report)
+        self.assertIn("## Network: TCP request/response and bulk throughput", text)
+        self.assertIn("Felter", text)
+        self.assertIn("native < container holds", text)
+        report["network"]["rows"][1].update(status="failed", reason="")
+        self.assertTrue(any("network row c" in problem for problem in schema.validate(report)))
