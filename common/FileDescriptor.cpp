@@ -76,4 +76,23 @@ std::vector<uint8_t> read_file(std::string const& path, std::string_view what, u
     return bytes;
 }
 
+void write_file_atomically(std::string const& path, std::span<uint8_t const> bytes, std::string_view what)
+{
+    std::string const temporary = fmt::format("{}.partial-{}", path, ::getpid());
+    int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        throw Error(describe_system_error(what, path, errno));
+    FileDescriptor file(fd);
+    if (!write_all(file.get(), bytes.data(), bytes.size()) || ::fsync(file.get()) != 0) {
+        int const error = errno;
+        ::unlink(temporary.c_str());
+        throw Error(describe_system_error(what, path, error));
+    }
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+        int const error = errno;
+        ::unlink(temporary.c_str());
+        throw Error(describe_system_error(what, path, error));
+    }
+}
+
 }

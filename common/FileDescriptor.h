@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -57,5 +58,10 @@ std::string read_all(int fd);
 // "kernel /x: No such file or directory", "initrd /y: not a regular file",
 // "kernel /z: 300000000 bytes is more than the 268435456 allowed".
 std::vector<uint8_t> read_file(std::string const& path, std::string_view what, uint64_t size_limit = UINT64_MAX);
+
+// Writes `bytes` to `path` through a temporary file beside it that is renamed
+// over `path` once complete, so that a failure never leaves a half-written
+// file. Errors name `what` and the path.
+void write_file_atomically(std::string const& path, std::span<uint8_t const> bytes, std::string_view what);
 
 }

@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <sys/io.h>
+#endif
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -109,12 +112,30 @@ static char *read_kernel_cmdline(void)
 
 static void report_to_vmm(unsigned short port, unsigned char value)
 {
+#if defined(__x86_64__) || defined(__i386__)
     /* ioperm needs CONFIG_X86_IOPL_IOPERM; without it the outb would kill us. */
     if (ioperm(port, 1, 1) != 0) {
         warn_errno("ioperm", "exit-status port");
         return;
     }
     outb(value, port);
+#else
+    /* No I/O ports: the same byte goes to vmm's report page, outside RAM,
+     * through /dev/mem (CONFIG_DEVMEM); the store exits to vmm as MMIO. */
+    int fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
+    if (fd < 0) {
+        warn_errno("open", "/dev/mem");
+        return;
+    }
+    volatile unsigned char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, VMM_REPORT_MMIO_ADDRESS);
+    close(fd);
+    if (page == MAP_FAILED) {
+        warn_errno("mmap", "/dev/mem (vmm's report page)");
+        return;
+    }
+    page[port - VMM_EXIT_STATUS_PORT] = value;
+    munmap((void *)page, 4096);
+#endif
 }
 
 /*
@@ -251,7 +272,8 @@ static void finish_vm(int exit_status)
     drain_console(STDERR_FILENO);
     report_to_vmm(VMM_EXIT_STATUS_PORT, (unsigned char)exit_status);
     /* The VMM stops at the exit-status port; the reset is the fallback that
-     * ends the VM (through the i8042) if the port could not be written. */
+     * ends the VM (through the i8042, or PSCI on arm64) if the port could
+     * not be written. */
     reboot(RB_AUTOBOOT);
     for (;;)
         pause();

@@ -15,6 +15,10 @@ extern "C" {
 #define VMM_EXIT_STATUS_PORT 0xf4
 /* guest/init writes one byte here when it is up; the VMM timestamps it. */
 #define VMM_BOOT_MARKER_PORT 0xf5
+/* On arm64, which has no I/O ports, guest/init writes the same bytes to this
+ * physical address (the exit status) and the next one (the boot marker)
+ * through /dev/mem: vmm's report page, outside RAM (vmm/arch/aarch64/Layout.h). */
+#define VMM_REPORT_MMIO_ADDRESS 0x09001000
 
 /* In the container, init's first argument may be this option with the
  * number of an fd (a pipe to vmm) that init writes one byte to once it is

@@ -10,8 +10,10 @@ using namespace vmm;
 TEST(KernelCmdline, DefaultsForTheSerialConsole)
 {
     CmdlineInputs inputs;
+    inputs.platform_options = "reboot=k panic=1";
     inputs.root_mount = RootMount::Kernel;
     auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    EXPECT_TRUE(cmdline.starts_with("reboot=k panic=1 ")) << "the architecture's options come first";
     EXPECT_NE(cmdline.find("console=ttyS0"), std::string::npos);
     EXPECT_EQ(cmdline.find("console=hvc0"), std::string::npos);
     EXPECT_NE(cmdline.find("reboot=k"), std::string::npos);

@@ -40,7 +40,8 @@ TEST(DiskOption, ParsesReadOnlyFlag)
 
 TEST(GuestMemory, BoundsAreCheckedWithoutOverflow)
 {
-    auto memory = GuestMemory::create(16 << 20);
+    RamRange const ram[] { { 0, 16 << 20 } };
+    auto memory = GuestMemory::create(ram);
     EXPECT_TRUE(memory.contains(0, 16 << 20));
     EXPECT_FALSE(memory.contains(0, (16 << 20) + 1));
     EXPECT_FALSE(memory.contains((16 << 20) - 4, 8));
@@ -54,7 +55,7 @@ TEST(GuestMemory, BoundsAreCheckedWithoutOverflow)
 
 TEST(GuestMemory, LargeGuestsSplitAroundTheMmioHole)
 {
-    auto memory = GuestMemory::create(4ull << 30);
+    auto memory = GuestMemory::create(arch::ram_ranges(4ull << 30));
     ASSERT_EQ(memory.regions().size(), 2u);
     EXPECT_EQ(memory.regions()[1].guest_address, 4ull << 30);
     EXPECT_EQ(memory.size(), 4ull << 30);

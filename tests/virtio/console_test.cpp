@@ -5,6 +5,7 @@
 #include "vmm/devices/virtio/ConsoleDevice.h"
 #include "vmm/devices/virtio/MmioTransport.h"
 #include "vmm/devices/virtio/VirtioDevices.h"
+#include "vmm/arch/Architecture.h"
 #include "vmm/kvm/Kvm.h"
 #include "tests/virtio/QueueDriver.h"
 
@@ -129,7 +130,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
         GTEST_SKIP() << "needs /dev/kvm";
     auto kvm = kvm::Kvm::open();
     auto vm = kvm::VirtualMachine::create(kvm);
-    vm.create_irqchip_and_pit();
+    auto const vcpus = arch::create_interrupt_controller_and_vcpus(kvm, vm, 1);
     auto memory = GuestMemory::create_flat(1 << 20);
     EventLoop loop;
     DeviceContext context { memory, vm, loop, 0xc0000000, 5 };

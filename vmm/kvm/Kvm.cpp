@@ -9,12 +9,14 @@
 
 namespace vmm::kvm {
 
+#if defined(__x86_64__)
 CpuidList::CpuidList(size_t capacity)
     : m_capacity(capacity)
     , m_storage((sizeof(kvm_cpuid2) + capacity * sizeof(kvm_cpuid_entry2) + sizeof(uint64_t) - 1) / sizeof(uint64_t))
 {
     get()->nent = static_cast<uint32_t>(capacity);
 }
+#endif
 
 int checked_ioctl(int fd, unsigned long request, void* argument, char const* request_name)
 {
@@ -62,11 +64,13 @@ size_t Kvm::vcpu_mmap_size() const
     return static_cast<size_t>(VMM_IOCTL(m_fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0UL));
 }
 
+#if defined(__x86_64__)
 CpuidList Kvm::supported_cpuid() const
 {
     CpuidList list;
     VMM_IOCTL(m_fd.get(), KVM_GET_SUPPORTED_CPUID, list.get());
     return list;
 }
+#endif
 
 }

@@ -12,6 +12,7 @@
 
 namespace vmm::kvm {
 
+#if defined(__x86_64__)
 // Owns a kvm_cpuid2 with room for `entries` entries.
 class CpuidList {
 public:
@@ -28,6 +29,7 @@ private:
     // uint64_t storage keeps the header and entries naturally aligned.
     std::vector<uint64_t> m_storage;
 };
+#endif
 
 // The /dev/kvm system file descriptor.
 class Kvm {
@@ -37,7 +39,9 @@ public:
     int fd() const { return m_fd.get(); }
     int check_extension(long capability) const;
     size_t vcpu_mmap_size() const;
+#if defined(__x86_64__)
     CpuidList supported_cpuid() const;
+#endif
 
 private:
     explicit Kvm(FileDescriptor fd)

@@ -42,6 +42,7 @@ bool Vcpu::run()
     throw_system_error("ioctl", "KVM_RUN");
 }
 
+#if defined(__x86_64__)
 kvm_regs Vcpu::get_registers() const
 {
     kvm_regs regs {};
@@ -111,5 +112,26 @@ void Vcpu::set_events(kvm_vcpu_events const& events)
 {
     VMM_IOCTL(m_fd.get(), KVM_SET_VCPU_EVENTS, const_cast<kvm_vcpu_events*>(&events));
 }
+
+#elif defined(__aarch64__)
+void Vcpu::init(kvm_vcpu_init const& init)
+{
+    VMM_IOCTL(m_fd.get(), KVM_ARM_VCPU_INIT, const_cast<kvm_vcpu_init*>(&init));
+}
+
+uint64_t Vcpu::get_one_register(uint64_t id) const
+{
+    uint64_t value = 0;
+    kvm_one_reg reg { .id = id, .addr = reinterpret_cast<uint64_t>(&value) };
+    VMM_IOCTL(m_fd.get(), KVM_GET_ONE_REG, &reg);
+    return value;
+}
+
+void Vcpu::set_one_register(uint64_t id, uint64_t value)
+{
+    kvm_one_reg reg { .id = id, .addr = reinterpret_cast<uint64_t>(&value) };
+    VMM_IOCTL(m_fd.get(), KVM_SET_ONE_REG, &reg);
+}
+#endif
 
 }

@@ -29,6 +29,7 @@ public:
     // interrupted by a signal (EINTR/EAGAIN), true for a real exit.
     bool run();
 
+#if defined(__x86_64__)
     kvm_regs get_registers() const;
     void set_registers(kvm_regs const& regs);
     kvm_sregs get_special_registers() const;
@@ -40,6 +41,13 @@ public:
     void set_lapic(kvm_lapic_state const& lapic);
     kvm_vcpu_events get_events() const;
     void set_events(kvm_vcpu_events const& events);
+#elif defined(__aarch64__)
+    // KVM_ARM_VCPU_INIT: the CPU model and features (PSCI 0.2, powered off).
+    void init(kvm_vcpu_init const& init);
+    // One register by its KVM_REG_ARM64 id (KVM_GET_ONE_REG / KVM_SET_ONE_REG).
+    uint64_t get_one_register(uint64_t id) const;
+    void set_one_register(uint64_t id, uint64_t value);
+#endif
 
 private:
     Vcpu(uint32_t index, FileDescriptor fd, kvm_run* run, size_t run_size)

@@ -1,7 +1,8 @@
 #include "vmm/kvm/VirtualMachine.h"
 
-#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
+
+#include <sys/ioctl.h>
 
 namespace vmm::kvm {
 
@@ -21,10 +22,11 @@ void VirtualMachine::set_user_memory_region(uint32_t slot, uint64_t guest_addres
     VMM_IOCTL(m_fd.get(), KVM_SET_USER_MEMORY_REGION, &region);
 }
 
-void VirtualMachine::create_irqchip_and_pit()
+#if defined(__x86_64__)
+void VirtualMachine::create_x86_irqchip_and_pit(uint64_t tss_address, uint64_t identity_map_address)
 {
-    VMM_IOCTL(m_fd.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(x86_64::kvm_tss_address));
-    uint64_t identity_map = x86_64::kvm_identity_map_address;
+    VMM_IOCTL(m_fd.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(tss_address));
+    uint64_t identity_map = identity_map_address;
     VMM_IOCTL(m_fd.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
     VMM_IOCTL(m_fd.get(), KVM_CREATE_IRQCHIP, 0UL);
     kvm_pit_config pit {};
@@ -32,11 +34,35 @@ void VirtualMachine::create_irqchip_and_pit()
     pit.flags = KVM_PIT_SPEAKER_DUMMY;
     VMM_IOCTL(m_fd.get(), KVM_CREATE_PIT2, &pit);
 }
+#endif
+
+#if defined(__aarch64__)
+kvm_vcpu_init VirtualMachine::preferred_target() const
+{
+    kvm_vcpu_init init {};
+    VMM_IOCTL(m_fd.get(), KVM_ARM_PREFERRED_TARGET, &init);
+    return init;
+}
+#endif
+
+FileDescriptor VirtualMachine::create_device(uint32_t type, char const* name)
+{
+    kvm_create_device device {};
+    device.type = type;
+    if (::ioctl(m_fd.get(), KVM_CREATE_DEVICE, &device) != 0)
+        throw_system_error("ioctl KVM_CREATE_DEVICE", name);
+    return FileDescriptor(static_cast<int>(device.fd));
+}
 
 void VirtualMachine::set_irq_line(uint32_t irq, bool level)
 {
     kvm_irq_level irq_level {};
+#if defined(__aarch64__)
+    // On arm64 the line names the interrupt's type and its GIC INTID; SPIs start at INTID 32.
+    irq_level.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (irq + 32);
+#else
     irq_level.irq = irq;
+#endif
     irq_level.level = level ? 1 : 0;
     VMM_IOCTL(m_fd.get(), KVM_IRQ_LINE, &irq_level);
 }

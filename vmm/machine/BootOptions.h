@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/MappedRegion.h"
+#include "vmm/arch/Architecture.h"
 #include "vmm/devices/virtio/DiskOptions.h"
 
 #include <cstdint>
@@ -14,14 +15,9 @@ enum class ConsoleKind {
     Virtio,  // console=hvc0 on virtio-console; the UART keeps early boot messages.
 };
 
-enum class KernelFormat {
-    BzImage,    // A Linux bzImage, booted through the 64-bit boot protocol.
-    FlatBinary, // A test guest: raw 64-bit code loaded and entered at 1 MiB.
-};
-
 struct BootOptions {
-    std::string kernel;                 // A bzImage, or a flat binary for KernelFormat::FlatBinary.
-    KernelFormat kernel_format { KernelFormat::BzImage };
+    std::string kernel;                 // A bzImage or arm64 Image, or a flat binary for KernelFormat::FlatBinary.
+    KernelFormat kernel_format { KernelFormat::Linux };
     std::vector<DiskOptions> disks;     // The first one is the root filesystem (/dev/vda).
     std::string initrd;                 // Optional.
     uint64_t memory_size { 512ull << 20 };
@@ -30,6 +26,7 @@ struct BootOptions {
     std::string extra_cmdline;          // Appended to the default kernel command line.
     ConsoleKind console { ConsoleKind::Serial };
     bool print_timings { false };
+    std::string device_tree_dump;       // --dump-dtb: where to write the guest's device tree (aarch64).
     std::vector<std::string> command;   // Run by guest/init; empty: an interactive shell.
 };
 

@@ -57,6 +57,10 @@ bool cpuinfo_has_hardware_virtualization(std::string const& cpuinfo)
 
 HostKind detect_host_kind()
 {
+#if defined(__aarch64__)
+    // PVM is x86 only; arm64 KVM runs guests with the CPU's own EL2.
+    return HostKind::HardwareVirtualization;
+#endif
     // The module alone answers on a PVM host; /proc/cpuinfo is read only without it.
     if (path_exists("/sys/module/kvm_pvm"))
         return HostKind::Pvm;
@@ -74,13 +78,16 @@ KvmKind classify_kvm(KvmEvidence const& evidence)
 
 KvmKind detect_kvm_kind()
 {
+#if defined(__aarch64__)
+    return path_exists("/dev/kvm") ? KvmKind::Arm64 : KvmKind::Absent;
+#endif
     return classify_kvm({ .device_exists = path_exists("/dev/kvm"), .pvm_module_loaded = path_exists("/sys/module/kvm_pvm"), .cpuinfo = read_cpuinfo() });
 }
 
 char const* kvm_kind_name(KvmKind kind)
 {
     // In the order of KvmKind.
-    constexpr char const* names[] = { "absent", "pvm", "vmx", "svm" };
+    constexpr char const* names[] = { "absent", "pvm", "vmx", "svm", "arm64" };
     return names[static_cast<size_t>(kind)];
 }
 

@@ -23,6 +23,7 @@ enum class KvmKind {
     Pvm,
     Vmx,
     Svm,
+    Arm64, // KVM on an arm64 host (EL2).
 };
 
 struct KvmEvidence {
@@ -33,7 +34,7 @@ struct KvmEvidence {
 
 KvmKind classify_kvm(KvmEvidence const& evidence);
 KvmKind detect_kvm_kind();
-// "absent", "pvm", "vmx" or "svm".
+// "absent", "pvm", "vmx", "svm" or "arm64".
 char const* kvm_kind_name(KvmKind kind);
 
 }

@@ -12,9 +12,7 @@ char const* const pvm_cmdline_options = "noxsave clearcpuid=smap,smep,popcnt,fsg
 
 std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
 {
-    // After Firecracker's defaults: reset through the keyboard controller,
-    // reboot at once on panic, and no slow probing of absent hardware.
-    std::string cmdline = "reboot=k panic=1 nomodule i8042.noaux i8042.nomux i8042.dumbkbd quiet";
+    std::string cmdline = inputs.platform_options.empty() ? "quiet" : inputs.platform_options + " quiet";
     cmdline += inputs.console == ConsoleKind::Virtio ? " console=ttyS0 console=hvc0" : " console=ttyS0";
     bool const read_only = inputs.root_access == DiskAccess::ReadOnly;
     // With vmm's initramfs there is no root= at all: the kernel never mounts

@@ -16,6 +16,7 @@ enum class RootMount {
 };
 
 struct CmdlineInputs {
+    std::string platform_options;             // The architecture's first options (arch::kernel_cmdline_defaults()).
     ConsoleKind console { ConsoleKind::Serial };
     HostKind host { HostKind::HardwareVirtualization };
     RootMount root_mount { RootMount::None };

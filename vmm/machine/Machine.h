@@ -1,7 +1,7 @@
 #pragma once
 
-#include "vmm/arch/x86_64/BzImage.h"
 #include "common/EventLoop.h"
+#include "vmm/arch/Architecture.h"
 #include "vmm/devices/Bus.h"
 #include "vmm/devices/RateLimitedLog.h"
 #include "vmm/devices/Serial8250.h"
@@ -42,11 +42,11 @@ public:
     void stop(StopReason reason, int exit_status, std::string message = {});
 
 private:
+    std::vector<uint8_t> read_initrd(arch::Kernel const& kernel);
     void create_devices();
-    void add_virtio_devices(CmdlineInputs& cmdline);
-    void load_kernel(x86_64::BzImage const& kernel, std::span<uint8_t const> initrd);
-    void load_flat_binary(std::span<uint8_t const> bytes);
-    void setup_boot_vcpu(uint64_t entry, uint64_t zero_page);
+    Bus& bus_for(arch::BusRange const& range);
+    void add_virtio_devices(arch::MachineDescription& description);
+    std::string kernel_cmdline(arch::Kernel const& kernel, arch::MachineDescription const& description) const;
     void watch_host_input();
     void handle_host_input(std::span<uint8_t const> bytes);
     void run_vcpu(kvm::Vcpu& vcpu);
@@ -64,6 +64,7 @@ private:
     GuestMemory m_memory;
     Bus m_io_bus;
     Bus m_mmio_bus;
+    arch::DeviceMap const& m_device_map;
     EventLoop m_io_loop;
     std::shared_ptr<ConsoleOutput> m_console_output; // stdout, for the 8250 and virtio-console.
     std::shared_ptr<Serial8250> m_serial;

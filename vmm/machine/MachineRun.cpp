@@ -40,7 +40,7 @@ void install_kick_handler()
 int Machine::run()
 {
     // Printed once set-up has succeeded, so that an error stays a single line.
-    if (m_host_kind == HostKind::Pvm && m_options.kernel_format == KernelFormat::BzImage)
+    if (m_host_kind == HostKind::Pvm && m_options.kernel_format == KernelFormat::Linux)
         spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
                      "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
     install_kick_handler();
@@ -186,7 +186,7 @@ void Machine::run_vcpu(kvm::Vcpu& vcpu)
             .io_bus = m_io_bus,
             .mmio_bus = m_mmio_bus,
             .guest_log = m_guest_log,
-            .read_rip = [&vcpu] { return vcpu.get_registers().rip; },
+            .read_rip = [&vcpu] { return arch::instruction_pointer(vcpu); },
         };
         while (!m_stopping.load()) {
             if (vcpu.index() == 0)
@@ -210,16 +210,7 @@ bool Machine::carry_out(kvm::Vcpu& vcpu, ExitAction action)
         return false;
     }
     auto const& completion = std::get<exit_action::CompleteInstruction>(action).completion;
-    auto regs = vcpu.get_registers();
-    regs.rip += completion.length;
-    vcpu.set_registers(regs);
-    if (completion.exception_vector) {
-        auto events = vcpu.get_events();
-        events.exception.injected = 1;
-        events.exception.nr = *completion.exception_vector;
-        events.exception.has_error_code = 0;
-        vcpu.set_events(events);
-    }
+    arch::complete_instruction(vcpu, completion.length, completion.exception_vector);
     return true;
 }
 

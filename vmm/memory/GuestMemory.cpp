@@ -1,6 +1,5 @@
 #include "vmm/memory/GuestMemory.h"
 
-#include "vmm/arch/x86_64/Layout.h"
 #include "common/Error.h"
 
 #include <algorithm>
@@ -9,13 +8,11 @@
 
 namespace vmm {
 
-GuestMemory GuestMemory::create(uint64_t size, HugePages huge_pages)
+GuestMemory GuestMemory::create(std::span<RamRange const> ranges, HugePages huge_pages)
 {
     GuestMemory memory;
-    uint64_t const low_size = std::min(size, x86_64::mmio_hole_start);
-    memory.m_regions.push_back({ 0, MappedRegion::anonymous(low_size, huge_pages) });
-    if (size > low_size)
-        memory.m_regions.push_back({ x86_64::high_ram_start, MappedRegion::anonymous(size - low_size, huge_pages) });
+    for (auto const& range : ranges)
+        memory.m_regions.push_back({ range.start, MappedRegion::anonymous(range.size, huge_pages) });
     return memory;
 }
 

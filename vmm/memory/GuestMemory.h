@@ -13,8 +13,15 @@ namespace vmm {
 
 using GuestAddress = uint64_t;
 
-// The guest's physical memory: one or two host mappings (RAM below the 32-bit
-// MMIO hole and, for large guests, the rest above 4 GiB). Every access goes
+// One stretch of guest RAM (vmm/arch/Architecture.h says where they go).
+struct RamRange {
+    GuestAddress start;
+    uint64_t size;
+};
+
+// The guest's physical memory: one host mapping per range of guest RAM (on
+// x86_64, RAM below the 32-bit MMIO hole and, for large guests, the rest
+// above 4 GiB; on aarch64, one range from the RAM base). Every access goes
 // through a bounds check; nothing outside this class does pointer arithmetic
 // on guest memory.
 class GuestMemory {
@@ -24,8 +31,8 @@ public:
         MappedRegion mapping;
     };
 
-    // Lays out `size` bytes of RAM around the MMIO hole described in arch/x86_64/Layout.h.
-    static GuestMemory create(uint64_t size, HugePages huge_pages = HugePages::No);
+    // One host mapping per range, as arch::ram_ranges() lays them out.
+    static GuestMemory create(std::span<RamRange const> ranges, HugePages huge_pages = HugePages::No);
     // A single region at `guest_address`, for tests and small test guests.
     static GuestMemory create_flat(uint64_t size, GuestAddress guest_address = 0);
 

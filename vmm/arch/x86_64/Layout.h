@@ -62,5 +62,6 @@ inline constexpr uint16_t cmos_port_base = 0x70; // Index at 0x70, data at 0x71.
 
 // The least RAM vmm accepts: the boot structures, a kernel and some room.
 inline constexpr uint64_t minimum_memory_size = 8 * MiB;
+inline constexpr uint64_t maximum_memory_size = 1024 * GiB;
 
 }
