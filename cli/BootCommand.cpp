@@ -1,6 +1,8 @@
 #include "cli/BootCommand.h"
 
+#include "cli/BootNetwork.h"
 #include "cli/Options.h"
+#include "common/Error.h"
 #include "common/Size.h"
 #include "vmm/machine/Machine.h"
 #include "vmm/machine/RootDisk.h"
@@ -25,12 +27,43 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_flag("--timings", m_options.print_timings, "Print start-up timings on exit");
     boot.add_flag("--hugepages", m_huge_pages, "Back guest RAM with 2 MiB huge pages (from /proc/sys/vm/nr_hugepages)");
     boot.add_flag("--jail", m_jail, "Run the VMM in new namespaces with only its kernel, initrd, disks and /dev/kvm (root)");
+    boot.add_option("--net", m_network, "none (no network device) or bridge (eth0 on virtio-net, a TAP on vmm0; needs root)")
+        ->check(CLI::IsMember({ "none", "bridge" }))
+        ->capture_default_str();
+    boot.add_option("--subnet", m_subnet, fmt::format("--net bridge: vmm0's subnet when it is created (default {})", network::Subnet::default_text));
+    boot.add_option("--ip", m_address, "--net bridge: a fixed address in the bridge's subnet");
+    boot.add_option("--mac", m_mac, "--net bridge: eth0's MAC address");
+    boot.add_option("-p,--publish", m_published_ports, "--net bridge: HOST_PORT:PORT[/tcp|udp], forwarded from the host's addresses (may repeat)");
     // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
     boot.add_flag("--test-guest", m_flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
 }
 
 int BootCommand::run(std::vector<std::string> command)
 {
+    // The network first: its bad input is refused before a rootfs image is made.
+    std::optional<BootNetwork> network;
+    if (m_network == "bridge") {
+        vmm::network::EndpointOptions options;
+        options.kind = vmm::network::InstanceKind::VirtualMachine;
+        if (!m_subnet.empty())
+            options.subnet = vmm::network::Subnet::parse(m_subnet);
+        if (!m_address.empty())
+            options.address = vmm::network::Ipv4Address::parse(m_address, "--ip");
+        if (!m_mac.empty())
+            options.mac = vmm::network::MacAddress::parse(m_mac, "--mac");
+        for (auto const& text : m_published_ports)
+            options.published_ports.push_back(vmm::network::PortMapping::parse(text));
+        network.emplace(BootNetwork::create(options));
+        m_options.network = network->net_options();
+    } else if (!m_subnet.empty() || !m_address.empty() || !m_mac.empty() || !m_published_ports.empty()) {
+        throw Error("--subnet, --ip, --mac and -p need --net bridge");
+    }
+    // Before the keeper tears the network down: the TAP goes with the last descriptor.
+    auto release_network = [this](int status) {
+        m_options.network.reset();
+        return status;
+    };
+
     // A directory becomes an ext4 image (cached); the guest writes to a private copy.
     std::optional<RootDisk> root_disk;
     if (m_flat_binary) {
@@ -55,12 +88,12 @@ int BootCommand::run(std::vector<std::string> command)
     if (m_jail) {
         // The parent waits for the jailed VMM; the child boots with the jail's paths.
         if (auto const status = sandbox::enter_jail(m_options))
-            return *status;
+            return release_network(*status);
         // The jailed child, confined: the parent removes the private copy.
         if (root_disk)
             root_disk->leave_private_copy_to_parent();
     }
-    return boot(m_options);
+    return release_network(boot(m_options));
 }
 
 }

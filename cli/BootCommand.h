@@ -27,6 +27,11 @@ private:
     bool m_huge_pages { false };
     bool m_jail { false };
     bool m_flat_binary { false };
+    std::string m_network { "none" };
+    std::string m_subnet;
+    std::string m_address;
+    std::string m_mac;
+    std::vector<std::string> m_published_ports;
 };
 
 }

@@ -9,6 +9,7 @@
  * runtime) it takes the command from its own argv and exits with its status.
  * With no command it starts the tree's shell, /bin/sh or else /bin/bash.
  */
+#include "guest/network.h"
 #include "guest/protocol.h"
 #include "guest/switch_root.h"
 
@@ -293,7 +294,7 @@ int main(int argc, char **argv)
     int marker_fd = -1;
     char *cmdline = is_pid_one ? read_kernel_cmdline() : NULL;
     if (cmdline && vmm_parse_kernel_cmdline(cmdline, &command) != 0) {
-        fprintf(stderr, "vmm-init: malformed vmm.arg= on the kernel command line\n");
+        fprintf(stderr, "vmm-init: malformed vmm.arg=, vmm.root= or network setting on the kernel command line\n");
         memset(&command, 0, sizeof(command));
     }
 
@@ -314,6 +315,7 @@ int main(int argc, char **argv)
         mount_if_missing("/dev/pts/ptmx", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC);
         mount_if_missing("/tmp/.vmm-tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV);
         setup_vm_identity();
+        vmm_configure_network(&command.network);
     } else {
         /* Without a command: the tree's shell (vmm checked that one exists). */
         if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)

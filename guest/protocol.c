@@ -1,5 +1,6 @@
 #include "guest/protocol.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -77,6 +78,72 @@ void vmm_guest_command_free(struct vmm_guest_command *command)
     command->arguments[0] = NULL;
 }
 
+/* Parses `length` bytes of dotted-quad IPv4 text into `address` (network order). */
+static int parse_ipv4(const char *text, size_t length, unsigned int *address)
+{
+    char buffer[INET_ADDRSTRLEN];
+    if (length == 0 || length >= sizeof(buffer))
+        return -1;
+    memcpy(buffer, text, length);
+    buffer[length] = '\0';
+    struct in_addr parsed;
+    if (inet_pton(AF_INET, buffer, &parsed) != 1)
+        return -1;
+    *address = parsed.s_addr;
+    return 0;
+}
+
+/* Parses `length` bytes of decimal digits no greater than `maximum`. */
+static int parse_number(const char *text, size_t length, unsigned int maximum, unsigned int *number)
+{
+    unsigned long value = 0;
+    if (length == 0 || length > 10)
+        return -1;
+    for (size_t index = 0; index < length; ++index) {
+        if (text[index] < '0' || text[index] > '9')
+            return -1;
+        value = value * 10 + (unsigned long)(text[index] - '0');
+    }
+    if (value > maximum)
+        return -1;
+    *number = (unsigned int)value;
+    return 0;
+}
+
+/* If `word` is KEY followed by a value, points `value` at it and returns 1. */
+static int has_key(const char *word, size_t word_length, const char *key, const char **value, size_t *value_length)
+{
+    size_t key_length = strlen(key);
+    if (word_length < key_length || memcmp(word, key, key_length) != 0)
+        return 0;
+    *value = word + key_length;
+    *value_length = word_length - key_length;
+    return 1;
+}
+
+/* vmm.ip=ADDRESS/PREFIX, vmm.gw=ADDRESS and vmm.mtu=N into `network`; 1 if
+ * `word` is one of them, 0 if it is not, -1 if it is malformed. */
+static int parse_network_word(const char *word, size_t word_length, struct vmm_guest_network *network)
+{
+    const char *value;
+    size_t value_length;
+    if (has_key(word, word_length, VMM_CMDLINE_IP_KEY, &value, &value_length)) {
+        const char *slash = memchr(value, '/', value_length);
+        unsigned int prefix = 0;
+        if (!slash || parse_ipv4(value, (size_t)(slash - value), &network->address) != 0
+            || parse_number(slash + 1, value_length - (size_t)(slash - value) - 1, 32, &prefix) != 0)
+            return -1;
+        network->prefix_length = (int)prefix;
+        network->configured = 1;
+        return 1;
+    }
+    if (has_key(word, word_length, VMM_CMDLINE_GATEWAY_KEY, &value, &value_length))
+        return parse_ipv4(value, value_length, &network->gateway) == 0 ? 1 : -1;
+    if (has_key(word, word_length, VMM_CMDLINE_MTU_KEY, &value, &value_length))
+        return parse_number(value, value_length, 65535, &network->mtu) == 0 && network->mtu >= 68 ? 1 : -1;
+    return 0;
+}
+
 int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command)
 {
     const size_t key_length = strlen(VMM_CMDLINE_ARGUMENT_KEY);
@@ -110,6 +177,11 @@ int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *comm
                 goto fail;
             continue;
         }
+        int network_word = parse_network_word(word, word_length, &command->network);
+        if (network_word < 0)
+            goto fail;
+        if (network_word > 0)
+            continue;
         if (word_length < key_length || memcmp(word, VMM_CMDLINE_ARGUMENT_KEY, key_length) != 0)
             continue;
         if (command->argument_count == VMM_MAX_ARGUMENTS)

@@ -36,6 +36,12 @@ extern "C" {
  * (ext4) with this access ("rw" or "ro") and switches to it. */
 #define VMM_CMDLINE_ROOT_KEY "vmm.root="
 #define VMM_ROOT_DEVICE "/dev/vda"
+/* The guest's eth0 (vmm boot --net bridge): its IPv4 address with the
+ * prefix length ("10.88.0.5/16"), the default route's gateway and the MTU. */
+#define VMM_CMDLINE_IP_KEY "vmm.ip="
+#define VMM_CMDLINE_GATEWAY_KEY "vmm.gw="
+#define VMM_CMDLINE_MTU_KEY "vmm.mtu="
+#define VMM_GUEST_INTERFACE "eth0"
 /* The exit status guest/init reports when it cannot switch to the root disk. */
 #define VMM_INIT_FAILURE_STATUS 125
 
@@ -63,8 +69,19 @@ enum vmm_root_disk {
     VMM_ROOT_READ_ONLY,  /* vmm.root=ro */
 };
 
+/* What guest/init sets on VMM_GUEST_INTERFACE; all zero without vmm.ip=.
+ * Addresses in network byte order. */
+struct vmm_guest_network {
+    int configured;                    /* vmm.ip= was given. */
+    unsigned int address;
+    int prefix_length;                 /* 0 to 32. */
+    unsigned int gateway;              /* 0: no default route. */
+    unsigned int mtu;                  /* 0: the driver's default. */
+};
+
 struct vmm_guest_command {
     int is_vm;                         /* vmm.mode=vm was on the command line. */
+    struct vmm_guest_network network;  /* vmm.ip=, vmm.gw=, vmm.mtu= */
     enum vmm_root_disk root_disk;      /* What init mounts from VMM_ROOT_DEVICE. */
     int argument_count;                /* Number of vmm.arg= words. */
     char *arguments[VMM_MAX_ARGUMENTS + 1]; /* Decoded, NULL terminated. */
@@ -72,9 +89,10 @@ struct vmm_guest_command {
 
 /*
  * Parses a kernel command line (the text of /proc/cmdline). Fills `command`
- * with the mode, the root disk (vmm.root=) and the decoded vmm.arg= words,
- * in order. Returns 0 on success and -1 on a malformed or oversized argument
- * or an unknown vmm.root= value; the caller frees the
+ * with the mode, the root disk (vmm.root=), the network settings and the
+ * decoded vmm.arg= words, in order. Returns 0 on success and -1 on a
+ * malformed or oversized argument, an unknown vmm.root= value, or a
+ * malformed vmm.ip=, vmm.gw= or vmm.mtu=; the caller frees the
  * arguments with vmm_guest_command_free().
  */
 int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command);

@@ -1,6 +1,7 @@
 // guest/init's command-line parsing and exit-status reporting, run on the host.
 #include "guest/protocol.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <string>
 #include <sys/wait.h>
@@ -92,6 +93,35 @@ TEST(Protocol, MalformedOrTooManyArgumentsFail)
         many += " vmm.arg=x";
     EXPECT_EQ(vmm_parse_kernel_cmdline(many.c_str(), &command), -1);
     EXPECT_EQ(command.argument_count, 0);
+}
+
+TEST(Protocol, NetworkSettingsAreParsed)
+{
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.ip=192.168.7.9/24 vmm.gw=192.168.7.1 vmm.mtu=1400 vmm.arg=true", &command), 0);
+    EXPECT_EQ(command.network.configured, 1);
+    EXPECT_EQ(command.network.address, htonl(0xc0a80709));
+    EXPECT_EQ(command.network.prefix_length, 24);
+    EXPECT_EQ(command.network.gateway, htonl(0xc0a80701));
+    EXPECT_EQ(command.network.mtu, 1400u);
+    EXPECT_EQ(command.argument_count, 1);
+    vmm_guest_command_free(&command);
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.arg=true", &command), 0);
+    EXPECT_EQ(command.network.configured, 0) << "no vmm.ip=, no network set-up";
+    vmm_guest_command_free(&command);
+}
+
+TEST(Protocol, MalformedNetworkSettingsFail)
+{
+    char const* malformed[] = {
+        "vmm.ip=10.0.0.1", "vmm.ip=10.0.0.1/33", "vmm.ip=10.0.0/8", "vmm.ip=10.0.0.1/", "vmm.ip=/8", "vmm.ip=10.0.0.1/2x",
+        "vmm.gw=10.0.0.256", "vmm.gw=", "vmm.mtu=0", "vmm.mtu=67", "vmm.mtu=65536", "vmm.mtu=15x0",
+    };
+    for (auto const* word : malformed) {
+        vmm_guest_command command;
+        std::string const cmdline = std::string("vmm.mode=vm ") + word;
+        EXPECT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), -1) << word;
+    }
 }
 
 TEST(Protocol, ExitStatusOfExitedAndKilledProcesses)

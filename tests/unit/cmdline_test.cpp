@@ -3,6 +3,7 @@
 #include "vmm/machine/KernelCmdline.h"
 #include "guest/protocol.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 using namespace vmm;
@@ -89,4 +90,26 @@ TEST(KernelCmdline, GuestInitRefusesAnUnknownRootAccess)
     EXPECT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.root=rx", &command), -1);
     ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm root=/dev/vda", &command), 0);
     EXPECT_EQ(command.root_disk, VMM_ROOT_NONE) << "the kernel's root= is not vmm's";
+}
+
+TEST(KernelCmdline, NetworkSettingsRoundTripThroughGuestInitsParser)
+{
+    CmdlineInputs inputs;
+    inputs.network = GuestNetwork { "10.88.0.5/16", "10.88.0.1", 9000 };
+    inputs.command = { "true" };
+    auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    EXPECT_NE(cmdline.find(" vmm.ip=10.88.0.5/16 vmm.gw=10.88.0.1 vmm.mtu=9000"), std::string::npos) << cmdline;
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0);
+    EXPECT_TRUE(command.network.configured);
+    EXPECT_EQ(command.network.address, htonl(0x0a580005));
+    EXPECT_EQ(command.network.prefix_length, 16);
+    EXPECT_EQ(command.network.gateway, htonl(0x0a580001));
+    EXPECT_EQ(command.network.mtu, 9000u);
+    vmm_guest_command_free(&command);
+
+    inputs.network->gateway.clear();
+    EXPECT_EQ(build_kernel_cmdline(inputs, 2047).find("vmm.gw="), std::string::npos) << "no gateway, no default route";
+    inputs.network.reset();
+    EXPECT_EQ(build_kernel_cmdline(inputs, 2047).find("vmm.ip="), std::string::npos);
 }

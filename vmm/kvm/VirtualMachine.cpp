@@ -75,13 +75,17 @@ void VirtualMachine::register_irqfd(int event_fd, uint32_t gsi)
     VMM_IOCTL(m_fd.get(), KVM_IRQFD, &irqfd);
 }
 
-void VirtualMachine::register_ioeventfd(int event_fd, uint64_t address, uint32_t length, IoEventSpace space)
+void VirtualMachine::register_ioeventfd(int event_fd, uint64_t address, uint32_t length, IoEventSpace space, std::optional<uint64_t> datamatch)
 {
     kvm_ioeventfd ioeventfd {};
     ioeventfd.addr = address;
     ioeventfd.len = length;
     ioeventfd.fd = event_fd;
     ioeventfd.flags = space == IoEventSpace::Pio ? KVM_IOEVENTFD_FLAG_PIO : 0;
+    if (datamatch) {
+        ioeventfd.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+        ioeventfd.datamatch = *datamatch;
+    }
     VMM_IOCTL(m_fd.get(), KVM_IOEVENTFD, &ioeventfd);
 }
 

@@ -4,6 +4,7 @@
 #include "vmm/kvm/Kvm.h"
 
 #include <cstdint>
+#include <optional>
 
 namespace vmm::kvm {
 
@@ -38,8 +39,9 @@ public:
     void set_irq_line(uint32_t irq, bool level);
     // The guest gets interrupt `gsi` (as for set_irq_line) whenever `event_fd` is written.
     void register_irqfd(int event_fd, uint32_t gsi);
-    // Guest writes of `length` bytes at `address` signal `event_fd` instead of exiting to the VMM.
-    void register_ioeventfd(int event_fd, uint64_t address, uint32_t length, IoEventSpace space);
+    // Guest writes of `length` bytes at `address` (of the value `datamatch`
+    // only, when given) signal `event_fd` instead of exiting to the VMM.
+    void register_ioeventfd(int event_fd, uint64_t address, uint32_t length, IoEventSpace space, std::optional<uint64_t> datamatch = std::nullopt);
 
 private:
     explicit VirtualMachine(FileDescriptor fd)

@@ -3,8 +3,10 @@
 #include "common/MappedRegion.h"
 #include "vmm/arch/Architecture.h"
 #include "vmm/devices/virtio/DiskOptions.h"
+#include "vmm/devices/virtio/NetOptions.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,7 @@ struct BootOptions {
     bool print_timings { false };
     std::string device_tree_dump;       // --dump-dtb: where to write the guest's device tree (aarch64).
     std::vector<std::string> command;   // Run by guest/init; empty: an interactive shell.
+    std::optional<NetOptions> network;  // None: no network device (--net none).
 };
 
 // Parses "PATH[,ro]" as given to --disk. Throws an Error on an unknown option.

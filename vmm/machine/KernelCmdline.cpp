@@ -29,6 +29,12 @@ std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
         cmdline += pvm_cmdline_options;
     }
     cmdline += " " VMM_CMDLINE_MODE_VM;
+    if (inputs.network) {
+        cmdline += " " VMM_CMDLINE_IP_KEY + inputs.network->address;
+        if (!inputs.network->gateway.empty())
+            cmdline += " " VMM_CMDLINE_GATEWAY_KEY + inputs.network->gateway;
+        cmdline += fmt::format(" " VMM_CMDLINE_MTU_KEY "{}", inputs.network->mtu);
+    }
     for (auto const& argument : inputs.command) {
         std::string encoded(argument.size() * 3 + 1, '\0');
         size_t const length = vmm_percent_encode(argument.c_str(), encoded.data(), encoded.size());

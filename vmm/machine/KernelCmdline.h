@@ -3,6 +3,7 @@
 #include "vmm/machine/BootOptions.h"
 #include "vmm/machine/HostDetection.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,13 @@ enum class RootMount {
     Init,   // vmm's initramfs: guest/init mounts it (vmm.root=) and switches to it.
 };
 
+// What guest/init sets on eth0 (vmm.ip=, vmm.gw=, vmm.mtu=).
+struct GuestNetwork {
+    std::string address; // "ADDRESS/PREFIX"
+    std::string gateway; // Empty: no default route.
+    uint16_t mtu { 1500 };
+};
+
 struct CmdlineInputs {
     std::string platform_options;             // The architecture's first options (arch::kernel_cmdline_defaults()).
     ConsoleKind console { ConsoleKind::Serial };
@@ -22,6 +30,7 @@ struct CmdlineInputs {
     RootMount root_mount { RootMount::None };
     DiskAccess root_access { DiskAccess::ReadWrite };
     std::vector<std::string> virtio_devices; // "virtio_mmio.device=4K@0x...:N" words.
+    std::optional<GuestNetwork> network;
     std::string extra;                        // --cmdline, last so that it wins.
     std::vector<std::string> command;         // Passed to guest/init as vmm.arg= words.
 };

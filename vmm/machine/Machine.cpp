@@ -154,7 +154,7 @@ void Machine::create_devices()
 }
 
 // virtio-mmio devices take consecutive 4 KiB slots and interrupt lines:
-// the disks first (the root filesystem is /dev/vda), then the console.
+// the disks first (the root filesystem is /dev/vda), then the network, then the console.
 void Machine::add_virtio_devices(arch::MachineDescription& description)
 {
     auto const& map = m_device_map;
@@ -170,6 +170,10 @@ void Machine::add_virtio_devices(arch::MachineDescription& description)
     for (auto const& disk : m_options.disks) {
         auto const context = next_context();
         m_mmio_bus.add(context.mmio_base, map.virtio_slot_size, virtio::create_block_device(context, disk));
+    }
+    if (m_options.network) {
+        auto const context = next_context();
+        m_mmio_bus.add(context.mmio_base, map.virtio_slot_size, virtio::create_net_device(context, *m_options.network));
     }
     if (m_options.console == ConsoleKind::Virtio) {
         auto const context = next_context();
@@ -192,6 +196,8 @@ std::string Machine::kernel_cmdline(arch::Kernel const& kernel, arch::MachineDes
         for (auto const& device : description.virtio_devices)
             cmdline.virtio_devices.push_back(virtio::kernel_cmdline_entry(device.mmio_base, device.irq));
     }
+    if (m_options.network)
+        cmdline.network = GuestNetwork { m_options.network->address, m_options.network->gateway, m_options.network->mtu };
     if (!m_options.disks.empty()) {
         cmdline.root_mount = m_root_mount;
         cmdline.root_access = m_options.disks.front().access;

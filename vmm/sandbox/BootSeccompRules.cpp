@@ -2,7 +2,11 @@
 
 #include <asm/ioctls.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+// <linux/virtio_ring.h>, which it includes, has legacy helpers that are C only.
+#define VIRTIO_RING_NO_LEGACY
+#include <linux/vhost.h>
 
 namespace vmm::sandbox {
 
@@ -33,13 +37,25 @@ constexpr SyscallRule vcpu_rules[] = {
     { "ioctl", ioctl_request(KVM_GET_SREGS) },
     { "ioctl", ioctl_request(KVM_GET_VCPU_EVENTS) },
     { "ioctl", ioctl_request(KVM_SET_VCPU_EVENTS) },
+    // virtio-net at the driver's DRIVER_OK and reset (status writes reach
+    // the device on the vCPU thread): the TAP's offloads, and vhost's rings
+    // handed over and taken back.
+    { "ioctl", ioctl_request(TUNSETOFFLOAD) },
+    { "ioctl", ioctl_request(VHOST_SET_FEATURES) },
+    { "ioctl", ioctl_request(VHOST_SET_VRING_NUM) },
+    { "ioctl", ioctl_request(VHOST_SET_VRING_BASE) },
+    { "ioctl", ioctl_request(VHOST_SET_VRING_ADDR) },
+    { "ioctl", ioctl_request(VHOST_SET_VRING_KICK) },
+    { "ioctl", ioctl_request(VHOST_SET_VRING_CALL) },
+    { "ioctl", ioctl_request(VHOST_NET_SET_BACKEND) },
 };
 
 #define VMM_IO_RULES                                                                                      \
     VMM_COMMON_RULES,                                                                                     \
     /* The event loop, eventfds, signalfd, stdin and the drain of the console output. */                 \
     { "epoll_wait" }, { "epoll_pwait" }, { "epoll_ctl" }, { "read" }, { "readv" }, { "poll" }, { "ppoll" }, \
-    /* virtio-blk: preadv/pwritev, or io_uring (its ring is set up before the filter). */                 \
+    /* virtio-blk: preadv/pwritev, or io_uring (its ring is set up before the filter). virtio-net:     \
+       read and writev on the TAP, which the common rules and these cover. */                           \
     { "preadv" }, { "pwritev" }, { "fdatasync" }, { "io_uring_enter" },                                  \
     /* Stopping the vCPUs, joining them, and closing everything at exit. */                               \
     { "tgkill" }, { "close" },                                                                            \

@@ -60,6 +60,8 @@ void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
     uint32_t value = 0;
     if (offset == VIRTIO_MMIO_INTERRUPT_STATUS) {
         value = m_interrupt_status.load();
+        if (m_served_elsewhere.load())
+            value |= interrupt::used_buffer;
     } else {
         std::lock_guard lock(m_mutex);
         value = read_register(offset);
@@ -249,8 +251,14 @@ void MmioTransport::write_status(uint32_t value)
         return;
     }
     m_status = value | (m_status & status::device_needs_reset);
-    if (added & status::driver_ok)
+    if (added & status::driver_ok) {
+        if (auto error = m_device->activate(m_driver_features, m_queues)) {
+            fail(*error);
+            return;
+        }
+        m_served_elsewhere.store(m_device->queues_served_elsewhere());
         kick(); // Serve anything made available before DRIVER_OK.
+    }
 }
 
 void MmioTransport::reset()
@@ -261,11 +269,13 @@ void MmioTransport::reset()
     m_driver_features = 0;
     m_queue_select = 0;
     m_interrupt_status.store(0);
+    m_served_elsewhere.store(false);
+    // The device lets go of the queues before their memory is forgotten.
+    m_device->reset();
     for (auto& queue : m_queues) {
         queue.reset();
         queue.set_size(queue_size_max);
     }
-    m_device->reset();
 }
 
 void MmioTransport::fail(std::string const& reason)

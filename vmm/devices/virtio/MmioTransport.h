@@ -74,6 +74,7 @@ private:
     uint32_t m_configuration_generation { 0 };
     std::vector<Virtqueue> m_queues;
     std::atomic<uint32_t> m_interrupt_status { 0 };
+    std::atomic<bool> m_served_elsewhere { false }; // See VirtioDevice::queues_served_elsewhere().
     RateLimitedLog m_log;
 };
 

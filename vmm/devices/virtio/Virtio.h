@@ -9,6 +9,7 @@ namespace vmm::virtio {
 
 // Device types (section 5).
 enum class DeviceType : uint32_t {
+    Network = 1,
     Block = 2,
     Console = 3,
 };

@@ -4,6 +4,7 @@
 #include "vmm/devices/virtio/Virtqueue.h"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -28,8 +29,27 @@ public:
     // Called on the I/O thread when queue `index` may have work: pop, serve
     // and push used elements. Broken means the ring is corrupt.
     virtual QueueHealth process_queue(uint16_t index, Virtqueue& queue) = 0;
-    // The driver reset the device (status 0).
+    // The driver reset the device (status 0). Returns once the device no
+    // longer touches the queues' memory.
     virtual void reset() { }
+
+    // The driver set DRIVER_OK: `features` are negotiated and the ready ones
+    // of `queues` configured. A device whose backend needs either (TAP
+    // offloads, vhost's rings) sets it up here; an error message makes the
+    // transport mark the device DEVICE_NEEDS_RESET.
+    virtual std::optional<std::string> activate(uint64_t features, std::span<Virtqueue const> queues)
+    {
+        (void)features;
+        (void)queues;
+        return std::nullopt;
+    }
+
+    // True while something outside vmm (vhost in the host kernel) serves the
+    // queues and interrupts the guest directly through the irqfd: the
+    // transport cannot know when it used buffers, so its interrupt status
+    // always shows the used-buffer bit (the driver then checks every queue,
+    // as after any interrupt).
+    virtual bool queues_served_elsewhere() const { return false; }
 };
 
 }

@@ -5,22 +5,42 @@
 #include "vmm/devices/virtio/ConsoleDevice.h"
 #include "vmm/devices/virtio/InterruptLine.h"
 #include "vmm/devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/NetDevice.h"
+#include "vmm/devices/virtio/TapDevice.h"
+#include "vmm/devices/virtio/VhostNet.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 
 namespace vmm::virtio {
 
 namespace {
 
-// Wires a device's transport to KVM (irqfd, ioeventfd) and to the I/O thread.
-std::shared_ptr<MmioTransport> attach(DeviceContext const& context, std::shared_ptr<VirtioDevice> device)
+// The device's interrupt line: an eventfd that KVM turns into its IOAPIC pin.
+std::unique_ptr<EventFdInterrupt> create_interrupt(DeviceContext const& context)
 {
     auto interrupt = std::make_unique<EventFdInterrupt>();
     context.vm.register_irqfd(interrupt->fd(), context.irq);
+    return interrupt;
+}
+
+enum class Notifications {
+    ToTransport, // Every QueueNotify signals the transport's eventfd (the I/O thread serves the queues).
+    Elsewhere,   // The caller routes them (vhost's eventfds, one per queue).
+};
+
+// Wires a device's transport to KVM (irqfd, ioeventfd) and to the I/O thread.
+std::shared_ptr<MmioTransport> attach(DeviceContext const& context, std::shared_ptr<VirtioDevice> device,
+    std::unique_ptr<EventFdInterrupt> interrupt = nullptr, Notifications notifications = Notifications::ToTransport)
+{
+    if (!interrupt)
+        interrupt = create_interrupt(context);
     auto transport = std::make_shared<MmioTransport>(context.memory, std::move(device), std::move(interrupt));
     try {
-        context.vm.register_ioeventfd(transport->notify_fd(), context.mmio_base + MmioTransport::queue_notify_offset, 4, kvm::IoEventSpace::Mmio);
+        if (notifications == Notifications::ToTransport)
+            context.vm.register_ioeventfd(transport->notify_fd(), context.mmio_base + MmioTransport::queue_notify_offset, 4, kvm::IoEventSpace::Mmio);
     } catch (Error const& error) {
         // Notifications then exit to the vCPU thread, which forwards them to the same eventfd.
         spdlog::warn("{}: no ioeventfd ({}); queue notifications take the slow path", transport->name(), error.what());
@@ -58,6 +78,43 @@ void VirtioConsole::queue_input(std::span<uint8_t const> bytes)
 {
     m_device->queue_input(bytes);
     m_transport->kick();
+}
+
+std::shared_ptr<Device> create_net_device(DeviceContext const& context, NetOptions const& options)
+{
+    auto interrupt = create_interrupt(context);
+    std::unique_ptr<VhostNet> vhost;
+    if (options.vhost && options.vhost->is_valid()) {
+        FileDescriptor device(::fcntl(options.vhost->get(), F_DUPFD_CLOEXEC, 0));
+        if (!device.is_valid())
+            throw_system_error("fcntl F_DUPFD_CLOEXEC", "/dev/vhost-net");
+        vhost = std::make_unique<VhostNet>(std::move(device), context.memory, interrupt->fd());
+    }
+    std::vector<int> kicks;
+    if (vhost) {
+        for (uint16_t queue = 0; queue < VhostNet::queue_count; ++queue)
+            kicks.push_back(vhost->kick_fd(queue));
+    }
+    auto device = std::make_shared<NetDevice>(options.tap, options.mac, options.mtu, std::move(vhost));
+    auto transport = attach(context, device, std::move(interrupt), kicks.empty() ? Notifications::ToTransport : Notifications::Elsewhere);
+    // With vhost, the notification of queue N (the value the driver writes) wakes vhost's worker for it.
+    for (uint16_t queue = 0; queue < kicks.size(); ++queue)
+        context.vm.register_ioeventfd(kicks[queue], context.mmio_base + MmioTransport::queue_notify_offset, 4, kvm::IoEventSpace::Mmio, queue);
+    if (kicks.empty()) {
+        // Frames from the TAP wake the I/O thread; edge-triggered, since a
+        // frame may wait there until the guest gives buffers.
+        std::weak_ptr<MmioTransport> weak_transport = transport;
+        std::weak_ptr<NetDevice> weak_device = device;
+        context.io_loop.add(options.tap->fd(), [weak_transport, weak_device](uint32_t) {
+            auto transport = weak_transport.lock();
+            auto device = weak_device.lock();
+            if (!transport || !device)
+                return;
+            device->note_backend_readable();
+            transport->process_queues();
+        }, EPOLLIN | EPOLLET);
+    }
+    return transport;
 }
 
 std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, std::shared_ptr<ConsoleOutput> output)

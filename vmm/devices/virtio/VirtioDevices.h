@@ -6,6 +6,7 @@
 #include "common/EventLoop.h"
 #include "vmm/devices/ConsoleOutput.h"
 #include "vmm/devices/virtio/DiskOptions.h"
+#include "vmm/devices/virtio/NetOptions.h"
 #include "vmm/devices/Device.h"
 #include "vmm/kvm/VirtualMachine.h"
 #include "vmm/memory/GuestMemory.h"
@@ -31,6 +32,10 @@ struct DeviceContext {
 // A virtio-blk device on `disk`; the image is opened and locked now, so a bad
 // path or an image in use fails here with one clear Error.
 std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOptions const& disk);
+
+// A virtio-net device (eth0) on the TAP of `options`: vhost-net where the
+// host has it (and VMM_NET_BACKEND=user does not say otherwise), the I/O thread otherwise.
+std::shared_ptr<Device> create_net_device(DeviceContext const& context, NetOptions const& options);
 
 // The virtio console (hvc0): the machine puts transport() on the MMIO bus
 // and feeds host input (stdin) through queue_input() from any thread.

@@ -210,6 +210,18 @@ bool Virtqueue::publish_available_event()
     return load_available_index() != m_next_available;
 }
 
+bool Virtqueue::request_notification_beyond_available()
+{
+    if (!m_ready)
+        return false;
+    uint16_t const seen = load_available_index();
+    if (m_event_index)
+        store_u16(m_used, ring_header_size + m_size * used_element_size, seen);
+    // As in publish_available_event(): the event before the index, on both sides.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return load_available_index() != seen;
+}
+
 bool Virtqueue::needs_interrupt()
 {
     if (!m_ready)

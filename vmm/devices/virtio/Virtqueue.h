@@ -75,15 +75,34 @@ public:
     PopResult pop(DescriptorChain& chain);
     // Returns a request to the driver with `length` bytes written into its writable buffers.
     void push_used(uint16_t head, uint32_t length);
+    // Gives back the last `count` chains pop() returned and nothing pushed:
+    // the next pop() returns them again (a receive queue whose buffers are
+    // too few for the frame at hand keeps them for when more arrive).
+    void unpop(uint16_t count) { m_next_available = static_cast<uint16_t>(m_next_available - count); }
 
     // With VIRTIO_RING_F_EVENT_IDX, tells the driver to notify for anything
     // after what was popped; then reports whether more arrived meanwhile (so
     // that the caller pops again instead of missing it).
     bool publish_available_event();
+    // For a device that waits for more buffers than the driver has made
+    // available (a receive queue short of room for a frame): with
+    // VIRTIO_RING_F_EVENT_IDX, asks the driver to notify once it makes
+    // available anything beyond what it has now. Reports whether it already
+    // has, so that the caller tries again instead of waiting.
+    bool request_notification_beyond_available();
     // Whether the driver wants an interrupt for what was pushed since the last call.
     bool needs_interrupt();
 
     bool has_available() const;
+
+    // The host addresses of the three areas of a ready queue, for a backend
+    // that serves the ring outside vmm (vhost).
+    struct HostAreas {
+        void* descriptors;
+        void* available;
+        void* used;
+    };
+    HostAreas host_areas() const { return { m_descriptors.data(), m_available.data(), m_used.data() }; }
     std::string const& last_error() const { return m_last_error; }
 
     // Pops and serves every available chain, returning each with the length
