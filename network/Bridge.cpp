@@ -6,6 +6,7 @@
 #include "network/PublishedPorts.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -31,6 +32,23 @@ void enable_ip_forwarding()
         throw_system_error("write", ip_forward_path);
 }
 
+// Lets the host's own connections to 127.0.0.1:HOST_PORT be forwarded to an
+// instance (DNAT in output, then masquerade); the nftables guard of the
+// bridge drops what instances send to 127.0.0.0/8 themselves, so that
+// their host's loopback services stay out of reach (CVE-2020-8558).
+void set_route_localnet(std::string const& bridge, bool enabled)
+{
+    auto const path = fmt::format("/proc/sys/net/ipv4/conf/{}/route_localnet", bridge);
+    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.is_valid()) {
+        if (errno == ENOENT && !enabled)
+            return; // The bridge is gone.
+        throw_system_error("open", path);
+    }
+    if (::write(fd.get(), enabled ? "1\n" : "0\n", 2) != 2)
+        throw_system_error("write", path);
+}
+
 void check_no_overlap(NetlinkSocket& socket, Subnet const& subnet, std::optional<int> bridge_index, std::string_view option)
 {
     for (auto const& route : socket.ipv4_routes()) {
@@ -38,7 +56,7 @@ void check_no_overlap(NetlinkSocket& socket, Subnet const& subnet, std::optional
         if (route.destination.prefix_length() == 0 || (bridge_index && route.interface_index == *bridge_index))
             continue;
         if (route.destination.overlaps(subnet))
-            throw Error(fmt::format("{} {} overlaps the host's route {}", option, subnet.to_string(), route.description));
+            throw Error(fmt::format("{} {} overlaps the host's route {}", option, subnet.to_string(), route.description()));
     }
 }
 
@@ -84,7 +102,14 @@ BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& r
     }
     enable_ip_forwarding();
     ensure_bridge_nat(name, subnet->to_string());
+    set_route_localnet(name, true);
     return { name, *index, *subnet, socket.link_mtu(name) };
+}
+
+void release_bridge(std::string const& name)
+{
+    remove_bridge_nat(name);
+    set_route_localnet(name, false);
 }
 
 void attach_to_bridge(std::string const& name, BridgeInfo const& bridge)

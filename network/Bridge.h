@@ -28,6 +28,11 @@ struct BridgeInfo {
 // Callers hold the network lock (NetworkLock) around it.
 BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& subnet);
 
+// What the last instance on bridge `name` undoes (the bridge itself stays):
+// its NAT rules and guard (and the table when it is left empty), and
+// route_localnet. Callers hold the network lock.
+void release_bridge(std::string const& name);
+
 // Puts interface `name` (a veth's host end, a TAP) on bridge `bridge`, with
 // the bridge's MTU, and brings it up.
 void attach_to_bridge(std::string const& name, BridgeInfo const& bridge);

@@ -50,7 +50,7 @@ Endpoint Endpoint::create(EndpointOptions const& options)
     auto bridge = ensure_bridge(options.bridge, options.subnet);
     auto const release_bridge_if_unused = [&] {
         if (live_leases(bridge.name).empty())
-            remove_bridge_nat(bridge.name);
+            release_bridge(bridge.name);
     };
     std::optional<Lease> lease;
     try {
@@ -91,7 +91,7 @@ void Endpoint::tear_down()
     m_lease->release();
     m_port_sockets.clear();
     if (live_leases(m_bridge.name).empty())
-        remove_bridge_nat(m_bridge.name);
+        release_bridge(m_bridge.name);
 }
 
 }

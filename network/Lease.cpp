@@ -338,7 +338,7 @@ void sweep_stale_leases()
     // A bridge whose last instance was killed keeps its NAT until here.
     for (auto const& bridge : bridges_with_nat()) {
         if (live_leases(bridge).empty())
-            remove_bridge_nat(bridge);
+            release_bridge(bridge);
     }
 }
 

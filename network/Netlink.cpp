@@ -98,6 +98,11 @@ std::string interface_name(int index)
 
 }
 
+std::string Route::description() const
+{
+    return fmt::format("{} dev {}", destination.to_string(), interface_name(interface_index));
+}
+
 NetlinkSocket::NetlinkSocket(nl_sock* socket)
     : m_socket(socket)
 {
@@ -322,7 +327,7 @@ std::vector<Route> NetlinkSocket::ipv4_routes()
         if (rtnl_route_get_nnexthops(route) > 0)
             index = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
         Subnet const subnet(to_ipv4(destination), prefix_length);
-        routes.push_back({ subnet, index, fmt::format("{} dev {}", subnet.to_string(), interface_name(index)) });
+        routes.push_back({ subnet, index });
     }
     return routes;
 }

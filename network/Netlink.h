@@ -15,7 +15,7 @@ namespace vmm::network {
 struct Route {
     Subnet destination;
     int interface_index { 0 };
-    std::string description; // "192.0.2.0/24 dev eth0"
+    std::string description() const; // "192.0.2.0/24 dev eth0"
 };
 
 // An rtnetlink socket (libnl-route-3) in one network namespace, with the

@@ -31,7 +31,8 @@ std::string table_definition()
     return fmt::format("add table {0}\n"
                        "add chain {0} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n"
                        "add chain {0} output {{ type nat hook output priority -100; policy accept; }}\n"
-                       "add chain {0} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n",
+                       "add chain {0} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
+                       "add chain {0} guard {{ type filter hook prerouting priority raw; policy accept; }}\n",
         nftables_table);
 }
 
@@ -128,9 +129,14 @@ void ensure_bridge_nat(std::string const& bridge, std::string const& subnet)
     // instance that reaches another's published port through the host
     // must see the answer come from the host, so such flows are
     // masqueraded on their way back into the bridge.
+    // Loopback: the host's connections to 127.0.0.1:HOST_PORT leave with
+    // the gateway's address; and the guard drops packets from instances to
+    // 127.0.0.0/8, which route_localnet would otherwise deliver.
     nftables.run(table_definition()
             + fmt::format("add rule {0} postrouting ip saddr {1} ip daddr != {1} masquerade comment \"{2}\"\n"
-                          "add rule {0} postrouting oifname \"{3}\" ip saddr {1} ct status dnat masquerade comment \"{2}\"\n",
+                          "add rule {0} postrouting oifname \"{3}\" ip saddr {1} ct status dnat masquerade comment \"{2}\"\n"
+                          "add rule {0} postrouting oifname \"{3}\" ip saddr 127.0.0.0/8 masquerade comment \"{2}\"\n"
+                          "add rule {0} guard iifname \"{3}\" ip daddr 127.0.0.0/8 drop comment \"{2}\"\n",
                 nftables_table, subnet, tag, bridge),
         fmt::format("outbound NAT of {}", bridge));
 }
@@ -156,11 +162,13 @@ void publish_ports(std::string const& tag, Ipv4Address address, std::vector<Port
         return;
     std::string commands = table_definition();
     for (auto const& mapping : ports) {
-        // Packets to any of the host's own addresses but loopback (whose
-        // source could not be routed to the bridge), arriving or made here.
-        auto const match = fmt::format("fib daddr type local ip daddr != 127.0.0.0/8 {} dport {} dnat ip to {}:{} comment \"{}\"",
-            mapping.protocol_name(), mapping.host_port, address.to_string(), mapping.port, tag);
-        commands += fmt::format("add rule {0} prerouting {1}\nadd rule {0} output {1}\n", nftables_table, match);
+        // Packets to any of the host's own addresses, arriving (loopback
+        // cannot arrive from outside) or made here (127.0.0.1 included).
+        auto const forward = fmt::format("{} dport {} dnat ip to {}:{} comment \"{}\"", mapping.protocol_name(), mapping.host_port,
+            address.to_string(), mapping.port, tag);
+        commands += fmt::format("add rule {0} prerouting fib daddr type local ip daddr != 127.0.0.0/8 {1}\n"
+                                "add rule {0} output fib daddr type local {1}\n",
+            nftables_table, forward);
     }
     Nftables nftables;
     nftables.run(commands, fmt::format("publish ports of {}", address.to_string()));

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,4 +226,71 @@ TEST(Endpoint, AHostPortInUseOnTheHostIsRefused)
         EXPECT_NE(std::string(error.what()).find("is in use on the host"), std::string::npos) << error.what();
     }
     EXPECT_TRUE(live_leases(bridge.name).empty());
+}
+
+// route_localnet is on for the bridge (published ports on 127.0.0.1): an
+// instance that routes 127.0.0.1 through its gateway (as root in its
+// namespace, or with raw packets and CAP_NET_RAW) must still not reach the
+// host's loopback-only services; the bridge's guard rule drops it.
+TEST(Endpoint, AnInstanceCannotReachTheHostsLoopbackServices)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "bridges, veths and nftables need root";
+    TestBridge bridge;
+    auto listener = listen_on(Ipv4Address::parse("127.0.0.1", "x"), 0);
+    ASSERT_TRUE(listener.is_valid());
+    sockaddr_in bound {};
+    socklen_t length = sizeof(bound);
+    ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&bound), &length);
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::close(go[1]);
+        if (::unshare(CLONE_NEWNET) < 0)
+            ::_exit(2);
+        uint32_t gateway = 0;
+        if (::read(go[0], &gateway, sizeof(gateway)) != sizeof(gateway))
+            ::_exit(3);
+        // Loopback's addresses (and so their local routes) gone, 127.0.0.1 via the gateway.
+        // route_localnet here too, so that this kernel sends it out of eth0.
+        auto const routes = fmt::format("echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet"
+                                        " && ip addr flush dev lo && ip route add 127.0.0.1/32 via {} dev eth0",
+            Ipv4Address { gateway }.to_string());
+        if (std::system(routes.c_str()) != 0)
+            ::_exit(4);
+        vmm::FileDescriptor socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        timeval timeout { 2, 0 };
+        ::setsockopt(socket.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+        auto const peer = socket_address(Ipv4Address::parse("127.0.0.1", "x"), ntohs(bound.sin_port));
+        ::_exit(::connect(socket.get(), reinterpret_cast<sockaddr const*>(&peer), sizeof(peer)) == 0 ? 1 : 0);
+    }
+    ::close(go[0]);
+    // Waits for the child's namespace.
+    std::string namespace_path = fmt::format("/proc/{}/ns/net", child);
+    vmm::FileDescriptor own_namespace = vmm::FileDescriptor::open("/proc/self/ns/net", O_RDONLY);
+    struct stat own {};
+    ::fstat(own_namespace.get(), &own);
+    for (int attempt = 0; attempt < 500; ++attempt) {
+        struct stat other {};
+        if (::stat(namespace_path.c_str(), &other) == 0 && other.st_ino != own.st_ino)
+            break;
+        ::usleep(10000);
+    }
+    {
+        EndpointOptions options;
+        options.bridge = bridge.name;
+        options.subnet = bridge.subnet;
+        auto endpoint = Endpoint::create(options);
+        auto const netns = vmm::FileDescriptor::open(namespace_path, O_RDONLY);
+        create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), netns.get(),
+            { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+        auto const gateway = endpoint.gateway().value;
+        (void)!::write(go[1], &gateway, sizeof(gateway));
+        ::close(go[1]);
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the instance connected to the host's 127.0.0.1; 4: its routes could not be set";
+    }
 }
