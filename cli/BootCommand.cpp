@@ -16,8 +16,8 @@ BootCommand::BootCommand(CLI::App& app)
     : m_subcommand(app.add_subcommand("boot", "Boot a Linux bzImage with ROOTFS as /dev/vda: vmm boot BZIMAGE ROOTFS [options] [-- CMD...]"))
 {
     auto& boot = *m_subcommand;
-    boot.add_option("bzimage", m_options.kernel, "The guest kernel (bzImage)")->required();
-    boot.add_option("rootfs", m_rootfs, "The root filesystem (/dev/vda): an ext4 image, a directory or a tar archive, PATH[,ro]")->required();
+    boot.add_option("kernel", m_options.kernel, "The guest kernel (a bzImage), or a vmm test guest")->required();
+    boot.add_option("rootfs", m_rootfs, "The root filesystem (/dev/vda): an ext4 image, a directory or a tar archive, PATH[,ro]");
     boot.add_option("--disk", m_extra_disks, "Another disk image, PATH[,ro] (may repeat)");
     boot.add_option("--initrd", m_options.initrd, "An initramfs to load");
     boot.add_option("--mem", m_memory, "Guest RAM (default 512M)");
@@ -34,8 +34,6 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("--ip", m_address, "--net bridge: a fixed address in the bridge's subnet");
     boot.add_option("--mac", m_mac, "--net bridge: eth0's MAC address");
     boot.add_option("-p,--publish", m_published_ports, "--net bridge: HOST_PORT:PORT[/tcp|udp], forwarded from the host's addresses (may repeat)");
-    // For the project's tests: a few instructions of raw 64-bit code instead of a bzImage.
-    boot.add_flag("--test-guest", m_flat_binary, "Load BZIMAGE as a flat 64-bit test binary")->group("");
 }
 
 int BootCommand::run(std::vector<std::string> command)
@@ -66,9 +64,7 @@ int BootCommand::run(std::vector<std::string> command)
 
     // A directory becomes an ext4 image (cached); the guest writes to a private copy.
     std::optional<RootDisk> root_disk;
-    if (m_flat_binary) {
-        m_options.disks.push_back(parse_disk_option(m_rootfs));
-    } else {
+    if (!m_rootfs.empty()) {
         root_disk.emplace(RootDisk::prepare(parse_disk_option(m_rootfs), command.empty() ? CommandGiven::No : CommandGiven::Yes,
             m_jail ? PrivateCopy::Named : PrivateCopy::Unnamed));
         m_options.disks.push_back(root_disk->disk());
@@ -83,8 +79,6 @@ int BootCommand::run(std::vector<std::string> command)
     m_options.command = std::move(command);
     if (m_huge_pages)
         m_options.huge_pages = HugePages::Yes;
-    if (m_flat_binary)
-        m_options.kernel_format = KernelFormat::FlatBinary;
     if (m_jail) {
         // The parent waits for the jailed VMM; the child boots with the jail's paths.
         if (auto const status = sandbox::enter_jail(m_options))

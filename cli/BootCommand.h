@@ -26,7 +26,6 @@ private:
     std::string m_console { "serial" };
     bool m_huge_pages { false };
     bool m_jail { false };
-    bool m_flat_binary { false };
     std::string m_network { "none" };
     std::string m_subnet;
     std::string m_address;

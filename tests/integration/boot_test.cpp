@@ -45,7 +45,7 @@ void expect_one_line_error(vmm::testing::ProcessResult const& result, std::strin
 TEST(TestGuest, SerialOutputReachesStdout)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "serial_hello.bin", "/dev/null" });
+    auto const result = run_process({ vmm_binary, "boot", guests + "serial_hello.bin" });
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("hello from the test guest\n"), std::string::npos) << result.output;
 }
@@ -53,7 +53,7 @@ TEST(TestGuest, SerialOutputReachesStdout)
 TEST(TestGuest, StdinReachesTheGuestThroughTheUart)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "serial_echo.bin", "/dev/null" }, 60, "typed on the host\n");
+    auto const result = run_process({ vmm_binary, "boot", guests + "serial_echo.bin" }, 60, "typed on the host\n");
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("typed on the host"), std::string::npos) << result.output;
 }
@@ -63,7 +63,7 @@ TEST(TestGuest, UserModeVirtioBlkDriverReadsTheDisk)
     REQUIRE_KVM();
     // The driver scripts/bench-blk times: CPL3 code that sets up virtio-blk through the MMIO registers.
     auto const image = temporary_file("blk.img", std::string(8 << 20, 'x'));
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "blk_driver.bin", "/dev/null", "--disk", image + ",ro" }, 120);
+    auto const result = run_process({ vmm_binary, "boot", guests + "blk_driver.bin", "--disk", image + ",ro" }, 120);
     std::filesystem::remove(image);
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("blk-driver: sequential-end bytes=1073741824"), std::string::npos) << result.output;
@@ -73,7 +73,7 @@ TEST(TestGuest, UserModeVirtioBlkDriverReadsTheDisk)
 TEST(TestGuest, I8042ResetExitsZero)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "i8042_reset.bin", "/dev/null" });
+    auto const result = run_process({ vmm_binary, "boot", guests + "i8042_reset.bin" });
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_FALSE(result.timed_out);
 }
@@ -81,7 +81,7 @@ TEST(TestGuest, I8042ResetExitsZero)
 TEST(TestGuest, ExitStatusPortSetsTheStatusAndTimingsArePrinted)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--timings", "--test-guest", guests + "exit_status.bin", "/dev/null" });
+    auto const result = run_process({ vmm_binary, "boot", "--timings", guests + "exit_status.bin" });
     EXPECT_EQ(result.exit_status, 42) << result.output;
     EXPECT_NE(result.output.find("vmm: timings: vm created"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("first KVM_RUN"), std::string::npos);
@@ -91,21 +91,21 @@ TEST(TestGuest, ExitStatusPortSetsTheStatusAndTimingsArePrinted)
 TEST(TestGuest, ResetWithoutStatusIsAnErrorWhenACommandWasGiven)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "i8042_reset.bin", "/dev/null", "--", "true" });
+    auto const result = run_process({ vmm_binary, "boot", guests + "i8042_reset.bin", "--", "true" });
     expect_one_line_error(result, "reset before its command reported");
 }
 
 TEST(TestGuest, TripleFaultIsAClearError)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", guests + "triple_fault.bin", "/dev/null" });
+    auto const result = run_process({ vmm_binary, "boot", guests + "triple_fault.bin" });
     expect_one_line_error(result, "triple-faulted");
 }
 
 TEST(TestGuest, SeveralVcpusStart)
 {
     REQUIRE_KVM();
-    auto const result = run_process({ vmm_binary, "boot", "--cpus", "4", "--test-guest", guests + "exit_status.bin", "/dev/null" });
+    auto const result = run_process({ vmm_binary, "boot", "--cpus", "4", guests + "exit_status.bin" });
     EXPECT_EQ(result.exit_status, 42) << result.output;
 }
 
@@ -173,7 +173,7 @@ TEST(HugePages, BackGuestMemoryOrFailClearly)
     std::ifstream pool("/proc/sys/vm/nr_hugepages");
     long reserved = 0;
     pool >> reserved;
-    auto const result = run_process({ vmm_binary, "boot", "--hugepages", "--mem", "16M", "--test-guest", guests + "exit_status.bin", "/dev/null" });
+    auto const result = run_process({ vmm_binary, "boot", "--hugepages", "--mem", "16M", guests + "exit_status.bin" });
     if (reserved >= 8) {
         EXPECT_EQ(result.exit_status, 42) << result.output;
     } else {

@@ -48,7 +48,7 @@ TEST_P(ForbiddenCall, EndsVmmAndNamesTheCallAndTheThread)
         GTEST_SKIP() << "this host has no usable /dev/kvm";
     auto const [hook, thread_name] = GetParam();
     setenv("VMM_TEST_FORBIDDEN_SYSCALL", hook, 1);
-    auto const result = run_process({ vmm_binary, "boot", "--test-guest", spin_guest, "/dev/null" }, 20);
+    auto const result = run_process({ vmm_binary, "boot", spin_guest }, 20);
     unsetenv("VMM_TEST_FORBIDDEN_SYSCALL");
     if (result.output.find("vmm: test hook:") == std::string::npos && result.timed_out)
         GTEST_SKIP() << "vmm was built without the seccomp test hook (a Release build)";
@@ -70,7 +70,7 @@ TEST(Confinement, RunningVmmHasNoCapabilitiesAndEveryThreadAFilter)
     pid_t const pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0)
-        vmm::testing::exec_or_exit({ vmm_binary, "boot", "--cpus", "2", "--test-guest", spin_guest, "/dev/null" });
+        vmm::testing::exec_or_exit({ vmm_binary, "boot", "--cpus", "2", spin_guest });
 
     // Whatever happens below, vmm does not outlive the test.
     struct Reaper {

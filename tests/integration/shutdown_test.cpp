@@ -27,7 +27,7 @@ std::pair<pid_t, int> start_on_terminal()
     int controller = -1;
     pid_t pid = forkpty(&controller, nullptr, nullptr, nullptr);
     if (pid == 0) {
-        execl(vmm_binary.c_str(), vmm_binary.c_str(), "boot", "--test-guest", spin_guest.c_str(), "/dev/null", nullptr);
+        execl(vmm_binary.c_str(), vmm_binary.c_str(), "boot", spin_guest.c_str(), nullptr);
         _exit(127);
     }
     return { pid, controller };

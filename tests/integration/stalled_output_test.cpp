@@ -37,7 +37,7 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
         dup2(null, STDIN_FILENO);
         dup2(output[1], STDOUT_FILENO);
         dup2(errors[1], STDERR_FILENO);
-        vmm::testing::exec_or_exit({ vmm_binary, "-v", "boot", "--test-guest", flood_guest, "/dev/null" });
+        vmm::testing::exec_or_exit({ vmm_binary, "-v", "boot", flood_guest });
     }
     close(output[1]);
     close(errors[1]);

@@ -1,4 +1,5 @@
 // The bzImage checks, on the project's real kernel and on damaged copies of it.
+#include "vmm/arch/Architecture.h"
 #include "vmm/arch/x86_64/BootParams.h"
 #include "vmm/arch/x86_64/BzImage.h"
 #include "vmm/arch/x86_64/Layout.h"
@@ -149,6 +150,30 @@ TEST(BzImage, MissingFileNamesThePath)
         FAIL() << "no error";
     } catch (Error const& error) {
         EXPECT_STREQ(error.what(), "kernel /nonexistent/bzImage: No such file or directory");
+    }
+}
+
+// The loader tells the formats apart by their contents: no flag says which.
+TEST(KernelLoader, TellsTestGuestsFromBzImagesByTheirBytes)
+{
+    auto const directory = std::string(::testing::TempDir());
+    auto write = [&](std::string const& name, std::vector<uint8_t> const& bytes) {
+        auto const path = directory + "/" + name;
+        std::ofstream(path, std::ios::binary).write(reinterpret_cast<char const*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        return path;
+    };
+    std::vector<uint8_t> guest(std::begin(arch::test_guest_magic), std::end(arch::test_guest_magic));
+    guest.insert(guest.end(), { 0xf4, 0xeb, 0xfd }); // hlt; jmp .-1
+    EXPECT_FALSE(arch::load_kernel_file(write("guest.bin", guest), 64 * MiB)->is_linux());
+    EXPECT_TRUE(arch::load_kernel_file(kernel_path, 512 * MiB)->is_linux());
+    // Raw code without the header is neither: the bzImage checks name what is missing.
+    guest.erase(guest.begin(), guest.begin() + sizeof(arch::test_guest_magic));
+    auto const raw = write("raw.bin", guest);
+    try {
+        arch::load_kernel_file(raw, 64 * MiB);
+        FAIL() << "raw code was accepted as a kernel";
+    } catch (Error const& error) {
+        EXPECT_EQ(std::string(error.what()), "kernel " + raw + ": 3 bytes is too short for a bzImage");
     }
 }
 

@@ -22,16 +22,12 @@
 #include <string>
 #include <vector>
 
-namespace vmm {
-
-enum class KernelFormat {
-    Linux,      // The architecture's Linux boot image: a bzImage on x86_64, an arm64 Image on aarch64.
-    FlatBinary, // A test guest: raw 64-bit code loaded and entered at 1 MiB (x86_64 only).
-};
-
-}
-
 namespace vmm::arch {
+
+// A vmm test guest: these eight bytes, then raw code that is loaded at the
+// architecture's test guest address and entered there (the project's tests
+// assemble a few instructions into such files: tests/guests/).
+inline constexpr char test_guest_magic[8] = { 'V', 'M', 'M', 'T', 'E', 'S', 'T', '\0' };
 
 // The architecture vmm was built for: "x86_64" or "aarch64".
 char const* name();
@@ -112,9 +108,12 @@ public:
     virtual bool is_linux() const = 0;
 };
 
-// Reads and validates `path`; every failure is one Error naming the file and
-// the problem. Also checks that the kernel fits in `memory_size` bytes of RAM.
-std::unique_ptr<Kernel> load_kernel_file(std::string const& path, KernelFormat format, uint64_t memory_size);
+// Reads `path`, tells its format from its contents (the architecture's Linux
+// boot image: a bzImage on x86_64, an arm64 Image on aarch64; or a vmm test
+// guest, see test_guest_magic) and validates it; every failure is one Error
+// naming the file and the problem. Also checks that the kernel fits in
+// `memory_size` bytes of RAM.
+std::unique_ptr<Kernel> load_kernel_file(std::string const& path, uint64_t memory_size);
 
 struct InitrdRange {
     GuestAddress address;

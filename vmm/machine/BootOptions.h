@@ -18,8 +18,7 @@ enum class ConsoleKind {
 };
 
 struct BootOptions {
-    std::string kernel;                 // A bzImage or arm64 Image, or a flat binary for KernelFormat::FlatBinary.
-    KernelFormat kernel_format { KernelFormat::Linux };
+    std::string kernel;                 // A bzImage or arm64 Image, or a vmm test guest (arch::test_guest_magic).
     std::vector<DiskOptions> disks;     // The first one is the root filesystem (/dev/vda).
     std::string initrd;                 // Optional.
     uint64_t memory_size { 512ull << 20 };

@@ -37,18 +37,16 @@ Machine::Machine(BootOptions options)
         throw Error(fmt::format("--dump-dtb: {} guests boot without a device tree", arch::name()));
     if (m_options.huge_pages == HugePages::Yes && m_options.memory_size % huge_page_size != 0)
         throw Error(fmt::format("--mem: {} bytes is not a multiple of the 2 MiB huge page size", m_options.memory_size));
-    auto const kernel = arch::load_kernel_file(m_options.kernel, m_options.kernel_format, m_options.memory_size);
+    auto const kernel = arch::load_kernel_file(m_options.kernel, m_options.memory_size);
+    if (!kernel->is_linux())
+        m_guest = GuestKind::TestGuest;
+    else if (m_options.disks.empty() && m_options.initrd.empty())
+        throw Error(fmt::format("kernel {}: nothing to boot from: give a ROOTFS (or --initrd)", m_options.kernel));
     auto const initrd = read_initrd(*kernel);
     for (auto const& disk : m_options.disks) {
         struct stat status {};
         if (::stat(disk.path.c_str(), &status) != 0)
             throw Error(describe_system_error("disk", disk.path, errno));
-    }
-    if (!kernel->is_linux()) {
-        // A test guest gets the --disk disks (not ROOTFS, which tests leave
-        // as /dev/null) at the usual virtio-mmio slots.
-        if (!m_options.disks.empty())
-            m_options.disks.erase(m_options.disks.begin());
     }
 
     // Memory.

@@ -57,6 +57,10 @@ private:
 
     BootOptions m_options;
     HostKind m_host_kind;
+    enum class GuestKind {
+        Linux,     // A Linux kernel: command line, boot information, guest/init.
+        TestGuest, // A few instructions of the project's tests (tests/guests/).
+    } m_guest { GuestKind::Linux };
     RootMount m_root_mount { RootMount::Kernel }; // Init when vmm supplies the initramfs.
     Timings m_timings;
     std::optional<kvm::Kvm> m_kvm;

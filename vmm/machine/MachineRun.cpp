@@ -40,7 +40,7 @@ void install_kick_handler()
 int Machine::run()
 {
     // Printed once set-up has succeeded, so that an error stays a single line.
-    if (m_host_kind == HostKind::Pvm && m_options.kernel_format == KernelFormat::Linux)
+    if (m_host_kind == HostKind::Pvm && m_guest == GuestKind::Linux)
         spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
                      "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
     install_kick_handler();

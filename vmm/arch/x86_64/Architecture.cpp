@@ -118,11 +118,14 @@ std::vector<kvm::Vcpu> create_interrupt_controller_and_vcpus(kvm::Kvm const& kvm
     return vcpus;
 }
 
-std::unique_ptr<Kernel> load_kernel_file(std::string const& path, KernelFormat format, uint64_t memory_size)
+std::unique_ptr<Kernel> load_kernel_file(std::string const& path, uint64_t memory_size)
 {
-    if (format == KernelFormat::FlatBinary)
-        return std::make_unique<X86Kernel>(read_file(path, "test guest"), path);
-    auto image = BzImage::load_file(path);
+    auto bytes = read_file(path, "kernel", BzImage::maximum_size);
+    if (bytes.size() >= sizeof(test_guest_magic) && std::equal(std::begin(test_guest_magic), std::end(test_guest_magic), bytes.begin())) {
+        bytes.erase(bytes.begin(), bytes.begin() + sizeof(test_guest_magic));
+        return std::make_unique<X86Kernel>(std::move(bytes), path);
+    }
+    auto image = BzImage::parse(std::move(bytes), path);
     uint64_t const low_memory = std::min(memory_size, mmio_hole_start);
     if (image.memory_needed() > low_memory)
         throw Error(fmt::format("--mem: {} MiB is too small for kernel {}: it needs at least {} MiB", memory_size >> 20, path,

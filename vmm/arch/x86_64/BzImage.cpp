@@ -18,7 +18,6 @@ constexpr uint32_t header_magic = 0x53726448; // "HdrS"
 constexpr uint16_t minimum_protocol = 0x020c; // 2.12: xloadflags and the 64-bit entry.
 constexpr uint16_t boot_flag = 0xaa55;
 constexpr uint64_t entry_64_offset = 0x200;
-constexpr uint64_t maximum_bzimage_size = 256 * MiB;
 
 std::array<uint32_t, 256> make_crc_table()
 {
@@ -45,7 +44,7 @@ uint32_t bzimage_crc32(std::span<uint8_t const> bytes)
 
 BzImage BzImage::load_file(std::string const& path)
 {
-    return parse(read_file(path, "kernel", maximum_bzimage_size), path);
+    return parse(read_file(path, "kernel", maximum_size), path);
 }
 
 BzImage BzImage::parse(std::vector<uint8_t> bytes, std::string const& name)

@@ -15,6 +15,9 @@ namespace vmm::x86_64 {
 // and payload inside the file, and the CRC32 that the kernel's build appends.
 class BzImage {
 public:
+    // Larger files are refused before they are read.
+    static constexpr uint64_t maximum_size = 256ull << 20;
+
     // Reads and validates `path`; every failure is an Error naming the file and the problem.
     static BzImage load_file(std::string const& path);
     // Validates an image already in memory; `name` is used in error messages.
