@@ -27,6 +27,14 @@ uint64_t to_kernel_attributes(MountAttributes attributes)
         result |= MOUNT_ATTR_NODEV;
     if (bits & static_cast<unsigned>(MountAttributes::NoExec))
         result |= MOUNT_ATTR_NOEXEC;
+    if (bits & static_cast<unsigned>(MountAttributes::NoAtime))
+        result |= MOUNT_ATTR_NOATIME;
+    if (bits & static_cast<unsigned>(MountAttributes::StrictAtime))
+        result |= MOUNT_ATTR_STRICTATIME;
+    if (bits & static_cast<unsigned>(MountAttributes::NoDirAtime))
+        result |= MOUNT_ATTR_NODIRATIME;
+    if (bits & static_cast<unsigned>(MountAttributes::NoSymlinkFollow))
+        result |= MOUNT_ATTR_NOSYMFOLLOW;
     return result;
 }
 
@@ -86,18 +94,27 @@ FileDescriptor create_mount(std::string_view type, std::string_view source, Moun
     return mount;
 }
 
-FileDescriptor clone_mount_tree(int directory_fd, std::string_view relative_path)
+FileDescriptor clone_mount_tree(int directory_fd, std::string_view relative_path, CloneDepth depth)
 {
     std::string const path_string(relative_path);
-    FileDescriptor tree(open_tree(directory_fd, path_string.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW | (path_string.empty() ? AT_EMPTY_PATH : 0)));
+    unsigned recursive = depth == CloneDepth::Recursive ? AT_RECURSIVE : 0;
+    FileDescriptor tree(open_tree(directory_fd, path_string.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive | AT_SYMLINK_NOFOLLOW | (path_string.empty() ? AT_EMPTY_PATH : 0)));
     if (!tree.is_valid())
         throw_system_error("bind mount", relative_path);
     return tree;
 }
 
-FileDescriptor clone_mount_tree(std::string_view path)
+FileDescriptor clone_mount_tree(std::string_view path, CloneDepth depth)
 {
-    return clone_mount_tree(AT_FDCWD, path);
+    return clone_mount_tree(AT_FDCWD, path, depth);
+}
+
+void set_mount_propagation(int mount_fd, uint64_t propagation, std::string_view what)
+{
+    mount_attr attribute {};
+    attribute.propagation = propagation;
+    if (mount_setattr(mount_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attribute, sizeof(attribute)) < 0)
+        throw_system_error("mount_setattr (propagation)", what);
 }
 
 void set_mount_attributes(int mount_fd, MountAttributes attributes, std::string_view what)

@@ -22,6 +22,10 @@ enum class MountAttributes : unsigned {
     NoSuid = 1 << 1,
     NoDev = 1 << 2,
     NoExec = 1 << 3,
+    NoAtime = 1 << 4,
+    StrictAtime = 1 << 5,
+    NoDirAtime = 1 << 6,
+    NoSymlinkFollow = 1 << 7,
 };
 
 constexpr MountAttributes operator|(MountAttributes left, MountAttributes right)
@@ -33,9 +37,18 @@ constexpr MountAttributes operator|(MountAttributes left, MountAttributes right)
 // block device) may be empty. Errors name `what` and carry the kernel's message.
 FileDescriptor create_mount(std::string_view type, std::string_view source, MountOptions const& options, MountAttributes attributes, std::string_view what);
 
+enum class CloneDepth {
+    Recursive,  // The mount and every mount below it (rbind).
+    TopOnly,    // Only the mount at the path (bind).
+};
+
 // Clones the mount tree at `path` (recursively) into a detached mount.
-FileDescriptor clone_mount_tree(std::string_view path);
-FileDescriptor clone_mount_tree(int directory_fd, std::string_view relative_path);
+FileDescriptor clone_mount_tree(std::string_view path, CloneDepth depth = CloneDepth::Recursive);
+FileDescriptor clone_mount_tree(int directory_fd, std::string_view relative_path, CloneDepth depth = CloneDepth::Recursive);
+
+// Sets the propagation (MS_PRIVATE, MS_SHARED, MS_SLAVE or MS_UNBINDABLE)
+// of a mount tree, recursively.
+void set_mount_propagation(int mount_fd, uint64_t propagation, std::string_view what);
 
 // Changes the attributes of a detached or attached mount tree, recursively.
 void set_mount_attributes(int mount_fd, MountAttributes attributes, std::string_view what);

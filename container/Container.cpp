@@ -5,6 +5,11 @@
 #include "common/Timings.h"
 #include "common/cgroup/Cgroup.h"
 #include "container/ContainerInit.h"
+#include "container/ContainerSpec.h"
+#include "container/Hooks.h"
+#include "container/OptionsSpec.h"
+#include "container/SeccompProfile.h"
+#include "container/SeccompSpec.h"
 #include "container/ContainerTerminal.h"
 #include "container/InitProgram.h"
 #include "container/Namespaces.h"
@@ -19,6 +24,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <optional>
+#include <sched.h>
+#include <utility>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,9 +33,6 @@
 namespace vmm::container {
 
 namespace {
-
-// Below this, guest/init itself cannot start.
-constexpr uint64_t minimum_memory_limit = 4 * 1024 * 1024;
 
 volatile sig_atomic_t forward_to_pid = 0;
 
@@ -85,6 +89,8 @@ public:
     ContainerProcess& operator=(ContainerProcess const&) = delete;
 
     pid_t pid() const { return m_pid; }
+    // create: the process outlives this object (and vmm).
+    pid_t release() { return std::exchange(m_pid, -1); }
 
     void kill_and_wait()
     {
@@ -147,15 +153,15 @@ std::optional<double> wait_for_boot_marker(int marker_fd)
 }
 
 // The host side of --net bridge: a lease on vmm0 and the published ports.
-network::Endpoint create_endpoint(ContainerOptions const& options)
+network::Endpoint create_endpoint(BridgeOptions const& bridge)
 {
     network::EndpointOptions endpoint_options;
     endpoint_options.kind = network::InstanceKind::Container;
-    endpoint_options.bridge = options.bridge.name;
-    endpoint_options.subnet = options.bridge.subnet;
-    endpoint_options.address = options.bridge.address;
-    endpoint_options.mac = options.bridge.mac;
-    endpoint_options.published_ports = options.bridge.published_ports;
+    endpoint_options.bridge = bridge.name;
+    endpoint_options.subnet = bridge.subnet;
+    endpoint_options.address = bridge.address;
+    endpoint_options.mac = bridge.mac;
+    endpoint_options.published_ports = bridge.published_ports;
     return network::Endpoint::create(endpoint_options);
 }
 
@@ -168,141 +174,211 @@ void connect_to_bridge(network::Endpoint const& endpoint, pid_t pid)
         { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
 }
 
-void validate(ContainerOptions const& options)
+enum class Lifecycle {
+    Attached, // run: wait for the process, then remove everything.
+    Detached, // create: return the PID; the cgroup stays for delete.
+};
+
+IdRange first_range(std::vector<IdMapEntry> const& entries)
 {
-    if (options.memory_limit && *options.memory_limit < minimum_memory_limit)
-        throw Error(fmt::format("--mem: {} bytes is below the minimum of 4M", *options.memory_limit));
-    if (options.pids_limit && *options.pids_limit < 1)
-        throw Error("--pids: must be at least 1");
-    if (options.hostname.empty() || options.hostname.size() > 64)
-        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
+    for (auto const& entry : entries) {
+        if (entry.container_id == 0)
+            return { entry.host_id, entry.size };
+    }
+    return { 0, 1 };
 }
 
-int run_container(ContainerOptions const& options)
+// Joins the PID namespace the spec names before the clone: setns on a PID
+// namespace applies to the children made afterwards.
+void join_pid_namespace(ContainerSpec const& spec)
 {
-    validate(options);
-    auto const user_namespace = options.rootless == Rootless::Yes || ::geteuid() != 0 ? UserNamespace::Yes : UserNamespace::No;
-    ResourceLimits limits { options.memory_limit, options.cpus, options.pids_limit };
+    auto const* pid_namespace = spec.find_namespace(NamespaceType::Pid);
+    if (!pid_namespace || pid_namespace->path.empty())
+        return;
+    auto fd = FileDescriptor::open(pid_namespace->path, O_RDONLY);
+    if (::setns(fd.get(), CLONE_NEWPID) < 0)
+        throw_system_error("setns", pid_namespace->path);
+}
 
-    auto root = open_root_source(options.rootfs);
-    if (options.command.empty())
-        check_has_shell(root);
-    if (::geteuid() == 0) {
-        sweep_stale_cgroups();
-        sweep_stale_writable_layers();
+struct LaunchResult {
+    int status { 0 };
+    pid_t pid { -1 };
+};
+
+LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lifecycle lifecycle)
+{
+    auto const user_namespace = spec.has_namespace(NamespaceType::User) ? UserNamespace::Yes : UserNamespace::No;
+    bool const new_user_namespace = user_namespace == UserNamespace::Yes && spec.find_namespace(NamespaceType::User)->path.empty();
+
+    RootSource root;
+    std::optional<WritableLayer> writable_layer;
+    if (spec.root_setup == RootSetup::Layered) {
+        root = open_root_source(spec.root_path);
+        if (spec.require_shell)
+            check_has_shell(root);
+        if (::geteuid() == 0) {
+            sweep_stale_cgroups();
+            sweep_stale_writable_layers();
+        }
     }
     // Before the container process, so that it is gone (reaped) first.
     std::optional<network::Endpoint> endpoint;
-    if (options.network == NetworkMode::Bridge)
-        endpoint.emplace(create_endpoint(options));
-    else if (::geteuid() == 0)
+    if (spec.bridge)
+        endpoint.emplace(create_endpoint(*spec.bridge));
+    else if (spec.root_setup == RootSetup::Layered && ::geteuid() == 0)
         network::sweep_stale_leases_if_any();
 
-    // As root the container always gets its own cgroup; an unprivileged
-    // caller only where it asked for limits (and has a delegated hierarchy).
     std::unique_ptr<Cgroup> cgroup;
-    auto device_creation = DeviceCreation::Denied;
-    if (::geteuid() == 0 || limits.any()) {
-        cgroup = create_cgroup(container_cgroup_name(::getpid()));
-        cgroup->apply(limits);
-        if (::geteuid() == 0) {
-            cgroup->restrict_devices(default_device_rules());
-            device_creation = DeviceCreation::Allowlisted;
-        }
+    if (!spec.cgroups_path.empty()) {
+        cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary);
+        cgroup->apply(spec.resources);
+        if (spec.restrict_devices && ::geteuid() == 0)
+            cgroup->restrict_devices(spec.device_rules);
         cgroup->prepare_join();
+    }
+
+    std::vector<sock_filter> seccomp_program;
+    std::span<sock_filter const> seccomp;
+    if (spec.seccomp_kind == SeccompKind::Builtin) {
+        seccomp = precompiled_seccomp_program();
+    } else if (spec.seccomp_kind == SeccompKind::Spec) {
+        seccomp_program = compile_seccomp_spec(spec.seccomp);
+        seccomp = seccomp_program;
     }
 
     auto sync = Pipe::create();
     auto errors = Pipe::create();
-    IdMapping id_mapping {};
-    if (user_namespace == UserNamespace::Yes) {
-        id_mapping = rootless_id_mapping();
+    if (spec.root_setup == RootSetup::Layered && user_namespace == UserNamespace::Yes && ::geteuid() == 0) {
         // Root maps the container to ids nobody has: the rootfs is shown
         // through those maps so that the container's root owns its files.
-        if (::geteuid() == 0)
-            map_root_ids(root, create_user_namespace(id_mapping).get());
+        IdMapping mapping { first_range(spec.uid_mappings), first_range(spec.gid_mappings) };
+        map_root_ids(root, create_user_namespace(mapping).get());
     }
-    std::optional<WritableLayer> writable_layer;
-    if (!root.directory.empty() && ::geteuid() == 0) {
-        auto const& users = user_namespace == UserNamespace::Yes ? id_mapping.users : IdRange { 0, 1 };
-        auto const& groups = user_namespace == UserNamespace::Yes ? id_mapping.groups : IdRange { 0, 1 };
+    if (spec.root_setup == RootSetup::Layered && !root.directory.empty() && ::geteuid() == 0) {
+        auto users = user_namespace == UserNamespace::Yes ? first_range(spec.uid_mappings) : IdRange { 0, 1 };
+        auto groups = user_namespace == UserNamespace::Yes ? first_range(spec.gid_mappings) : IdRange { 0, 1 };
         writable_layer.emplace(::getpid(), users, groups);
         root.writable_layer = writable_layer->path();
     }
-    auto init_program = create_init_program();
-    auto marker = Pipe::create();
+    FileDescriptor init_program;
+    std::optional<Pipe> marker;
+    if (spec.init_kind == InitKind::Embedded) {
+        init_program = create_init_program();
+        marker = Pipe::create();
+    }
+    // vmm --container relays its own terminal; OCI sends the master to the console socket.
     std::optional<Pipe> terminal;
-    if (options.terminal == TerminalMode::Pseudo)
-        terminal = Pipe::create_socket_pair();
-    SignalForwarder forwarder;
-    pid_t pid = clone_into_namespaces(namespace_clone_flags(options.network, user_namespace), cgroup ? cgroup->clone_into_fd() : -1);
+    int terminal_fd = -1;
+    if (spec.process.terminal == ProcessTerminal::Pseudo) {
+        if (context.console_socket_fd >= 0) {
+            terminal_fd = context.console_socket_fd;
+        } else {
+            terminal = Pipe::create_socket_pair();
+            terminal_fd = terminal->write_end.get();
+        }
+    }
+    std::optional<SignalForwarder> forwarder;
+    if (lifecycle == Lifecycle::Attached)
+        forwarder.emplace();
+    join_pid_namespace(spec);
+    pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
         sync.write_end.reset();
         errors.read_end.reset();
-        marker.read_end.reset();
+        if (marker)
+            marker->read_end.reset();
         if (terminal)
             terminal->read_end.reset();
-        become_container_init({ options, root, user_namespace, cgroup.get(), device_creation, sync.read_end.get(), errors.write_end.get(),
-            marker.write_end.get(), init_program.get(), terminal ? terminal->write_end.get() : -1 });
+        become_container_init({ spec, root, user_namespace, cgroup.get(),
+            lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives,
+            sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(), terminal_fd,
+            context.start_fd, context.preserve_fds, seccomp });
     }
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
-    forwarder.forward_to(pid);
+    if (forwarder)
+        forwarder->forward_to(pid);
     sync.read_end.reset();
     errors.write_end.reset();
-    marker.write_end.reset();
+    if (marker)
+        marker->write_end.reset();
     if (terminal)
         terminal->write_end.reset();
 
-    if (user_namespace == UserNamespace::Yes || endpoint) {
-        // A failure here may be the child's doing (it stopped early): its
-        // own message then says what went wrong.
-        try {
-            if (user_namespace == UserNamespace::Yes)
-                write_id_maps(pid, id_mapping);
-            if (endpoint)
-                connect_to_bridge(*endpoint, pid);
-            char const go = 1;
-            if (!write_all(sync.write_end.get(), &go, 1))
-                throw_system_error("write", "(container sync pipe)");
-        } catch (Error const&) {
-            init.kill_and_wait();
-            auto message = read_all(errors.read_end.get());
-            if (!message.empty())
-                throw Error(message);
-            throw;
+    // A failure here may be the child's doing (it stopped early): its own
+    // message then says what went wrong.
+    try {
+        if (new_user_namespace)
+            write_id_maps(pid, spec.uid_mappings, spec.gid_mappings);
+        if (endpoint)
+            connect_to_bridge(*endpoint, pid);
+        // The go byte, then the state the child's hooks read (with the PID
+        // the host sees, which the child cannot know).
+        std::string go(1, '\1');
+        if (context.hook_state) {
+            auto state = context.hook_state(pid, "creating");
+            run_hooks(spec.hooks.prestart, "prestart", state);
+            run_hooks(spec.hooks.create_runtime, "createRuntime", state);
+            go += context.hook_state(pid, "created");
         }
+        if (!write_all(sync.write_end.get(), go.data(), go.size()))
+            throw_system_error("write", "(container sync pipe)");
+    } catch (Error const&) {
+        init.kill_and_wait();
+        auto message = read_all(errors.read_end.get());
+        if (!message.empty())
+            throw Error(message);
+        throw;
     }
     sync.write_end.reset();
 
-    // The error pipe closes on init's execve: empty means it started.
+    // The error pipe closes on the exec (or, for create, once the process
+    // waits for start): empty means it is set up.
     auto message = read_all(errors.read_end.get());
     if (!message.empty()) {
         init.wait();
         throw Error(message);
     }
+    if (lifecycle == Lifecycle::Detached) {
+        if (cgroup)
+            cgroup->keep();
+        return { 0, init.release() };
+    }
     std::optional<double> marker_milliseconds;
-    if (options.print_timings)
-        marker_milliseconds = wait_for_boot_marker(marker.read_end.get());
+    if (context.print_timings && marker)
+        marker_milliseconds = wait_for_boot_marker(marker->read_end.get());
     if (terminal) {
         auto master = receive_container_terminal(terminal->read_end.get());
         relay_container_terminal(master.get(), pid);
     }
     int status = init.wait();
-    if (options.print_timings) {
+    if (context.print_timings) {
         fmt::print(stderr, "vmm: timings: boot marker {}, exit {:.3f} ms\n",
             marker_milliseconds ? fmt::format("{:.3f} ms", *marker_milliseconds) : std::string("-"), Timings::elapsed_milliseconds());
     }
-    return status;
+    return { status, pid };
 }
 
+}
+
+int run(ContainerSpec const& spec, LaunchContext const& context)
+{
+    return launch(spec, context, Lifecycle::Attached).status;
+}
+
+pid_t create(ContainerSpec const& spec, LaunchContext const& context)
+{
+    return launch(spec, context, Lifecycle::Detached).pid;
 }
 
 int run(ContainerOptions const& options)
 {
     try {
-        return run_container(options);
+        auto spec = spec_from_options(options);
+        LaunchContext context;
+        context.print_timings = options.print_timings;
+        return run(spec, context);
     } catch (Error const& error) {
         throw Error(fmt::format("--container: {}", error.what()));
     }

@@ -4,6 +4,9 @@
 #include "network/PortMapping.h"
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
+#include <sys/types.h>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,11 +52,35 @@ struct ContainerOptions {
     bool print_timings { false }; // --timings (or -v): boot marker and exit times on stderr.
 };
 
+struct ContainerSpec;
+
+// What the caller of the engine hands over beside the spec (OCI's command
+// line gives these).
+struct LaunchContext {
+    int console_socket_fd { -1 }; // Where a Pseudo terminal's master is sent (OCI --console-socket).
+    int start_fd { -1 };          // create: the child waits until a byte can be read here (the exec fifo).
+    int preserve_fds { 0 };       // Fds 3..3+N-1 reach the process (OCI --preserve-fds).
+    bool print_timings { false };
+    // The OCI state JSON the hooks read on stdin, for the container's PID
+    // and a status ("creating", "created"); empty: no hooks.
+    std::function<std::string(pid_t, std::string_view)> hook_state;
+};
+
 // Runs guest/init (/sbin/init of the rootfs) as PID 1 of a new container with
 // `options.command`, waits for it and returns its exit status (128 + signal
 // when it was killed). Throws vmm::Error, with one line naming the problem,
 // for bad input or a failed set-up step; nothing is left mounted and no
-// cgroup is left behind in either case.
+// cgroup is left behind in either case. The options become a ContainerSpec
+// (spec_from_options) and run as every other container does.
 int run(ContainerOptions const& options);
+
+// Runs the container of `spec` and waits for its first process: its exit
+// status. Its cgroup is removed afterwards.
+int run(ContainerSpec const& spec, LaunchContext const& context);
+
+// OCI create: sets the container up, leaves its process waiting on
+// `context.start_fd` (which start writes) and returns its PID; the cgroup
+// stays until delete. On failure nothing is left (no process, no cgroup).
+pid_t create(ContainerSpec const& spec, LaunchContext const& context);
 
 }

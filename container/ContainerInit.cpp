@@ -2,24 +2,26 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "guest/protocol.h"
 #include "container/Capabilities.h"
 #include "container/ContainerTerminal.h"
+#include "container/Hooks.h"
 #include "container/InitProgram.h"
+#include "container/ProcessSetup.h"
 #include "container/SeccompProfile.h"
+#include "guest/protocol.h"
 
 #include <cerrno>
-#include <fcntl.h>
-#include <fmt/format.h>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <grp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
@@ -28,30 +30,21 @@ namespace vmm::container {
 
 namespace {
 
-// argv[0] of the container's PID 1, which runs from vmm's memfd.
+// argv[0] of the container's PID 1 when it is vmm's init, run from vmm's memfd.
 constexpr char const* init_name = "vmm-init";
-constexpr char const* default_path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-void wait_for_parent(int sync_fd)
+// Reads one byte; false at end of file (the writer is gone).
+bool wait_for_byte(int fd)
 {
     char byte = 0;
     for (;;) {
-        ssize_t length = ::read(sync_fd, &byte, 1);
+        ssize_t length = ::read(fd, &byte, 1);
         if (length == 1)
-            return;
+            return true;
         if (length < 0 && errno == EINTR)
             continue;
-        // The parent gave up (or died) before the container was ready.
-        ::_exit(1);
+        return false;
     }
-}
-
-std::vector<std::string> minimal_environment(ContainerOptions const& options)
-{
-    std::vector<std::string> environment { default_path, "HOME=/root", "HOSTNAME=" + options.hostname };
-    if (char const* terminal = std::getenv("TERM"))
-        environment.push_back(std::string("TERM=") + terminal);
-    return environment;
 }
 
 void reset_signals()
@@ -64,23 +57,69 @@ void reset_signals()
         ::signal(signal_number, SIG_DFL);
 }
 
-// A caller that mapped itself (its own uid) is the namespace's root already;
-// root, which maps a range of other ids, becomes it by switching to 0, and
-// leaves the host's supplementary groups behind where setgroups is allowed.
+int namespace_flag(NamespaceType type)
+{
+    switch (type) {
+    case NamespaceType::Mount:
+        return CLONE_NEWNS;
+    case NamespaceType::Pid:
+        return CLONE_NEWPID;
+    case NamespaceType::Uts:
+        return CLONE_NEWUTS;
+    case NamespaceType::Ipc:
+        return CLONE_NEWIPC;
+    case NamespaceType::Network:
+        return CLONE_NEWNET;
+    case NamespaceType::User:
+        return CLONE_NEWUSER;
+    case NamespaceType::Cgroup:
+        return CLONE_NEWCGROUP;
+    case NamespaceType::Time:
+        return CLONE_NEWTIME;
+    }
+    return 0;
+}
+
+// Joins the namespaces the spec names by path: the user namespace first
+// (it owns the others), the PID one was joined by the parent before the clone.
+void join_namespaces(ContainerSpec const& spec)
+{
+    for (int pass = 0; pass < 2; ++pass) {
+        for (auto const& space : spec.namespaces) {
+            if (space.path.empty() || space.type == NamespaceType::Pid)
+                continue;
+            if ((space.type == NamespaceType::User) != (pass == 0))
+                continue;
+            auto fd = FileDescriptor::open(space.path, O_RDONLY);
+            if (::setns(fd.get(), namespace_flag(space.type)) < 0)
+                throw_system_error("setns", space.path);
+        }
+    }
+}
+
+// In a new user namespace the set-up runs as its root, which the parent mapped.
 void become_namespace_root()
 {
-    if (::setgroups(0, nullptr) < 0 && errno != EPERM)
-        throw_system_error("setgroups", "(user namespace)");
     if (::setresgid(0, 0, 0) < 0)
         throw_system_error("setresgid 0", "(user namespace)");
     if (::setresuid(0, 0, 0) < 0)
         throw_system_error("setresuid 0", "(user namespace)");
 }
 
+std::vector<char*> pointers(std::vector<std::string>& strings)
+{
+    std::vector<char*> result;
+    for (auto& string : strings)
+        result.push_back(string.data());
+    result.push_back(nullptr);
+    return result;
+}
+
 [[noreturn]] void set_up_and_exec(ContainerInitContext const& context)
 {
-    auto const& options = context.options;
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    auto const& spec = context.spec;
+    auto const& process = spec.process;
+    if (context.parent_death == ParentDeath::KillsContainer && ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_PDEATHSIG");
     // A session of its own, without a controlling terminal: the host's
     // terminal cannot be driven from inside (TIOCSTI needs it as the
@@ -92,59 +131,108 @@ void become_namespace_root()
     // is limited and accounted; it becomes the cgroup namespace's root.
     if (context.cgroup)
         context.cgroup->join_from_child();
-    if (::unshare(CLONE_NEWCGROUP) < 0)
-        throw_system_error("unshare", "(cgroup namespace)");
+    join_namespaces(spec);
+    if (auto const* cgroup_namespace = spec.find_namespace(NamespaceType::Cgroup); cgroup_namespace && cgroup_namespace->path.empty()) {
+        if (::unshare(CLONE_NEWCGROUP) < 0)
+            throw_system_error("unshare", "(cgroup namespace)");
+    }
 
-    // In a user namespace, files can be created once the parent has
-    // written our uid/gid maps; on a bridge, the parent configures eth0
-    // before the command can use the network.
-    if (context.user_namespace == UserNamespace::Yes || options.network == NetworkMode::Bridge)
-        wait_for_parent(context.sync_fd);
+    // The parent writes the id maps of a new user namespace and runs the
+    // prestart and createRuntime hooks; then it says go.
+    if (!wait_for_byte(context.sync_fd))
+        ::_exit(1); // The parent gave up (or died) before the container was ready.
+    auto const hook_state = read_all(context.sync_fd);
+    ::close(context.sync_fd);
     if (context.user_namespace == UserNamespace::Yes)
         become_namespace_root();
-    ::close(context.sync_fd);
     // No ptrace or /proc/PID access from the container while the runtime's
     // memory is still mapped here (CVE-2016-9962); execve resets it. Not
     // earlier: an unprivileged parent could then not write our id maps.
     if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_DUMPABLE");
 
-    if (::sethostname(options.hostname.data(), options.hostname.size()) < 0)
-        throw_system_error("sethostname", options.hostname);
-    if (options.network != NetworkMode::Host)
+    if (auto const* uts = spec.find_namespace(NamespaceType::Uts); uts && uts->path.empty() && !spec.hostname.empty()) {
+        if (::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+            throw_system_error("sethostname", spec.hostname);
+    }
+    if (auto const* network = spec.find_namespace(NamespaceType::Network); network && network->path.empty())
         bring_up_loopback();
 
-    ::umask(0);
-    enter_root_filesystem(context.root, options.network, context.user_namespace);
-    ::umask(022);
+    if (auto const* mount_namespace = spec.find_namespace(NamespaceType::Mount); mount_namespace) {
+        ::umask(0);
+        enter_root_filesystem(context.root, spec, context.user_namespace, [&] {
+            run_hooks(spec.hooks.create_container, "createContainer", hook_state);
+        });
+        ::umask(022);
+    }
 
     if (context.terminal_fd >= 0)
         attach_container_terminal(context.terminal_fd);
 
-    std::vector<std::string> arguments { init_name, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd), "--" };
-    arguments.insert(arguments.end(), options.command.begin(), options.command.end());
-    auto environment = minimal_environment(options);
-    std::vector<char*> argv;
-    for (auto& argument : arguments)
-        argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (auto& variable : environment)
-        envp.push_back(variable.data());
-    envp.push_back(nullptr);
+    std::vector<std::string> arguments;
+    std::string executable;
+    std::vector<std::string> environment = spec.init_kind == InitKind::Embedded ? process.env : process_environment(process);
+    if (spec.init_kind == InitKind::Embedded) {
+        arguments = { init_name, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd), "--" };
+        arguments.insert(arguments.end(), process.args.begin(), process.args.end());
+    } else {
+        executable = find_executable(process);
+        arguments = process.args;
+    }
+    if (::chdir(process.cwd.c_str()) < 0)
+        throw_system_error("chdir", fmt::format("{} (process.cwd)", process.cwd));
+    if (process.umask)
+        ::umask(*process.umask);
+    apply_resource_limits(process.rlimits);
+    if (process.oom_score_adj)
+        set_oom_score_adjustment(*process.oom_score_adj);
 
-    drop_capabilities(context.device_creation);
+    // Without no_new_privs, loading the filter needs CAP_SYS_ADMIN, which
+    // the process may be about to lose: it is loaded first then (runc's order).
+    bool const filter_first = !process.no_new_privileges && !context.seccomp_program.empty();
+    if (filter_first)
+        load_seccomp_program(context.seccomp_program);
+    switch_user(process);
+    apply_capability_sets(process.capabilities);
+    if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        throw_system_error("prctl PR_SET_NO_NEW_PRIVS");
+
     // Every fd above 2 (the error pipe included) closes on execve, so none
-    // of the host's reaches the container (CVE-2024-21626).
-    if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+    // of the host's reaches the container (CVE-2024-21626), but those the
+    // caller preserved (LISTEN_FDS) and init's boot-marker pipe.
+    if (::syscall(SYS_close_range, 3u + static_cast<unsigned>(context.preserve_fds), ~0u, CLOSE_RANGE_CLOEXEC) < 0)
         throw_system_error("close_range");
-    // But init's boot-marker pipe, which init closes before the command runs.
-    if (::fcntl(context.marker_fd, F_SETFD, 0) < 0)
+    if (context.marker_fd >= 0 && ::fcntl(context.marker_fd, F_SETFD, 0) < 0)
         throw_system_error("fcntl F_SETFD", "(boot marker pipe)");
     reset_signals();
-    load_seccomp_program(precompiled_seccomp_program());
-    execute_init_program(context.init_program_fd, argv.data(), envp.data());
-    throw_system_error("execveat", "vmm-init (memfd)");
+
+    if (context.start_fd >= 0) {
+        // Set up: create returns now; start's byte lets the process go.
+        ::close(context.error_fd);
+        if (!wait_for_byte(context.start_fd))
+            ::_exit(1);
+        ::close(context.start_fd);
+        try {
+            run_hooks(spec.hooks.start_container, "startContainer", hook_state);
+        } catch (Error const& error) {
+            ::dprintf(STDERR_FILENO, "vmm: %s\n", error.what());
+            ::_exit(1);
+        }
+    }
+    if (!filter_first && !context.seccomp_program.empty())
+        load_seccomp_program(context.seccomp_program);
+    auto argv = pointers(arguments);
+    auto envp = pointers(environment);
+    if (spec.init_kind == InitKind::Embedded) {
+        execute_init_program(context.init_program_fd, argv.data(), envp.data());
+        throw_system_error("execveat", "vmm-init (memfd)");
+    }
+    ::execve(executable.c_str(), argv.data(), envp.data());
+    if (context.start_fd >= 0) {
+        ::dprintf(STDERR_FILENO, "vmm: exec %s: %s\n", executable.c_str(), std::strerror(errno));
+        ::_exit(127);
+    }
+    throw_system_error("exec", executable);
 }
 
 }

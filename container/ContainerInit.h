@@ -2,31 +2,43 @@
 
 #include "container/Capabilities.h"
 #include "common/cgroup/Cgroup.h"
-#include "container/Container.h"
+#include "container/ContainerSpec.h"
 #include "container/Namespaces.h"
 #include "container/RootFilesystem.h"
 
+#include <linux/filter.h>
+#include <span>
+#include <string>
+
 namespace vmm::container {
 
-// What the child needs to turn itself into the container's PID 1.
+enum class ParentDeath {
+    KillsContainer, // vmm --container, oci run: the container dies with vmm.
+    Survives,       // oci create: the container outlives the create command.
+};
+
+// What the child needs to turn itself into the container's first process.
 struct ContainerInitContext {
-    ContainerOptions const& options;
+    ContainerSpec const& spec;
     RootSource const& root;
     UserNamespace user_namespace;
     Cgroup* cgroup; // Joined first thing; null when the container has none.
-    DeviceCreation device_creation; // Whether that cgroup enforces the device allowlist.
-    int sync_fd;    // Read end: a byte once the id maps are written and eth0 is configured (user namespace or bridge).
+    ParentDeath parent_death;
+    int sync_fd;    // Read end: a byte once the parent has written the id maps and run its hooks, then the hooks' state JSON.
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
-    int marker_fd;   // Write end for init's boot marker, kept open across execve.
-    int init_program_fd; // guest/init in a sealed memfd (create_init_program()).
-    int terminal_fd; // A socket for the pty master (TerminalMode::Pseudo); -1 otherwise.
+    int marker_fd;   // InitKind::Embedded: write end for init's boot marker, kept open across execve.
+    int init_program_fd; // InitKind::Embedded: guest/init in a sealed memfd (create_init_program()).
+    int terminal_fd; // ProcessTerminal::Pseudo: a socket for the pty master; -1 otherwise.
+    int start_fd;    // create: closes error_fd, then waits for a byte here before the exec; -1: no wait.
+    int preserve_fds; // Fds 3..3+N-1 stay open across the exec.
+    std::span<sock_filter const> seccomp_program; // Empty: none.
 };
 
-// Runs in the cloned child: joins the cgroup, finishes the isolation (cgroup
-// namespace, hostname, loopback, root file system, capabilities, seccomp),
-// closes every fd above 2 and executes /sbin/init with
-// {"/sbin/init", "--", CMD...} in a minimal environment. Never returns: on
-// failure it writes the error to error_fd and exits.
+// Runs in the cloned child: joins the cgroup and namespaces, finishes the
+// isolation (cgroup namespace, hostname, loopback, root file system, user,
+// rlimits, capabilities, seccomp), closes every fd above 2 (but preserved
+// ones) and executes the process (or vmm's init with it as the command).
+// Never returns: on failure it writes the error to error_fd and exits.
 [[noreturn]] void become_container_init(ContainerInitContext const& context);
 
 }

@@ -3,7 +3,9 @@
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 #include "common/Mount.h"
+#include "container/SpecMounts.h"
 
+#include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <string>
@@ -15,19 +17,13 @@ namespace vmm::container {
 
 namespace {
 
-struct DeviceNode {
-    char const* name;
-    unsigned major;
-    unsigned minor;
-};
-
-constexpr DeviceNode device_nodes[] = {
-    { "null", 1, 3 },
-    { "zero", 1, 5 },
-    { "full", 1, 7 },
-    { "random", 1, 8 },
-    { "urandom", 1, 9 },
-    { "tty", 5, 0 },
+DeviceNodeSpec const default_nodes[] = {
+    { "/dev/null", 'c', 1, 3, 0666, 0, 0 },
+    { "/dev/zero", 'c', 1, 5, 0666, 0, 0 },
+    { "/dev/full", 'c', 1, 7, 0666, 0, 0 },
+    { "/dev/random", 'c', 1, 8, 0666, 0, 0 },
+    { "/dev/urandom", 'c', 1, 9, 0666, 0, 0 },
+    { "/dev/tty", 'c', 5, 0, 0666, 0, 0 },
 };
 
 struct Link {
@@ -40,66 +36,78 @@ constexpr Link links[] = {
     { "stdin", "/proc/self/fd/0" },
     { "stdout", "/proc/self/fd/1" },
     { "stderr", "/proc/self/fd/2" },
-    { "ptmx", "pts/ptmx" },
 };
 
-constexpr auto no_suid_dev_exec = MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec;
+enum class Existing {
+    Keep,    // A default device the tree (or a bind of the host's /dev) has already.
+    Replace, // A device of the spec: made as the spec says.
+};
 
-void add_device(int dev_fd, DeviceNode const& node, UserNamespace user_namespace)
+void add_device(int rootfs_fd, DeviceNodeSpec const& node, UserNamespace user_namespace, Existing existing)
 {
-    auto path = fmt::format("/dev/{}", node.name);
-    if (user_namespace == UserNamespace::No) {
-        if (::mknodat(dev_fd, node.name, S_IFCHR | 0666, makedev(node.major, node.minor)) < 0)
+    auto const& path = node.path;
+    auto slash = path.rfind('/');
+    auto parent = make_mount_target(rootfs_fd, path.substr(0, slash), TargetKind::Directory, MountTargetSymlinks::FollowInsideRoot);
+    FileDescriptor directory(::openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory.is_valid())
+        throw_system_error("open", path.substr(0, slash));
+    auto name = path.substr(slash + 1);
+    struct stat status {};
+    if (::fstatat(directory.get(), name.c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (existing == Existing::Keep)
+            return;
+        if (::unlinkat(directory.get(), name.c_str(), 0) < 0)
+            throw_system_error("unlink", path);
+    }
+    mode_t type = node.type == 'b' ? S_IFBLK : node.type == 'p' ? S_IFIFO : S_IFCHR;
+    if (user_namespace == UserNamespace::No || node.type == 'p') {
+        if (::mknodat(directory.get(), name.c_str(), type | (node.file_mode & 07777), makedev(node.major, node.minor)) < 0)
             throw_system_error("mknod", path);
+        if (::fchownat(directory.get(), name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
+            throw_system_error("chown", path);
+        // mknod's mode goes through the umask, which is 0 here; this keeps it exact.
+        if (::fchmodat(directory.get(), name.c_str(), node.file_mode & 07777, 0) < 0)
+            throw_system_error("chmod", path);
         return;
     }
-    FileDescriptor placeholder(::openat(dev_fd, node.name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666));
+    FileDescriptor placeholder(::openat(directory.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666));
     if (!placeholder.is_valid())
         throw_system_error("create", path);
-    auto host_node = clone_mount_tree(path);
+    auto host_node = clone_mount_tree(path, CloneDepth::TopOnly);
     attach_mount(host_node.get(), placeholder.get(), path);
 }
 
-FileDescriptor make_directory(int dev_fd, char const* name, mode_t mode)
+bool has_mount(ContainerSpec const& spec, std::string_view destination)
 {
-    auto path = fmt::format("/dev/{}", name);
-    if (::mkdirat(dev_fd, name, mode) < 0)
-        throw_system_error("mkdir", path);
-    FileDescriptor directory(::openat(dev_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    for (auto const& mount : spec.mounts) {
+        if (mount.destination == destination)
+            return true;
+    }
+    return false;
+}
+
+}
+
+void create_devices(int rootfs_fd, ContainerSpec const& spec, UserNamespace user_namespace)
+{
+    if (spec.default_devices) {
+        for (auto const& node : default_nodes)
+            add_device(rootfs_fd, node, user_namespace, Existing::Keep);
+    }
+    for (auto const& node : spec.devices)
+        add_device(rootfs_fd, node, user_namespace, Existing::Replace);
+    auto dev = make_mount_target(rootfs_fd, "/dev", TargetKind::Directory, MountTargetSymlinks::FollowInsideRoot);
+    FileDescriptor directory(::openat(dev.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!directory.is_valid())
-        throw_system_error("open", path);
-    return directory;
-}
-
-}
-
-void populate_dev(int rootfs_fd, UserNamespace user_namespace)
-{
-    auto target = open_mount_target(rootfs_fd, "dev", "/dev");
-    auto dev = create_mount("tmpfs", "tmpfs", { { "mode", "755" }, { "size", "65536k" } }, MountAttributes::NoSuid | MountAttributes::NoExec, "/dev");
-    attach_mount(dev.get(), target.get(), "/dev");
-
-    for (auto const& node : device_nodes)
-        add_device(dev.get(), node, user_namespace);
-
-    auto pts = make_directory(dev.get(), "pts", 0755);
-    MountOptions pts_options { { "newinstance", "" }, { "ptmxmode", "0666" }, { "mode", "0620" } };
-    // Group tty (5) exists only where the host's group 5 is mapped.
-    if (user_namespace == UserNamespace::No)
-        pts_options.emplace_back("gid", "5");
-    auto devpts = create_mount("devpts", "devpts", pts_options, MountAttributes::NoSuid | MountAttributes::NoExec, "/dev/pts");
-    attach_mount(devpts.get(), pts.get(), "/dev/pts");
-
-    auto shm = make_directory(dev.get(), "shm", 01777);
-    auto shm_mount = create_mount("tmpfs", "shm", { { "mode", "1777" }, { "size", "65536k" } }, no_suid_dev_exec, "/dev/shm");
-    attach_mount(shm_mount.get(), shm.get(), "/dev/shm");
-
-    auto mqueue = make_directory(dev.get(), "mqueue", 0755);
-    auto mqueue_mount = create_mount("mqueue", "mqueue", {}, no_suid_dev_exec, "/dev/mqueue");
-    attach_mount(mqueue_mount.get(), mqueue.get(), "/dev/mqueue");
-
+        throw_system_error("open", "/dev");
+    // /dev/ptmx is the container's own devpts instance's.
+    if (has_mount(spec, "/dev/pts")) {
+        ::unlinkat(directory.get(), "ptmx", 0);
+        if (::symlinkat("pts/ptmx", directory.get(), "ptmx") < 0)
+            throw_system_error("symlink", "/dev/ptmx");
+    }
     for (auto const& link : links) {
-        if (::symlinkat(link.target, dev.get(), link.name) < 0)
+        if (::symlinkat(link.target, directory.get(), link.name) < 0 && errno != EEXIST)
             throw_system_error("symlink", fmt::format("/dev/{}", link.name));
     }
 }

@@ -1,14 +1,16 @@
 #pragma once
 
+#include "container/ContainerSpec.h"
 #include "container/Namespaces.h"
 
 namespace vmm::container {
 
-// Mounts a tmpfs on the rootfs's /dev and fills it as the OCI runtime-spec
-// asks: null, zero, full, random, urandom and tty (device nodes, or bind
-// mounts of the host's nodes inside a user namespace, where mknod is not
-// allowed), a new devpts instance on /dev/pts with /dev/ptmx pointing into
-// it, /dev/shm, /dev/mqueue, and the fd, stdin, stdout and stderr links.
-void populate_dev(int rootfs_fd, UserNamespace user_namespace);
+// Fills the container's /dev (mounted already, from the spec's mounts) as
+// the OCI runtime-spec asks: the default devices null, zero, full, random,
+// urandom and tty where they are missing, the spec's own devices, /dev/ptmx
+// pointing into /dev/pts and the fd, stdin, stdout and stderr links. Nodes
+// are made with mknod, or inside a user namespace (where mknod is not
+// allowed) bound from the host's nodes.
+void create_devices(int rootfs_fd, ContainerSpec const& spec, UserNamespace user_namespace);
 
 }

@@ -50,6 +50,41 @@ uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace
     return flags;
 }
 
+uint64_t namespace_clone_flags(ContainerSpec const& spec)
+{
+    uint64_t flags = 0;
+    for (auto const& space : spec.namespaces) {
+        if (!space.path.empty())
+            continue;
+        switch (space.type) {
+        case NamespaceType::Mount:
+            flags |= CLONE_NEWNS;
+            break;
+        case NamespaceType::Pid:
+            flags |= CLONE_NEWPID;
+            break;
+        case NamespaceType::Uts:
+            flags |= CLONE_NEWUTS;
+            break;
+        case NamespaceType::Ipc:
+            flags |= CLONE_NEWIPC;
+            break;
+        case NamespaceType::Network:
+            flags |= CLONE_NEWNET;
+            break;
+        case NamespaceType::User:
+            flags |= CLONE_NEWUSER;
+            break;
+        case NamespaceType::Time:
+            flags |= CLONE_NEWTIME;
+            break;
+        case NamespaceType::Cgroup:
+            break;
+        }
+    }
+    return flags;
+}
+
 pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd)
 {
     CloneArguments arguments {};
@@ -72,6 +107,23 @@ void write_id_maps(pid_t child, IdMapping const& mapping)
         write_control_file(directory + "/setgroups", "deny");
     write_control_file(directory + "/uid_map", fmt::format("0 {} {}\n", mapping.users.first, mapping.users.count));
     write_control_file(directory + "/gid_map", fmt::format("0 {} {}\n", mapping.groups.first, mapping.groups.count));
+}
+
+void write_id_maps(pid_t child, std::vector<IdMapEntry> const& users, std::vector<IdMapEntry> const& groups)
+{
+    auto directory = fmt::format("/proc/{}", child);
+    auto format = [](std::vector<IdMapEntry> const& entries) {
+        std::string text;
+        for (auto const& entry : entries)
+            text += fmt::format("{} {} {}\n", entry.container_id, entry.host_id, entry.size);
+        return text;
+    };
+    if (::geteuid() != 0)
+        write_control_file(directory + "/setgroups", "deny");
+    if (!users.empty())
+        write_control_file(directory + "/uid_map", format(users));
+    if (!groups.empty())
+        write_control_file(directory + "/gid_map", format(groups));
 }
 
 FileDescriptor create_user_namespace(IdMapping const& mapping)

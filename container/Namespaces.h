@@ -2,6 +2,7 @@
 
 #include "common/FileDescriptor.h"
 #include "container/Container.h"
+#include "container/ContainerSpec.h"
 #include "container/IdMapping.h"
 
 #include <cstdint>
@@ -19,6 +20,10 @@ enum class UserNamespace {
 // the cgroup becomes the root it sees.
 uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace);
 
+// The CLONE_NEW* flags for the namespaces `spec` creates (those without a
+// path), but the cgroup namespace (see above).
+uint64_t namespace_clone_flags(ContainerSpec const& spec);
+
 // clone3() without a new stack, like fork(): returns the child's PID in the
 // parent and 0 in the child, which is PID 1 of its new PID namespace. With a
 // `cgroup_fd` (a cgroup v2 directory) the child starts in that cgroup.
@@ -27,6 +32,9 @@ pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd = -1);
 // Writes the uid and gid maps of the child's user namespace. An unprivileged
 // caller writes "deny" to setgroups first (CVE-2014-8989), as it must.
 void write_id_maps(pid_t child, IdMapping const& mapping);
+
+// Writes the spec's uid and gid maps (any number of lines) for `child`.
+void write_id_maps(pid_t child, std::vector<IdMapEntry> const& users, std::vector<IdMapEntry> const& groups);
 
 // A user namespace with `mapping`, open (its process is gone), for
 // idmapped mounts that show the container's files as its own.

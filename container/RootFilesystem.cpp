@@ -6,6 +6,7 @@
 #include "common/Error.h"
 #include "container/Devices.h"
 #include "common/Mount.h"
+#include "container/SpecMounts.h"
 
 #include <cerrno>
 #include <climits>
@@ -25,61 +26,7 @@ namespace {
 // namespace only, just long enough to pivot into it.
 constexpr char const* image_staging_directory = "/tmp";
 
-// The OCI runtime-spec's (and runc's) default masked and read-only paths.
-constexpr char const* masked_paths[] = {
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-};
-
-constexpr char const* read_only_paths[] = {
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-};
-
 constexpr auto no_suid_dev_exec = MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec;
-
-// The directories the container's /proc, /sys and /dev are mounted on,
-// made where a tree lacks them: in the overlay's upper layer (the user's
-// tree stays as it is), or on the image, which the container writes anyway.
-void make_mount_points(int rootfs_fd)
-{
-    for (auto const* name : { "proc", "sys", "dev" }) {
-        if (::mkdirat(rootfs_fd, name, 0755) < 0 && errno != EEXIST)
-            throw_system_error("mkdir", fmt::format("/{} (a mount point)", name));
-    }
-}
-
-void mount_proc_and_sys(int rootfs_fd, NetworkMode network, UserNamespace user_namespace)
-{
-    auto proc_target = open_mount_target(rootfs_fd, "proc", "/proc");
-    auto proc = create_mount("proc", "proc", {}, no_suid_dev_exec, "/proc");
-    attach_mount(proc.get(), proc_target.get(), "/proc");
-
-    auto sys_target = open_mount_target(rootfs_fd, "sys", "/sys");
-    // A new sysfs shows the container's own network namespace. In a user
-    // namespace sharing the host's network, the kernel refuses a new sysfs,
-    // so the host's is bound read-only instead.
-    FileDescriptor sys;
-    if (network == NetworkMode::Host && user_namespace == UserNamespace::Yes) {
-        sys = clone_mount_tree("/sys");
-        set_mount_attributes(sys.get(), MountAttributes::ReadOnly | no_suid_dev_exec, "/sys");
-    } else {
-        sys = create_mount("sysfs", "sysfs", {}, MountAttributes::ReadOnly | no_suid_dev_exec, "/sys");
-    }
-    attach_mount(sys.get(), sys_target.get(), "/sys");
-}
 
 // Overlay option values are separated by ',' and ':', escaped with '\\'.
 std::string overlay_path(std::string_view path)
@@ -146,6 +93,23 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
     return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory);
 }
 
+// net.ipv4.ip_forward is /proc/sys/net/ipv4/ip_forward (a key may use '/' too).
+void write_sysctl(std::string const& key, std::string const& value)
+{
+    if (key.find("..") != std::string::npos)
+        throw Error(fmt::format("sysctl {}: not a sysctl name", key));
+    auto path = "/proc/sys/" + key;
+    for (size_t index = std::string("/proc/sys/").size(); index < path.size(); ++index) {
+        if (path[index] == '.')
+            path[index] = '/';
+    }
+    FileDescriptor file(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!file.is_valid())
+        throw_system_error("open", fmt::format("sysctl {} ({})", key, path));
+    if (!write_all(file.get(), value.data(), value.size()))
+        throw_system_error("write", fmt::format("sysctl {}={}", key, value));
+}
+
 void pivot_into(int rootfs_fd)
 {
     if (::fchdir(rootfs_fd) < 0)
@@ -161,9 +125,9 @@ void pivot_into(int rootfs_fd)
 }
 
 // Opens a path of the container's /proc or /sys; nullopt if it is absent.
-std::optional<FileDescriptor> open_if_present(char const* path, struct stat& status)
+std::optional<FileDescriptor> open_if_present(std::string const& path, struct stat& status)
 {
-    FileDescriptor fd(::open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    FileDescriptor fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.is_valid()) {
         if (errno == ENOENT)
             return std::nullopt;
@@ -174,9 +138,9 @@ std::optional<FileDescriptor> open_if_present(char const* path, struct stat& sta
     return fd;
 }
 
-void mask_paths()
+void mask_paths(std::vector<std::string> const& paths)
 {
-    for (auto const* path : masked_paths) {
+    for (auto const& path : paths) {
         struct stat status {};
         auto target = open_if_present(path, status);
         if (!target)
@@ -189,14 +153,14 @@ void mask_paths()
     }
 }
 
-void make_paths_read_only()
+void make_paths_read_only(std::vector<std::string> const& paths)
 {
-    for (auto const* path : read_only_paths) {
+    for (auto const& path : paths) {
         struct stat status {};
         auto target = open_if_present(path, status);
         if (!target)
             continue;
-        auto copy = clone_mount_tree(target->get(), "");
+        auto copy = clone_mount_tree(target->get(), "", CloneDepth::Recursive);
         set_mount_attributes(copy.get(), MountAttributes::ReadOnly | no_suid_dev_exec, path);
         attach_mount(copy.get(), target->get(), path);
     }
@@ -249,29 +213,51 @@ void map_root_ids(RootSource& source, int user_namespace_fd)
     set_mount_id_map(source.directory_tree.get(), user_namespace_fd, source.display_path);
 }
 
-void enter_root_filesystem(RootSource const& source, NetworkMode network, UserNamespace user_namespace)
+void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, UserNamespace user_namespace, std::function<void()> const& before_pivot)
 {
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+    // Nothing of the container's reaches the host's mounts (or, for
+    // "rslave", the other way round but not back).
+    uint64_t const propagation = spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
+    if (::mount(nullptr, "/", nullptr, MS_REC | (propagation == MS_SHARED ? uint64_t(MS_PRIVATE) : propagation), nullptr) < 0)
         throw_system_error("mount --make-rprivate", "/");
 
     int rootfs_fd = -1;
     FileDescriptor directory_tree;
-    if (source.image_mount.is_valid()) {
+    if (spec.root_setup == RootSetup::Bundle) {
+        // root.path itself, bound over itself so that it is a mount to pivot into.
+        directory_tree = clone_mount_tree(spec.root_path, CloneDepth::Recursive);
+        attach_mount(directory_tree.get(), spec.root_path);
+        directory_tree = FileDescriptor::open(spec.root_path, O_PATH | O_DIRECTORY);
+        rootfs_fd = directory_tree.get();
+    } else if (source.image_mount.is_valid()) {
         attach_mount(source.image_mount.get(), image_staging_directory);
         rootfs_fd = source.image_mount.get();
-        make_mount_points(rootfs_fd);
     } else {
         directory_tree = mount_overlay(source, user_namespace);
         attach_mount(directory_tree.get(), source.directory);
         rootfs_fd = directory_tree.get();
-        make_mount_points(rootfs_fd);
     }
 
-    mount_proc_and_sys(rootfs_fd, network, user_namespace);
-    populate_dev(rootfs_fd, user_namespace);
+    for (auto const& mount : spec.mounts)
+        mount_into_root(rootfs_fd, mount, spec.mount_target_symlinks, user_namespace);
+    create_devices(rootfs_fd, spec, user_namespace);
+    if (before_pivot)
+        before_pivot();
     pivot_into(rootfs_fd);
-    mask_paths();
-    make_paths_read_only();
+    if (propagation == MS_SHARED || propagation == MS_UNBINDABLE) {
+        if (::mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr) < 0)
+            throw_system_error("mount (rootfsPropagation)", spec.rootfs_propagation);
+    }
+    for (auto const& [key, value] : spec.sysctl)
+        write_sysctl(key, value);
+    mask_paths(spec.masked_paths);
+    make_paths_read_only(spec.readonly_paths);
+    if (spec.root_readonly) {
+        mount_attr attribute {};
+        attribute.attr_set = MOUNT_ATTR_RDONLY;
+        if (::mount_setattr(AT_FDCWD, "/", 0, &attribute, sizeof(attribute)) < 0)
+            throw_system_error("mount_setattr MOUNT_ATTR_RDONLY", "/ (root.readonly)");
+    }
 }
 
 }

@@ -3,8 +3,10 @@
 #include "common/FileDescriptor.h"
 #include "container/Container.h"
 #include "common/LoopDevice.h"
+#include "container/ContainerSpec.h"
 #include "container/Namespaces.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -34,10 +36,12 @@ void check_has_shell(RootSource const& source);
 // the container's root (an unprivileged host id) owns what host root owns.
 void map_root_ids(RootSource& source, int user_namespace_fd);
 
-// Runs in the container's new mount namespace: makes / private, mounts the
-// rootfs, /proc, a read-only /sys and /dev into it (targets opened without
-// following symlinks), pivots into it, detaches the old root, and masks and
-// write-protects the OCI runtime-spec's default paths.
-void enter_root_filesystem(RootSource const& source, NetworkMode network, UserNamespace user_namespace);
+// Runs in the container's new mount namespace: makes / private (or as
+// rootfsPropagation says), mounts the rootfs (the bundle's root.path, or the
+// layered `source`), the spec's mounts and devices into it (targets opened
+// inside the root), runs `before_pivot` (the createContainer hooks), pivots
+// into it, detaches the old root, writes the sysctls, masks and
+// write-protects the spec's paths and makes the root read-only if asked.
+void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, UserNamespace user_namespace, std::function<void()> const& before_pivot);
 
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
+#include <csignal>
 #include <unistd.h>
 
 namespace vmm {
@@ -80,11 +81,52 @@ void sweep_stale_cgroups()
         sweep_directory(fmt::format("{}/{}", root, controller));
 }
 
-std::unique_ptr<Cgroup> create_cgroup(std::string const& name)
+std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime)
 {
     if (detect_cgroup_version() == CgroupVersion::V2)
-        return std::make_unique<CgroupV2>("/sys/fs/cgroup", name);
-    return std::make_unique<CgroupV1>("/sys/fs/cgroup", name);
+        return std::make_unique<CgroupV2>("/sys/fs/cgroup", name, lifetime);
+    return std::make_unique<CgroupV1>("/sys/fs/cgroup", name, lifetime);
+}
+
+std::unique_ptr<Cgroup> open_cgroup(std::string const& name)
+{
+    if (detect_cgroup_version() == CgroupVersion::V2) {
+        if (::access(fmt::format("/sys/fs/cgroup/{}", name).c_str(), F_OK) < 0)
+            return nullptr;
+        return std::make_unique<CgroupV2>("/sys/fs/cgroup", name, CgroupLifetime::Persistent, CgroupV2::Existing);
+    }
+    if (::access(fmt::format("/sys/fs/cgroup/memory/{}", name).c_str(), F_OK) < 0 && ::access(fmt::format("/sys/fs/cgroup/pids/{}", name).c_str(), F_OK) < 0)
+        return nullptr;
+    return std::make_unique<CgroupV1>("/sys/fs/cgroup", name, CgroupLifetime::Persistent, CgroupV1::Existing);
+}
+
+std::vector<pid_t> Cgroup::process_ids() const
+{
+    std::ifstream file(path() + "/cgroup.procs");
+    std::vector<pid_t> pids;
+    pid_t pid = 0;
+    while (file >> pid)
+        pids.push_back(pid);
+    return pids;
+}
+
+void Cgroup::signal_all(int signal_number) const
+{
+    for (auto pid : process_ids())
+        ::kill(pid, signal_number);
+}
+
+void make_cgroup_parents(std::string const& path)
+{
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos || slash == 0)
+        return;
+    auto parent = path.substr(0, slash);
+    if (::access(parent.c_str(), F_OK) == 0)
+        return;
+    make_cgroup_parents(parent);
+    if (::mkdir(parent.c_str(), 0755) < 0 && errno != EEXIST)
+        throw_system_error("mkdir", parent);
 }
 
 uint64_t cpu_quota_us(double cpus)

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 namespace vmm {
 
@@ -15,8 +16,30 @@ struct ResourceLimits {
     std::optional<uint64_t> memory_bytes;
     std::optional<double> cpus;
     std::optional<uint64_t> pids;
+    // The rest of the OCI runtime-spec's linux.resources that vmm applies.
+    std::optional<uint64_t> memory_reservation {};
+    std::optional<int64_t> memory_swap {}; // Memory plus swap; -1: unlimited.
+    std::optional<uint64_t> cpu_shares {};
+    std::optional<int64_t> cpu_quota_us {}; // With cpu_period_us, instead of cpus.
+    std::optional<uint64_t> cpu_period_us {};
+    std::optional<uint16_t> blkio_weight {};
 
-    bool any() const { return memory_bytes || cpus || pids; }
+    bool any() const
+    {
+        return memory_bytes || cpus || pids || memory_reservation || memory_swap || cpu_shares || cpu_quota_us || cpu_period_us || blkio_weight;
+    }
+};
+
+// Whether destroying the Cgroup object removes the cgroup. An OCI
+// container's cgroup outlives `vmm oci create`: `delete` removes it.
+enum class CgroupLifetime {
+    Temporary,
+    Persistent,
+};
+
+enum class FreezerState {
+    Thawed,
+    Frozen,
 };
 
 enum class CgroupVersion {
@@ -50,6 +73,18 @@ public:
     virtual int clone_into_fd() const { return -1; }
     // The cgroup's directory (for v1: the memory controller's).
     virtual std::string const& path() const = 0;
+
+    // pause/resume: the freezer (v1's freezer.state, v2's cgroup.freeze).
+    virtual void set_freezer_state(FreezerState state) = 0;
+    virtual FreezerState freezer_state() const = 0;
+    // The processes in the cgroup (cgroup.procs).
+    std::vector<pid_t> process_ids() const;
+    // Sends `signal_number` to every process in it.
+    void signal_all(int signal_number) const;
+    // Removes the cgroup now (a Persistent one, at `delete`); false if busy.
+    virtual bool remove() = 0;
+    // From now on the cgroup outlives this object (create, once it succeeded).
+    virtual void keep() = 0;
 };
 
 // What /sys/fs/cgroup is: a cgroup2 mount (v2), or a tmpfs of v1 hierarchies.
@@ -58,8 +93,11 @@ CgroupVersion detect_cgroup_version(std::string const& cgroup_root = "/sys/fs/cg
 // The name of the cgroup of the container that vmm process `pid` runs.
 std::string container_cgroup_name(pid_t pid);
 
-// Creates cgroup `name` on this host's cgroup file system.
-std::unique_ptr<Cgroup> create_cgroup(std::string const& name);
+// Creates cgroup `name` on this host's cgroup file system. `name` may be a
+// path ("machine/ctr"): missing parents are made (and kept).
+std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary);
+// Opens the existing cgroup `name` (Persistent): nullptr if it is gone.
+std::unique_ptr<Cgroup> open_cgroup(std::string const& name);
 
 // Whether `pid` is a running vmm (whose cgroups and layers are in use).
 bool is_live_vmm(pid_t pid);
@@ -79,6 +117,8 @@ void write_control_file(std::string const& path, std::string const& value);
 // Makes a cgroup directory. One left by a vmm that was killed (whose PID,
 // and so name, is now ours again) is removed first if it is empty.
 void make_cgroup_directory(std::string const& path);
+// Makes the missing parents of cgroup directory `path`.
+void make_cgroup_parents(std::string const& path);
 // Removes a cgroup directory, waiting briefly while the kernel finishes
 // tearing down its last tasks (EBUSY). Returns false if it could not.
 bool remove_cgroup_directory(std::string const& path);

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <fstream>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -11,16 +12,27 @@
 
 namespace vmm {
 
-CgroupV1::CgroupV1(std::string const& root, std::string const& name)
+CgroupV1::CgroupV1(std::string const& root, std::string const& name, CgroupLifetime lifetime, OpenMode mode)
     : m_root(root)
     , m_name(name)
+    , m_lifetime(lifetime)
 {
     try {
         for (auto const* controller : controllers) {
+            if (::access(fmt::format("{}/{}", m_root, controller).c_str(), F_OK) < 0)
+                continue;
             auto directory = directory_of(controller);
+            if (mode == Existing) {
+                if (::access(directory.c_str(), F_OK) == 0)
+                    m_directories.push_back(directory);
+                continue;
+            }
+            make_cgroup_parents(directory);
             make_cgroup_directory(directory);
             m_directories.push_back(directory);
         }
+        if (m_directories.empty())
+            throw Error(fmt::format("cgroup {}: no cgroup v1 hierarchy has it", m_name));
     } catch (...) {
         // The destructor does not run for a half-built object.
         for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it)
@@ -31,10 +43,43 @@ CgroupV1::CgroupV1(std::string const& root, std::string const& name)
 
 CgroupV1::~CgroupV1()
 {
+    if (m_lifetime == CgroupLifetime::Persistent)
+        return;
     for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it) {
         if (!remove_cgroup_directory(*it))
             spdlog::warn("cannot remove cgroup {}: {}", *it, std::strerror(errno));
     }
+}
+
+bool CgroupV1::remove()
+{
+    bool removed = true;
+    for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it)
+        removed &= remove_cgroup_directory(*it);
+    return removed;
+}
+
+void CgroupV1::set_freezer_state(FreezerState state)
+{
+    auto file = directory_of("freezer") + "/freezer.state";
+    write_control_file(file, state == FreezerState::Frozen ? "FROZEN" : "THAWED");
+    // The kernel freezes the tasks in the background: wait until it is done.
+    for (int attempt = 0; state == FreezerState::Frozen && attempt < 1000; ++attempt) {
+        std::ifstream current(file);
+        std::string text;
+        current >> text;
+        if (text == "FROZEN")
+            return;
+        ::usleep(1000);
+    }
+}
+
+FreezerState CgroupV1::freezer_state() const
+{
+    std::ifstream current(directory_of("freezer") + "/freezer.state");
+    std::string text;
+    current >> text;
+    return text == "FROZEN" || text == "FREEZING" ? FreezerState::Frozen : FreezerState::Thawed;
 }
 
 std::string CgroupV1::directory_of(std::string const& controller) const
@@ -44,22 +89,40 @@ std::string CgroupV1::directory_of(std::string const& controller) const
 
 void CgroupV1::apply(ResourceLimits const& limits)
 {
+    auto const memory = directory_of("memory");
+    bool const has_swap_accounting = ::access((memory + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0;
     if (limits.memory_bytes) {
-        auto directory = directory_of("memory");
         auto value = fmt::format("{}", *limits.memory_bytes);
-        write_control_file(directory + "/memory.limit_in_bytes", value);
-        // Memory plus swap gets the same limit, so the limit cannot be dodged
-        // by swapping; the file is missing when swap accounting is off.
-        if (::access((directory + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
-            write_control_file(directory + "/memory.memsw.limit_in_bytes", value);
+        write_control_file(memory + "/memory.limit_in_bytes", value);
+        // Memory plus swap gets the same limit unless a swap limit is given,
+        // so the limit cannot be dodged by swapping; the file is missing
+        // when swap accounting is off.
+        if (has_swap_accounting && !limits.memory_swap)
+            write_control_file(memory + "/memory.memsw.limit_in_bytes", value);
     }
+    if (limits.memory_swap && has_swap_accounting)
+        write_control_file(memory + "/memory.memsw.limit_in_bytes", fmt::format("{}", *limits.memory_swap));
+    if (limits.memory_reservation)
+        write_control_file(memory + "/memory.soft_limit_in_bytes", fmt::format("{}", *limits.memory_reservation));
+    auto const cpu = directory_of("cpu");
     if (limits.cpus) {
-        auto directory = directory_of("cpu");
-        write_control_file(directory + "/cpu.cfs_period_us", fmt::format("{}", cpu_period_us));
-        write_control_file(directory + "/cpu.cfs_quota_us", fmt::format("{}", cpu_quota_us(*limits.cpus)));
+        write_control_file(cpu + "/cpu.cfs_period_us", fmt::format("{}", cpu_period_us));
+        write_control_file(cpu + "/cpu.cfs_quota_us", fmt::format("{}", cpu_quota_us(*limits.cpus)));
     }
+    if (limits.cpu_period_us)
+        write_control_file(cpu + "/cpu.cfs_period_us", fmt::format("{}", *limits.cpu_period_us));
+    if (limits.cpu_quota_us)
+        write_control_file(cpu + "/cpu.cfs_quota_us", fmt::format("{}", *limits.cpu_quota_us));
+    if (limits.cpu_shares)
+        write_control_file(cpu + "/cpu.shares", fmt::format("{}", *limits.cpu_shares));
     if (limits.pids)
         write_control_file(directory_of("pids") + "/pids.max", fmt::format("{}", *limits.pids));
+    if (limits.blkio_weight) {
+        auto file = directory_of("blkio") + "/blkio.weight";
+        if (::access(file.c_str(), F_OK) < 0)
+            file = directory_of("blkio") + "/blkio.bfq.weight";
+        write_control_file(file, fmt::format("{}", *limits.blkio_weight));
+    }
 }
 
 void CgroupV1::restrict_devices(std::span<DeviceRule const> rules)
@@ -68,7 +131,7 @@ void CgroupV1::restrict_devices(std::span<DeviceRule const> rules)
     // A new devices cgroup inherits its parent's list: deny all, then allow.
     write_control_file(directory + "/devices.deny", "a");
     for (auto const& rule : rules)
-        write_control_file(directory + "/devices.allow", format_device_rule(rule));
+        write_control_file(directory + (rule.effect == DeviceRuleEffect::Allow ? "/devices.allow" : "/devices.deny"), format_device_rule(rule));
 }
 
 void CgroupV1::attach(pid_t pid)

@@ -12,7 +12,11 @@ namespace vmm {
 // each mounted under `root` (normally /sys/fs/cgroup/<controller>).
 class CgroupV1 final : public Cgroup {
 public:
-    CgroupV1(std::string const& root, std::string const& name);
+    enum OpenMode {
+        Create,
+        Existing, // open_cgroup(): the directories are there already.
+    };
+    CgroupV1(std::string const& root, std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary, OpenMode mode = Create);
     ~CgroupV1() override;
 
     void apply(ResourceLimits const& limits) override;
@@ -21,15 +25,21 @@ public:
     void prepare_join() override;
     void join_from_child() override;
     std::string const& path() const override { return m_directories.front(); }
+    void set_freezer_state(FreezerState state) override;
+    FreezerState freezer_state() const override;
+    bool remove() override;
+    void keep() override { m_lifetime = CgroupLifetime::Persistent; }
 
     std::string directory_of(std::string const& controller) const;
 
     // The controllers the container gets a cgroup in; the first one's is path().
-    static constexpr char const* controllers[] = { "memory", "cpu", "pids", "devices" };
+    // Those of them that this host does not mount are left out.
+    static constexpr char const* controllers[] = { "memory", "cpu", "pids", "devices", "freezer", "blkio" };
 
 private:
     std::string m_root;
     std::string m_name;
+    CgroupLifetime m_lifetime;
     std::vector<std::string> m_directories; // Made by us, removed in reverse order.
     std::vector<FileDescriptor> m_join_files; // Each directory's tasks file.
 };

@@ -2,6 +2,7 @@
 
 #include "common/Error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -14,15 +15,21 @@
 
 namespace vmm {
 
-CgroupV2::CgroupV2(std::string const& root, std::string const& name)
+CgroupV2::CgroupV2(std::string const& root, std::string const& name, CgroupLifetime lifetime, OpenMode mode)
     : m_root(root)
     , m_directory(fmt::format("{}/{}", root, name))
+    , m_lifetime(lifetime)
 {
-    make_cgroup_directory(m_directory);
+    if (mode == Create) {
+        make_cgroup_parents(m_directory);
+        make_cgroup_directory(m_directory);
+    }
 }
 
 CgroupV2::~CgroupV2()
 {
+    if (m_lifetime == CgroupLifetime::Persistent)
+        return;
     if (!remove_cgroup_directory(m_directory))
         spdlog::warn("cannot remove cgroup {}: {}", m_directory, std::strerror(errno));
 }
@@ -41,7 +48,17 @@ void CgroupV2::enable_controller(std::string const& controller)
 {
     if (!available_controllers().contains(controller))
         throw Error(fmt::format("cgroup v2 at {} has no {} controller (it may be bound to a cgroup v1 hierarchy)", m_root, controller));
-    write_control_file(m_root + "/cgroup.subtree_control", "+" + controller);
+    // Every ancestor of a nested cgroup ("machine/ctr") passes it down.
+    auto parent = m_root;
+    auto relative = m_directory.substr(m_root.size() + 1);
+    for (;;) {
+        write_control_file(parent + "/cgroup.subtree_control", "+" + controller);
+        auto slash = relative.find('/');
+        if (slash == std::string::npos)
+            break;
+        parent += "/" + relative.substr(0, slash);
+        relative = relative.substr(slash + 1);
+    }
 }
 
 void CgroupV2::apply(ResourceLimits const& limits)
@@ -53,9 +70,35 @@ void CgroupV2::apply(ResourceLimits const& limits)
         if (::access((m_directory + "/memory.swap.max").c_str(), F_OK) == 0)
             write_control_file(m_directory + "/memory.swap.max", "0");
     }
+    if (limits.memory_reservation) {
+        enable_controller("memory");
+        write_control_file(m_directory + "/memory.low", fmt::format("{}", *limits.memory_reservation));
+    }
+    if (limits.memory_swap && limits.memory_bytes && ::access((m_directory + "/memory.swap.max").c_str(), F_OK) == 0) {
+        // v2 limits swap alone; the spec's value is memory plus swap.
+        auto swap = *limits.memory_swap < 0 ? std::string("max") : fmt::format("{}", *limits.memory_swap - static_cast<int64_t>(*limits.memory_bytes));
+        write_control_file(m_directory + "/memory.swap.max", swap);
+    }
     if (limits.cpus) {
         enable_controller("cpu");
         write_control_file(m_directory + "/cpu.max", format_cpu_max(*limits.cpus));
+    }
+    if (limits.cpu_quota_us || limits.cpu_period_us) {
+        enable_controller("cpu");
+        auto quota = limits.cpu_quota_us && *limits.cpu_quota_us > 0 ? fmt::format("{}", *limits.cpu_quota_us) : std::string("max");
+        write_control_file(m_directory + "/cpu.max", fmt::format("{} {}", quota, limits.cpu_period_us.value_or(cpu_period_us)));
+    }
+    if (limits.cpu_shares) {
+        enable_controller("cpu");
+        // runc's conversion of shares (2-262144) to weight (1-10000).
+        auto weight = 1 + ((std::clamp<uint64_t>(*limits.cpu_shares, 2, 262144) - 2) * 9999) / 262142;
+        write_control_file(m_directory + "/cpu.weight", fmt::format("{}", weight));
+    }
+    if (limits.blkio_weight) {
+        enable_controller("io");
+        // blkio's 10-1000 onto io.weight's 1-10000.
+        auto weight = 1 + ((std::clamp<uint64_t>(*limits.blkio_weight, 10, 1000) - 10) * 9999) / 990;
+        write_control_file(m_directory + "/io.weight", fmt::format("default {}", weight));
     }
     if (limits.pids) {
         enable_controller("pids");
@@ -67,6 +110,35 @@ void CgroupV2::restrict_devices(std::span<DeviceRule const> rules)
 {
     auto directory = FileDescriptor::open(m_directory, O_RDONLY | O_DIRECTORY);
     attach_device_filter(directory.get(), rules, m_directory);
+}
+
+bool CgroupV2::remove()
+{
+    return remove_cgroup_directory(m_directory);
+}
+
+void CgroupV2::set_freezer_state(FreezerState state)
+{
+    write_control_file(m_directory + "/cgroup.freeze", state == FreezerState::Frozen ? "1" : "0");
+    // cgroup.events says "frozen 1" once every task is stopped.
+    for (int attempt = 0; state == FreezerState::Frozen && attempt < 1000; ++attempt) {
+        std::ifstream events(m_directory + "/cgroup.events");
+        std::string key;
+        std::string value;
+        while (events >> key >> value) {
+            if (key == "frozen" && value == "1")
+                return;
+        }
+        ::usleep(1000);
+    }
+}
+
+FreezerState CgroupV2::freezer_state() const
+{
+    std::ifstream file(m_directory + "/cgroup.freeze");
+    std::string value;
+    file >> value;
+    return value == "1" ? FreezerState::Frozen : FreezerState::Thawed;
 }
 
 void CgroupV2::attach(pid_t pid)

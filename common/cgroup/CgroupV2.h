@@ -12,7 +12,11 @@ namespace vmm {
 // controllers a limit needs are enabled in the root's cgroup.subtree_control.
 class CgroupV2 final : public Cgroup {
 public:
-    CgroupV2(std::string const& root, std::string const& name);
+    enum OpenMode {
+        Create,
+        Existing,
+    };
+    CgroupV2(std::string const& root, std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary, OpenMode mode = Create);
     ~CgroupV2() override;
 
     void apply(ResourceLimits const& limits) override;
@@ -22,6 +26,10 @@ public:
     void join_from_child() override { }
     int clone_into_fd() const override { return m_directory_fd.get(); }
     std::string const& path() const override { return m_directory; }
+    void set_freezer_state(FreezerState state) override;
+    FreezerState freezer_state() const override;
+    bool remove() override;
+    void keep() override { m_lifetime = CgroupLifetime::Persistent; }
 
     // The controllers the root offers (its cgroup.controllers).
     std::set<std::string> available_controllers() const;
@@ -31,6 +39,7 @@ private:
 
     std::string m_root;
     std::string m_directory;
+    CgroupLifetime m_lifetime;
     FileDescriptor m_directory_fd;
 };
 

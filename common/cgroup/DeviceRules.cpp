@@ -44,6 +44,9 @@ constexpr uint8_t context_register = 1;
 constexpr uint8_t type_register = 2;
 constexpr uint8_t major_register = 4;
 constexpr uint8_t minor_register = 5;
+constexpr uint8_t access_register = 3;
+constexpr uint8_t scratch_register = 6;
+constexpr uint8_t move_register_code = BPF_ALU64 | BPF_MOV | BPF_X;
 
 bpf_insn load_context_word(uint8_t destination, int16_t offset)
 {
@@ -69,37 +72,88 @@ std::span<DeviceRule const> default_device_rules()
 
 std::string format_device_rule(DeviceRule const& rule)
 {
-    return fmt::format("{} {}:{} rwm", static_cast<char>(rule.type), format_number(rule.major), format_number(rule.minor));
+    std::string access;
+    if (rule.access & DeviceRead)
+        access += 'r';
+    if (rule.access & DeviceWrite)
+        access += 'w';
+    if (rule.access & DeviceMknod)
+        access += 'm';
+    if (rule.type == DeviceType::All)
+        return fmt::format("a *:* {}", access);
+    return fmt::format("{} {}:{} {}", static_cast<char>(rule.type), format_number(rule.major), format_number(rule.minor), access);
+}
+
+std::optional<uint8_t> parse_device_access(std::string_view letters)
+{
+    uint8_t access = 0;
+    for (char letter : letters) {
+        switch (letter) {
+        case 'r':
+            access |= DeviceRead;
+            break;
+        case 'w':
+            access |= DeviceWrite;
+            break;
+        case 'm':
+            access |= DeviceMknod;
+            break;
+        default:
+            return std::nullopt;
+        }
+    }
+    return access;
 }
 
 std::vector<bpf_insn> device_filter_program(std::span<DeviceRule const> rules)
 {
     std::vector<bpf_insn> program;
-    // access_type is (access << 16) | type; every rule allows all three
-    // accesses (mknod, read, write), so only the type is kept.
+    // access_type is (access << 16) | type. The kernel's access bits are
+    // mknod 1, read 2, write 4.
     program.push_back(load_context_word(type_register, offsetof(bpf_cgroup_dev_ctx, access_type)));
+    program.push_back(instruction(move_register_code, access_register, type_register, 0, 0));
     program.push_back(instruction(BPF_ALU64 | BPF_AND | BPF_K, type_register, 0, 0, 0xffff));
+    program.push_back(instruction(BPF_ALU64 | BPF_RSH | BPF_K, access_register, 0, 0, 16));
     program.push_back(load_context_word(major_register, offsetof(bpf_cgroup_dev_ctx, major)));
     program.push_back(load_context_word(minor_register, offsetof(bpf_cgroup_dev_ctx, minor)));
 
-    for (auto const& rule : rules) {
-        struct Comparison {
-            uint8_t register_number;
-            int64_t value;
-        };
-        std::vector<Comparison> comparisons;
-        comparisons.push_back({ type_register, rule.type == DeviceType::Block ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR });
-        if (rule.major != any_device_number)
-            comparisons.push_back({ major_register, rule.major });
-        if (rule.minor != any_device_number)
-            comparisons.push_back({ minor_register, rule.minor });
-        // A mismatch jumps past the rest of this rule: its other comparisons
-        // and its "return 1".
-        for (size_t index = 0; index < comparisons.size(); ++index) {
-            auto skip = static_cast<int16_t>(comparisons.size() - index - 1 + 2);
-            program.push_back(instruction(BPF_JMP | BPF_JNE | BPF_K, comparisons[index].register_number, 0, skip, static_cast<int32_t>(comparisons[index].value)));
+    // A later rule overrides an earlier one: the last matching rule decides,
+    // so the program tries them from the last one back.
+    for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
+        auto const& rule = *it;
+        uint32_t kernel_access = 0;
+        if (rule.access & DeviceMknod)
+            kernel_access |= BPF_DEVCG_ACC_MKNOD;
+        if (rule.access & DeviceRead)
+            kernel_access |= BPF_DEVCG_ACC_READ;
+        if (rule.access & DeviceWrite)
+            kernel_access |= BPF_DEVCG_ACC_WRITE;
+        std::vector<bpf_insn> tests;
+        // Each test jumps to the end of the rule (patched below) on a mismatch.
+        if (rule.type != DeviceType::All) {
+            tests.push_back(instruction(BPF_JMP | BPF_JNE | BPF_K, type_register, 0, 0, rule.type == DeviceType::Block ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR));
+            if (rule.major != any_device_number)
+                tests.push_back(instruction(BPF_JMP | BPF_JNE | BPF_K, major_register, 0, 0, static_cast<int32_t>(rule.major)));
+            if (rule.minor != any_device_number)
+                tests.push_back(instruction(BPF_JMP | BPF_JNE | BPF_K, minor_register, 0, 0, static_cast<int32_t>(rule.minor)));
         }
-        program.push_back(return_value(1));
+        if (rule.effect == DeviceRuleEffect::Allow) {
+            // Allowed only if every access asked for is one the rule covers.
+            tests.push_back(instruction(move_register_code, scratch_register, access_register, 0, 0));
+            tests.push_back(instruction(BPF_ALU64 | BPF_AND | BPF_K, scratch_register, 0, 0, static_cast<int32_t>(~kernel_access & 7)));
+            tests.push_back(instruction(BPF_JMP | BPF_JNE | BPF_K, scratch_register, 0, 0, 0));
+        } else {
+            // Denied if any access asked for is one the rule covers.
+            tests.push_back(instruction(move_register_code, scratch_register, access_register, 0, 0));
+            tests.push_back(instruction(BPF_ALU64 | BPF_AND | BPF_K, scratch_register, 0, 0, static_cast<int32_t>(kernel_access)));
+            tests.push_back(instruction(BPF_JMP | BPF_JEQ | BPF_K, scratch_register, 0, 0, 0));
+        }
+        for (size_t index = 0; index < tests.size(); ++index) {
+            if (BPF_CLASS(tests[index].code) == BPF_JMP)
+                tests[index].off = static_cast<int16_t>(tests.size() - index - 1 + 2);
+            program.push_back(tests[index]);
+        }
+        program.push_back(return_value(rule.effect == DeviceRuleEffect::Allow ? 1 : 0));
         program.push_back(exit_program());
     }
     program.push_back(return_value(0));

@@ -1,0 +1,91 @@
+#include "container/OptionsSpec.h"
+
+#include "common/Error.h"
+#include "container/Capabilities.h"
+#include "container/IdMapping.h"
+
+#include <cstdlib>
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace vmm::container {
+
+namespace {
+
+// Below this, guest/init itself cannot start.
+constexpr uint64_t minimum_memory_limit = 4 * 1024 * 1024;
+
+void validate(ContainerOptions const& options)
+{
+    if (options.memory_limit && *options.memory_limit < minimum_memory_limit)
+        throw Error(fmt::format("--mem: {} bytes is below the minimum of 4M", *options.memory_limit));
+    if (options.pids_limit && *options.pids_limit < 1)
+        throw Error("--pids: must be at least 1");
+    if (options.hostname.empty() || options.hostname.size() > 64)
+        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
+}
+
+}
+
+ContainerSpec spec_from_options(ContainerOptions const& options)
+{
+    validate(options);
+    bool const is_root = ::geteuid() == 0;
+    bool const user_namespace = options.rootless == Rootless::Yes || !is_root;
+
+    ContainerSpec spec;
+    spec.root_path = options.rootfs;
+    spec.root_setup = RootSetup::Layered;
+    spec.init_kind = InitKind::Embedded;
+    spec.require_shell = options.command.empty();
+    spec.mount_target_symlinks = MountTargetSymlinks::Refuse;
+    spec.hostname = options.hostname;
+
+    auto& process = spec.process;
+    process.args = options.command;
+    process.env = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "HOSTNAME=" + options.hostname };
+    if (char const* terminal = std::getenv("TERM"))
+        process.env.push_back(std::string("TERM=") + terminal);
+    process.terminal = options.terminal == TerminalMode::Pseudo ? ProcessTerminal::Pseudo : ProcessTerminal::None;
+    // CAP_MKNOD only where the device cgroup limits what it can make: root
+    // always gets a cgroup with the allowlist.
+    auto capabilities = default_capabilities(is_root ? DeviceCreation::Allowlisted : DeviceCreation::Denied);
+    process.capabilities = { capabilities, capabilities, capabilities, 0, 0 };
+    process.no_new_privileges = true;
+
+    spec.namespaces = { { NamespaceType::Mount, {} }, { NamespaceType::Pid, {} }, { NamespaceType::Uts, {} }, { NamespaceType::Ipc, {} }, { NamespaceType::Cgroup, {} } };
+    if (options.network != NetworkMode::Host)
+        spec.namespaces.push_back({ NamespaceType::Network, {} });
+    if (options.network == NetworkMode::Bridge)
+        spec.bridge = options.bridge;
+    if (user_namespace) {
+        spec.namespaces.push_back({ NamespaceType::User, {} });
+        auto mapping = rootless_id_mapping();
+        spec.uid_mappings = { { 0, mapping.users.first, mapping.users.count } };
+        spec.gid_mappings = { { 0, mapping.groups.first, mapping.groups.count } };
+    }
+
+    spec.mounts = default_mounts();
+    for (auto& mount : spec.mounts) {
+        // The tmpfs /dev of vmm's containers is noexec; the OCI default's is not.
+        if (mount.destination == "/dev")
+            mount.options = { "nosuid", "noexec", "mode=755", "size=65536k" };
+    }
+    spec.masked_paths = default_masked_paths();
+    spec.readonly_paths = default_readonly_paths();
+    spec.seccomp_kind = SeccompKind::Builtin;
+
+    // As root the container always gets its own cgroup; an unprivileged
+    // caller only where it asked for limits (and has a delegated hierarchy).
+    spec.resources.memory_bytes = options.memory_limit;
+    spec.resources.cpus = options.cpus;
+    spec.resources.pids = options.pids_limit;
+    if (is_root || spec.resources.any())
+        spec.cgroups_path = container_cgroup_name(::getpid());
+    auto rules = default_device_rules();
+    spec.device_rules.assign(rules.begin(), rules.end());
+    spec.restrict_devices = is_root;
+    return spec;
+}
+
+}

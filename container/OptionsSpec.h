@@ -1,0 +1,16 @@
+#pragma once
+
+#include "container/Container.h"
+#include "container/ContainerSpec.h"
+
+namespace vmm::container {
+
+// The spec of `vmm --container ROOTFS [flags] [-- CMD...]`: the rootfs as a
+// layered root (overlay, ext4 image or tar), vmm's init as PID 1 running
+// CMD (or the tree's shell), the default mounts, devices, masked paths,
+// capabilities and seccomp profile, the flags' limits, and a user
+// namespace for --rootless or an unprivileged caller. Throws for a flag
+// value the engine cannot take ("--mem: ... below the minimum").
+ContainerSpec spec_from_options(ContainerOptions const& options);
+
+}

@@ -1,0 +1,226 @@
+#include "container/SpecMounts.h"
+
+#include "common/Error.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/openat2.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace vmm::container {
+
+namespace {
+
+struct AttributeOption {
+    char const* name;
+    MountAttributes set;
+    MountAttributes clear; // Options like "rw" or "suid" clear an attribute.
+};
+
+constexpr AttributeOption attribute_options[] = {
+    { "ro", MountAttributes::ReadOnly, MountAttributes::None },
+    { "rw", MountAttributes::None, MountAttributes::ReadOnly },
+    { "nosuid", MountAttributes::NoSuid, MountAttributes::None },
+    { "suid", MountAttributes::None, MountAttributes::NoSuid },
+    { "nodev", MountAttributes::NoDev, MountAttributes::None },
+    { "dev", MountAttributes::None, MountAttributes::NoDev },
+    { "noexec", MountAttributes::NoExec, MountAttributes::None },
+    { "exec", MountAttributes::None, MountAttributes::NoExec },
+    { "noatime", MountAttributes::NoAtime, MountAttributes::StrictAtime },
+    { "strictatime", MountAttributes::StrictAtime, MountAttributes::NoAtime },
+    { "relatime", MountAttributes::None, MountAttributes::NoAtime | MountAttributes::StrictAtime },
+    { "atime", MountAttributes::None, MountAttributes::NoAtime },
+    { "nodiratime", MountAttributes::NoDirAtime, MountAttributes::None },
+    { "diratime", MountAttributes::None, MountAttributes::NoDirAtime },
+    { "nosymfollow", MountAttributes::NoSymlinkFollow, MountAttributes::None },
+    { "symfollow", MountAttributes::None, MountAttributes::NoSymlinkFollow },
+};
+
+// Options that fstab and the runtimes know and that change nothing here.
+constexpr char const* no_effect_options[] = { "defaults", "async", "sync", "dirsync", "remount", "tmpcopyup", "mand", "nomand", "loud", "silent", "lazytime", "nolazytime", "auto", "noauto", "user", "nouser" };
+
+MountAttributes with(MountAttributes attributes, MountAttributes set, MountAttributes clear)
+{
+    return static_cast<MountAttributes>((static_cast<unsigned>(attributes) & ~static_cast<unsigned>(clear)) | static_cast<unsigned>(set));
+}
+
+bool is_bind_type(MountSpec const& mount)
+{
+    return mount.type == "bind" || mount.type == "rbind";
+}
+
+}
+
+uint64_t propagation_flag(std::string_view name)
+{
+    if (name == "private" || name == "rprivate")
+        return MS_PRIVATE;
+    if (name == "shared" || name == "rshared")
+        return MS_SHARED;
+    if (name == "slave" || name == "rslave")
+        return MS_SLAVE;
+    if (name == "unbindable" || name == "runbindable")
+        return MS_UNBINDABLE;
+    return 0;
+}
+
+ParsedMountOptions parse_mount_options(MountSpec const& mount)
+{
+    ParsedMountOptions parsed;
+    parsed.bind = is_bind_type(mount);
+    if (mount.type == "rbind")
+        parsed.bind_depth = CloneDepth::Recursive;
+    for (auto const& option : mount.options) {
+        bool handled = false;
+        for (auto const& attribute : attribute_options) {
+            if (option == attribute.name) {
+                parsed.attributes = with(parsed.attributes, attribute.set, attribute.clear);
+                handled = true;
+            }
+        }
+        if (handled)
+            continue;
+        if (option == "bind" || option == "rbind") {
+            parsed.bind = true;
+            if (option == "rbind")
+                parsed.bind_depth = CloneDepth::Recursive;
+            continue;
+        }
+        if (auto flag = propagation_flag(option)) {
+            parsed.propagation = flag;
+            continue;
+        }
+        if (option == "idmap" || option == "ridmap")
+            throw Error(fmt::format("mount {}: option '{}' (idmapped mounts from the config) is not supported", mount.destination, option));
+        bool no_effect = false;
+        for (auto const* name : no_effect_options)
+            no_effect |= option == name;
+        if (no_effect) {
+            parsed.ignored.push_back(option);
+            continue;
+        }
+        if (parsed.bind) {
+            // A bind mount takes no file system parameters.
+            parsed.ignored.push_back(option);
+            continue;
+        }
+        auto equals = option.find('=');
+        if (equals == std::string::npos)
+            parsed.parameters.emplace_back(option, "");
+        else
+            parsed.parameters.emplace_back(option.substr(0, equals), option.substr(equals + 1));
+    }
+    return parsed;
+}
+
+FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind kind, MountTargetSymlinks symlinks)
+{
+    std::string relative(path);
+    while (!relative.empty() && relative.front() == '/')
+        relative.erase(0, 1);
+    if (relative.empty())
+        return FileDescriptor(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3));
+
+    auto open_in_root = [&](std::string const& name, uint64_t resolve_extra) {
+        open_how how {};
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve_extra;
+        return FileDescriptor(static_cast<int>(::syscall(SYS_openat2, root_fd, name.c_str(), &how, sizeof(how))));
+    };
+    uint64_t const no_symlinks = symlinks == MountTargetSymlinks::Refuse ? RESOLVE_NO_SYMLINKS : 0;
+
+    // Each missing directory on the way is made in its parent, which was
+    // itself reached inside the root.
+    size_t position = 0;
+    for (;;) {
+        auto slash = relative.find('/', position);
+        bool const last = slash == std::string::npos;
+        auto prefix = last ? relative : relative.substr(0, slash);
+        auto fd = open_in_root(prefix, no_symlinks);
+        if (!fd.is_valid()) {
+            if (errno == ELOOP)
+                throw Error(fmt::format("{}: mount target is a symlink (refusing to follow it)", path));
+            if (errno != ENOENT)
+                throw_system_error("open mount target", path);
+            auto parent_slash = prefix.rfind('/');
+            auto parent = parent_slash == std::string::npos ? std::string(".") : prefix.substr(0, parent_slash);
+            auto name = parent_slash == std::string::npos ? prefix : prefix.substr(parent_slash + 1);
+            FileDescriptor parent_fd = parent == "." ? FileDescriptor(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3)) : open_in_root(parent, no_symlinks);
+            if (!parent_fd.is_valid())
+                throw_system_error("open mount target", path);
+            // An O_PATH fd cannot be given to mkdirat: reopen the directory.
+            FileDescriptor directory(::openat(parent_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!directory.is_valid())
+                throw_system_error("open mount target", path);
+            if (last && kind == TargetKind::File) {
+                FileDescriptor file(::openat(directory.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+                if (!file.is_valid() && errno != EEXIST)
+                    throw_system_error("create mount target", path);
+            } else if (::mkdirat(directory.get(), name.c_str(), 0755) < 0 && errno != EEXIST) {
+                throw_system_error("mkdir mount target", path);
+            }
+            fd = open_in_root(prefix, no_symlinks);
+            if (!fd.is_valid())
+                throw_system_error("open mount target", path);
+        }
+        if (last)
+            return fd;
+        position = slash + 1;
+    }
+}
+
+void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace)
+{
+    auto options = parse_mount_options(mount);
+    for (auto const& option : options.ignored)
+        spdlog::debug("mount {}: option '{}' has no effect", mount.destination, option);
+    auto const& what = mount.destination;
+
+    FileDescriptor detached;
+    auto kind = TargetKind::Directory;
+    if (options.bind) {
+        struct stat status {};
+        if (::stat(mount.source.c_str(), &status) < 0)
+            throw_system_error("bind mount source", mount.source);
+        if (!S_ISDIR(status.st_mode))
+            kind = TargetKind::File;
+        detached = clone_mount_tree(mount.source, options.bind_depth);
+        if (options.attributes != MountAttributes::None)
+            set_mount_attributes(detached.get(), options.attributes, what);
+    } else if (mount.type == "sysfs" || mount.type == "cgroup" || mount.type == "cgroup2") {
+        auto const type = mount.type == "cgroup" ? std::string("cgroup2") : mount.type;
+        try {
+            // A cgroup v1 mount of every hierarchy is not what containers get
+            // today: their own cgroup namespace's cgroup2 view where the
+            // host has it, else a read-only bind of the host's tree.
+            if (mount.type == "cgroup" && ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0)
+                throw Error("no unified hierarchy");
+            detached = create_mount(type, mount.source.empty() ? type : mount.source, options.parameters, options.attributes, what);
+        } catch (Error const&) {
+            // In a user namespace that does not own the network namespace, the
+            // kernel refuses a new sysfs (and cgroup2 without a cgroup
+            // namespace): the host's tree is bound instead, as runc does.
+            auto host = mount.type == "sysfs" ? "/sys" : "/sys/fs/cgroup";
+            detached = clone_mount_tree(host, CloneDepth::Recursive);
+            set_mount_attributes(detached.get(), options.attributes, what);
+        }
+    } else {
+        auto parameters = options.parameters;
+        // Group tty (5) exists only where the namespace maps it.
+        if (mount.type == "devpts" && user_namespace == UserNamespace::Yes) {
+            std::erase_if(parameters, [](auto const& parameter) { return parameter.first == "gid"; });
+        }
+        detached = create_mount(mount.type, mount.source.empty() ? mount.type : mount.source, parameters, options.attributes, what);
+    }
+    if (options.propagation)
+        set_mount_propagation(detached.get(), options.propagation, what);
+    auto target = make_mount_target(root_fd, mount.destination, kind, symlinks);
+    attach_mount(detached.get(), target.get(), what);
+}
+
+}

@@ -1,0 +1,46 @@
+#pragma once
+
+#include "common/FileDescriptor.h"
+#include "container/ContainerSpec.h"
+#include "common/Mount.h"
+#include "container/Namespaces.h"
+
+#include <string>
+#include <string_view>
+
+namespace vmm::container {
+
+// An OCI mount's options split the way the kernel takes them: attribute
+// flags, bind (and whether recursive), propagation, and the rest as file
+// system parameters ("mode=755", "newinstance").
+struct ParsedMountOptions {
+    MountAttributes attributes { MountAttributes::None };
+    bool bind { false };
+    CloneDepth bind_depth { CloneDepth::TopOnly };
+    uint64_t propagation { 0 }; // MS_PRIVATE, ...; 0: unchanged.
+    MountOptions parameters;
+    std::vector<std::string> ignored; // Understood but without effect here (warned about).
+};
+
+// Throws for an option that is not understood only where it would change
+// security ("idmap"); see the .cpp for the tables.
+ParsedMountOptions parse_mount_options(MountSpec const& mount);
+
+// The propagation flag of "private", "rshared", ... (0 for anything else).
+uint64_t propagation_flag(std::string_view name);
+
+// Opens (making what is missing: directories, and the last component as a
+// directory or, for `TargetKind::File`, an empty file) the mount target
+// `path` inside the root open as `root_fd`. Symlinks resolve inside the root
+// or, with MountTargetSymlinks::Refuse, are an error naming the path.
+enum class TargetKind {
+    Directory,
+    File,
+};
+FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind kind, MountTargetSymlinks symlinks);
+
+// Mounts `mount` into the root open as `root_fd` (before pivot_root: bind
+// sources are host paths).
+void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace);
+
+}
