@@ -4,6 +4,7 @@
 
 #include "cli/BootCommand.h"
 #include "cli/ContainerCommand.h"
+#include "cli/OciCommand.h"
 #include "cli/Options.h"
 #include "common/Error.h"
 #include "common/Timings.h"
@@ -17,6 +18,9 @@
 int main(int argc, char** argv)
 {
     vmm::Timings::process_start();
+    // runc's command line (podman and containerd call vmm-runc, a link to vmm).
+    if (vmm::cli::is_oci_invocation(argc, argv))
+        return vmm::cli::run_oci_command(argc, argv);
     auto command = vmm::cli::split_command(argc, argv);
 
     CLI::App app { "vmm: a small KVM virtual machine monitor and its sibling container runtime" };

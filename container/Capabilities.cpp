@@ -116,7 +116,10 @@ void apply_capability_sets(CapabilitySets const& sets)
     if (::syscall(SYS_capset, &header, data) < 0)
         throw_system_error("capset");
     for (int capability = 0; capability <= last_capability(); ++capability) {
-        if (sets.ambient & (uint64_t(1) << capability)) {
+        // The kernel raises an ambient capability only if it is permitted
+        // and inheritable; others are left out, as runc does.
+        uint64_t const bit = uint64_t(1) << capability;
+        if ((sets.ambient & bit) && (sets.permitted & bit) && (sets.inheritable & bit)) {
             if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0) < 0)
                 throw_system_error("prctl PR_CAP_AMBIENT_RAISE", capability_name(capability));
         }

@@ -283,6 +283,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     join_pid_namespace(spec);
     pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
+        for (int fd : context.close_in_child)
+            ::close(fd);
         sync.write_end.reset();
         errors.read_end.reset();
         if (marker)

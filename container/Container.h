@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string_view>
+#include <vector>
 #include <sys/types.h>
 #include <optional>
 #include <string>
@@ -49,7 +50,10 @@ struct ContainerOptions {
     BridgeOptions bridge;
     Rootless rootless { Rootless::No };
     TerminalMode terminal { TerminalMode::Inherit };
-    bool print_timings { false }; // --timings (or -v): boot marker and exit times on stderr.
+    bool print_timings { false };
+    // Fds of the caller's that the container's process closes first thing
+    // (e.g. the state directory's lock, which it would otherwise hold).
+    std::vector<int> close_in_child; // --timings (or -v): boot marker and exit times on stderr.
 };
 
 struct ContainerSpec;
@@ -61,6 +65,9 @@ struct LaunchContext {
     int start_fd { -1 };          // create: the child waits until a byte can be read here (the exec fifo).
     int preserve_fds { 0 };       // Fds 3..3+N-1 reach the process (OCI --preserve-fds).
     bool print_timings { false };
+    // Fds of the caller's that the container's process closes first thing
+    // (e.g. the state directory's lock, which it would otherwise hold).
+    std::vector<int> close_in_child;
     // The OCI state JSON the hooks read on stdin, for the container's PID
     // and a status ("creating", "created"); empty: no hooks.
     std::function<std::string(pid_t, std::string_view)> hook_state;

@@ -1,0 +1,299 @@
+// exec: a further process in a running container, and update.
+
+#include "oci/Runtime.h"
+
+#include "common/Error.h"
+#include "common/FileDescriptor.h"
+#include "container/Capabilities.h"
+#include "container/Cgroup.h"
+#include "container/ContainerTerminal.h"
+#include "container/ProcessSetup.h"
+#include "container/SeccompProfile.h"
+#include "container/SeccompSpec.h"
+#include "oci/Config.h"
+#include "oci/State.h"
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace vmm::oci {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::pair<char const*, int> namespace_files[] = {
+    { "user", CLONE_NEWUSER }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS }, { "net", CLONE_NEWNET },
+    { "pid", CLONE_NEWPID }, { "cgroup", CLONE_NEWCGROUP }, { "mnt", CLONE_NEWNS },
+};
+
+// The namespaces of `pid` that differ from ours, opened now (before any setns).
+std::vector<std::pair<FileDescriptor, int>> open_namespaces(pid_t pid)
+{
+    std::vector<std::pair<FileDescriptor, int>> result;
+    for (auto const& [name, flag] : namespace_files) {
+        struct stat theirs {};
+        struct stat ours {};
+        auto path = fmt::format("/proc/{}/ns/{}", pid, name);
+        if (::stat(path.c_str(), &theirs) < 0 || ::stat(fmt::format("/proc/self/ns/{}", name).c_str(), &ours) < 0)
+            continue;
+        if (theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev)
+            continue;
+        result.emplace_back(FileDescriptor::open(path, O_RDONLY), flag);
+    }
+    return result;
+}
+
+FileDescriptor connect_socket(std::string const& path)
+{
+    FileDescriptor socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un address {};
+    address.sun_family = AF_UNIX;
+    if (!socket.is_valid() || path.size() >= sizeof(address.sun_path))
+        throw Error(fmt::format("--console-socket {}: cannot use it", path));
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0)
+        throw_system_error("connect", fmt::format("{} (--console-socket)", path));
+    return socket;
+}
+
+[[noreturn]] void fail_in_child(int error_fd, std::string const& message)
+{
+    write_all(error_fd, message.data(), message.size());
+    ::_exit(1);
+}
+
+// The grandchild: in every namespace and the cgroup; becomes the process.
+[[noreturn]] void become_exec_process(container::ProcessSpec const& process, std::span<sock_filter const> seccomp, int terminal_fd, int error_fd, int preserve_fds)
+{
+    try {
+        if (::setsid() < 0)
+            throw_system_error("setsid", "(exec)");
+        if (terminal_fd >= 0)
+            container::attach_container_terminal(terminal_fd);
+        auto executable = container::find_executable(process);
+        if (::chdir(process.cwd.c_str()) < 0)
+            throw_system_error("chdir", fmt::format("{} (cwd)", process.cwd));
+        container::apply_resource_limits(process.rlimits);
+        bool const filter_first = !process.no_new_privileges && !seccomp.empty();
+        if (filter_first)
+            container::load_seccomp_program(seccomp);
+        container::switch_user(process);
+        container::apply_capability_sets(process.capabilities);
+        if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            throw_system_error("prctl PR_SET_NO_NEW_PRIVS");
+        if (::syscall(SYS_close_range, 3u + static_cast<unsigned>(preserve_fds), ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+            throw_system_error("close_range");
+        if (!filter_first && !seccomp.empty())
+            container::load_seccomp_program(seccomp);
+        auto arguments = process.args;
+        auto environment = container::process_environment(process);
+        std::vector<char*> argv;
+        for (auto& argument : arguments)
+            argv.push_back(argument.data());
+        argv.push_back(nullptr);
+        std::vector<char*> envp;
+        for (auto& variable : environment)
+            envp.push_back(variable.data());
+        envp.push_back(nullptr);
+        ::execve(executable.c_str(), argv.data(), envp.data());
+        throw_system_error("exec", executable);
+    } catch (std::exception const& error) {
+        fail_in_child(error_fd, error.what());
+    }
+}
+
+}
+
+int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
+{
+    StateDirectory directory(global.root);
+    ContainerRecord record;
+    json config;
+    {
+        auto lock = directory.lock_container(options.id);
+        record = directory.read_record(options.id);
+        auto status = current_status(directory, record);
+        if (status != Status::Running && status != Status::Created)
+            throw Error(fmt::format("container {} is {}: cannot exec in it", options.id, status_name(status)));
+        config = directory.read_config(options.id);
+    }
+    auto spec = spec_from_config(config, record.bundle);
+    auto process = spec.process;
+    if (!options.process_file.empty()) {
+        json process_json;
+        try {
+            if (options.process_file == "-") {
+                process_json = json::parse(std::cin);
+            } else {
+                std::ifstream file(options.process_file);
+                if (!file)
+                    throw Error(fmt::format("--process {}: cannot read it", options.process_file));
+                process_json = json::parse(file);
+            }
+        } catch (json::parse_error const& error) {
+            throw Error(fmt::format("--process {}: invalid JSON: {}", options.process_file, error.what()));
+        }
+        read_process(process_json, process);
+    } else {
+        if (options.command.empty())
+            throw Error("exec: give a command or --process");
+        process.args = options.command;
+        process.terminal = options.tty ? container::ProcessTerminal::Pseudo : container::ProcessTerminal::None;
+    }
+    if (!options.cwd.empty())
+        process.cwd = options.cwd;
+    for (auto const& variable : options.env)
+        process.env.push_back(variable);
+    if (!options.user.empty()) {
+        auto colon = options.user.find(':');
+        process.uid = static_cast<uint32_t>(std::stoul(options.user.substr(0, colon)));
+        if (colon != std::string::npos)
+            process.gid = static_cast<uint32_t>(std::stoul(options.user.substr(colon + 1)));
+    }
+    std::vector<sock_filter> seccomp;
+    if (spec.seccomp_kind == container::SeccompKind::Spec)
+        seccomp = container::compile_seccomp_spec(spec.seccomp);
+
+    FileDescriptor console;
+    FileDescriptor relay_end;
+    int terminal_fd = -1;
+    if (process.terminal == container::ProcessTerminal::Pseudo) {
+        if (!options.console_socket.empty()) {
+            console = connect_socket(options.console_socket);
+        } else {
+            int pair[2];
+            if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                throw_system_error("socketpair", "(exec terminal)");
+            relay_end.reset(pair[0]);
+            console.reset(pair[1]);
+        }
+        terminal_fd = console.get();
+    }
+    auto namespaces = open_namespaces(record.pid);
+    auto cgroup = record.cgroups_path.empty() ? nullptr : container::open_cgroup(record.cgroups_path);
+
+    int pid_pipe[2];
+    int error_pipe[2];
+    if (::pipe2(pid_pipe, O_CLOEXEC) < 0 || ::pipe2(error_pipe, O_CLOEXEC) < 0)
+        throw_system_error("pipe2", "(exec)");
+    FileDescriptor pid_read(pid_pipe[0]);
+    FileDescriptor pid_write(pid_pipe[1]);
+    FileDescriptor error_read(error_pipe[0]);
+    FileDescriptor error_write(error_pipe[1]);
+    // The process ends up our child: the middle one exits, we reap.
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        throw_system_error("prctl PR_SET_CHILD_SUBREAPER");
+    pid_t middle = ::fork();
+    if (middle < 0)
+        throw_system_error("fork", "(exec)");
+    if (middle == 0) {
+        try {
+            if (cgroup)
+                cgroup->attach(::getpid());
+            // The user namespace first: it owns the others.
+            for (auto const& [fd, flag] : namespaces) {
+                if (::setns(fd.get(), flag) < 0)
+                    throw_system_error("setns", fmt::format("/proc/{}/ns ({})", record.pid, flag));
+            }
+            pid_t child = ::fork();
+            if (child < 0)
+                throw_system_error("fork", "(exec in the PID namespace)");
+            if (child == 0)
+                become_exec_process(process, seccomp, terminal_fd, error_write.get(), options.preserve_fds);
+            write_all(pid_write.get(), &child, sizeof(child));
+            ::_exit(0);
+        } catch (std::exception const& error) {
+            fail_in_child(error_write.get(), error.what());
+        }
+    }
+    pid_write.reset();
+    error_write.reset();
+    console.reset();
+    pid_t child = -1;
+    bool const got_pid = ::read(pid_read.get(), &child, sizeof(child)) == sizeof(child);
+    while (::waitpid(middle, nullptr, 0) < 0 && errno == EINTR) { }
+    auto message = read_all(error_read.get());
+    if (!message.empty()) {
+        if (got_pid)
+            ::waitpid(child, nullptr, 0);
+        throw Error(message);
+    }
+    if (!got_pid)
+        throw Error("exec: the process could not be started");
+    if (!options.pid_file.empty())
+        write_file_atomically(options.pid_file, std::to_string(child));
+    if (options.detach)
+        return 0;
+    if (relay_end.is_valid()) {
+        auto master = container::receive_container_terminal(relay_end.get());
+        container::relay_container_terminal(master.get(), child);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) { }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int update_container(GlobalOptions const& global, UpdateOptions const& options)
+{
+    StateDirectory directory(global.root);
+    auto lock = directory.lock_container(options.id);
+    auto record = directory.read_record(options.id);
+    if (current_status(directory, record) == Status::Stopped)
+        throw Error(fmt::format("container {} is stopped", options.id));
+    container::ContainerSpec spec;
+    if (!options.resources_file.empty()) {
+        json resources;
+        try {
+            if (options.resources_file == "-") {
+                resources = json::parse(std::cin);
+            } else {
+                std::ifstream file(options.resources_file);
+                if (!file)
+                    throw Error(fmt::format("--resources {}: cannot read it", options.resources_file));
+                resources = json::parse(file);
+            }
+        } catch (json::parse_error const& error) {
+            throw Error(fmt::format("--resources: invalid JSON: {}", error.what()));
+        }
+        read_resources(resources, spec);
+    }
+    auto number = [](std::string const& text, char const* flag) -> int64_t {
+        try {
+            return std::stoll(text);
+        } catch (...) {
+            throw Error(fmt::format("{}: '{}' is not a number", flag, text));
+        }
+    };
+    if (!options.memory.empty())
+        spec.resources.memory_bytes = static_cast<uint64_t>(number(options.memory, "--memory"));
+    if (!options.cpu_quota.empty())
+        spec.resources.cpu_quota_us = number(options.cpu_quota, "--cpu-quota");
+    if (!options.cpu_period.empty())
+        spec.resources.cpu_period_us = static_cast<uint64_t>(number(options.cpu_period, "--cpu-period"));
+    if (!options.cpu_shares.empty())
+        spec.resources.cpu_shares = static_cast<uint64_t>(number(options.cpu_shares, "--cpu-share"));
+    if (!options.pids_limit.empty())
+        spec.resources.pids = static_cast<uint64_t>(number(options.pids_limit, "--pids-limit"));
+    auto cgroup = record.cgroups_path.empty() ? nullptr : container::open_cgroup(record.cgroups_path);
+    if (!cgroup)
+        throw Error(fmt::format("container {} has no cgroup to update", options.id));
+    cgroup->apply(spec.resources);
+    return 0;
+}
+
+}

@@ -1,0 +1,96 @@
+#include "oci/Log.h"
+
+#include "common/Error.h"
+
+#include <cstdio>
+#include <ctime>
+#include <fmt/format.h>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace vmm::oci {
+
+namespace {
+
+std::string timestamp()
+{
+    timespec now {};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    tm utc {};
+    ::gmtime_r(&now.tv_sec, &utc);
+    char buffer[64];
+    std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+    return fmt::format("{}.{:09d}Z", buffer, now.tv_nsec);
+}
+
+char const* level_name(spdlog::level::level_enum level)
+{
+    switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+        return "debug";
+    case spdlog::level::info:
+        return "info";
+    case spdlog::level::warn:
+        return "warning";
+    default:
+        return "error";
+    }
+}
+
+class LogFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    LogFileSink(std::FILE* file, LogFormat format)
+        : m_file(file)
+        , m_format(format)
+    {
+    }
+    ~LogFileSink() override { std::fclose(m_file); }
+
+protected:
+    void sink_it_(spdlog::details::log_msg const& message) override
+    {
+        std::string text(message.payload.data(), message.payload.size());
+        std::string line;
+        if (m_format == LogFormat::Json)
+            line = nlohmann::json { { "level", level_name(message.level) }, { "msg", text }, { "time", timestamp() } }.dump() + "\n";
+        else
+            line = fmt::format("time=\"{}\" level={} msg=\"{}\"\n", timestamp(), level_name(message.level), text);
+        std::fwrite(line.data(), 1, line.size(), m_file);
+        std::fflush(m_file);
+    }
+    void flush_() override { std::fflush(m_file); }
+
+private:
+    std::FILE* m_file;
+    LogFormat m_format;
+};
+
+}
+
+void set_up_logging(std::string const& file, LogFormat format, bool debug)
+{
+    auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    console->set_pattern("vmm: %v");
+    std::vector<spdlog::sink_ptr> sinks { console };
+    if (!file.empty()) {
+        std::FILE* log = std::fopen(file.c_str(), "ae");
+        if (!log)
+            throw_system_error("open", fmt::format("{} (--log)", file));
+        sinks.push_back(std::make_shared<LogFileSink>(log, format));
+    }
+    auto logger = std::make_shared<spdlog::logger>("vmm", sinks.begin(), sinks.end());
+    logger->set_level(debug ? spdlog::level::debug : spdlog::level::warn);
+    spdlog::set_default_logger(logger);
+}
+
+void log_error(std::string const& message)
+{
+    spdlog::error("{}", message);
+}
+
+}
