@@ -280,21 +280,21 @@ void read_resources(json const& resources, ContainerSpec& spec)
     if (resources.contains("devices")) {
         spec.device_rules.clear();
         for (auto const& rule : resources["devices"]) {
-            container::DeviceRule device_rule { container::DeviceType::All, container::any_device_number, container::any_device_number };
+            vmm::DeviceRule device_rule { vmm::DeviceType::All, vmm::any_device_number, vmm::any_device_number };
             auto type = get<std::string>(rule, "type", "a", "linux.resources.devices");
             if (type == "c" || type == "u")
-                device_rule.type = container::DeviceType::Character;
+                device_rule.type = vmm::DeviceType::Character;
             else if (type == "b")
-                device_rule.type = container::DeviceType::Block;
+                device_rule.type = vmm::DeviceType::Block;
             else if (type != "a")
                 throw Error(fmt::format("config.json: linux.resources.devices: unknown type '{}'", type));
-            device_rule.major = get<int64_t>(rule, "major", container::any_device_number, "linux.resources.devices");
-            device_rule.minor = get<int64_t>(rule, "minor", container::any_device_number, "linux.resources.devices");
-            auto access = container::parse_device_access(get<std::string>(rule, "access", "rwm", "linux.resources.devices"));
+            device_rule.major = get<int64_t>(rule, "major", vmm::any_device_number, "linux.resources.devices");
+            device_rule.minor = get<int64_t>(rule, "minor", vmm::any_device_number, "linux.resources.devices");
+            auto access = vmm::parse_device_access(get<std::string>(rule, "access", "rwm", "linux.resources.devices"));
             if (!access)
                 throw Error(fmt::format("config.json: linux.resources.devices: access '{}' is not made of r, w and m", get<std::string>(rule, "access", "", "")));
             device_rule.access = *access;
-            device_rule.effect = get<bool>(rule, "allow", false, "linux.resources.devices") ? container::DeviceRuleEffect::Allow : container::DeviceRuleEffect::Deny;
+            device_rule.effect = get<bool>(rule, "allow", false, "linux.resources.devices") ? vmm::DeviceRuleEffect::Allow : vmm::DeviceRuleEffect::Deny;
             spec.device_rules.push_back(device_rule);
         }
     }
@@ -354,7 +354,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
     ContainerSpec spec;
     spec.oci_version = version;
     spec.bundle = bundle;
-    spec.root_kind = container::RootKind::Bundle;
+    spec.root_setup = container::RootSetup::Bundle;
     spec.init_kind = container::InitKind::Direct;
     spec.mount_target_symlinks = container::MountTargetSymlinks::FollowInsideRoot;
     spec.default_devices = true;
@@ -437,14 +437,15 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
     read_resources(get<json>(linux_section, "resources", json::object(), "linux"), spec);
     // The default devices and linux.devices are allowed whatever
     // linux.resources.devices says (rules apply in order: these come last).
-    auto defaults = container::default_device_rules();
+    auto defaults = vmm::default_device_rules();
     spec.device_rules.insert(spec.device_rules.end(), defaults.begin(), defaults.end());
     for (auto const& node : spec.devices) {
         if (node.type != 'p')
-            spec.device_rules.push_back({ node.type == 'b' ? container::DeviceType::Block : container::DeviceType::Character, node.major, node.minor });
+            spec.device_rules.push_back({ node.type == 'b' ? vmm::DeviceType::Block : vmm::DeviceType::Character, node.major, node.minor });
     }
     spec.cgroups_path = get<std::string>(linux_section, "cgroupsPath", "", "linux");
-    for (auto const& [key, value] : get<json>(linux_section, "sysctl", json::object(), "linux").items())
+    auto const sysctl = get<json>(linux_section, "sysctl", json::object(), "linux");
+    for (auto const& [key, value] : sysctl.items())
         spec.sysctl[key] = value.is_string() ? value.get<std::string>() : value.dump();
     spec.masked_paths = get<std::vector<std::string>>(linux_section, "maskedPaths", {}, "linux");
     spec.readonly_paths = get<std::vector<std::string>>(linux_section, "readonlyPaths", {}, "linux");

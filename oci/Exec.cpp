@@ -5,7 +5,7 @@
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 #include "container/Capabilities.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 #include "container/ContainerTerminal.h"
 #include "container/ProcessSetup.h"
 #include "container/SeccompProfile.h"
@@ -185,7 +185,7 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
         terminal_fd = console.get();
     }
     auto namespaces = open_namespaces(record.pid);
-    auto cgroup = record.cgroups_path.empty() ? nullptr : container::open_cgroup(record.cgroups_path);
+    auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
 
     int pid_pipe[2];
     int error_pipe[2];
@@ -289,7 +289,7 @@ int update_container(GlobalOptions const& global, UpdateOptions const& options)
         spec.resources.cpu_shares = static_cast<uint64_t>(number(options.cpu_shares, "--cpu-share"));
     if (!options.pids_limit.empty())
         spec.resources.pids = static_cast<uint64_t>(number(options.pids_limit, "--pids-limit"));
-    auto cgroup = record.cgroups_path.empty() ? nullptr : container::open_cgroup(record.cgroups_path);
+    auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
     if (!cgroup)
         throw Error(fmt::format("container {} has no cgroup to update", options.id));
     cgroup->apply(spec.resources);

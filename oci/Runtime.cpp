@@ -2,7 +2,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 #include "container/Container.h"
 #include "container/ContainerTerminal.h"
 #include "container/Hooks.h"
@@ -88,11 +88,11 @@ void remove_container_cgroup(std::string const& cgroups_path)
         return;
     auto remove_our_parent = [&] {
         if (cgroups_path.starts_with(std::string(default_cgroup_parent) + "/")) {
-            if (auto parent = container::open_cgroup(std::string(default_cgroup_parent)); parent && parent->process_ids().empty())
+            if (auto parent = vmm::open_cgroup(std::string(default_cgroup_parent)); parent && parent->process_ids().empty())
                 parent->remove();
         }
     };
-    auto cgroup = container::open_cgroup(cgroups_path);
+    auto cgroup = vmm::open_cgroup(cgroups_path);
     if (!cgroup) {
         remove_our_parent();
         return;
@@ -103,8 +103,8 @@ void remove_container_cgroup(std::string const& cgroups_path)
             break;
         cgroup->signal_all(SIGKILL);
         // Killed tasks in a frozen cgroup die only once it is thawed.
-        if (cgroup->freezer_state() == container::FreezerState::Frozen)
-            cgroup->set_freezer_state(container::FreezerState::Thawed);
+        if (cgroup->freezer_state() == vmm::FreezerState::Frozen)
+            cgroup->set_freezer_state(vmm::FreezerState::Thawed);
         ::usleep(2000);
     }
     if (!cgroup->remove())
@@ -286,7 +286,7 @@ int kill_container(GlobalOptions const& global, std::string const& id, std::stri
     if (status == Status::Stopped)
         throw Error(fmt::format("container {} is not running", id));
     if (all && !record.cgroups_path.empty()) {
-        if (auto cgroup = container::open_cgroup(record.cgroups_path)) {
+        if (auto cgroup = vmm::open_cgroup(record.cgroups_path)) {
             cgroup->signal_all(signal_number);
             return 0;
         }
@@ -314,10 +314,10 @@ int delete_container(GlobalOptions const& global, std::string const& id, bool fo
     if (status != Status::Stopped) {
         ::kill(record.pid, SIGKILL);
         if (!record.cgroups_path.empty()) {
-            if (auto cgroup = container::open_cgroup(record.cgroups_path)) {
+            if (auto cgroup = vmm::open_cgroup(record.cgroups_path)) {
                 cgroup->signal_all(SIGKILL);
-                if (cgroup->freezer_state() == container::FreezerState::Frozen)
-                    cgroup->set_freezer_state(container::FreezerState::Thawed);
+                if (cgroup->freezer_state() == vmm::FreezerState::Frozen)
+                    cgroup->set_freezer_state(vmm::FreezerState::Thawed);
             }
         }
         if (!wait_until_gone(record))
@@ -381,10 +381,10 @@ int pause_container(GlobalOptions const& global, std::string const& id)
     auto status = current_status(directory, record);
     if (status != Status::Running)
         throw Error(fmt::format("container {} is {}: only a running container can be paused", id, status_name(status)));
-    auto cgroup = record.cgroups_path.empty() ? nullptr : container::open_cgroup(record.cgroups_path);
+    auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
     if (!cgroup)
         throw Error(fmt::format("container {} has no cgroup to freeze", id));
-    cgroup->set_freezer_state(container::FreezerState::Frozen);
+    cgroup->set_freezer_state(vmm::FreezerState::Frozen);
     return 0;
 }
 
@@ -396,7 +396,7 @@ int resume_container(GlobalOptions const& global, std::string const& id)
     auto status = current_status(directory, record);
     if (status != Status::Paused)
         throw Error(fmt::format("container {} is {}, not paused", id, status_name(status)));
-    container::open_cgroup(record.cgroups_path)->set_freezer_state(container::FreezerState::Thawed);
+    vmm::open_cgroup(record.cgroups_path)->set_freezer_state(vmm::FreezerState::Thawed);
     return 0;
 }
 
@@ -432,7 +432,7 @@ int list_processes(GlobalOptions const& global, std::string const& id, bool json
     auto lock = directory.lock_container(id);
     auto record = directory.read_record(id);
     std::vector<pid_t> pids;
-    if (auto cgroup = record.cgroups_path.empty() ? nullptr : container::open_cgroup(record.cgroups_path))
+    if (auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path))
         pids = cgroup->process_ids();
     else if (current_status(directory, record) != Status::Stopped)
         pids.push_back(record.pid);

@@ -1,7 +1,7 @@
 #include "oci/State.h"
 
 #include "common/Error.h"
-#include "container/Cgroup.h"
+#include "common/cgroup/Cgroup.h"
 
 #include <cerrno>
 #include <csignal>
@@ -217,7 +217,7 @@ Status current_status(StateDirectory const& directory, ContainerRecord const& re
     if (::access((directory.container_directory(record.id) + "/exec.fifo").c_str(), F_OK) == 0)
         return Status::Created;
     if (!record.cgroups_path.empty()) {
-        if (auto cgroup = container::open_cgroup(record.cgroups_path); cgroup && cgroup->freezer_state() == container::FreezerState::Frozen)
+        if (auto cgroup = vmm::open_cgroup(record.cgroups_path); cgroup && cgroup->freezer_state() == vmm::FreezerState::Frozen)
             return Status::Paused;
     }
     return Status::Running;
