@@ -90,7 +90,7 @@ int last_capability()
     return last;
 }
 
-void apply_capability_sets(CapabilitySets const& sets)
+void limit_bounding_set(uint64_t bounding)
 {
     // The bounding set ends at the kernel's last capability, where
     // PR_CAPBSET_READ starts failing with EINVAL.
@@ -98,11 +98,15 @@ void apply_capability_sets(CapabilitySets const& sets)
         int present = ::prctl(PR_CAPBSET_READ, capability, 0, 0, 0);
         if (present < 0)
             break;
-        if (present == 1 && !(sets.bounding & (uint64_t(1) << capability))) {
+        if (present == 1 && !(bounding & (uint64_t(1) << capability))) {
             if (::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) < 0)
                 throw_system_error("prctl PR_CAPBSET_DROP", capability_name(capability));
         }
     }
+}
+
+void apply_capability_sets(CapabilitySets const& sets)
+{
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         throw_system_error("prctl PR_CAP_AMBIENT_CLEAR_ALL");
 
@@ -139,6 +143,7 @@ uint64_t default_capabilities(DeviceCreation device_creation)
 void drop_capabilities(DeviceCreation device_creation)
 {
     uint64_t const keep = default_capabilities(device_creation);
+    limit_bounding_set(keep);
     apply_capability_sets({ keep, keep, keep, 0, 0 });
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_NO_NEW_PRIVS");

@@ -31,10 +31,13 @@ std::string capability_name(int capability);
 // The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).
 int last_capability();
 
-// Sets the calling process's capabilities to `sets`: drops every other
-// capability from the bounding set, then sets effective, permitted and
-// inheritable, then raises the ambient ones (after a setuid, which
-// PR_SET_KEEPCAPS carried the permitted set across).
+// Drops every capability but `bounding` from the bounding set. Needs
+// CAP_SETPCAP: before the process switches to its user.
+void limit_bounding_set(uint64_t bounding);
+
+// Sets effective, permitted and inheritable to `sets`, then raises the
+// ambient ones (after a setuid, which PR_SET_KEEPCAPS carried the
+// permitted set across).
 void apply_capability_sets(CapabilitySets const& sets);
 
 // Limits the calling process to the default set: drops every other

@@ -192,6 +192,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     bool const filter_first = !process.no_new_privileges && !context.seccomp_program.empty();
     if (filter_first)
         load_seccomp_program(context.seccomp_program);
+    limit_bounding_set(process.capabilities.bounding);
     switch_user(process);
     apply_capability_sets(process.capabilities);
     if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -92,6 +92,7 @@ FileDescriptor connect_socket(std::string const& path)
         bool const filter_first = !process.no_new_privileges && !seccomp.empty();
         if (filter_first)
             container::load_seccomp_program(seccomp);
+        container::limit_bounding_set(process.capabilities.bounding);
         container::switch_user(process);
         container::apply_capability_sets(process.capabilities);
         if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
