@@ -58,8 +58,10 @@ StateDirectory::StateDirectory(std::string root)
 
 FileDescriptor StateDirectory::create_container_directory(std::string const& id) const
 {
-    if (::mkdir(m_root.c_str(), 0711) < 0 && errno != EEXIST)
-        throw_system_error("mkdir", m_root + " (--root)");
+    std::error_code error;
+    std::filesystem::create_directories(m_root, error);
+    if (error)
+        throw Error(fmt::format("mkdir {} (--root): {}", m_root, error.message()));
     auto path = container_directory(id);
     if (::mkdir(path.c_str(), 0711) < 0) {
         if (errno == EEXIST)
