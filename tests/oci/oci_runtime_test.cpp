@@ -188,6 +188,10 @@ TEST_F(OciRuntimeTest, ExecPsPauseResume)
     EXPECT_EQ(state("busy")["status"], "paused");
     EXPECT_EQ(run({ "resume", "busy" }).exit_status, 0);
     EXPECT_EQ(state("busy")["status"], "running");
+    auto updated = run({ "update", "--pids-limit", "77", "busy" });
+    EXPECT_EQ(updated.exit_status, 0) << describe(updated);
+    auto pids_max = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup/vmm-oci/busy/pids.max" : "/sys/fs/cgroup/pids/vmm-oci/busy/pids.max";
+    EXPECT_EQ(read_text(pids_max), "77\n");
     auto list = nlohmann::json::parse(run({ "list", "--format", "json" }).standard_output);
     ASSERT_EQ(list.size(), 1u);
     EXPECT_EQ(list[0]["id"], "busy");
