@@ -152,6 +152,13 @@ void make_cgroup_directory(std::string const& path)
         return;
     if (errno == EEXIST && ::rmdir(path.c_str()) == 0 && ::mkdir(path.c_str(), 0755) == 0)
         return;
+    // A parent made for it was removed meanwhile (a delete that emptied it,
+    // e.g. vmm-oci/): made again, once.
+    if (errno == ENOENT) {
+        make_cgroup_parents(path);
+        if (::mkdir(path.c_str(), 0755) == 0)
+            return;
+    }
     throw_system_error("mkdir", path);
 }
 
