@@ -19,6 +19,9 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("kernel", m_options.kernel, "The guest kernel (a bzImage), or a vmm test guest")->required();
     boot.add_option("rootfs", m_rootfs, "The root filesystem (/dev/vda): an ext4 image, a directory or a tar archive, PATH[,ro]");
     boot.add_option("--disk", m_extra_disks, "Another disk image, PATH[,ro] (may repeat)");
+    boot.add_option("--blk-poll-us", m_block_poll_us,
+            fmt::format("After each disk request, poll the queue for up to this many microseconds before sleeping (0 to {}; default 0, off)", max_block_poll_us))
+        ->check(CLI::Range(0u, max_block_poll_us));
     boot.add_option("--initrd", m_options.initrd, "An initramfs to load");
     boot.add_option("--mem", m_memory, "Guest RAM (default 512M)");
     boot.add_option("--cpus", m_cpus, "vCPUs (default 1)");
@@ -71,6 +74,8 @@ int BootCommand::run(std::vector<std::string> command)
     }
     for (auto const& disk : m_extra_disks)
         m_options.disks.push_back(parse_disk_option(disk));
+    for (auto& disk : m_options.disks)
+        disk.poll = std::chrono::microseconds(m_block_poll_us);
     if (!m_memory.empty())
         m_options.memory_size = parse_size(m_memory, "--mem");
     if (!m_cpus.empty())

@@ -23,6 +23,9 @@ private:
     std::vector<std::string> m_extra_disks;
     std::string m_memory;
     std::string m_cpus;
+    // Longer polls only burn a core: a wake-up costs less than this.
+    static constexpr uint32_t max_block_poll_us = 1000;
+    uint32_t m_block_poll_us { 0 };
     std::string m_console { "serial" };
     bool m_huge_pages { false };
     bool m_jail { false };

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,7 @@ struct Options {
     uint32_t block_size { 128 * 1024 };
     uint32_t queue_depth { 32 };
     double seconds { 3 };
+    std::chrono::microseconds poll { 0 }; // MmioTransport::set_polling(), as vmm boot --blk-poll-us sets it.
 };
 
 struct Figures {
@@ -101,6 +103,7 @@ Figures run_device(Options const& options)
     auto interrupt = std::make_unique<EventFdInterrupt>();
     int const interrupt_fd = interrupt->fd();
     auto transport = std::make_shared<MmioTransport>(memory, device, std::move(interrupt));
+    transport->set_polling(options.poll);
 
     EventLoop loop;
     loop.add(transport->notify_fd(), [&](uint32_t) { transport->handle_notify_event(); });
@@ -214,8 +217,8 @@ std::string describe(Figures const& figures, uint32_t block_size)
 
 int main(int argc, char** argv)
 {
-    if (argc != 6) {
-        std::fprintf(stderr, "usage: blk_bench IMAGE seq|rand BLOCK_SIZE QUEUE_DEPTH SECONDS\n");
+    if (argc != 6 && argc != 7) {
+        std::fprintf(stderr, "usage: blk_bench IMAGE seq|rand BLOCK_SIZE QUEUE_DEPTH SECONDS [POLL_US]\n");
         return 2;
     }
     try {
@@ -227,13 +230,28 @@ int main(int argc, char** argv)
         options.seconds = std::strtod(argv[5], nullptr);
         if (options.block_size == 0 || options.block_size % 512 != 0 || options.block_size > BlockDevice::segment_size_max)
             throw Error("BLOCK_SIZE must be a multiple of 512 up to 1 MiB");
+        uint64_t const poll_us = argc == 7 ? std::strtoull(argv[6], nullptr, 0) : 0;
         auto const device = run_device(options);
+        // With POLL_US, the same run again with polling, next to the run without it and to the host's reads.
+        std::optional<Figures> polled;
+        if (poll_us > 0) {
+            Options polling = options;
+            polling.poll = std::chrono::microseconds(poll_us);
+            polled = run_device(polling);
+        }
         auto const host = run_host(options);
+        auto const host_rate = host.requests / host.seconds;
         std::string const label = fmt::format("{} {} KiB reads, queue depth {}", argv[2], options.block_size / 1024, options.queue_depth);
-        std::printf("%-36s virtio-blk %s  (%.2f requests per interrupt)\n", label.c_str(), describe(device, options.block_size).c_str(),
-            device.interrupts ? double(device.requests) / device.interrupts : 0.0);
-        std::printf("%-36s host pread %s  device/host %.0f%%\n", "", describe(host, options.block_size).c_str(),
-            100.0 * (device.requests / device.seconds) / (host.requests / host.seconds));
+        std::printf("%-36s virtio-blk %s  device/host %3.0f%%  (%.2f requests per interrupt)\n", label.c_str(), describe(device, options.block_size).c_str(),
+            100.0 * (device.requests / device.seconds) / host_rate, device.interrupts ? double(device.requests) / device.interrupts : 0.0);
+        if (polled) {
+            std::string const poll_label = fmt::format("  polling {} us", poll_us);
+            std::printf("%-36s virtio-blk %s  device/host %3.0f%%  (%.2f requests per interrupt; %.2fx without polling)\n", poll_label.c_str(),
+                describe(*polled, options.block_size).c_str(), 100.0 * (polled->requests / polled->seconds) / host_rate,
+                polled->interrupts ? double(polled->requests) / polled->interrupts : 0.0,
+                (polled->requests / polled->seconds) / (device.requests / device.seconds));
+        }
+        std::printf("%-36s host pread %s\n", "", describe(host, options.block_size).c_str());
         return 0;
     } catch (Error const& error) {
         std::fprintf(stderr, "blk_bench: %s\n", error.what());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 namespace vmm {
@@ -13,6 +14,8 @@ enum class DiskAccess {
 struct DiskOptions {
     std::string path;
     DiskAccess access { DiskAccess::ReadWrite };
+    // How long the I/O thread keeps polling the queue after a request (vmm boot --blk-poll-us); 0: never.
+    std::chrono::microseconds poll { 0 };
 };
 
 }

@@ -307,11 +307,30 @@ void MmioTransport::handle_notify_event()
     process_queues();
 }
 
+void MmioTransport::set_polling(std::chrono::microseconds bound)
+{
+    std::lock_guard lock(m_mutex);
+    m_polling = bound;
+}
+
 void MmioTransport::process_queues()
+{
+    if (serve_queues() != PassResult::Done)
+        return;
+    std::chrono::microseconds polling;
+    {
+        std::lock_guard lock(m_mutex);
+        polling = m_polling;
+    }
+    if (polling.count() > 0)
+        poll_queues(polling);
+}
+
+MmioTransport::PassResult MmioTransport::serve_queues()
 {
     std::lock_guard lock(m_mutex);
     if ((m_status & (status::driver_ok | status::device_needs_reset | status::failed)) != status::driver_ok)
-        return;
+        return PassResult::Stopped;
     bool interrupt = false;
     bool more_work = false;
     for (uint16_t index = 0; index < m_queues.size(); ++index) {
@@ -321,7 +340,7 @@ void MmioTransport::process_queues()
         auto const health = m_device->process_queue(index, queue);
         if (health == QueueHealth::Broken) {
             fail(fmt::format("queue {}: {}", index, queue.last_error()));
-            return;
+            return PassResult::Stopped;
         }
         more_work = more_work || health == QueueHealth::MoreWork;
         interrupt = queue.needs_interrupt() || interrupt;
@@ -329,7 +348,76 @@ void MmioTransport::process_queues()
     if (interrupt)
         raise_interrupt(interrupt::used_buffer);
     // The rest waits behind the other devices, signals and input.
-    if (more_work)
+    if (more_work) {
+        kick();
+        return PassResult::MoreWork;
+    }
+    return PassResult::Done;
+}
+
+bool MmioTransport::has_available()
+{
+    std::lock_guard lock(m_mutex);
+    if ((m_status & (status::driver_ok | status::device_needs_reset | status::failed)) != status::driver_ok)
+        return false;
+    return std::ranges::any_of(m_queues, [](Virtqueue const& queue) { return queue.has_available(); });
+}
+
+namespace {
+
+void relax()
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+}
+
+void MmioTransport::poll_queues(std::chrono::microseconds bound)
+{
+    using Clock = std::chrono::steady_clock;
+    auto set_notifications = [this](DriverNotifications wanted) {
+        std::lock_guard lock(m_mutex);
+        bool arrived = false;
+        for (auto& queue : m_queues) {
+            if (queue.is_ready())
+                arrived = queue.set_driver_notifications(wanted) || arrived;
+        }
+        return arrived;
+    };
+    set_notifications(DriverNotifications::Suppressed);
+    auto const start = Clock::now();
+    // A poll that yielded goes on to its own deadline: the kick that brings
+    // it back is no request, and an idle guest must not keep it alive.
+    auto deadline = m_poll_resumes_until.value_or(start + bound);
+    m_poll_resumes_until.reset();
+    for (;;) {
+        auto const now = Clock::now();
+        if (now >= deadline)
+            break;
+        if (now - start >= polling_slice) {
+            // Notifications stay off: the kick brings the I/O thread back here.
+            m_poll_resumes_until = deadline;
+            kick();
+            return;
+        }
+        if (!has_available()) {
+            relax();
+            continue;
+        }
+        auto const result = serve_queues();
+        if (result == PassResult::MoreWork)
+            return;
+        if (result == PassResult::Stopped)
+            break;
+        deadline = Clock::now() + bound;
+    }
+    // A request made available after the last look but before the driver
+    // saw notifications on again would wait for the next one: serve it now.
+    if (set_notifications(DriverNotifications::Wanted))
         kick();
 }
 

@@ -60,7 +60,9 @@ std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOp
     auto access = disk.access == DiskAccess::ReadOnly ? BlockAccess::ReadOnly : BlockAccess::ReadWrite;
     auto device = BlockDevice::open(disk.path, access);
     device->set_backend(select_block_backend(device->image_fd(), device->name()));
-    return attach(context, std::move(device));
+    auto transport = attach(context, std::move(device));
+    transport->set_polling(disk.poll);
+    return transport;
 }
 
 VirtioConsole::VirtioConsole(std::shared_ptr<MmioTransport> transport, std::shared_ptr<ConsoleDevice> device)

@@ -18,6 +18,7 @@ constexpr uint16_t indirect = 4;
 }
 
 constexpr uint16_t available_flag_no_interrupt = 1;
+constexpr uint16_t used_flag_no_notify = 1;
 
 // Ring layout (section 2.6): both rings start with 16-bit flags and index.
 constexpr size_t ring_header_size = 4;
@@ -61,6 +62,7 @@ void Virtqueue::reset()
     m_ready = false;
     m_event_index = false;
     m_indirect = false;
+    m_notifications_suppressed = false;
     m_descriptors = {};
     m_available = {};
     m_used = {};
@@ -89,6 +91,7 @@ std::optional<std::string> Virtqueue::enable(uint64_t negotiated_features)
     m_next_available = 0;
     m_next_used = 0;
     m_signalled_used = 0;
+    m_notifications_suppressed = false;
     m_ready = true;
     return std::nullopt;
 }
@@ -203,9 +206,34 @@ bool Virtqueue::publish_available_event()
 {
     if (!m_ready || !m_event_index)
         return false;
+    if (m_notifications_suppressed) {
+        // need_event(event, new, old) holds only when the driver moves its
+        // index from at most `event` to past it; one behind what was popped
+        // it never does (the device pops before the index can wrap).
+        store_u16(m_used, ring_header_size + m_size * used_element_size, static_cast<uint16_t>(m_next_available - 1));
+        return false;
+    }
     store_u16(m_used, ring_header_size + m_size * used_element_size, m_next_available);
     // The driver reads the event after writing its index; we write the event
     // before reading the index. Only a full barrier orders both sides.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return load_available_index() != m_next_available;
+}
+
+bool Virtqueue::set_driver_notifications(DriverNotifications wanted)
+{
+    if (!m_ready)
+        return false;
+    m_notifications_suppressed = wanted == DriverNotifications::Suppressed;
+    if (!m_event_index)
+        store_u16(m_used, 0, m_notifications_suppressed ? used_flag_no_notify : 0);
+    if (m_notifications_suppressed) {
+        publish_available_event();
+        return false;
+    }
+    if (m_event_index)
+        return publish_available_event();
+    // As in publish_available_event(): the flag before the index, on both sides.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return load_available_index() != m_next_available;
 }

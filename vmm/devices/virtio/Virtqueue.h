@@ -29,6 +29,13 @@ enum class PopResult {
     BrokenQueue,  // The ring itself is corrupt: the device needs a reset.
 };
 
+// Whether the driver should notify the device when it makes buffers
+// available: not while the device polls the available ring.
+enum class DriverNotifications {
+    Wanted,
+    Suppressed,
+};
+
 enum class QueueHealth {
     Healthy,
     Broken,
@@ -90,6 +97,14 @@ public:
     // available anything beyond what it has now. Reports whether it already
     // has, so that the caller tries again instead of waiting.
     bool request_notification_beyond_available();
+    // While the device polls the available ring, tells the driver that it
+    // need not notify (VIRTQ_USED_F_NO_NOTIFY, or with
+    // VIRTIO_RING_F_EVENT_IDX an available event behind what was popped,
+    // which a driver never crosses); publish_available_event() then keeps
+    // it so. Wanted undoes it and, like publish_available_event(), reports
+    // whether more arrived before the driver could see the change.
+    bool set_driver_notifications(DriverNotifications wanted);
+    bool driver_notifications_suppressed() const { return m_notifications_suppressed; }
     // Whether the driver wants an interrupt for what was pushed since the last call.
     bool needs_interrupt();
 
@@ -145,6 +160,7 @@ private:
     bool m_ready { false };
     bool m_event_index { false };
     bool m_indirect { false };
+    bool m_notifications_suppressed { false };
 
     // Host views of the three areas, fixed when the queue is enabled.
     std::span<uint8_t> m_descriptors;

@@ -1,0 +1,189 @@
+// Polling of the available ring (vmm boot --blk-poll-us): the transport,
+// run by an I/O thread as in vmm, with the made-up driver of QueueDriver.h.
+#include "common/EventLoop.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/virtio/QueueDriver.h"
+
+#include <chrono>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace vmm;
+using namespace vmm::virtio;
+using namespace vmm::virtio::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t image_size = 1 << 20;
+constexpr GuestAddress requests = 0x100000;
+
+// The driver's rule for notifying (Linux's vring_need_event()).
+bool need_event(uint16_t event, uint16_t new_index, uint16_t old_index)
+{
+    return static_cast<uint16_t>(new_index - event - 1) < static_cast<uint16_t>(new_index - old_index);
+}
+
+template<typename Predicate>
+bool wait_for(Predicate predicate, std::chrono::milliseconds limit)
+{
+    auto const deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (predicate())
+            return true;
+        std::this_thread::sleep_for(100us);
+    }
+    return predicate();
+}
+
+class BlockPolling : public ::testing::TestWithParam<bool> {
+protected:
+    void SetUp() override
+    {
+        FileDescriptor image(memfd_create("virtio-blk-poll-test", MFD_CLOEXEC));
+        ASSERT_TRUE(image.is_valid());
+        ASSERT_EQ(ftruncate(image.get(), image_size), 0);
+        auto device = std::make_shared<BlockDevice>(std::move(image), image_size, BlockAccess::ReadOnly, "poll", "blk poll");
+        transport = std::make_shared<MmioTransport>(memory, device, std::make_unique<CountingInterrupt>(interrupts));
+        QueueDriver const* queues[] = { &driver };
+        uint64_t const features = feature::version_1 | (event_index() ? feature::ring_event_index : 0);
+        ASSERT_EQ(initialise(*transport, features, queues), 15u);
+        loop.add(transport->notify_fd(), [this](uint32_t) { transport->handle_notify_event(); });
+        io_thread = std::thread([this] { loop.run(); });
+    }
+
+    void TearDown() override
+    {
+        loop.stop();
+        if (io_thread.joinable())
+            io_thread.join();
+    }
+
+    bool event_index() const { return GetParam(); }
+
+    // Makes a 4 KiB read available in slot `slot`; does not notify.
+    void submit(uint16_t slot)
+    {
+        GuestAddress const header = requests + slot * 0x2000ull;
+        memory.write_object(header, BlockDevice::RequestHeader { BlockDevice::In, 0, slot * 8ull });
+        driver.set_descriptor(slot * 3, header, 16, descriptor_flag::next, slot * 3 + 1);
+        driver.set_descriptor(slot * 3 + 1, header + 0x1000, 4096, descriptor_flag::next | descriptor_flag::write, slot * 3 + 2);
+        driver.set_descriptor(slot * 3 + 2, header + 0x20, 1, descriptor_flag::write);
+        driver.make_available(slot * 3);
+    }
+
+    // What KVM's ioeventfd does with the driver's QueueNotify write.
+    void notify()
+    {
+        uint64_t const one = 1;
+        ASSERT_EQ(::write(transport->notify_fd(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+    }
+
+    // Whether a driver that makes one more buffer available now would notify,
+    // as Linux's virtqueue_kick_prepare() decides it.
+    bool driver_would_notify()
+    {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (event_index()) {
+            uint16_t const now = driver.next_available();
+            return need_event(driver.available_event(), static_cast<uint16_t>(now + 1), now);
+        }
+        return (memory.read_object<uint16_t>(driver.used()) & 1) == 0; // VIRTQ_USED_F_NO_NOTIFY
+    }
+
+    GuestMemory memory { GuestMemory::create_flat(4 << 20) };
+    QueueDriver driver { memory, 0x1000, 64 };
+    std::shared_ptr<std::atomic<int>> interrupts { std::make_shared<std::atomic<int>>(0) };
+    std::shared_ptr<MmioTransport> transport;
+    EventLoop loop;
+    std::thread io_thread;
+};
+
+TEST_P(BlockPolling, WithoutPollingARequestNeedsANotification)
+{
+    submit(0);
+    notify();
+    ASSERT_TRUE(wait_for([&] { return driver.used_index() == 1; }, 5000ms));
+    EXPECT_TRUE(driver_would_notify());
+    submit(1);
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(driver.used_index(), 1) << "served without a notification, yet nothing polls";
+    notify();
+    EXPECT_TRUE(wait_for([&] { return driver.used_index() == 2; }, 5000ms));
+}
+
+TEST_P(BlockPolling, ARequestWithoutANotificationIsServedWhilePolling)
+{
+    // Long enough that a loaded test host does not end the poll before the second request.
+    transport->set_polling(std::chrono::microseconds(400ms));
+    submit(0);
+    notify();
+    ASSERT_TRUE(wait_for([&] { return driver.used_index() == 1; }, 5000ms));
+    ASSERT_TRUE(wait_for([&] { return !driver_would_notify(); }, 5000ms)) << "notifications stay on while the device polls";
+    driver.set_used_event(1); // An interrupt for the next completion, with VIRTIO_RING_F_EVENT_IDX.
+    submit(1);
+    EXPECT_TRUE(wait_for([&] { return driver.used_index() == 2; }, 300ms)) << "the poll did not find the request";
+    EXPECT_EQ(memory.read_object<uint8_t>(requests + 0x2000 + 0x20), BlockDevice::Ok);
+    EXPECT_GE(*interrupts, 2);
+    // Polling goes on after the second request, then ends with notifications wanted again.
+    EXPECT_TRUE(wait_for([&] { return driver_would_notify(); }, 5000ms));
+}
+
+TEST_P(BlockPolling, ThePollStopsAfterItsBound)
+{
+    auto const bound = 100ms;
+    transport->set_polling(std::chrono::microseconds(bound));
+    submit(0);
+    notify();
+    ASSERT_TRUE(wait_for([&] { return driver.used_index() == 1; }, 5000ms));
+    auto const served = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_for([&] { return !driver_would_notify(); }, 5000ms)) << "the device did not poll";
+    ASSERT_TRUE(wait_for([&] { return driver_would_notify(); }, 5000ms)) << "the poll did not end";
+    auto const ended = std::chrono::steady_clock::now();
+    // The bound runs from the end of the pass, a little before the driver saw its result.
+    EXPECT_GE(ended - served, bound / 2);
+    // Nothing polls any more: a request without a notification waits for one.
+    submit(1);
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(driver.used_index(), 1) << "served without a notification after the poll ended";
+    notify();
+    EXPECT_TRUE(wait_for([&] { return driver.used_index() == 2; }, 5000ms));
+}
+
+INSTANTIATE_TEST_SUITE_P(EventIndex, BlockPolling, ::testing::Bool(),
+    [](auto const& info) { return info.param ? "EventIndex" : "UsedFlags"; });
+
+TEST(VirtqueueNotifications, SuppressionAndItsEnd)
+{
+    auto memory = GuestMemory::create_flat(1 << 20);
+    QueueDriver driver(memory, 0x1000, 16);
+    Virtqueue queue(memory);
+    driver.configure(queue);
+    ASSERT_FALSE(queue.enable(feature::version_1 | feature::ring_event_index).has_value());
+    DescriptorChain chain;
+    driver.set_descriptor(0, 0x8000, 16);
+    driver.make_available(0);
+    ASSERT_EQ(queue.pop(chain), PopResult::Chain);
+    EXPECT_FALSE(queue.set_driver_notifications(DriverNotifications::Suppressed));
+    EXPECT_TRUE(queue.driver_notifications_suppressed());
+    // Whatever the driver adds, in ones or in batches, needs no notification.
+    EXPECT_FALSE(need_event(driver.available_event(), 2, 1));
+    EXPECT_FALSE(need_event(driver.available_event(), 17, 1));
+    EXPECT_FALSE(queue.publish_available_event());
+    EXPECT_FALSE(need_event(driver.available_event(), 2, 1));
+    // A request that arrived while suppressed is reported when notifications come back.
+    driver.make_available(0);
+    EXPECT_TRUE(queue.set_driver_notifications(DriverNotifications::Wanted));
+    EXPECT_FALSE(queue.driver_notifications_suppressed());
+    ASSERT_EQ(queue.pop(chain), PopResult::Chain);
+    EXPECT_FALSE(queue.publish_available_event());
+    EXPECT_TRUE(need_event(driver.available_event(), 3, 2));
+    // A reset forgets the suppression.
+    queue.reset();
+    EXPECT_FALSE(queue.driver_notifications_suppressed());
+}
+
+}
