@@ -1,5 +1,6 @@
 // libFuzzer target: the virtio-mmio transport with what sits behind it
-// (virtqueues, virtio-blk read-write and read-only, virtio-console), driven
+// (virtqueues, virtio-blk read-write and read-only, virtio-console, and
+// virtio-net on a socket pair that stands in for its TAP), driven
 // the way a guest can: register accesses of any width at any offset, writes
 // anywhere in guest memory, and passes of the I/O thread. Whatever the guest
 // does must neither crash, hang, nor touch memory outside guest RAM
@@ -18,13 +19,18 @@
 //              whole initialisation of one queue, laid out compactly from
 //              base (descriptors, available ring, used ring 4-byte aligned)
 //   6 input:   length u8, then length + 1 bytes of host console input
-// Devices: 0 virtio-blk read-write, 1 virtio-blk read-only, 2 virtio-console.
+//   7 frame:   length u16, then that many bytes that the network backend
+//              gives virtio-net as one frame (its virtio header first)
+// Devices: 0 virtio-blk read-write, 1 virtio-blk read-only, 2 virtio-console,
+// 3 virtio-net (queue 0 receives, queue 1 transmits).
 // Addresses are taken modulo the guest memory size: all of it is reachable.
 #include "vmm/devices/ConsoleOutput.h"
 #include "vmm/devices/virtio/BlockDevice.h"
 #include "vmm/devices/virtio/ConsoleDevice.h"
 #include "vmm/devices/virtio/MmioRegisters.h"
 #include "vmm/devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/NetDevice.h"
+#include "tests/virtio/NetTestSupport.h"
 #include "tests/virtio/QueueDriver.h"
 
 #include <array>
@@ -47,7 +53,7 @@ constexpr uint64_t memory_size = 1 << 20;
 // Larger than one pass's budget, so that a transfer can span passes; sparse.
 constexpr uint64_t image_size = 12 << 20;
 constexpr size_t max_operations = 512;
-constexpr size_t device_count = 3;
+constexpr size_t device_count = 4;
 
 FileDescriptor make_image()
 {
@@ -91,10 +97,14 @@ struct Machine {
         transports[1] = blk(environment.read_only_image, BlockAccess::ReadOnly);
         console = std::make_shared<ConsoleDevice>(environment.output);
         transports[2] = std::make_unique<MmioTransport>(memory, console, std::make_unique<testing::CountingInterrupt>(interrupts));
+        net = std::make_shared<NetDevice>(net_backend, MacAddress { 2, 0, 0, 0, 0, 1 }, 1500);
+        transports[3] = std::make_unique<MmioTransport>(memory, net, std::make_unique<testing::CountingInterrupt>(interrupts));
     }
 
     GuestMemory memory { GuestMemory::create_flat(memory_size) };
     std::shared_ptr<ConsoleDevice> console;
+    std::shared_ptr<testing::SocketPairBackend> net_backend { std::make_shared<testing::SocketPairBackend>() };
+    std::shared_ptr<NetDevice> net;
     std::array<std::unique_ptr<MmioTransport>, device_count> transports;
 };
 
@@ -146,7 +156,7 @@ void set_up_queue_from(MmioTransport& transport, Program& program)
 void run(Machine& machine, Program& program)
 {
     for (size_t count = 0; count < max_operations && !program.at_end(); ++count) {
-        uint8_t const opcode = program.next<uint8_t>() % 7;
+        uint8_t const opcode = program.next<uint8_t>() % 8;
         auto& transport = *machine.transports[program.next<uint8_t>() % device_count];
         switch (opcode) {
         case 0:
@@ -185,6 +195,13 @@ void run(Machine& machine, Program& program)
             size_t const length = program.next<uint8_t>() + 1u;
             machine.console->queue_input(program.bytes(length));
             machine.transports[2]->kick();
+            break;
+        }
+        case 7: {
+            size_t const length = program.next<uint16_t>();
+            machine.net_backend->send_raw(program.bytes(length));
+            machine.net->note_backend_readable();
+            machine.transports[3]->process_queues();
             break;
         }
         }

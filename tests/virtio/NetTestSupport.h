@@ -44,6 +44,8 @@ public:
         iovec parts[2] = { { const_cast<uint8_t*>(header.data()), header.size() }, { const_cast<uint8_t*>(frame.data()), frame.size() } };
         return ::writev(m_wire_end.get(), parts, 2) == static_cast<ssize_t>(header.size() + frame.size());
     }
+    // Any bytes as one datagram (the fuzzer's frames, malformed ones included).
+    void send_raw(std::span<uint8_t const> bytes) { [[maybe_unused]] auto sent = ::send(m_wire_end.get(), bytes.data(), bytes.size(), MSG_DONTWAIT); }
     std::vector<uint8_t> receive_from_device()
     {
         std::vector<uint8_t> bytes(NetDevice::frame_size_max + 1);
