@@ -33,6 +33,7 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("--net", m_network, "none (no network device) or bridge (eth0 on virtio-net, a TAP on vmm0; needs root)")
         ->check(CLI::IsMember({ "none", "bridge" }))
         ->capture_default_str();
+    boot.add_option("--bridge", m_bridge, "--net bridge: the bridge to join (created on first use)")->capture_default_str();
     boot.add_option("--subnet", m_subnet, fmt::format("--net bridge: vmm0's subnet when it is created (default {})", network::Subnet::default_text));
     boot.add_option("--ip", m_address, "--net bridge: a fixed address in the bridge's subnet");
     boot.add_option("--mac", m_mac, "--net bridge: eth0's MAC address");
@@ -46,6 +47,7 @@ int BootCommand::run(std::vector<std::string> command)
     if (m_network == "bridge") {
         vmm::network::EndpointOptions options;
         options.kind = vmm::network::InstanceKind::VirtualMachine;
+        options.bridge = m_bridge;
         if (!m_subnet.empty())
             options.subnet = vmm::network::Subnet::parse(m_subnet);
         if (!m_address.empty())
@@ -56,8 +58,8 @@ int BootCommand::run(std::vector<std::string> command)
             options.published_ports.push_back(vmm::network::PortMapping::parse(text));
         network.emplace(BootNetwork::create(options));
         m_options.network = network->net_options();
-    } else if (!m_subnet.empty() || !m_address.empty() || !m_mac.empty() || !m_published_ports.empty()) {
-        throw Error("--subnet, --ip, --mac and -p need --net bridge");
+    } else if (!m_subnet.empty() || !m_address.empty() || !m_mac.empty() || !m_published_ports.empty() || m_bridge != vmm::network::default_bridge_name) {
+        throw Error("--bridge, --subnet, --ip, --mac and -p need --net bridge");
     }
     // Before the keeper tears the network down: the TAP goes with the last descriptor.
     auto release_network = [this](int status) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "network/Bridge.h"
 #include "vmm/machine/BootOptions.h"
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,7 @@ private:
     bool m_huge_pages { false };
     bool m_jail { false };
     std::string m_network { "none" };
+    std::string m_bridge { network::default_bridge_name };
     std::string m_subnet;
     std::string m_address;
     std::string m_mac;

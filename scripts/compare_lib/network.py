@@ -160,6 +160,79 @@ def local_rows(paths, plan, progress):
     return rows
 
 
+# The nested host (L1, under QEMU TCG): baseline, container and VM in the
+# same L1, so their ratios are that host's. The VM is reached through its
+# TAP on vmm0, served by vhost-net and, in a second row, by vmm's I/O thread.
+NESTED_VM_ADDRESS = "10.88.0.10"
+NESTED_CONTAINER_ADDRESS = "10.88.0.20"
+NESTED_SUBJECTS = [
+    ("nested-net-host", "L1 host (loopback)", "baseline", "L1: workload serve, client to 127.0.0.1",
+     "/workload serve", "127.0.0.1"),
+    ("nested-net-container", "vmm --container --net bridge", "container", "L1 -> vmm0 -> veth -> the container's eth0",
+     f"/vmm --container /rootfs --net bridge --ip {NESTED_CONTAINER_ADDRESS} -- workload serve", NESTED_CONTAINER_ADDRESS),
+    ("nested-net-vm", "vmm boot --net bridge (vhost-net)", "vm",
+     "L1 -> vmm0 -> TAP -> vhost-net -> virtio-net eth0 of the VM",
+     f"VMM_NET_BACKEND=vhost /vmm boot --mem 256M /bzImage /rootfs.ext4 --net bridge --ip {NESTED_VM_ADDRESS} -- workload serve",
+     NESTED_VM_ADDRESS),
+    ("nested-net-vm-user", "vmm boot --net bridge (user-space virtio-net)", "vm",
+     "L1 -> vmm0 -> TAP -> vmm's I/O thread -> virtio-net eth0 of the VM",
+     f"VMM_NET_BACKEND=user /vmm boot --mem 256M /bzImage /rootfs.ext4 --net bridge --ip {NESTED_VM_ADDRESS} -- workload serve",
+     NESTED_VM_ADDRESS),
+]
+
+
+def _nested_sizes(plan):
+    if plan.mode == "quick":
+        return {"count": 300, "warmup": 30, "mib": 8}
+    return {"count": 2000, "warmup": 200, "mib": 32}
+
+
+def nested_script_lines(plan):
+    """Shell lines for the L1 script: each subject serves two connections
+    (rr, then stream) that L1's client makes once the server answers; one
+    "compare-net ID ..." line per client."""
+    sizes = _nested_sizes(plan)
+    rr = f"--count {sizes['count']} --warmup {sizes['warmup']}"
+    lines = [
+        "# Network rows (compare_lib/network.py): wait until a server answers, then measure.",
+        "ip link set lo up",
+        "net_client() {",
+        "    tries=0",
+        f"    until result=$(/workload rr \"$2\" --port {PORT} {rr} 2>&1); do",
+        "        tries=$((tries + 1)); [ \"$tries\" -ge 90 ] && break; sleep 1",
+        "    done",
+        "    echo \"compare-net $1 $(echo $result | tr '\\n' ' ')\"",
+        "    [ \"$tries\" -lt 90 ] || return 1",
+        f"    echo \"compare-net $1 $(/workload stream \"$2\" --port {PORT} --mib {sizes['mib']} 2>&1 | tr '\\n' ' ')\"",
+        "}",
+    ]
+    for subject_id, _name, _kind, _path, server, address in NESTED_SUBJECTS:
+        # A server whose client never reached it would wait for ever: it is stopped.
+        lines += [f"{server} --port {PORT} --connections 2 >/tmp/{subject_id}.log 2>&1 &",
+                  f"net_client {subject_id} {address} || kill $!",
+                  f"wait $! || echo \"compare-net {subject_id} server-failed $(tail -n 3 /tmp/{subject_id}.log | tr '\\n' ' ')\""]
+    return lines
+
+
+def nested_rows(stdout, reason):
+    """The nested rows from the L1 script's output (or all unavailable with `reason`)."""
+    rows = []
+    for subject_id, name, kind, path, _server, _address in NESTED_SUBJECTS:
+        row = {"id": subject_id, "name": name, "kind": kind, "host": "nested", "path": path,
+               "status": "measured", "reason": None, "figures": {}}
+        text = " ".join(line for line in stdout.splitlines() if line.startswith(f"compare-net {subject_id} "))
+        for key, value in re.findall(r"(\w+)=([0-9.]+)", text):
+            if key in METRICS:
+                row["figures"][key] = summarize([float(value)])
+        if reason and not text:
+            row.update(status="unavailable", reason=reason)
+        elif not row["figures"] or "server-failed" in text:
+            row.update(status="failed", reason=(text.replace(f"compare-net {subject_id} ", "").strip()
+                                                or "no result from L1")[:300], figures={})
+        rows.append(row)
+    return rows
+
+
 def order_verdicts(rows):
     """Per host: whether the TCP_RR medians keep native < container < VM, and by how much."""
     verdicts = {}

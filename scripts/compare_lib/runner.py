@@ -10,6 +10,7 @@ import tarfile
 import threading
 import time
 
+from . import network
 from .parse import parse_host_lines, parse_workload_output
 from .subjects import GUEST_MEMORY_MIB, Subject
 
@@ -83,7 +84,7 @@ def nested_script(plan):
         "    for path in /bin /sbin /usr /lib /lib64 /etc /vmm /workload /bzImage /rootfs.ext4 /rootfs.tar /compare.sh; do",
         "        [ -e \"$path\" ] && cp -a \"$path\" /newroot/",
         "    done",
-        "    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp",
+        "    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/run",
         "    mount --rbind /proc /newroot/proc && mount --rbind /sys /newroot/sys && mount --rbind /dev /newroot/dev",
         "    COMPARE_IN_TMPFS=1 exec chroot /newroot /bin/sh /compare.sh",
         "fi",
@@ -108,6 +109,7 @@ def nested_script(plan):
                 time_command = ["/workload", "time", "--runs", "1", "--label", f"{subject_id}-{phase}",
                                 "--timeout", str(timeout), *memory, "--", *argv]
                 lines.append(shlex.join(time_command))
+    lines += network.nested_script_lines(plan)
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
 
@@ -118,8 +120,9 @@ def _heartbeat(stop, what, expected_seconds):
         progress(f"{what}: {time.monotonic() - start:.0f} s so far (expect up to ~{expected_seconds} s)")
 
 
-def run_nested(paths, plan, work_dir, runs_by_label):
-    """Returns (host description or None, reason when nothing could be measured)."""
+def run_nested(paths, plan, work_dir, runs_by_label, outputs=None):
+    """Returns (host description or None, reason when nothing could be measured);
+    L1's output goes to outputs["stdout"] (the network rows read it)."""
     script_path = os.path.join(work_dir, "compare-l1.sh")
     with open(script_path, "w") as file:
         file.write(nested_script(plan))
@@ -127,7 +130,7 @@ def run_nested(paths, plan, work_dir, runs_by_label):
     with tarfile.open(rootfs_tar, "w") as archive:
         archive.add(paths.rootfs, arcname=".")
     command = [os.path.join(PROJECT_DIR, "scripts", "nested-kvm"), "--build-dir", paths.build_dir,
-               "--timeout", str(plan.nested_timeout), "--mem", "1536",
+               "--timeout", str(plan.nested_timeout), "--mem", "1536", "--network",
                "--vmm", paths.vmm,
                "--file", f"{paths.workload}:/workload", "--file", f"{script_path}:/compare.sh",
                "--file", f"{rootfs_tar}:/rootfs.tar", "--file", f"{paths.kernel}:/bzImage",
@@ -149,6 +152,8 @@ def run_nested(paths, plan, work_dir, runs_by_label):
     if result.returncode == 77:
         line = (result.stderr.strip().splitlines() or ["nested KVM unavailable"])[-1]
         return None, line.replace("nested-kvm: unavailable: ", "nested SVM host unavailable: ")
+    if outputs is not None:
+        outputs["stdout"] = result.stdout
     parse_workload_output(result.stdout, runs_by_label)
     described = parse_host_lines(result.stdout)
     if result.returncode != 0 or not described:

@@ -54,6 +54,13 @@ def main():
         absent = expected - {subject["id"] for subject in report["subjects"]}
         if absent:
             problems.append(f"subjects missing from the report: {', '.join(sorted(absent))}")
+        network_rows = {row["id"]: row for row in report.get("network", {}).get("rows", [])}
+        for row_id in ("local-net-host", "nested-net-host", "nested-net-container", "nested-net-vm", "nested-net-vm-user"):
+            row = network_rows.get(row_id)
+            if not row:
+                problems.append(f"network row {row_id} is missing from the report")
+            else:
+                print(f"  network {row_id} ({row['status']}) {row['figures'] or row['reason']}")
         for problem in problems:
             print(f"compare quick run: {problem}", file=sys.stderr)
         return 1 if problems else 0

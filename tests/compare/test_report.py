@@ -210,3 +210,33 @@ class NetworkTest(unittest.TestCase):
         self.assertIn("native < container holds", text)
         report["network"]["rows"][1].update(status="failed", reason="")
         self.assertTrue(any("network row c" in problem for problem in schema.validate(report)))
+
+    def test_nested_rows_from_the_l1_output(self):
+        stdout = "\n".join([
+            "compare-net nested-net-host workload-result rr_median_us=60.5 rr_p99_us=90.0 rr_count=300 ",
+            "compare-net nested-net-host workload-result stream_mib_s=800.0 stream_mib=8 ",
+            "compare-net nested-net-container workload-result rr_median_us=500.0 rr_p99_us=900.0 rr_count=300 ",
+            "compare-net nested-net-vm workload: connect 10.88.0.10: Connection refused ",
+            "compare-net nested-net-vm server-failed vmm: something went wrong ",
+            "compare-host kernel=6.1",
+        ])
+        rows = {row["id"]: row for row in network.nested_rows(stdout, None)}
+        self.assertEqual(rows["nested-net-host"]["status"], "measured")
+        self.assertEqual(rows["nested-net-host"]["figures"]["rr_median_us"]["median"], 60.5)
+        self.assertEqual(rows["nested-net-host"]["figures"]["stream_mib_s"]["median"], 800.0)
+        self.assertEqual(rows["nested-net-container"]["status"], "measured")
+        self.assertNotIn("stream_mib_s", rows["nested-net-container"]["figures"])
+        self.assertEqual(rows["nested-net-vm"]["status"], "failed")
+        self.assertIn("Connection refused", rows["nested-net-vm"]["reason"])
+        self.assertEqual(rows["nested-net-vm-user"]["status"], "failed")
+        self.assertEqual(rows["nested-net-vm-user"]["reason"], "no result from L1")
+        self.assertTrue(all(row["host"] == "nested" for row in rows.values()))
+        self.assertEqual({row["kind"] for row in rows.values()}, {"baseline", "container", "vm"})
+
+    def test_nested_rows_without_l1(self):
+        rows = network.nested_rows("", "skipped (--no-nested)")
+        self.assertTrue(all(row["status"] == "unavailable" and row["reason"] == "skipped (--no-nested)" for row in rows))
+        report = load_fixture()
+        report["network"] = network.section(rows)
+        self.assertEqual(schema.validate(report), [])
+
