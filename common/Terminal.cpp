@@ -1,5 +1,6 @@
 #include "common/Terminal.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace vmm {
@@ -21,6 +22,14 @@ RawTerminal::~RawTerminal()
 {
     if (m_active)
         tcsetattr(m_fd, TCSANOW, &m_saved);
+}
+
+std::optional<WindowSize> terminal_window_size(int fd)
+{
+    winsize size {};
+    if (::ioctl(fd, TIOCGWINSZ, &size) != 0 || size.ws_row == 0 || size.ws_col == 0)
+        return std::nullopt;
+    return WindowSize { size.ws_row, size.ws_col };
 }
 
 ConsoleEscape::Action ConsoleEscape::filter(std::span<uint8_t const> typed, std::vector<uint8_t>& forwarded)

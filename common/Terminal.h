@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <termios.h>
 #include <vector>
@@ -24,6 +25,15 @@ private:
     bool m_active { false };
     termios m_saved {};
 };
+
+struct WindowSize {
+    uint16_t rows { 0 };
+    uint16_t columns { 0 };
+    bool operator==(WindowSize const&) const = default;
+};
+
+// The size of the terminal `fd` is, if it is one and knows its size.
+std::optional<WindowSize> terminal_window_size(int fd);
 
 // The console escape of kvmtool and QEMU, for both the VM's console and the
 // container's terminal: Ctrl-A x quits; Ctrl-A Ctrl-A sends one Ctrl-A.

@@ -31,6 +31,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -161,6 +162,80 @@ static int take_console(int is_vm)
             warn_errno("TIOCSCTTY", "console");
     }
     return tcgetsid(STDIN_FILENO) == getsid(0);
+}
+
+/*
+ * In the VM, fds 0-2 are the /dev/console the kernel opened in the
+ * initramfs, which no path names once init has switched to the disk (`tty`
+ * would say "not a tty"). Opens the console's own device instead (ttyS0 or
+ * hvc0, found with TIOCGDEV), so that the command's terminal has its name.
+ */
+static void reopen_console_device(void)
+{
+    unsigned int device = 0;
+    if (ioctl(STDIN_FILENO, TIOCGDEV, &device) != 0)
+        return;
+    char path[96];
+    snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/uevent", major(device), minor(device));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char uevent[512];
+    ssize_t length = read(fd, uevent, sizeof(uevent) - 1);
+    close(fd);
+    if (length <= 0)
+        return;
+    uevent[length] = '\0';
+    char *name = strstr(uevent, "DEVNAME=");
+    if (!name)
+        return;
+    name += strlen("DEVNAME=");
+    name[strcspn(name, "\n")] = '\0';
+    snprintf(path, sizeof(path), "/dev/%s", name);
+    fd = open(path, O_RDWR | O_NOCTTY);
+    if (fd < 0) {
+        warn_errno("open", path);
+        return;
+    }
+    for (int target = STDIN_FILENO; target <= STDERR_FILENO; ++target) {
+        if (fd != target)
+            dup2(fd, target);
+    }
+    if (fd > STDERR_FILENO)
+        close(fd);
+}
+
+/*
+ * In the VM: the host terminal's size on the console, and the console's
+ * data modes where vmm's stdin or stdout is not a terminal (see
+ * guest/protocol.h): no echo and VEOF for piped input, no "\r\n" for
+ * output that is not shown on a terminal.
+ */
+static void set_up_vm_console(const struct vmm_guest_command *command)
+{
+    if (!isatty(STDIN_FILENO))
+        return;
+    if (command->window_rows > 0 && command->window_columns > 0) {
+        struct winsize size;
+        memset(&size, 0, sizeof(size));
+        size.ws_row = command->window_rows;
+        size.ws_col = command->window_columns;
+        if (ioctl(STDIN_FILENO, TIOCSWINSZ, &size) != 0)
+            warn_errno("TIOCSWINSZ", "console");
+    }
+    if (!command->stdin_is_data && !command->stdout_is_data)
+        return;
+    struct termios settings;
+    if (tcgetattr(STDIN_FILENO, &settings) != 0) {
+        warn_errno("tcgetattr", "console");
+        return;
+    }
+    if (command->stdin_is_data)
+        vmm_console_data_input(&settings);
+    if (command->stdout_is_data)
+        vmm_console_data_output(&settings);
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &settings) != 0)
+        warn_errno("tcsetattr", "console");
 }
 
 /* Waits until the console has sent what the command wrote (TIOCOUTQ is 0),
@@ -346,7 +421,11 @@ int main(int argc, char **argv)
     signal(SIGTTOU, SIG_IGN);
     signal(SIGTTIN, SIG_IGN);
     signal(SIGTSTP, SIG_IGN);
+    if (command.is_vm)
+        reopen_console_device();
     int job_control = take_console(command.is_vm);
+    if (command.is_vm)
+        set_up_vm_console(&command);
 
     /* The boot marker is for vmm only (its --timings), never printed: a run
      * shows exactly the command's output. The command does not inherit the

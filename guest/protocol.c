@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
 
 static int is_plain_byte(unsigned char byte)
 {
@@ -144,6 +145,56 @@ static int parse_network_word(const char *word, size_t word_length, struct vmm_g
     return 0;
 }
 
+/* "ROWSxCOLUMNS", each 1 to 65535. */
+static int parse_window_size(const char *text, size_t length, struct vmm_guest_command *command)
+{
+    unsigned long values[2] = { 0, 0 };
+    int field = 0;
+    size_t digits = 0;
+    for (size_t index = 0; index < length; ++index) {
+        char byte = text[index];
+        if (byte == 'x' && field == 0 && digits > 0) {
+            field = 1;
+            digits = 0;
+            continue;
+        }
+        if (byte < '0' || byte > '9' || digits == 5)
+            return -1;
+        values[field] = values[field] * 10 + (unsigned long)(byte - '0');
+        ++digits;
+    }
+    if (field != 1 || digits == 0 || values[0] == 0 || values[1] == 0 || values[0] > 65535 || values[1] > 65535)
+        return -1;
+    command->window_rows = (unsigned short)values[0];
+    command->window_columns = (unsigned short)values[1];
+    return 0;
+}
+
+void vmm_console_data_input(struct termios *settings)
+{
+    settings->c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | IGNPAR | PARMRK | INPCK | ISTRIP | INLCR | IGNCR | ICRNL | IUCLC | IXON
+                                    | IXANY | IXOFF | IMAXBEL);
+    settings->c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL | ECHOCTL | ECHOPRT | ECHOKE | ISIG | XCASE | TOSTOP);
+    settings->c_lflag |= ICANON | IEXTEN;
+    settings->c_cflag &= ~(tcflag_t)(CSIZE | PARENB);
+    /* RTS flow control: a full line discipline makes the 8250 driver drop
+     * RTS, and vmm's UART holds input back until it rises again, so a
+     * command that reads slowly loses nothing (hvc0 ignores the flag: its
+     * virtqueue holds input back by itself). */
+    settings->c_cflag |= CS8 | CRTSCTS;
+    /* _POSIX_VDISABLE is 0 on Linux: these then match only NUL, which vmm escapes. */
+    static const int disabled[] = { VINTR, VQUIT, VERASE, VKILL, VEOL, VEOL2, VSTART, VSTOP, VSUSP, VREPRINT, VDISCARD, VWERASE };
+    for (size_t index = 0; index < sizeof(disabled) / sizeof(disabled[0]); ++index)
+        settings->c_cc[disabled[index]] = 0;
+    settings->c_cc[VEOF] = VMM_CONSOLE_END_OF_FILE;
+    settings->c_cc[VLNEXT] = VMM_CONSOLE_LITERAL_NEXT;
+}
+
+void vmm_console_data_output(struct termios *settings)
+{
+    settings->c_oflag &= ~(tcflag_t)OPOST;
+}
+
 int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command)
 {
     const size_t key_length = strlen(VMM_CMDLINE_ARGUMENT_KEY);
@@ -182,6 +233,21 @@ int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *comm
             goto fail;
         if (network_word > 0)
             continue;
+        const size_t winsize_key_length = strlen(VMM_CMDLINE_WINSIZE_KEY);
+        if (word_length > winsize_key_length && memcmp(word, VMM_CMDLINE_WINSIZE_KEY, winsize_key_length) == 0) {
+            /* A malformed size (from --cmdline, say) leaves the console's as it is. */
+            if (parse_window_size(word + winsize_key_length, word_length - winsize_key_length, command) != 0)
+                command->window_rows = command->window_columns = 0;
+            continue;
+        }
+        if (word_length == strlen(VMM_CMDLINE_STDIN_DATA) && memcmp(word, VMM_CMDLINE_STDIN_DATA, word_length) == 0) {
+            command->stdin_is_data = 1;
+            continue;
+        }
+        if (word_length == strlen(VMM_CMDLINE_STDOUT_DATA) && memcmp(word, VMM_CMDLINE_STDOUT_DATA, word_length) == 0) {
+            command->stdout_is_data = 1;
+            continue;
+        }
         if (word_length < key_length || memcmp(word, VMM_CMDLINE_ARGUMENT_KEY, key_length) != 0)
             continue;
         if (command->argument_count == VMM_MAX_ARGUMENTS)

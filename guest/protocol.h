@@ -42,6 +42,40 @@ extern "C" {
 #define VMM_CMDLINE_GATEWAY_KEY "vmm.gw="
 #define VMM_CMDLINE_MTU_KEY "vmm.mtu="
 #define VMM_GUEST_INTERFACE "eth0"
+/* The host terminal's size when vmm started, "vmm.winsize=ROWSxCOLUMNS":
+ * guest/init sets it on the console (TIOCSWINSZ) before it starts the
+ * command, on ttyS0 and hvc0 alike. */
+#define VMM_CMDLINE_WINSIZE_KEY "vmm.winsize="
+/* vmm's stdin is not a terminal (a pipe, a file, /dev/null): the console
+ * carries data, not typing. guest/init sets vmm_console_data_input() on it
+ * and vmm sends the bytes escaped by the rules below, then VEOF at their end. */
+#define VMM_CMDLINE_STDIN_DATA "vmm.stdin=data"
+/* vmm's stdout is not a terminal: guest/init turns output processing off
+ * (no "\n" -> "\r\n"), so that what the command writes arrives byte for byte. */
+#define VMM_CMDLINE_STDOUT_DATA "vmm.stdout=data"
+
+/*
+ * Data input through the console's canonical line discipline. The console
+ * stays canonical, so that VEOF can end the input: the command reads what
+ * came and then end of file, as from a pipe. Every other special character
+ * is disabled (no echo, no signals, no flow control, no erasing), and vmm
+ * sends the three bytes that stay special (NUL, VEOF and VLNEXT itself)
+ * behind VLNEXT, which makes the next byte literal. A line is at most
+ * VMM_CONSOLE_LINE_PUSH bytes: vmm sends VEOF after that many bytes without
+ * a newline, which hands the partial line to the reader (the line
+ * discipline keeps at most 4095), and at the end one VEOF on an empty line
+ * (two when the data does not end with a newline).
+ */
+#define VMM_CONSOLE_END_OF_FILE 0x04  /* VEOF, Ctrl-D */
+#define VMM_CONSOLE_LITERAL_NEXT 0x16 /* VLNEXT, Ctrl-V */
+#define VMM_CONSOLE_LINE_PUSH 2048
+
+struct termios;
+/* Makes `settings` (a console's) carry data input as described above. */
+void vmm_console_data_input(struct termios *settings);
+/* Turns output processing off in `settings`. */
+void vmm_console_data_output(struct termios *settings);
+
 /* The exit status guest/init reports when it cannot switch to the root disk. */
 #define VMM_INIT_FAILURE_STATUS 125
 
@@ -83,16 +117,22 @@ struct vmm_guest_command {
     int is_vm;                         /* vmm.mode=vm was on the command line. */
     struct vmm_guest_network network;  /* vmm.ip=, vmm.gw=, vmm.mtu= */
     enum vmm_root_disk root_disk;      /* What init mounts from VMM_ROOT_DEVICE. */
+    unsigned short window_rows;        /* vmm.winsize=; both 0 when absent. */
+    unsigned short window_columns;
+    int stdin_is_data;                 /* vmm.stdin=data */
+    int stdout_is_data;                /* vmm.stdout=data */
     int argument_count;                /* Number of vmm.arg= words. */
     char *arguments[VMM_MAX_ARGUMENTS + 1]; /* Decoded, NULL terminated. */
 };
 
 /*
  * Parses a kernel command line (the text of /proc/cmdline). Fills `command`
- * with the mode, the root disk (vmm.root=), the network settings and the
- * decoded vmm.arg= words, in order. Returns 0 on success and -1 on a
- * malformed or oversized argument, an unknown vmm.root= value, or a
- * malformed vmm.ip=, vmm.gw= or vmm.mtu=; the caller frees the
+ * with the mode, the root disk (vmm.root=), the network settings, the window
+ * size (vmm.winsize=), the console modes (vmm.stdin=, vmm.stdout=) and the
+ * decoded vmm.arg= words, in order (a malformed vmm.winsize= counts as
+ * absent). Returns 0 on success and -1 on a malformed or oversized argument,
+ * an unknown vmm.root= value, or a malformed vmm.ip=, vmm.gw= or vmm.mtu=;
+ * the caller frees the
  * arguments with vmm_guest_command_free().
  */
 int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command);

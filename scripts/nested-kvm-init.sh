@@ -16,6 +16,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+# For programs that allocate pseudo-terminals (tmux in the terminal tests).
+mkdir -p /dev/pts
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 
 report() {
     echo "nested-$*"

@@ -134,3 +134,39 @@ TEST(Protocol, ExitStatusOfExitedAndKilledProcesses)
 }
 
 }
+
+TEST(Protocol, ParsesTheWindowSizeAndTheConsoleModes)
+{
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.winsize=30x100 vmm.stdin=data vmm.stdout=data vmm.arg=true", &command), 0);
+    EXPECT_EQ(command.window_rows, 30);
+    EXPECT_EQ(command.window_columns, 100);
+    EXPECT_TRUE(command.stdin_is_data);
+    EXPECT_TRUE(command.stdout_is_data);
+    EXPECT_EQ(command.argument_count, 1);
+    vmm_guest_command_free(&command);
+
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.arg=true", &command), 0);
+    EXPECT_EQ(command.window_rows, 0);
+    EXPECT_EQ(command.window_columns, 0);
+    EXPECT_FALSE(command.stdin_is_data);
+    EXPECT_FALSE(command.stdout_is_data);
+    vmm_guest_command_free(&command);
+}
+
+TEST(Protocol, AMalformedWindowSizeIsIgnored)
+{
+    for (auto const* size : { "30", "x100", "30x", "0x100", "30x0", "65536x80", "30x100x2", "3a0x100", "30X100", "123456x1" }) {
+        vmm_guest_command command;
+        std::string const cmdline = std::string("vmm.mode=vm vmm.winsize=") + size + " vmm.arg=true";
+        ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0) << size;
+        EXPECT_EQ(command.window_rows, 0) << size;
+        EXPECT_EQ(command.window_columns, 0) << size;
+        EXPECT_EQ(command.argument_count, 1) << "the command still runs: " << size;
+        vmm_guest_command_free(&command);
+    }
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.winsize=65535x1", &command), 0);
+    EXPECT_EQ(command.window_rows, 65535);
+    EXPECT_EQ(command.window_columns, 1);
+}

@@ -1,4 +1,4 @@
-# Sets OUT2 and enables the UART's received-data interrupt, as Linux's driver does, then
+# Sets DTR, RTS and OUT2 and enables the UART's received-data interrupt, as Linux's driver does, then
 # polls the line status and echoes every byte it receives until a newline,
 # and reports exit status 0.
     .code64
@@ -6,7 +6,7 @@
     .globl _start
 _start:
     mov $0x3fc, %dx
-    mov $0x08, %al          # MCR: OUT2 routes the interrupt.
+    mov $0x0b, %al          # MCR: DTR, RTS (ready to receive) and OUT2 (routes the interrupt).
     out %al, %dx
     mov $0x3f9, %dx
     mov $1, %al

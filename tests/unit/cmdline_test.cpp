@@ -113,3 +113,29 @@ TEST(KernelCmdline, NetworkSettingsRoundTripThroughGuestInitsParser)
     inputs.network.reset();
     EXPECT_EQ(build_kernel_cmdline(inputs, 2047).find("vmm.ip="), std::string::npos);
 }
+
+TEST(KernelCmdline, TerminalSizeAndConsoleModesReachGuestInit)
+{
+    CmdlineInputs inputs;
+    inputs.window_size = WindowSize { 30, 100 };
+    inputs.input = HostStream::Data;
+    inputs.command = { "wc", "-l" };
+    auto const cmdline = build_kernel_cmdline(inputs, 2047);
+    vmm_guest_command command;
+    ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0) << cmdline;
+    EXPECT_EQ(command.window_rows, 30);
+    EXPECT_EQ(command.window_columns, 100);
+    EXPECT_TRUE(command.stdin_is_data);
+    EXPECT_FALSE(command.stdout_is_data);
+    EXPECT_EQ(command.argument_count, 2);
+    vmm_guest_command_free(&command);
+
+    // At a terminal without a known size: neither a size nor a data mode.
+    CmdlineInputs terminal;
+    auto const plain = build_kernel_cmdline(terminal, 2047);
+    EXPECT_EQ(plain.find("vmm.winsize="), std::string::npos) << plain;
+    EXPECT_EQ(plain.find("vmm.stdin="), std::string::npos) << plain;
+    EXPECT_EQ(plain.find("vmm.stdout="), std::string::npos) << plain;
+    terminal.output = HostStream::Data;
+    EXPECT_NE(build_kernel_cmdline(terminal, 2047).find(" vmm.stdout=data"), std::string::npos);
+}

@@ -16,7 +16,7 @@ protected:
     {
         ASSERT_EQ(pipe2(m_pipe, O_NONBLOCK | O_CLOEXEC), 0);
         m_serial = std::make_unique<Serial8250>([this](bool level) { m_levels.push_back(level); }, std::make_shared<ConsoleOutput>(m_pipe[1]));
-        out(4, 0x08); // MCR: OUT2, which Linux's driver sets to route the interrupt.
+        out(4, 0x0b); // MCR: DTR, RTS and OUT2, as Linux's driver sets them (OUT2 routes the interrupt).
     }
     void TearDown() override
     {
@@ -94,9 +94,27 @@ TEST_F(SerialTest, InterruptNeedsOut2AndInputWaitsForIt)
     uint8_t const input[] = { 'a' };
     m_serial->queue_input(input);
     EXPECT_EQ(in(5) & 0x01, 0x00) << "a driver probing with OUT2 off does not get the input";
-    out(4, 0x08);
+    out(4, 0x0b);
     EXPECT_EQ(m_levels, std::vector<bool>({ true }));
     EXPECT_EQ(in(0), 'a');
+}
+
+TEST_F(SerialTest, InputWaitsWhileTheGuestHoldsRtsLow)
+{
+    int taken = 0;
+    m_serial->set_input_taken_callback([&] { ++taken; });
+    out(1, 0x01);
+    out(4, 0x09); // RTS low: a tty with CRTSCTS whose buffer is full.
+    uint8_t const input[] = { 'a', 'b' };
+    m_serial->queue_input(input);
+    EXPECT_EQ(in(5) & 0x01, 0x00) << "nothing is sent while RTS is low";
+    EXPECT_EQ(m_serial->pending_input(), 2u);
+    EXPECT_EQ(taken, 0);
+    out(4, 0x0b); // RTS high again: the driver unthrottled.
+    EXPECT_EQ(m_serial->pending_input(), 0u);
+    EXPECT_EQ(taken, 1) << "the host is told it may send more";
+    EXPECT_EQ(in(0), 'a');
+    EXPECT_EQ(in(0), 'b');
 }
 
 TEST_F(SerialTest, DivisorLatchAndScratchRegisters)

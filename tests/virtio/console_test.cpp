@@ -118,6 +118,73 @@ TEST_F(ConsoleTest, ClosedOutputDoesNotStopTheGuest)
     EXPECT_EQ(transmit.used_index(), 1);
 }
 
+// The host terminal's size as a made-up driver sees it: F_SIZE offered,
+// cols and rows in the configuration space, and a configuration change
+// interrupt (with a new generation) when it changes.
+TEST_F(ConsoleTest, WindowSizeIsInTheConfigurationAndItsChangesInterrupt)
+{
+    write_register(*transport, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_DEVICE_FEATURES) & ConsoleDevice::feature_size, ConsoleDevice::feature_size);
+    auto const generation = read_register(*transport, VIRTIO_MMIO_CONFIG_GENERATION);
+    int const interrupts_before = *interrupts;
+
+    transport->change_configuration([&] { device->set_window_size({ .rows = 30, .columns = 100 }); });
+    EXPECT_EQ(*interrupts, interrupts_before + 1);
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_INTERRUPT_STATUS), interrupt::configuration_change);
+    EXPECT_NE(read_register(*transport, VIRTIO_MMIO_CONFIG_GENERATION), generation);
+    // struct virtio_console_config: le16 cols, le16 rows.
+    uint16_t columns = 0;
+    uint16_t rows = 0;
+    transport->read(VIRTIO_MMIO_CONFIG + 0, { reinterpret_cast<uint8_t*>(&columns), 2 });
+    transport->read(VIRTIO_MMIO_CONFIG + 2, { reinterpret_cast<uint8_t*>(&rows), 2 });
+    EXPECT_EQ(columns, 100);
+    EXPECT_EQ(rows, 30);
+    write_register(*transport, VIRTIO_MMIO_INTERRUPT_ACK, interrupt::configuration_change);
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_INTERRUPT_STATUS), 0u);
+
+    transport->change_configuration([&] { device->set_window_size({ .rows = 20, .columns = 80 }); });
+    EXPECT_EQ(*interrupts, interrupts_before + 2);
+    EXPECT_EQ(read_register(*transport, VIRTIO_MMIO_CONFIG), 80u | (20u << 16));
+}
+
+TEST(ConsoleWindowSize, ASizeSetBeforeTheDriverIsUpIsAnnouncedAtDriverOk)
+{
+    auto memory = GuestMemory::create_flat(1 << 20);
+    auto interrupts = std::make_shared<std::atomic<int>>(0);
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    FileDescriptor output_read(fds[0]), output_write(fds[1]);
+    auto device = std::make_shared<ConsoleDevice>(std::make_shared<ConsoleOutput>(output_write.get()));
+    MmioTransport transport(memory, device, std::make_unique<CountingInterrupt>(interrupts));
+    transport.change_configuration([&] { device->set_window_size({ .rows = 50, .columns = 132 }); });
+    EXPECT_EQ(*interrupts, 0) << "no interrupt before the driver is up";
+    QueueDriver receive { memory, 0x1000, 8 };
+    QueueDriver transmit { memory, 0x4000, 8 };
+    QueueDriver const* queues[] = { &receive, &transmit };
+    ASSERT_EQ(initialise(transport, feature::version_1 | ConsoleDevice::feature_size, queues), 15u);
+    EXPECT_EQ(*interrupts, 1);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_INTERRUPT_STATUS) & interrupt::configuration_change, interrupt::configuration_change);
+    EXPECT_EQ(read_register(transport, VIRTIO_MMIO_CONFIG), 132u | (50u << 16));
+}
+
+TEST_F(ConsoleTest, TakingAllQueuedInputCallsBack)
+{
+    int taken = 0;
+    device->set_input_taken_callback([&] { ++taken; });
+    receive.set_descriptor(0, 0x30000, 4, descriptor_flag::write);
+    receive.make_available(0);
+    std::string const input = "abcdef";
+    device->queue_input({ reinterpret_cast<uint8_t const*>(input.data()), input.size() });
+    transport->process_queues();
+    EXPECT_EQ(taken, 0) << "two bytes still wait";
+    receive.set_descriptor(1, 0x31000, 4, descriptor_flag::write);
+    receive.make_available(1);
+    transport->process_queues();
+    EXPECT_EQ(taken, 1);
+    transport->process_queues();
+    EXPECT_EQ(taken, 1) << "only when input was taken";
+}
+
 TEST(VirtioDevices, KernelCommandLineEntry)
 {
     EXPECT_EQ(kernel_cmdline_entry(0xc0000000, 5), "virtio_mmio.device=4K@0xc0000000:5");

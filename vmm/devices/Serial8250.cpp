@@ -24,6 +24,7 @@ constexpr uint8_t iir_fifo_enabled = 0xc0;
 constexpr uint8_t fcr_enable_fifo = 0x01;
 constexpr uint8_t fcr_clear_receive = 0x02;
 constexpr uint8_t lcr_divisor_latch = 0x80;
+constexpr uint8_t mcr_request_to_send = 0x02;
 constexpr uint8_t mcr_out2 = 0x08; // Gates the interrupt output on PCs.
 constexpr uint8_t mcr_loopback = 0x10;
 constexpr uint8_t lsr_data_ready = 0x01;
@@ -32,8 +33,6 @@ constexpr uint8_t lsr_transmitter_empty = 0x40;
 constexpr uint8_t msr_clear_to_send = 0x10;
 constexpr uint8_t msr_data_set_ready = 0x20;
 constexpr uint8_t msr_carrier_detect = 0x80;
-
-constexpr size_t input_capacity = 4096;
 
 }
 
@@ -72,6 +71,12 @@ void Serial8250::queue_input(std::span<uint8_t const> bytes)
     update_interrupt();
 }
 
+size_t Serial8250::pending_input()
+{
+    std::lock_guard lock(m_mutex);
+    return m_pending.size();
+}
+
 bool Serial8250::interrupts_routed() const
 {
     // On a PC the UART's interrupt reaches the IRQ line only through OUT2,
@@ -83,12 +88,16 @@ void Serial8250::deliver_pending_input()
 {
     // Linux's driver sets OUT2 and enables the received-data interrupt only
     // once it is ready to read (after its probe and its FIFO reset).
-    if (!(m_interrupt_enable & ier_received_data) || !interrupts_routed())
+    if (!(m_interrupt_enable & ier_received_data) || !interrupts_routed() || !(m_modem_control & mcr_request_to_send))
+        return;
+    if (m_pending.empty())
         return;
     while (!m_pending.empty() && m_input.size() < input_capacity) {
         m_input.push_back(m_pending.front());
         m_pending.pop_front();
     }
+    if (m_pending.empty() && m_input_taken)
+        m_input_taken();
 }
 
 uint8_t Serial8250::read_register(uint64_t offset)

@@ -30,8 +30,18 @@ public:
     // Bytes typed on the host; called from the I/O thread. They wait until
     // the guest's driver is ready (received-data interrupt enabled and routed
     // through OUT2) and then enter the receive FIFO, so that input typed
-    // during boot is not dropped by the driver's probe and FIFO reset.
+    // during boot is not dropped by the driver's probe and FIFO reset. They
+    // also wait while the guest holds RTS low (hardware flow control: the
+    // driver of a tty with CRTSCTS drops RTS when its buffer is full).
+    // Bytes beyond input_capacity are dropped: the caller checks
+    // pending_input() first.
     void queue_input(std::span<uint8_t const> bytes);
+    size_t pending_input();
+    // Called (on any thread, with the UART's lock held) whenever the
+    // receive FIFO has taken all of the queued input.
+    void set_input_taken_callback(std::function<void()> callback) { m_input_taken = std::move(callback); }
+
+    static constexpr size_t input_capacity = 4096;
 
 private:
     uint8_t read_register(uint64_t offset);
@@ -44,6 +54,7 @@ private:
     std::mutex m_mutex;
     InterruptLevel m_set_interrupt_level;
     std::shared_ptr<ConsoleOutput> m_output;
+    std::function<void()> m_input_taken;
     std::deque<uint8_t> m_input;   // The receive FIFO the guest reads.
     std::deque<uint8_t> m_pending; // Host input not yet delivered.
     uint8_t m_interrupt_enable { 0 };

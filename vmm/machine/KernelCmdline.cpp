@@ -35,6 +35,12 @@ std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
             cmdline += " " VMM_CMDLINE_GATEWAY_KEY + inputs.network->gateway;
         cmdline += fmt::format(" " VMM_CMDLINE_MTU_KEY "{}", inputs.network->mtu);
     }
+    if (inputs.window_size)
+        cmdline += fmt::format(" " VMM_CMDLINE_WINSIZE_KEY "{}x{}", inputs.window_size->rows, inputs.window_size->columns);
+    if (inputs.input == HostStream::Data)
+        cmdline += " " VMM_CMDLINE_STDIN_DATA;
+    if (inputs.output == HostStream::Data)
+        cmdline += " " VMM_CMDLINE_STDOUT_DATA;
     for (auto const& argument : inputs.command) {
         std::string encoded(argument.size() * 3 + 1, '\0');
         size_t const length = vmm_percent_encode(argument.c_str(), encoded.data(), encoded.size());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/Terminal.h"
 #include "vmm/machine/BootOptions.h"
 #include "vmm/machine/HostDetection.h"
 
@@ -23,12 +24,21 @@ struct GuestNetwork {
     uint16_t mtu { 1500 };
 };
 
+// What one of vmm's standard streams is: guest/init sets the console up to match.
+enum class HostStream {
+    Terminal,
+    Data, // A pipe, a file or /dev/null: the console carries bytes, not typing (guest/protocol.h).
+};
+
 struct CmdlineInputs {
     std::string platform_options;             // The architecture's first options (arch::kernel_cmdline_defaults()).
     ConsoleKind console { ConsoleKind::Serial };
     HostKind host { HostKind::HardwareVirtualization };
     RootMount root_mount { RootMount::None };
     DiskAccess root_access { DiskAccess::ReadWrite };
+    std::optional<WindowSize> window_size;    // The host terminal's, for the guest's console.
+    HostStream input { HostStream::Terminal };
+    HostStream output { HostStream::Terminal };
     std::vector<std::string> virtio_devices; // "virtio_mmio.device=4K@0x...:N" words.
     std::optional<GuestNetwork> network;
     std::string extra;                        // --cmdline, last so that it wins.

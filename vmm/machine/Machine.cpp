@@ -12,13 +12,24 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace vmm {
 
 namespace {
+
 constexpr uint64_t huge_page_size = 2 << 20;
+
+// From any thread: wakes the I/O thread's HostInput to read more of stdin.
+void signal_input_room(int room_fd)
+{
+    uint64_t const one = 1;
+    // A full counter already wakes it.
+    [[maybe_unused]] auto written = ::write(room_fd, &one, sizeof(one));
+}
+
 }
 
 // The machine is set up in boot order (after Firecracker's builder): memory,
@@ -48,6 +59,15 @@ Machine::Machine(BootOptions options)
         if (::stat(disk.path.c_str(), &status) != 0)
             throw Error(describe_system_error("disk", disk.path, errno));
     }
+    // What the guest's console stands for on the host: guest/init sets it up to match.
+    m_host_input = ::isatty(STDIN_FILENO) ? HostStream::Terminal : HostStream::Data;
+    m_host_output = ::isatty(STDOUT_FILENO) ? HostStream::Terminal : HostStream::Data;
+    m_window_size = terminal_window_size(STDIN_FILENO);
+    if (!m_window_size)
+        m_window_size = terminal_window_size(STDOUT_FILENO);
+    m_input_room = FileDescriptor(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!m_input_room.is_valid())
+        throw_system_error("eventfd", "console input");
 
     // Memory.
     m_kvm = kvm::Kvm::open();
@@ -143,12 +163,16 @@ void Machine::create_devices()
             [this](uint8_t status) { stop(StopReason::ExitStatusReported, status); },
             [this] {
                 m_timings.mark(Timings::Milestone::BootMarker);
+                m_guest_init_up.store(true);
+                signal_input_room(m_input_room.get());
                 // Live, so that a harness watching vmm's output (workload
                 // time) sees when init came up; never on the guest's console.
                 if (m_options.print_timings || spdlog::should_log(spdlog::level::debug))
                     fmt::print(stderr, "{} (vm) at {:.3f} ms\n", VMM_BOOT_MARKER_LINE, Timings::elapsed_milliseconds());
             }));
-    m_console_input = [this](std::span<uint8_t const> bytes) { m_serial->queue_input(bytes); };
+    m_serial->set_input_taken_callback([room = m_input_room.get()] { signal_input_room(room); });
+    m_console_input = { [this](std::span<uint8_t const> bytes) { m_serial->queue_input(bytes); },
+        [this] { return m_serial->pending_input(); } };
 }
 
 // virtio-mmio devices take consecutive 4 KiB slots and interrupt lines:
@@ -177,7 +201,13 @@ void Machine::add_virtio_devices(arch::MachineDescription& description)
         auto const context = next_context();
         auto console = virtio::create_console_device(context, m_console_output);
         m_mmio_bus.add(context.mmio_base, map.virtio_slot_size, console->transport());
-        m_console_input = [console](std::span<uint8_t const> bytes) { console->queue_input(bytes); };
+        console->set_input_taken_callback([room = m_input_room.get()] { signal_input_room(room); });
+        // hvc0 gets the size from the start (announced when its driver is up) and follows it.
+        if (m_window_size)
+            console->resize(*m_window_size);
+        m_console_input = { [console](std::span<uint8_t const> bytes) { console->queue_input(bytes); },
+            [console] { return console->pending_input(); } };
+        m_virtio_console = console;
     }
 }
 
@@ -190,6 +220,9 @@ std::string Machine::kernel_cmdline(arch::Kernel const& kernel, arch::MachineDes
     cmdline.host = m_host_kind;
     cmdline.extra = m_options.extra_cmdline;
     cmdline.command = m_options.command;
+    cmdline.window_size = m_window_size;
+    cmdline.input = m_host_input;
+    cmdline.output = m_host_output;
     if (defaults.virtio_discovery == arch::VirtioDiscovery::KernelCmdline) {
         for (auto const& device : description.virtio_devices)
             cmdline.virtio_devices.push_back(virtio::kernel_cmdline_entry(device.mmio_base, device.irq));

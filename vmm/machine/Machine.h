@@ -10,10 +10,12 @@
 #include "vmm/kvm/VirtualMachine.h"
 #include "vmm/machine/BootOptions.h"
 #include "vmm/machine/ExitHandler.h"
+#include "vmm/machine/HostInput.h"
 #include "vmm/machine/KernelCmdline.h"
 #include "vmm/machine/StopReason.h"
 #include "common/Terminal.h"
 #include "common/Timings.h"
+#include "vmm/devices/virtio/VirtioDevices.h"
 #include "vmm/memory/GuestMemory.h"
 
 #include <atomic>
@@ -47,8 +49,8 @@ private:
     Bus& bus_for(arch::BusRange const& range);
     void add_virtio_devices(arch::MachineDescription& description);
     std::string kernel_cmdline(arch::Kernel const& kernel, arch::MachineDescription const& description) const;
-    void watch_host_input();
-    void handle_host_input(std::span<uint8_t const> bytes);
+    void watch_signals(FileDescriptor& signals);
+    void follow_window_size();
     void run_vcpu(kvm::Vcpu& vcpu);
     // Carries out what the exit dispatch decided; returns false when the vCPU should stop.
     bool carry_out(kvm::Vcpu& vcpu, ExitAction action);
@@ -72,7 +74,14 @@ private:
     EventLoop m_io_loop;
     std::shared_ptr<ConsoleOutput> m_console_output; // stdout, for the 8250 and virtio-console.
     std::shared_ptr<Serial8250> m_serial;
-    std::function<void(std::span<uint8_t const>)> m_console_input;
+    HostInput::Console m_console_input;
+    // vmm's stdin and stdout, and the host terminal's size (from stdin, else stdout).
+    HostStream m_host_input { HostStream::Terminal };
+    HostStream m_host_output { HostStream::Terminal };
+    std::optional<WindowSize> m_window_size;
+    FileDescriptor m_input_room; // eventfd: the console device took the queued input, or guest/init came up.
+    std::atomic<bool> m_guest_init_up { false }; // Its boot marker came: the console is set up.
+    std::shared_ptr<virtio::VirtioConsole> m_virtio_console;
     std::vector<kvm::Vcpu> m_vcpus;
     std::vector<std::thread> m_vcpu_threads;
 
@@ -81,7 +90,6 @@ private:
     StopReason m_stop_reason { StopReason::Running };
     int m_exit_status { 0 };
     std::string m_stop_message;
-    ConsoleEscape m_escape; // Ctrl-A x on the host terminal stops the VM.
     RateLimitedLog m_guest_log; // Messages the guest's accesses cause (under -v).
 };
 

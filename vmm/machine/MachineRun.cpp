@@ -44,25 +44,20 @@ int Machine::run()
         spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
                      "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
     install_kick_handler();
-    // SIGINT, SIGTERM and SIGHUP go to the I/O thread's signalfd only: block
-    // them before any vCPU thread exists so that every thread inherits the mask.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    for (int signal_number : { SIGINT, SIGTERM, SIGHUP })
-        sigaddset(&stop_signals, signal_number);
-    if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0)
-        throw Error("pthread_sigmask: cannot block SIGINT/SIGTERM");
-    FileDescriptor signals(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!signals.is_valid())
-        throw_system_error("signalfd");
-    m_io_loop.add(signals.get(), [this, &signals](uint32_t) {
-        signalfd_siginfo info {};
-        if (::read(signals.get(), &info, sizeof(info)) == sizeof(info))
-            stop(StopReason::HostSignal, 128 + static_cast<int>(info.ssi_signo));
-    });
+    FileDescriptor signals;
+    watch_signals(signals);
 
+    // Restored by its destructor on every way out of here: the guest's
+    // end, Ctrl-A x, SIGINT/SIGTERM/SIGHUP (through the signalfd), errors.
     RawTerminal terminal(STDIN_FILENO);
-    watch_host_input();
+    // Test guests read input as it comes; only guest/init knows the data encoding.
+    auto const encoding = m_host_input == HostStream::Terminal ? InputEncoding::Typed
+        : m_guest == GuestKind::TestGuest                   ? InputEncoding::Raw
+                                                            : InputEncoding::Data;
+    // Data waits for guest/init's console set-up (its boot marker) where vmm's init runs.
+    HostInput input(m_io_loop, STDIN_FILENO, m_input_room.get(), encoding, m_console_input,
+        [this] { stop(StopReason::HostSignal, 130); },
+        encoding == InputEncoding::Data && m_root_mount == RootMount::Init ? &m_guest_init_up : nullptr);
 
     // The machine is set up: from here on vmm needs no capabilities, and
     // each thread only the system calls of its kind (sandbox/BootSeccompRules.cpp).
@@ -147,33 +142,43 @@ void Machine::kick_vcpus()
     }
 }
 
-void Machine::watch_host_input()
+void Machine::watch_signals(FileDescriptor& signals)
 {
-    // stdin may be /dev/null or a file, which epoll refuses: the guest then simply gets no input.
-    try {
-        m_io_loop.add(STDIN_FILENO, [this](uint32_t) {
-            uint8_t buffer[256];
-            ssize_t got = ::read(STDIN_FILENO, buffer, sizeof(buffer));
-            if (got > 0) {
-                handle_host_input({ buffer, static_cast<size_t>(got) });
-            } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-                m_io_loop.remove(STDIN_FILENO);
-            }
-        });
-    } catch (Error const&) {
-        spdlog::debug("stdin cannot be polled; the guest console gets no input");
-    }
+    // SIGINT, SIGTERM and SIGHUP stop the machine, SIGWINCH resizes hvc0:
+    // they go to the I/O thread's signalfd only. Blocked before any vCPU
+    // thread exists, so that every thread inherits the mask.
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (int signal_number : { SIGINT, SIGTERM, SIGHUP, SIGWINCH })
+        sigaddset(&handled, signal_number);
+    if (pthread_sigmask(SIG_BLOCK, &handled, nullptr) != 0)
+        throw Error("pthread_sigmask: cannot block SIGINT/SIGTERM/SIGHUP/SIGWINCH");
+    signals = FileDescriptor(signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals.is_valid())
+        throw_system_error("signalfd");
+    m_io_loop.add(signals.get(), [this, fd = signals.get()](uint32_t) {
+        signalfd_siginfo info {};
+        if (::read(fd, &info, sizeof(info)) != sizeof(info))
+            return;
+        if (info.ssi_signo == SIGWINCH)
+            follow_window_size();
+        else
+            stop(StopReason::HostSignal, 128 + static_cast<int>(info.ssi_signo));
+    });
 }
 
-void Machine::handle_host_input(std::span<uint8_t const> bytes)
+void Machine::follow_window_size()
 {
-    std::vector<uint8_t> forwarded;
-    if (m_escape.filter(bytes, forwarded) == ConsoleEscape::Action::Quit) {
-        stop(StopReason::HostSignal, 130);
+    // The 8250 has no way to tell the guest: ttyS0 keeps the size it had at boot.
+    if (!m_virtio_console)
         return;
+    auto size = terminal_window_size(STDIN_FILENO);
+    if (!size)
+        size = terminal_window_size(STDOUT_FILENO);
+    if (size && size != m_window_size) {
+        m_window_size = size;
+        m_virtio_console->resize(*size);
     }
-    if (!forwarded.empty())
-        m_console_input(forwarded);
 }
 
 void Machine::run_vcpu(kvm::Vcpu& vcpu)

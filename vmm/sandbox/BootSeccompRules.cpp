@@ -59,10 +59,11 @@ constexpr SyscallRule vcpu_rules[] = {
     { "preadv" }, { "pwritev" }, { "fdatasync" }, { "io_uring_enter" },                                  \
     /* Stopping the vCPUs, joining them, and closing everything at exit. */                               \
     { "tgkill" }, { "close" },                                                                            \
-    /* Host input raises the 8250's interrupt; the terminal is restored at exit. */                      \
+    /* Host input raises the 8250's interrupt; the terminal is restored at exit; SIGWINCH reads its size. */ \
     { "ioctl", ioctl_request(KVM_IRQ_LINE) }, { "ioctl", ioctl_request(TCGETS) },                         \
     { "ioctl", ioctl_request(TCSETS) }, { "ioctl", ioctl_request(TCSETSW) },                              \
-    { "ioctl", ioctl_request(TCSETSF) }, { "newfstatat", empty_path }, { "fstat" }
+    { "ioctl", ioctl_request(TCSETSF) }, { "ioctl", ioctl_request(TIOCGWINSZ) },                          \
+    { "newfstatat", empty_path }, { "fstat" }
 
 constexpr SyscallRule io_rules[] = { VMM_IO_RULES };
 

@@ -12,7 +12,16 @@ ConsoleDevice::ConsoleDevice(std::shared_ptr<ConsoleOutput> output)
 
 uint64_t ConsoleDevice::features() const
 {
-    return feature::ring_event_index | feature::ring_indirect_descriptors;
+    return feature::ring_event_index | feature::ring_indirect_descriptors | feature_size;
+}
+
+void ConsoleDevice::set_window_size(WindowSize size)
+{
+    // cols first, then rows, as Linux's struct virtio_console_config has them.
+    m_configuration[0] = static_cast<uint8_t>(size.columns);
+    m_configuration[1] = static_cast<uint8_t>(size.columns >> 8);
+    m_configuration[2] = static_cast<uint8_t>(size.rows);
+    m_configuration[3] = static_cast<uint8_t>(size.rows >> 8);
 }
 
 void ConsoleDevice::queue_input(std::span<uint8_t const> bytes)
@@ -39,7 +48,8 @@ QueueHealth ConsoleDevice::process_queue(uint16_t index, Virtqueue& queue)
 
 QueueHealth ConsoleDevice::receive(Virtqueue& queue)
 {
-    std::lock_guard lock(m_input_mutex);
+    std::unique_lock lock(m_input_mutex);
+    bool const had_input = !m_input.empty();
     do {
         while (!m_input.empty()) {
             auto result = queue.pop(m_chain);
@@ -60,6 +70,10 @@ QueueHealth ConsoleDevice::receive(Virtqueue& queue)
         }
         // Buffers the guest adds while input waits must wake us again.
     } while (queue.publish_available_event() && !m_input.empty());
+    bool const taken = had_input && m_input.empty();
+    lock.unlock();
+    if (taken && m_input_taken)
+        m_input_taken();
     return QueueHealth::Healthy;
 }
 

@@ -43,6 +43,17 @@ uint64_t MmioTransport::negotiated_features() const
     return m_driver_features;
 }
 
+void MmioTransport::change_configuration(std::function<void()> const& change)
+{
+    std::lock_guard lock(m_mutex);
+    change();
+    ++m_configuration_generation;
+    if ((m_status & status::driver_ok) && !(m_status & status::device_needs_reset))
+        raise_interrupt(interrupt::configuration_change);
+    else
+        m_configuration_change_unannounced = true;
+}
+
 void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
 {
     std::ranges::fill(data, 0);
@@ -258,6 +269,10 @@ void MmioTransport::write_status(uint32_t value)
         }
         m_served_elsewhere.store(m_device->queues_served_elsewhere());
         kick(); // Serve anything made available before DRIVER_OK.
+        if (m_configuration_change_unannounced) {
+            m_configuration_change_unannounced = false;
+            raise_interrupt(interrupt::configuration_change);
+        }
     }
 }
 

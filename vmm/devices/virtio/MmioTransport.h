@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,6 +63,14 @@ public:
 
     uint64_t negotiated_features() const;
 
+    // Any thread: runs `change` (which edits the device's configuration)
+    // under the transport's lock, starts a new configuration generation and
+    // tells the driver with a configuration change interrupt; a change made
+    // before the driver is running is announced when it sets DRIVER_OK, so
+    // that a driver that reads the configuration only on a change still
+    // sees it.
+    void change_configuration(std::function<void()> const& change);
+
 private:
     uint32_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint32_t value);
@@ -93,6 +102,7 @@ private:
     uint64_t m_driver_features { 0 };
     uint32_t m_queue_select { 0 };
     uint32_t m_configuration_generation { 0 };
+    bool m_configuration_change_unannounced { false };
     std::vector<Virtqueue> m_queues;
     std::chrono::microseconds m_polling { 0 };
     // The deadline of a poll that yielded (I/O thread only).

@@ -119,6 +119,21 @@ std::shared_ptr<Device> create_net_device(DeviceContext const& context, NetOptio
     return transport;
 }
 
+size_t VirtioConsole::pending_input() const
+{
+    return m_device->pending_input();
+}
+
+void VirtioConsole::set_input_taken_callback(std::function<void()> callback)
+{
+    m_device->set_input_taken_callback(std::move(callback));
+}
+
+void VirtioConsole::resize(WindowSize size)
+{
+    m_transport->change_configuration([&] { m_device->set_window_size(size); });
+}
+
 std::shared_ptr<VirtioConsole> create_console_device(DeviceContext const& context, std::shared_ptr<ConsoleOutput> output)
 {
     auto device = std::make_shared<ConsoleDevice>(std::move(output));

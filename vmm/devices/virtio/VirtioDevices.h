@@ -4,6 +4,7 @@
 // each returning the MMIO transport to put on the MMIO bus at mmio_base.
 
 #include "common/EventLoop.h"
+#include "common/Terminal.h"
 #include "vmm/devices/ConsoleOutput.h"
 #include "vmm/devices/virtio/DiskOptions.h"
 #include "vmm/devices/virtio/NetOptions.h"
@@ -12,6 +13,7 @@
 #include "vmm/memory/GuestMemory.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,6 +47,11 @@ public:
 
     std::shared_ptr<Device> transport() const;
     void queue_input(std::span<uint8_t const> bytes);
+    size_t pending_input() const;
+    // Called (on the I/O thread) whenever the guest has taken all of the queued input.
+    void set_input_taken_callback(std::function<void()> callback);
+    // Any thread: the host terminal's new size, announced to the driver (hvc0 follows it).
+    void resize(WindowSize size);
 
 private:
     std::shared_ptr<MmioTransport> m_transport;
