@@ -12,7 +12,9 @@
 #include <climits>
 #include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
 #include <fmt/format.h>
+#include <sstream>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -110,14 +112,41 @@ void write_sysctl(std::string const& key, std::string const& value)
         throw_system_error("write", fmt::format("sysctl {}={}", key, value));
 }
 
+// Whether this mount namespace's / is the kernel's initial ramfs (the
+// initramfs root that switch_root leaves behind, and pivot_root refuses).
+bool is_initial_ramfs_root()
+{
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mountinfo, line)) {
+        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - TYPE SOURCE ..."
+        std::istringstream fields(line);
+        std::string id, parent, device, root, mount_point;
+        fields >> id >> parent >> device >> root >> mount_point;
+        if (mount_point != "/")
+            continue;
+        auto const separator = line.find(" - ");
+        return separator != std::string::npos && line.compare(separator + 3, 7, "rootfs ") == 0;
+    }
+    return false;
+}
+
 void pivot_into(int rootfs_fd)
 {
     if (::fchdir(rootfs_fd) < 0)
         throw_system_error("fchdir", "(new root)");
     // pivot_root(".", ".") stacks the old root on top of the new one; the
     // lazy unmount then takes it away, with every host mount below it.
-    if (::syscall(SYS_pivot_root, ".", ".") < 0)
+    if (::syscall(SYS_pivot_root, ".", ".") < 0) {
+        // The kernel's initial root (an initramfs) cannot be pivoted away
+        // from. Moving the new root over it and chrooting, as runc's
+        // --no-pivot does, would leave the host's tree reachable from a
+        // chroot escape, so vmm refuses with the way out instead.
+        if (errno == EINVAL && is_initial_ramfs_root())
+            throw Error("pivot_root: the host's / is its initramfs (rootfs), which a container cannot be pivoted away from; "
+                        "run vmm where / is a mounted file system (e.g. after switch_root onto a tmpfs)");
         throw_system_error("pivot_root", "(new root)");
+    }
     if (::umount2(".", MNT_DETACH) < 0)
         throw_system_error("umount", "(old root)");
     if (::chdir("/") < 0)

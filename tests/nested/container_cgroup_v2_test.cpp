@@ -21,7 +21,11 @@ vmm::testing::ProcessResult run_in_l1(std::string const& script)
     auto const packed = run_process({ "tar", "-cf", tar.string(), "-C", VMM_BUILD_DIR "/guest/rootfs", "." });
     if (packed.exit_status != 0)
         return packed;
-    std::string const setup = "mkdir -p /newroot && mount -t tmpfs tmpfs /newroot && "
+    // First, on the initramfs root itself: one clear error, nothing left.
+    std::string const setup = "mkdir -p /initramfs-rootfs /sys/fs/cgroup && tar -xf /rootfs.tar -C /initramfs-rootfs && mount -t cgroup2 none /sys/fs/cgroup && "
+                              "echo \"+memory +pids +cpu\" >/sys/fs/cgroup/cgroup.subtree_control && "
+                              "/vmm --container /initramfs-rootfs -- true 2>&1; echo initramfs-status=$?; rm -rf /initramfs-rootfs; umount /sys/fs/cgroup; "
+                              "mkdir -p /newroot && mount -t tmpfs tmpfs /newroot && "
                               "for path in /bin /sbin /usr /lib /lib64 /etc /vmm /rootfs.tar; do [ -e $path ] && cp -a $path /newroot/; done; "
                               "mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/rootfs && "
                               "mount --rbind /proc /newroot/proc && mount --rbind /sys /newroot/sys && mount --rbind /dev /newroot/dev && "
@@ -60,4 +64,8 @@ TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
     EXPECT_NE(result.output.find("kmsg-status=1\n"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("2\nnull-status=0"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("leftover=0"), std::string::npos) << "every container's cgroup is removed:\n" << result.output;
+    // On the initramfs root pivot_root cannot work: one line that says why and what to do.
+    EXPECT_NE(result.output.find("the host's / is its initramfs (rootfs), which a container cannot be pivoted away from"), std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("initramfs-status=1\n"), std::string::npos) << result.output;
 }
