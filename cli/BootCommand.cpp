@@ -16,7 +16,7 @@ BootCommand::BootCommand(CLI::App& app)
     : m_subcommand(app.add_subcommand("boot", "Boot a Linux bzImage with ROOTFS as /dev/vda: vmm boot BZIMAGE ROOTFS [options] [-- CMD...]"))
 {
     auto& boot = *m_subcommand;
-    boot.add_option("kernel", m_options.kernel, "The guest kernel (a bzImage), or a vmm test guest")->required();
+    boot.add_option("kernel", m_options.kernel, "The guest kernel (a bzImage on x86_64, an arm64 Image on aarch64), or a vmm test guest")->required();
     boot.add_option("rootfs", m_rootfs, "The root filesystem (/dev/vda): an ext4 image, a directory or a tar archive, PATH[,ro]");
     boot.add_option("--disk", m_extra_disks, "Another disk image, PATH[,ro] (may repeat)");
     boot.add_option("--blk-poll-us", m_block_poll_us,
@@ -29,6 +29,7 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("--console", m_console, "serial (ttyS0) or virtio (hvc0)")->check(CLI::IsMember({ "serial", "virtio" }))->capture_default_str();
     boot.add_flag("--timings", m_options.print_timings, "Print start-up timings on exit");
     boot.add_flag("--hugepages", m_huge_pages, "Back guest RAM with 2 MiB huge pages (from /proc/sys/vm/nr_hugepages)");
+    boot.add_option("--dump-dtb", m_options.device_tree_dump, "Write the guest's device tree to FILE for dtc -I dtb -O dts (aarch64)");
     boot.add_flag("--jail", m_jail, "Run the VMM in new namespaces with only its kernel, initrd, disks and /dev/kvm (root)");
     boot.add_option("--net", m_network, "none (no network device) or bridge (eth0 on virtio-net, a TAP on vmm0; needs root)")
         ->check(CLI::IsMember({ "none", "bridge" }))

@@ -47,7 +47,13 @@ Kvm Kvm::open(char const* path)
     if (version != KVM_API_VERSION)
         throw Error(fmt::format("{}: KVM API version {} is not the expected {}", path, version, KVM_API_VERSION));
     for (auto [capability, name] : { std::pair { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" }, { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-             { KVM_CAP_IRQFD, "KVM_CAP_IRQFD" }, { KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" }, { KVM_CAP_PIT2, "KVM_CAP_PIT2" } }) {
+             { KVM_CAP_IRQFD, "KVM_CAP_IRQFD" }, { KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+#if defined(__x86_64__)
+             { KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+#elif defined(__aarch64__)
+             { KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2" }, { KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL" },
+#endif
+         }) {
         if (kvm.check_extension(capability) <= 0)
             throw Error(fmt::format("{}: the host's KVM lacks {}", path, name));
     }

@@ -48,6 +48,10 @@ constexpr SyscallRule vcpu_rules[] = {
     { "ioctl", ioctl_request(VHOST_SET_VRING_KICK) },
     { "ioctl", ioctl_request(VHOST_SET_VRING_CALL) },
     { "ioctl", ioctl_request(VHOST_NET_SET_BACKEND) },
+#if defined(__aarch64__)
+    // The PC in error reports (KVM_GET_ONE_REG is how arm64 reads a register).
+    { "ioctl", ioctl_request(KVM_GET_ONE_REG) },
+#endif
 };
 
 #define VMM_IO_RULES                                                                                      \

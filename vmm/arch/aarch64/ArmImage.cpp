@@ -14,8 +14,7 @@ namespace {
 // flags bit 0: the kernel's endianness; bit 3: whether it may be placed
 // anywhere in RAM (vmm always uses the lowest 2 MiB aligned base).
 constexpr uint64_t flag_big_endian = 1u << 0;
-// More than any kernel needs, so that a corrupt size is one clear error.
-constexpr uint64_t largest_image = 1 * GiB;
+constexpr uint64_t largest_image = ArmImage::maximum_size;
 
 }
 

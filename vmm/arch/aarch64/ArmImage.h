@@ -30,6 +30,9 @@ inline constexpr uint32_t arm64_image_magic = 0x644d5241; // "ARM\x64"
 
 class ArmImage {
 public:
+    // More than any kernel needs, so that a corrupt size is one clear error.
+    static constexpr uint64_t maximum_size = 1ull << 30;
+
     // Reads and validates `path`; every failure is one Error naming the file and the problem.
     static ArmImage load_file(std::string const& path);
     // Validates an image already in memory; `name` is used in error messages.
