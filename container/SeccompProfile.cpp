@@ -1,5 +1,7 @@
 #include "container/SeccompProfile.h"
 
+#include "container/SeccompFilter.h"
+
 #include "common/Error.h"
 
 #include "common/FileDescriptor.h"
@@ -137,40 +139,16 @@ constexpr uint64_t allowed_personalities[] = { 0x0, 0x8, 0x20000, 0x20008, 0xfff
 constexpr uint64_t namespace_clone_flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER
     | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
-class SeccompFilter {
-public:
-    SeccompFilter()
-        : m_context(seccomp_init(SCMP_ACT_ERRNO(ENOSYS)))
-    {
-        if (!m_context)
-            throw Error("seccomp_init failed");
-    }
-    ~SeccompFilter() { seccomp_release(m_context); }
-    SeccompFilter(SeccompFilter const&) = delete;
-    SeccompFilter& operator=(SeccompFilter const&) = delete;
-
-    scmp_filter_ctx get() const { return m_context; }
-
-private:
-    scmp_filter_ctx m_context;
-};
-
-void check(int result, std::string_view what)
-{
-    if (result < 0)
-        throw Error(fmt::format("seccomp {}: {}", what, std::strerror(-result)));
-}
-
 void add_conditional_rules(scmp_filter_ctx context)
 {
     // clone without namespace flags only: new namespaces are the runtime's business.
-    check(seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_clone_flags, 0)), "clone rule");
+    check_seccomp(seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_clone_flags, 0)), "clone rule");
     for (uint64_t flag = 1; flag != 0; flag <<= 1) {
         if (namespace_clone_flags & flag)
-            check(seccomp_rule_add(context, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)), "clone rule");
+            check_seccomp(seccomp_rule_add(context, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)), "clone rule");
     }
     for (auto persona : allowed_personalities)
-        check(seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1, SCMP_A0(SCMP_CMP_EQ, persona)), "personality rule");
+        check_seccomp(seccomp_rule_add(context, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1, SCMP_A0(SCMP_CMP_EQ, persona)), "personality rule");
 }
 
 }
@@ -182,16 +160,16 @@ std::span<SeccompRule const> seccomp_profile()
 
 std::vector<sock_filter> compile_seccomp_profile()
 {
-    SeccompFilter filter;
-    check(seccomp_attr_set(filter.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "bad-architecture action");
+    SeccompFilter filter(SCMP_ACT_ERRNO(ENOSYS));
+    check_seccomp(seccomp_attr_set(filter.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "bad-architecture action");
     // A binary tree keeps the filter short for a list this long.
-    check(seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "optimize");
+    check_seccomp(seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "optimize");
     for (auto const& rule : profile) {
         int number = seccomp_syscall_resolve_name(rule.name);
         if (number == __NR_SCMP_ERROR)
             continue;
         auto action = rule.action == SeccompAction::Allow ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EPERM);
-        check(seccomp_rule_add(filter.get(), action, number, 0), rule.name);
+        check_seccomp(seccomp_rule_add(filter.get(), action, number, 0), rule.name);
     }
     add_conditional_rules(filter.get());
 
@@ -199,7 +177,7 @@ std::vector<sock_filter> compile_seccomp_profile()
     FileDescriptor memory(::memfd_create("vmm-seccomp", MFD_CLOEXEC));
     if (!memory.is_valid())
         throw_system_error("memfd_create", "(seccomp program)");
-    check(seccomp_export_bpf(filter.get(), memory.get()), "export");
+    check_seccomp(seccomp_export_bpf(filter.get(), memory.get()), "export");
     off_t size = ::lseek(memory.get(), 0, SEEK_CUR);
     if (size <= 0 || size % sizeof(sock_filter) != 0)
         throw Error("seccomp export: unexpected program size");

@@ -1,5 +1,7 @@
 #include "container/SeccompSpec.h"
 
+#include "container/SeccompFilter.h"
+
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 
@@ -11,46 +13,19 @@
 
 namespace vmm::container {
 
-namespace {
-
-class Filter {
-public:
-    explicit Filter(uint32_t default_action)
-        : m_context(seccomp_init(default_action))
-    {
-        if (!m_context)
-            throw Error("seccomp_init: the profile's defaultAction was refused");
-    }
-    ~Filter() { seccomp_release(m_context); }
-    Filter(Filter const&) = delete;
-    Filter& operator=(Filter const&) = delete;
-    scmp_filter_ctx get() const { return m_context; }
-
-private:
-    scmp_filter_ctx m_context;
-};
-
-void check(int result, std::string_view what)
-{
-    if (result < 0)
-        throw Error(fmt::format("seccomp {}: {}", what, std::strerror(-result)));
-}
-
-}
-
 std::vector<sock_filter> compile_seccomp_spec(SeccompSpec const& spec)
 {
-    Filter filter(spec.default_action);
+    SeccompFilter filter(spec.default_action);
     for (auto const& name : spec.architectures) {
         auto architecture = seccomp_arch_resolve_name(name.c_str());
         if (architecture == 0)
             throw Error(fmt::format("seccomp: architecture '{}' is unknown to libseccomp", name));
         int result = seccomp_arch_add(filter.get(), architecture);
         if (result != -EEXIST)
-            check(result, fmt::format("architecture {}", name));
+            check_seccomp(result, fmt::format("architecture {}", name));
     }
     if (spec.log)
-        check(seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_LOG, 1), "log flag");
+        check_seccomp(seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_LOG, 1), "log flag");
     for (auto const& rule : spec.syscalls) {
         // A rule whose action is the default one adds nothing (and libseccomp refuses it).
         if (rule.action == spec.default_action)
@@ -66,16 +41,16 @@ std::vector<sock_filter> compile_seccomp_spec(SeccompSpec const& spec)
             // Several comparisons of one argument need one rule each (runc's way).
             if (result == -EINVAL && comparisons.size() > 1) {
                 for (auto const& comparison : comparisons)
-                    check(seccomp_rule_add_array(filter.get(), rule.action, number, 1, &comparison), name);
+                    check_seccomp(seccomp_rule_add_array(filter.get(), rule.action, number, 1, &comparison), name);
                 continue;
             }
-            check(result, name);
+            check_seccomp(result, name);
         }
     }
     FileDescriptor memory(::memfd_create("vmm-seccomp-spec", MFD_CLOEXEC));
     if (!memory.is_valid())
         throw_system_error("memfd_create", "(seccomp program)");
-    check(seccomp_export_bpf(filter.get(), memory.get()), "export");
+    check_seccomp(seccomp_export_bpf(filter.get(), memory.get()), "export");
     off_t size = ::lseek(memory.get(), 0, SEEK_CUR);
     if (size <= 0 || size % sizeof(sock_filter) != 0)
         throw Error("seccomp export: unexpected program size");

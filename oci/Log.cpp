@@ -16,17 +16,6 @@ namespace vmm::oci {
 
 namespace {
 
-std::string timestamp()
-{
-    timespec now {};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    tm utc {};
-    ::gmtime_r(&now.tv_sec, &utc);
-    char buffer[64];
-    std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:09d}Z", buffer, now.tv_nsec);
-}
-
 char const* level_name(spdlog::level::level_enum level)
 {
     switch (level) {
@@ -57,9 +46,9 @@ protected:
         std::string text(message.payload.data(), message.payload.size());
         std::string line;
         if (m_format == LogFormat::Json)
-            line = nlohmann::json { { "level", level_name(message.level) }, { "msg", text }, { "time", timestamp() } }.dump() + "\n";
+            line = nlohmann::json { { "level", level_name(message.level) }, { "msg", text }, { "time", rfc3339_now() } }.dump() + "\n";
         else
-            line = fmt::format("time=\"{}\" level={} msg=\"{}\"\n", timestamp(), level_name(message.level), text);
+            line = fmt::format("time=\"{}\" level={} msg=\"{}\"\n", rfc3339_now(), level_name(message.level), text);
         std::fwrite(line.data(), 1, line.size(), m_file);
         std::fflush(m_file);
     }
@@ -91,6 +80,17 @@ void set_up_logging(std::string const& file, LogFormat format, bool debug)
 void log_error(std::string const& message)
 {
     spdlog::error("{}", message);
+}
+
+std::string rfc3339_now()
+{
+    timespec now {};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    tm utc {};
+    ::gmtime_r(&now.tv_sec, &utc);
+    char buffer[64];
+    std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
+    return fmt::format("{}.{:09d}Z", buffer, now.tv_nsec);
 }
 
 }

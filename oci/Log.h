@@ -16,4 +16,8 @@ void set_up_logging(std::string const& file, LogFormat format, bool debug);
 // The one-line error a command ends with: on stderr and in the log.
 void log_error(std::string const& message);
 
+// The current UTC time as RFC 3339 with nanoseconds ("2026-11-29T23:30:00.123456789Z"),
+// as the log lines and the state's "created" carry it.
+std::string rfc3339_now();
+
 }

@@ -7,6 +7,7 @@
 #include "container/ContainerTerminal.h"
 #include "container/Hooks.h"
 #include "oci/Config.h"
+#include "oci/Log.h"
 #include "oci/State.h"
 
 #include <cerrno>
@@ -31,17 +32,6 @@ namespace {
 
 // Where a container without linux.cgroupsPath gets its cgroup.
 constexpr std::string_view default_cgroup_parent = "vmm-oci";
-
-std::string now_rfc3339()
-{
-    timespec now {};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    tm utc {};
-    ::gmtime_r(&now.tv_sec, &utc);
-    char buffer[64];
-    std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:09d}Z", buffer, now.tv_nsec);
-}
 
 std::string absolute_directory(std::string const& path, std::string_view what)
 {
@@ -154,7 +144,7 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
     record.id = options.id;
     record.bundle = bundle;
     record.cgroups_path = spec.cgroups_path;
-    record.created = now_rfc3339();
+    record.created = rfc3339_now();
     record.owner = std::to_string(::geteuid());
     record.annotations = config.json.value("annotations", json::object());
     pid_t pid = -1;
