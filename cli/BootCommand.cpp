@@ -6,7 +6,7 @@
 #include "common/Size.h"
 #include "vmm/machine/Machine.h"
 #include "vmm/machine/RootDisk.h"
-#include "vmm/sandbox/Jail.h"
+#include "vmm/machine/Jail.h"
 
 #include <optional>
 
@@ -89,7 +89,7 @@ int BootCommand::run(std::vector<std::string> command)
         m_options.huge_pages = HugePages::Yes;
     if (m_jail) {
         // The parent waits for the jailed VMM; the child boots with the jail's paths.
-        if (auto const status = sandbox::enter_jail(m_options))
+        if (auto const status = enter_jail(m_options))
             return release_network(*status);
         // The jailed child, confined: the parent removes the private copy.
         if (root_disk)

@@ -4,7 +4,7 @@
 
 #include <optional>
 
-namespace vmm::sandbox {
+namespace vmm {
 
 // vmm boot --jail, after Firecracker's jailer: the VMM runs as PID 1 of new
 // PID, mount, IPC, UTS and network namespaces, with a root file system (a

@@ -1,4 +1,4 @@
-#include "vmm/sandbox/Jail.h"
+#include "vmm/machine/Jail.h"
 
 #include "common/Error.h"
 #include "common/cgroup/Cgroup.h"
@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <vector>
 
-namespace vmm::sandbox {
+namespace vmm {
 
 namespace {
 
