@@ -47,17 +47,7 @@ std::vector<sock_filter> compile_seccomp_spec(SeccompSpec const& spec)
             check_seccomp(result, name);
         }
     }
-    FileDescriptor memory(::memfd_create("vmm-seccomp-spec", MFD_CLOEXEC));
-    if (!memory.is_valid())
-        throw_system_error("memfd_create", "(seccomp program)");
-    check_seccomp(seccomp_export_bpf(filter.get(), memory.get()), "export");
-    off_t size = ::lseek(memory.get(), 0, SEEK_CUR);
-    if (size <= 0 || size % sizeof(sock_filter) != 0)
-        throw Error("seccomp export: unexpected program size");
-    std::vector<sock_filter> program(static_cast<size_t>(size) / sizeof(sock_filter));
-    if (::pread(memory.get(), program.data(), static_cast<size_t>(size), 0) != size)
-        throw_system_error("read", "(seccomp program)");
-    return program;
+    return filter.export_program();
 }
 
 }

@@ -55,19 +55,6 @@ void collect(std::vector<iovec>& iovecs, std::vector<std::span<uint8_t>> const& 
     }
 }
 
-// Copies the first `out.size()` bytes of the concatenated `buffers`.
-void gather(std::vector<std::span<uint8_t>> const& buffers, std::span<uint8_t> out)
-{
-    size_t done = 0;
-    for (auto buffer : buffers) {
-        size_t const piece = std::min(buffer.size(), out.size() - done);
-        std::memcpy(out.data() + done, buffer.data(), piece);
-        done += piece;
-        if (done == out.size())
-            return;
-    }
-}
-
 // The last byte of the writable buffers: where the status goes.
 uint8_t* status_byte(DescriptorChain const& chain)
 {

@@ -32,20 +32,6 @@ void put_u16(std::span<uint8_t> bytes, size_t offset, uint16_t value)
     std::memcpy(bytes.data() + offset, &value, sizeof(value));
 }
 
-// Copies the first `out.size()` bytes of the concatenated `buffers`; returns how many there were.
-size_t gather(std::vector<std::span<uint8_t>> const& buffers, std::span<uint8_t> out)
-{
-    size_t done = 0;
-    for (auto buffer : buffers) {
-        size_t const piece = std::min(buffer.size(), out.size() - done);
-        std::memcpy(out.data() + done, buffer.data(), piece);
-        done += piece;
-        if (done == out.size())
-            break;
-    }
-    return done;
-}
-
 }
 
 NetDevice::NetDevice(std::shared_ptr<NetBackend> backend, MacAddress mac, uint16_t mtu, std::unique_ptr<VhostNet> vhost)

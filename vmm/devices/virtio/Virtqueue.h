@@ -2,7 +2,9 @@
 
 #include "vmm/memory/GuestMemory.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <vector>
@@ -172,5 +174,21 @@ private:
     uint16_t m_signalled_used { 0 };
     std::string m_last_error;
 };
+
+// Copies the first `out.size()` bytes of the concatenated `buffers` (a
+// chain's readable part, e.g. a request header split over descriptors);
+// returns how many there were.
+inline size_t gather(std::vector<std::span<uint8_t>> const& buffers, std::span<uint8_t> out)
+{
+    size_t done = 0;
+    for (auto buffer : buffers) {
+        size_t const piece = std::min(buffer.size(), out.size() - done);
+        std::memcpy(out.data() + done, buffer.data(), piece);
+        done += piece;
+        if (done == out.size())
+            break;
+    }
+    return done;
+}
 
 }
