@@ -126,9 +126,9 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     ContainerRecord record;
     json config;
     {
-        auto lock = directory.lock_container(options.id);
-        record = directory.read_record(options.id);
-        auto status = current_status(directory, record);
+        auto container = directory.open_locked(options.id);
+        record = std::move(container.record);
+        auto status = container.status;
         if (status != Status::Running && status != Status::Created)
             throw Error(fmt::format("container {} is {}: cannot exec in it", options.id, status_name(status)));
         config = directory.read_config(options.id);
@@ -252,9 +252,8 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
 int update_container(GlobalOptions const& global, UpdateOptions const& options)
 {
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(options.id);
-    auto record = directory.read_record(options.id);
-    if (current_status(directory, record) == Status::Stopped)
+    auto [lock, record, status] = directory.open_locked(options.id);
+    if (status == Status::Stopped)
         throw Error(fmt::format("container {} is stopped", options.id));
     container::ContainerSpec spec;
     if (!options.resources_file.empty()) {

@@ -20,9 +20,7 @@ using nlohmann::json;
 int pause_container(GlobalOptions const& global, std::string const& id)
 {
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(id);
-    auto record = directory.read_record(id);
-    auto status = current_status(directory, record);
+    auto [lock, record, status] = directory.open_locked(id);
     if (status != Status::Running)
         throw Error(fmt::format("container {} is {}: only a running container can be paused", id, status_name(status)));
     auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
@@ -35,9 +33,7 @@ int pause_container(GlobalOptions const& global, std::string const& id)
 int resume_container(GlobalOptions const& global, std::string const& id)
 {
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(id);
-    auto record = directory.read_record(id);
-    auto status = current_status(directory, record);
+    auto [lock, record, status] = directory.open_locked(id);
     if (status != Status::Paused)
         throw Error(fmt::format("container {} is {}, not paused", id, status_name(status)));
     vmm::open_cgroup(record.cgroups_path)->set_freezer_state(vmm::FreezerState::Thawed);
@@ -73,12 +69,11 @@ int list_containers(GlobalOptions const& global, bool json_format, bool quiet)
 int list_processes(GlobalOptions const& global, std::string const& id, bool json_format)
 {
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(id);
-    auto record = directory.read_record(id);
+    auto [lock, record, status] = directory.open_locked(id);
     std::vector<pid_t> pids;
     if (auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path))
         pids = cgroup->process_ids();
-    else if (current_status(directory, record) != Status::Stopped)
+    else if (status != Status::Stopped)
         pids.push_back(record.pid);
     if (json_format) {
         fmt::print("{}\n", json(pids).dump());

@@ -228,9 +228,7 @@ int create_container(GlobalOptions const& global, CreateOptions const& options)
 int start_container(GlobalOptions const& global, std::string const& id)
 {
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(id);
-    auto record = directory.read_record(id);
-    auto status = current_status(directory, record);
+    auto [lock, record, status] = directory.open_locked(id);
     if (status != Status::Created)
         throw Error(fmt::format("container {} is {}, not created: it cannot be started", id, status_name(status)));
     auto fifo_path = directory.container_directory(id) + "/exec.fifo";
@@ -255,9 +253,8 @@ int start_container(GlobalOptions const& global, std::string const& id)
 int print_state(GlobalOptions const& global, std::string const& id)
 {
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(id);
-    auto record = directory.read_record(id);
-    auto state = state_json(record, current_status(directory, record));
+    auto [lock, record, status] = directory.open_locked(id);
+    auto state = state_json(record, status);
     std::string root_path = directory.read_config(id).value("root", json::object()).value("path", "");
     state["rootfs"] = root_path.starts_with("/") ? root_path : record.bundle + "/" + root_path;
     state["created"] = record.created;
@@ -270,9 +267,7 @@ int kill_container(GlobalOptions const& global, std::string const& id, std::stri
 {
     int signal_number = parse_signal(signal_text);
     StateDirectory directory(global.root);
-    auto lock = directory.lock_container(id);
-    auto record = directory.read_record(id);
-    auto status = current_status(directory, record);
+    auto [lock, record, status] = directory.open_locked(id);
     if (status == Status::Stopped)
         throw Error(fmt::format("container {} is not running", id));
     if (all && !record.cgroups_path.empty()) {

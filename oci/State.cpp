@@ -140,6 +140,14 @@ void StateDirectory::write_record(ContainerRecord const& record, json const& con
     write_file_atomically(directory + "/state.json", state.dump());
 }
 
+LockedContainer StateDirectory::open_locked(std::string const& id) const
+{
+    auto lock = lock_container(id);
+    auto record = read_record(id);
+    auto status = current_status(*this, record);
+    return { std::move(lock), std::move(record), status };
+}
+
 ContainerRecord StateDirectory::read_record(std::string const& id) const
 {
     auto path = container_directory(id) + "/state.json";

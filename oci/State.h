@@ -40,6 +40,8 @@ struct ContainerRecord {
     nlohmann::json annotations = nlohmann::json::object();
 };
 
+struct LockedContainer;
+
 class StateDirectory {
 public:
     explicit StateDirectory(std::string root);
@@ -52,6 +54,9 @@ public:
     FileDescriptor create_container_directory(std::string const& id) const;
     // Opens and locks it: an Error "container ID does not exist" if absent.
     FileDescriptor lock_container(std::string const& id) const;
+    // Locks it and reads its record and its status now, which the lock
+    // keeps from changing through another runtime command.
+    LockedContainer open_locked(std::string const& id) const;
     // The ids of every container under --root.
     std::vector<std::string> list() const;
 
@@ -70,6 +75,12 @@ void validate_container_id(std::string const& id);
 // The status of a container now: its process alive (the same process, by
 // start time), created until start removes the fifo, paused if frozen.
 Status current_status(StateDirectory const& directory, ContainerRecord const& record);
+
+struct LockedContainer {
+    FileDescriptor lock;
+    ContainerRecord record;
+    Status status;
+};
 
 // /proc/PID/stat's starttime; 0 if the process is gone.
 uint64_t process_start_time(pid_t pid);
