@@ -14,14 +14,16 @@
 //   1 read:    offset u16, width u8
 //   2 memory:  address u32, length u8, then length + 1 bytes to store there
 //   3 process: a pass of the I/O thread over the device's queues
-//   4 notify:  QueueNotify, then the I/O thread's eventfd handler
+//   4 notify:  for each queue N of the device, QueueNotify N, then the I/O
+//              thread's eventfd handler of queue N
 //   5 set up:  queue u8, size_log2 u8, features u64, base u32: the driver's
 //              whole initialisation of one queue, laid out compactly from
 //              base (descriptors, available ring, used ring 4-byte aligned)
 //   6 input:   length u8, then length + 1 bytes of host console input
 //   7 frame:   length u16, then that many bytes that the network backend
 //              gives virtio-net as one frame (its virtio header first)
-// Devices: 0 virtio-blk read-write, 1 virtio-blk read-only, 2 virtio-console,
+// Devices: 0 virtio-blk read-write with two queues (VIRTIO_BLK_F_MQ), 1
+// virtio-blk read-only with one, 2 virtio-console,
 // 3 virtio-net (queue 0 receives, queue 1 transmits).
 // Addresses are taken modulo the guest memory size: all of it is reachable.
 #include "vmm/devices/ConsoleOutput.h"
@@ -86,15 +88,15 @@ struct Machine {
     explicit Machine(Environment& environment)
     {
         auto interrupts = std::make_shared<std::atomic<int>>(0);
-        auto blk = [&](FileDescriptor const& image, BlockAccess access) {
+        auto blk = [&](FileDescriptor const& image, BlockAccess access, uint16_t queues) {
             FileDescriptor copy(::fcntl(image.get(), F_DUPFD_CLOEXEC, 0));
             if (!copy.is_valid())
                 abort();
-            auto device = std::make_shared<BlockDevice>(std::move(copy), image_size, access, "fuzz", "blk fuzz");
+            auto device = std::make_shared<BlockDevice>(std::move(copy), image_size, access, "fuzz", "blk fuzz", queues);
             return std::make_unique<MmioTransport>(memory, device, std::make_unique<testing::CountingInterrupt>(interrupts));
         };
-        transports[0] = blk(environment.read_write_image, BlockAccess::ReadWrite);
-        transports[1] = blk(environment.read_only_image, BlockAccess::ReadOnly);
+        transports[0] = blk(environment.read_write_image, BlockAccess::ReadWrite, 2);
+        transports[1] = blk(environment.read_only_image, BlockAccess::ReadOnly, 1);
         console = std::make_shared<ConsoleDevice>(environment.output);
         transports[2] = std::make_unique<MmioTransport>(memory, console, std::make_unique<testing::CountingInterrupt>(interrupts));
         net = std::make_shared<NetDevice>(net_backend, MacAddress { 2, 0, 0, 0, 0, 1 }, 1500);
@@ -185,8 +187,10 @@ void run(Machine& machine, Program& program)
             transport.process_queues();
             break;
         case 4:
-            testing::write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-            transport.handle_notify_event();
+            for (uint16_t queue = 0; queue < transport.queue_count(); ++queue) {
+                testing::write_register(transport, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
+                transport.handle_notify_event(queue);
+            }
             break;
         case 5:
             set_up_queue_from(transport, program);

@@ -95,10 +95,19 @@ TEST_F(NestedGuest, CommandExitStatusBecomesVmmsExitStatus)
 
 TEST_F(NestedGuest, TwoVcpusShowInProcCpuinfo)
 {
-    // The line is the command's last output, written just before it exits.
-    auto const result = boot({ "--cpus", "2" }, { "sh", "-c", "echo cpus=$(grep -c ^processor /proc/cpuinfo) host=$(hostname) lo=$(ip -o link show up | grep -c LOOPBACK)" });
+    // The last line is the command's last output, written just before it exits.
+    // The disk (virtio0) has a queue per vCPU (VIRTIO_BLK_F_MQ) and still reads (1 MiB
+    // of /dev/vda past the page cache the root file system uses) and writes.
+    auto const result = boot({ "--cpus", "2" }, { "sh", "-c",
+        "dmesg | grep -o 'virtio_blk virtio0: [0-9/]* default/read/poll queues'; "
+        "echo vda-read=$(dd if=/dev/vda bs=4096 count=256 2>/dev/null | wc -c); "
+        "echo two-queues > /root/mq && sync && echo vda-written=$(cat /root/mq); "
+        "echo cpus=$(grep -c ^processor /proc/cpuinfo) host=$(hostname) lo=$(ip -o link show up | grep -c LOOPBACK)" });
     SKIP_IF_UNAVAILABLE();
     EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_NE(result.output.find("virtio_blk virtio0: 2/0/0 default/read/poll queues\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("vda-read=1048576\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("vda-written=two-queues\n"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("cpus=2 "), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("host=vmm lo=1\n"), std::string::npos) << "hostname and loopback as in the container:\n" << result.output;
 }

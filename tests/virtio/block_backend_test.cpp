@@ -62,7 +62,7 @@ protected:
         auto backend = select_block_backend(image_fd, "blk backend test");
         if (!backend)
             GTEST_SKIP() << "io_uring is unavailable on this host (io_uring_setup failed, or vmm was built without liburing)";
-        device->set_backend(std::move(backend));
+        device->set_backend(0, std::move(backend));
         driver.configure(queue);
         ASSERT_FALSE(queue.enable(feature::version_1).has_value());
     }
@@ -142,7 +142,7 @@ TEST_F(BlockBackendTest, SameBytesAsThePreadvPath)
     for (int index = 0; index < 16; ++index)
         reads.emplace_back(random() % (image_size / 512 - 256), (1 + random() % 256) * 512);
     auto read_all = [&](Backend backend) {
-        device->set_backend(backend == Backend::Uring ? select_block_backend(image_fd, "blk backend test") : nullptr);
+        device->set_backend(0, backend == Backend::Uring ? select_block_backend(image_fd, "blk backend test") : nullptr);
         uint16_t const before = driver.used_index();
         for (uint16_t index = 0; index < reads.size(); ++index)
             add(index, BlockDevice::In, reads[index].first, reads[index].second);

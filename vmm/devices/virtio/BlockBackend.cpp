@@ -65,7 +65,7 @@ constexpr unsigned ring_entries = 128;
 
 }
 
-// Reads and writes through one io_uring per device: a pass pops every
+// Reads and writes through one io_uring per queue: a pass pops every
 // available request, submits the transfers together and waits for them in
 // one io_uring_enter, so that the kernel runs them concurrently (reads that
 // miss the page cache go to the disk side by side); the completions are
@@ -105,7 +105,7 @@ public:
             io_uring_queue_exit(&m_ring);
     }
 
-    QueueHealth process_queue(BlockDevice& device, Virtqueue& queue) override;
+    QueueHealth process_queue(BlockDevice& device, uint16_t index, Virtqueue& queue) override;
 
 private:
     struct Request {
@@ -127,8 +127,9 @@ private:
     std::vector<Request> m_requests;
 };
 
-QueueHealth UringBlockBackend::process_queue(BlockDevice& device, Virtqueue& queue)
+QueueHealth UringBlockBackend::process_queue(BlockDevice& device, uint16_t index, Virtqueue& queue)
 {
+    auto& state = device.m_queues.at(index);
     uint64_t budget = BlockDevice::pass_budget;
     do {
         for (;;) {
@@ -150,18 +151,18 @@ QueueHealth UringBlockBackend::process_queue(BlockDevice& device, Virtqueue& que
                     continue;
                 }
                 // The device checks the request and serves what moves no data.
-                if (auto const used = device.begin_request(request.chain)) {
+                if (auto const used = device.begin_request(state, request.chain)) {
                     queue.push_used(request.chain.head, *used);
                     continue;
                 }
-                // A read or write that passed the checks: its buffers are in m_iovecs.
-                auto const& transfer = *device.m_transfer;
+                // A read or write that passed the checks: its buffers are in state.iovecs.
+                auto const& transfer = *state.transfer;
                 request.status = transfer.status;
                 request.sector = transfer.header.sector;
                 request.length = transfer.length;
                 request.is_read = transfer.header.type == BlockDevice::In;
-                request.iovecs.assign(device.m_iovecs.begin(), device.m_iovecs.end());
-                device.m_transfer.reset();
+                request.iovecs.assign(state.iovecs.begin(), state.iovecs.end());
+                state.transfer.reset();
                 batch_bytes += request.length;
                 ++count;
             }

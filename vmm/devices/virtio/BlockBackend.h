@@ -23,8 +23,9 @@ class BlockBackend {
 public:
     virtual ~BlockBackend() = default;
 
-    // Serves one pass over `queue` for `device`, as BlockDevice::process_queue() does.
-    virtual QueueHealth process_queue(BlockDevice& device, Virtqueue& queue) = 0;
+    // Serves one pass over `queue` (the device's queue `index`) for `device`,
+    // as BlockDevice::process_queue() does. A backend serves one queue.
+    virtual QueueHealth process_queue(BlockDevice& device, uint16_t index, Virtqueue& queue) = 0;
 };
 
 // io_uring where the host allows it (a kernel with io_uring, no seccomp

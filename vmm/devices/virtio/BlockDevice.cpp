@@ -21,6 +21,7 @@ constexpr uint64_t seg_max = 1ull << 2;
 constexpr uint64_t read_only = 1ull << 5;
 constexpr uint64_t block_size = 1ull << 6;
 constexpr uint64_t flush = 1ull << 9;
+constexpr uint64_t multiqueue = 1ull << 12;
 }
 
 // Offsets in struct virtio_blk_config.
@@ -29,6 +30,7 @@ constexpr size_t capacity = 0;
 constexpr size_t size_max = 8;
 constexpr size_t seg_max = 12;
 constexpr size_t block_size = 20;
+constexpr size_t num_queues = 34;
 }
 
 template<typename T>
@@ -67,7 +69,7 @@ uint8_t* status_byte(DescriptorChain const& chain)
 
 }
 
-std::shared_ptr<BlockDevice> BlockDevice::open(std::string const& path, BlockAccess access)
+std::shared_ptr<BlockDevice> BlockDevice::open(std::string const& path, BlockAccess access, uint16_t queue_count)
 {
     auto image = FileDescriptor::open(path, access == BlockAccess::ReadOnly ? O_RDONLY : O_RDWR);
     lock_image(image.get(), path, access == BlockAccess::ReadOnly ? ImageLockKind::Shared : ImageLockKind::Exclusive);
@@ -81,21 +83,39 @@ std::shared_ptr<BlockDevice> BlockDevice::open(std::string const& path, BlockAcc
         throw Error(fmt::format("disk image {} is smaller than one sector ({} bytes)", path, size));
     // A serial that names the file, as Firecracker's does: device and inode numbers.
     auto serial = fmt::format("{:x}-{:x}", status.st_dev, status.st_ino).substr(0, serial_size);
-    return std::make_shared<BlockDevice>(std::move(image), static_cast<uint64_t>(size), access, std::move(serial), "blk " + path);
+    return std::make_shared<BlockDevice>(std::move(image), static_cast<uint64_t>(size), access, std::move(serial), "blk " + path, queue_count);
 }
 
-BlockDevice::BlockDevice(FileDescriptor image, uint64_t size, BlockAccess access, std::string serial, std::string name)
+BlockDevice::BlockDevice(FileDescriptor image, uint64_t size, BlockAccess access, std::string serial, std::string name, uint16_t queue_count)
     : m_image(std::move(image))
     , m_capacity(size / sector_size)
     , m_access(access)
     , m_serial(std::move(serial))
     , m_name(std::move(name))
+    , m_queues(queue_count)
 {
+    if (queue_count == 0 || queue_count > max_queue_count)
+        throw Error(fmt::format("{}: {} queues; a virtio-blk device has 1 to {}", m_name, queue_count, max_queue_count));
     put<uint64_t>(m_configuration, config::capacity, m_capacity);
     put<uint32_t>(m_configuration, config::size_max, segment_size_max);
     put<uint32_t>(m_configuration, config::seg_max, segment_max);
     put<uint32_t>(m_configuration, config::block_size, sector_size);
-    m_iovecs.reserve(segment_max + 2);
+    put<uint16_t>(m_configuration, config::num_queues, queue_count);
+    for (auto& state : m_queues)
+        state.iovecs.reserve(segment_max + 2);
+    m_direct.iovecs.reserve(segment_max + 2);
+}
+
+void BlockDevice::reset()
+{
+    for (auto& state : m_queues)
+        state.transfer.reset();
+}
+
+void BlockDevice::select_backends()
+{
+    for (uint16_t index = 0; index < m_queues.size(); ++index)
+        m_queues[index].backend = select_block_backend(m_image.get(), m_queues.size() == 1 ? m_name : fmt::format("{} queue {}", m_name, index));
 }
 
 uint64_t BlockDevice::features() const
@@ -104,35 +124,38 @@ uint64_t BlockDevice::features() const
         | blk_feature::size_max | blk_feature::seg_max | blk_feature::block_size | blk_feature::flush;
     if (m_access == BlockAccess::ReadOnly)
         features |= blk_feature::read_only;
+    if (m_queues.size() > 1)
+        features |= blk_feature::multiqueue;
     return features;
 }
 
-QueueHealth BlockDevice::process_queue(uint16_t, Virtqueue& queue)
+QueueHealth BlockDevice::process_queue(uint16_t index, Virtqueue& queue)
 {
-    if (m_backend)
-        return m_backend->process_queue(*this, queue);
+    auto& state = m_queues.at(index);
+    if (state.backend)
+        return state.backend->process_queue(*this, index, queue);
     uint64_t budget = pass_budget;
     do {
         for (;;) {
             std::optional<uint32_t> used;
-            if (!m_transfer) {
-                auto const result = queue.pop(m_chain);
+            if (!state.transfer) {
+                auto const result = queue.pop(state.chain);
                 if (result == PopResult::Empty)
                     break;
                 if (result == PopResult::BrokenQueue)
                     return QueueHealth::Broken;
                 if (result == PopResult::InvalidChain) {
                     m_log.debug("{}: {}", m_name, queue.last_error());
-                    queue.push_used(m_chain.head, 0);
+                    queue.push_used(state.chain.head, 0);
                     continue;
                 }
-                used = begin_request(m_chain);
+                used = begin_request(state, state.chain);
             }
             if (!used)
-                used = continue_transfer(m_chain, budget);
+                used = continue_transfer(state, state.chain, budget);
             if (!used)
-                return QueueHealth::MoreWork; // m_transfer resumes next pass.
-            queue.push_used(m_chain.head, *used);
+                return QueueHealth::MoreWork; // state.transfer resumes next pass.
+            queue.push_used(state.chain.head, *used);
         }
     } while (queue.publish_available_event());
     return QueueHealth::Healthy;
@@ -140,16 +163,16 @@ QueueHealth BlockDevice::process_queue(uint16_t, Virtqueue& queue)
 
 uint32_t BlockDevice::handle_request(DescriptorChain const& chain)
 {
-    if (auto const used = begin_request(chain))
+    if (auto const used = begin_request(m_direct, chain))
         return *used;
     for (;;) {
         uint64_t budget = pass_budget;
-        if (auto const used = continue_transfer(chain, budget))
+        if (auto const used = continue_transfer(m_direct, chain, budget))
             return *used;
     }
 }
 
-std::optional<uint32_t> BlockDevice::begin_request(DescriptorChain const& chain)
+std::optional<uint32_t> BlockDevice::begin_request(QueueState& state, DescriptorChain const& chain)
 {
     uint8_t* status = status_byte(chain);
     if (chain.readable_length < sizeof(RequestHeader) || !status) {
@@ -167,9 +190,9 @@ std::optional<uint32_t> BlockDevice::begin_request(DescriptorChain const& chain)
     case In:
     case Out: {
         uint64_t const length = header.type == In ? writable_data : readable_data;
-        result = check_transfer(chain, header, length);
+        result = check_transfer(state, chain, header, length);
         if (result == Ok && length > 0) {
-            m_transfer = Transfer { header, status, length, 0 };
+            state.transfer = Transfer { header, status, length, 0 };
             return std::nullopt;
         }
         break;
@@ -180,7 +203,7 @@ std::optional<uint32_t> BlockDevice::begin_request(DescriptorChain const& chain)
             m_log.warn("{}: flush failed: {}", m_name, std::strerror(errno));
         break;
     case GetId:
-        result = get_id(chain, writable_data);
+        result = get_id(state, chain, writable_data);
         written = result == Ok ? static_cast<uint32_t>(std::min<uint64_t>(writable_data, serial_size)) : 0;
         break;
     default:
@@ -190,7 +213,7 @@ std::optional<uint32_t> BlockDevice::begin_request(DescriptorChain const& chain)
     return written + 1;
 }
 
-BlockDevice::RequestStatus BlockDevice::check_transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length)
+BlockDevice::RequestStatus BlockDevice::check_transfer(QueueState& state, DescriptorChain const& chain, RequestHeader const& header, uint64_t length)
 {
     bool const is_read = header.type == In;
     if (!is_read && m_access == BlockAccess::ReadOnly)
@@ -201,14 +224,14 @@ BlockDevice::RequestStatus BlockDevice::check_transfer(DescriptorChain const& ch
         return IoError;
     }
     if (is_read)
-        collect(m_iovecs, chain.writable, 0, length);
+        collect(state.iovecs, chain.writable, 0, length);
     else
-        collect(m_iovecs, chain.readable, sizeof(RequestHeader), length);
-    if (m_iovecs.size() > segment_max) {
-        m_log.debug("{}: request with {} data segments, over the SEG_MAX of {}", m_name, m_iovecs.size(), segment_max);
+        collect(state.iovecs, chain.readable, sizeof(RequestHeader), length);
+    if (state.iovecs.size() > segment_max) {
+        m_log.debug("{}: request with {} data segments, over the SEG_MAX of {}", m_name, state.iovecs.size(), segment_max);
         return IoError;
     }
-    for (auto const& piece : m_iovecs) {
+    for (auto const& piece : state.iovecs) {
         if (piece.iov_len > segment_size_max) {
             m_log.debug("{}: a data segment of {} bytes is over the SIZE_MAX of {}", m_name, piece.iov_len, segment_size_max);
             return IoError;
@@ -221,20 +244,20 @@ BlockDevice::RequestStatus BlockDevice::check_transfer(DescriptorChain const& ch
     return Ok;
 }
 
-std::optional<uint32_t> BlockDevice::continue_transfer(DescriptorChain const& chain, uint64_t& budget)
+std::optional<uint32_t> BlockDevice::continue_transfer(QueueState& state, DescriptorChain const& chain, uint64_t& budget)
 {
-    auto& transfer = *m_transfer;
+    auto& transfer = *state.transfer;
     bool const is_read = transfer.header.type == In;
     uint64_t const piece = std::min(transfer.length - transfer.done, budget);
     if (piece == 0)
         return std::nullopt;
     if (is_read)
-        collect(m_iovecs, chain.writable, transfer.done, piece);
+        collect(state.iovecs, chain.writable, transfer.done, piece);
     else
-        collect(m_iovecs, chain.readable, sizeof(RequestHeader) + transfer.done, piece);
+        collect(state.iovecs, chain.readable, sizeof(RequestHeader) + transfer.done, piece);
     uint64_t const offset = transfer.header.sector * sector_size + transfer.done;
     RequestStatus result = Ok;
-    if (transfer_synchronously(m_image.get(), m_iovecs, 0, offset, is_read)) {
+    if (transfer_synchronously(m_image.get(), state.iovecs, 0, offset, is_read)) {
         transfer.done += piece;
         budget -= piece;
         if (transfer.done < transfer.length)
@@ -246,18 +269,18 @@ std::optional<uint32_t> BlockDevice::continue_transfer(DescriptorChain const& ch
     *transfer.status = result;
     // check_transfer() kept the length under 2^32 - 1.
     uint32_t const written = is_read && result == Ok ? static_cast<uint32_t>(transfer.length) : 0;
-    m_transfer.reset();
+    state.transfer.reset();
     return written + 1;
 }
 
-BlockDevice::RequestStatus BlockDevice::get_id(DescriptorChain const& chain, uint64_t length)
+BlockDevice::RequestStatus BlockDevice::get_id(QueueState& state, DescriptorChain const& chain, uint64_t length)
 {
     // The serial is NUL-padded to 20 bytes and not terminated when it fills them.
     std::array<uint8_t, serial_size> serial {};
     std::memcpy(serial.data(), m_serial.data(), std::min(m_serial.size(), serial.size()));
-    collect(m_iovecs, chain.writable, 0, std::min<uint64_t>(length, serial_size));
+    collect(state.iovecs, chain.writable, 0, std::min<uint64_t>(length, serial_size));
     size_t copied = 0;
-    for (auto const& piece : m_iovecs) {
+    for (auto const& piece : state.iovecs) {
         std::memcpy(piece.iov_base, serial.data() + copied, piece.iov_len);
         copied += piece.iov_len;
     }

@@ -20,9 +20,13 @@ enum class BlockAccess {
 };
 
 // virtio-blk (virtio-v1.1 section 5.2) over a raw image: reads and writes go
-// with preadv/pwritev straight between the image and guest memory, on the
-// I/O thread. One queue. The limits it advertises (SEG_MAX data segments of
-// at most SIZE_MAX bytes) are enforced: a request beyond them gets IOERR.
+// with preadv/pwritev (or a backend's io_uring) straight between the image
+// and guest memory, on the I/O thread. With more than one queue it offers
+// VIRTIO_BLK_F_MQ and num_queues; each queue has its own state (the request
+// in progress, its buffers, its backend and io_uring), so passes over
+// different queues never share anything but the image. The limits it
+// advertises (SEG_MAX data segments of at most SIZE_MAX bytes) are
+// enforced: a request beyond them gets IOERR.
 // A pass over the queue moves at most pass_budget bytes and leaves the rest
 // of a long transfer for the next pass (QueueHealth::MoreWork), so that the
 // I/O thread serves other devices and signals in between.
@@ -33,6 +37,8 @@ public:
     static constexpr uint32_t segment_size_max = 1024 * 1024;
     static constexpr size_t serial_size = 20;
     static constexpr uint64_t pass_budget = 8 * 1024 * 1024;
+    // More queues than this give a guest no more parallelism than the host's I/O path has.
+    static constexpr uint16_t max_queue_count = 8;
 
     // Request types and status values (section 5.2.6).
     enum RequestType : uint32_t {
@@ -53,20 +59,23 @@ public:
     };
 
     // Opens and locks the image at `path` (exclusively when writable, shared when read-only).
-    static std::shared_ptr<BlockDevice> open(std::string const& path, BlockAccess access);
-    // A device over an already open image of `size` bytes (tests, the fuzzer).
-    BlockDevice(FileDescriptor image, uint64_t size, BlockAccess access, std::string serial, std::string name);
+    static std::shared_ptr<BlockDevice> open(std::string const& path, BlockAccess access, uint16_t queue_count = 1);
+    // A device over an already open image of `size` bytes (tests, the
+    // fuzzer) with `queue_count` queues (1 to max_queue_count).
+    BlockDevice(FileDescriptor image, uint64_t size, BlockAccess access, std::string serial, std::string name, uint16_t queue_count = 1);
 
     std::string name() const override { return m_name; }
     DeviceType type() const override { return DeviceType::Block; }
     uint64_t features() const override;
-    uint16_t queue_count() const override { return 1; }
+    uint16_t queue_count() const override { return static_cast<uint16_t>(m_queues.size()); }
     std::span<uint8_t const> configuration() const override { return m_configuration; }
     QueueHealth process_queue(uint16_t index, Virtqueue& queue) override;
-    void reset() override { m_transfer.reset(); }
-    // Moves the data of later passes through `backend` (io_uring, see
-    // select_block_backend()); nullptr keeps preadv.
-    void set_backend(std::unique_ptr<BlockBackend> backend) { m_backend = std::move(backend); }
+    void reset() override;
+    // Moves the data of queue `index`'s later passes through `backend`
+    // (io_uring, see select_block_backend()); nullptr keeps preadv.
+    void set_backend(uint16_t index, std::unique_ptr<BlockBackend> backend) { m_queues.at(index).backend = std::move(backend); }
+    // Gives every queue the best backend the host allows (select_block_backend()), each its own.
+    void select_backends();
     int image_fd() const { return m_image.get(); }
 
     uint64_t capacity() const { return m_capacity; }
@@ -86,13 +95,21 @@ private:
         uint64_t done { 0 };
     };
 
+    // What one queue's passes keep: touched only by passes over that queue (and reset()).
+    struct QueueState {
+        DescriptorChain chain;
+        std::optional<Transfer> transfer; // Of chain.
+        std::vector<iovec> iovecs;
+        std::unique_ptr<BlockBackend> backend;
+    };
+
     // Serves what needs no transfer and returns the used length; or starts
-    // a transfer in m_transfer and returns nothing.
-    std::optional<uint32_t> begin_request(DescriptorChain const& chain);
-    // Moves up to `budget` bytes of m_transfer; returns the used length once it is complete.
-    std::optional<uint32_t> continue_transfer(DescriptorChain const& chain, uint64_t& budget);
-    RequestStatus check_transfer(DescriptorChain const& chain, RequestHeader const& header, uint64_t length);
-    RequestStatus get_id(DescriptorChain const& chain, uint64_t length);
+    // a transfer in state.transfer and returns nothing.
+    std::optional<uint32_t> begin_request(QueueState& state, DescriptorChain const& chain);
+    // Moves up to `budget` bytes of state.transfer; returns the used length once it is complete.
+    std::optional<uint32_t> continue_transfer(QueueState& state, DescriptorChain const& chain, uint64_t& budget);
+    RequestStatus check_transfer(QueueState& state, DescriptorChain const& chain, RequestHeader const& header, uint64_t length);
+    RequestStatus get_id(QueueState& state, DescriptorChain const& chain, uint64_t length);
 
     FileDescriptor m_image;
     uint64_t m_capacity { 0 }; // In sectors.
@@ -100,11 +117,9 @@ private:
     std::string m_serial;
     std::string m_name;
     std::array<uint8_t, 60> m_configuration {};
-    DescriptorChain m_chain;
-    std::optional<Transfer> m_transfer; // Of m_chain.
-    std::vector<iovec> m_iovecs;
+    std::vector<QueueState> m_queues;
+    QueueState m_direct; // handle_request()'s, outside any queue.
     RateLimitedLog m_log;
-    std::unique_ptr<BlockBackend> m_backend;
 };
 
 }

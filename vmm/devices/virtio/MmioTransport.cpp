@@ -22,13 +22,17 @@ MmioTransport::MmioTransport(GuestMemory const& memory, std::shared_ptr<VirtioDe
     : m_memory(memory)
     , m_device(std::move(device))
     , m_interrupt(std::move(interrupt))
-    , m_notify(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+    , m_queue_locks(std::make_unique<std::mutex[]>(m_device->queue_count()))
 {
-    if (!m_notify.is_valid())
-        throw_system_error("eventfd", "virtio queue notification");
     m_queues.reserve(m_device->queue_count());
-    for (uint16_t index = 0; index < m_device->queue_count(); ++index)
+    m_notify.reserve(m_device->queue_count());
+    for (uint16_t index = 0; index < m_device->queue_count(); ++index) {
         m_queues.emplace_back(m_memory);
+        m_notify.emplace_back(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!m_notify.back().is_valid())
+            throw_system_error("eventfd", fmt::format("{} queue {} notification", name(), index));
+    }
+    std::lock_guard lock(m_mutex);
     reset();
 }
 
@@ -88,8 +92,13 @@ void MmioTransport::write(uint64_t offset, std::span<uint8_t const> data)
     uint32_t value = 0;
     std::memcpy(&value, data.data(), sizeof(value));
     if (offset == VIRTIO_MMIO_QUEUE_NOTIFY) {
-        // Only reached without an ioeventfd: hand the work to the I/O thread all the same.
-        kick();
+        // Only reached without an ioeventfd for this value: hand the queue's
+        // work to the I/O thread all the same (without VIRTIO_F_NOTIFICATION_DATA
+        // the value is the queue's index).
+        if (value < m_queues.size())
+            kick(static_cast<uint16_t>(value));
+        else
+            m_log.debug("{}: notification of queue {}, which the device does not have", name(), value);
         return;
     }
     if (offset == VIRTIO_MMIO_INTERRUPT_ACK) {
@@ -97,6 +106,12 @@ void MmioTransport::write(uint64_t offset, std::span<uint8_t const> data)
         return;
     }
     std::lock_guard lock(m_mutex);
+    // A change to a queue's ring state waits for a pass over it to end.
+    bool const is_queue_register = offset == VIRTIO_MMIO_QUEUE_NUM || offset == VIRTIO_MMIO_QUEUE_READY
+        || (offset >= VIRTIO_MMIO_QUEUE_DESC_LOW && offset <= VIRTIO_MMIO_QUEUE_USED_HIGH);
+    std::unique_lock<std::mutex> queue_lock;
+    if (is_queue_register && m_queue_select < m_queues.size())
+        queue_lock = std::unique_lock(m_queue_locks[m_queue_select]);
     write_register(offset, value);
 }
 
@@ -262,12 +277,16 @@ void MmioTransport::write_status(uint32_t value)
         return;
     }
     m_status = value | (m_status & status::device_needs_reset);
+    if (!(added & status::driver_ok))
+        update_running(); // FAILED stops the passes.
     if (added & status::driver_ok) {
+        // No pass runs before this returns: m_running turns true below.
         if (auto error = m_device->activate(m_driver_features, m_queues)) {
             fail(*error);
             return;
         }
         m_served_elsewhere.store(m_device->queues_served_elsewhere());
+        update_running();
         kick(); // Serve anything made available before DRIVER_OK.
         if (m_configuration_change_unannounced) {
             m_configuration_change_unannounced = false;
@@ -276,9 +295,25 @@ void MmioTransport::write_status(uint32_t value)
     }
 }
 
+bool MmioTransport::is_running() const
+{
+    return (m_status & (status::driver_ok | status::device_needs_reset | status::failed)) == status::driver_ok;
+}
+
+std::vector<std::unique_lock<std::mutex>> MmioTransport::lock_all_queues()
+{
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(m_queues.size());
+    for (size_t index = 0; index < m_queues.size(); ++index)
+        locks.emplace_back(m_queue_locks[index]);
+    return locks;
+}
+
 void MmioTransport::reset()
 {
     m_status = 0;
+    update_running(); // New passes stop here; the locks below wait for those under way.
+    auto const locks = lock_all_queues();
     m_device_features_select = 0;
     m_driver_features_select = 0;
     m_driver_features = 0;
@@ -297,6 +332,7 @@ void MmioTransport::fail(std::string const& reason)
 {
     m_log.warn("{}: {}; the device needs a reset", name(), reason);
     m_status |= status::device_needs_reset;
+    update_running();
     if (m_status & status::driver_ok)
         raise_interrupt(interrupt::configuration_change);
 }
@@ -305,135 +341,6 @@ void MmioTransport::raise_interrupt(uint32_t bits)
 {
     m_interrupt_status.fetch_or(bits);
     m_interrupt->trigger();
-}
-
-void MmioTransport::kick()
-{
-    uint64_t const one = 1;
-    // A full counter (EAGAIN) already wakes the I/O thread.
-    [[maybe_unused]] auto written = ::write(m_notify.get(), &one, sizeof(one));
-}
-
-void MmioTransport::handle_notify_event()
-{
-    uint64_t count = 0;
-    // EAGAIN: a spurious wake-up; the queues are served all the same.
-    [[maybe_unused]] auto bytes = ::read(m_notify.get(), &count, sizeof(count));
-    process_queues();
-}
-
-void MmioTransport::set_polling(std::chrono::microseconds bound)
-{
-    std::lock_guard lock(m_mutex);
-    m_polling = bound;
-}
-
-void MmioTransport::process_queues()
-{
-    if (serve_queues() != PassResult::Done)
-        return;
-    std::chrono::microseconds polling;
-    {
-        std::lock_guard lock(m_mutex);
-        polling = m_polling;
-    }
-    if (polling.count() > 0)
-        poll_queues(polling);
-}
-
-MmioTransport::PassResult MmioTransport::serve_queues()
-{
-    std::lock_guard lock(m_mutex);
-    if ((m_status & (status::driver_ok | status::device_needs_reset | status::failed)) != status::driver_ok)
-        return PassResult::Stopped;
-    bool interrupt = false;
-    bool more_work = false;
-    for (uint16_t index = 0; index < m_queues.size(); ++index) {
-        auto& queue = m_queues[index];
-        if (!queue.is_ready())
-            continue;
-        auto const health = m_device->process_queue(index, queue);
-        if (health == QueueHealth::Broken) {
-            fail(fmt::format("queue {}: {}", index, queue.last_error()));
-            return PassResult::Stopped;
-        }
-        more_work = more_work || health == QueueHealth::MoreWork;
-        interrupt = queue.needs_interrupt() || interrupt;
-    }
-    if (interrupt)
-        raise_interrupt(interrupt::used_buffer);
-    // The rest waits behind the other devices, signals and input.
-    if (more_work) {
-        kick();
-        return PassResult::MoreWork;
-    }
-    return PassResult::Done;
-}
-
-bool MmioTransport::has_available()
-{
-    std::lock_guard lock(m_mutex);
-    if ((m_status & (status::driver_ok | status::device_needs_reset | status::failed)) != status::driver_ok)
-        return false;
-    return std::ranges::any_of(m_queues, [](Virtqueue const& queue) { return queue.has_available(); });
-}
-
-namespace {
-
-void relax()
-{
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
-
-}
-
-void MmioTransport::poll_queues(std::chrono::microseconds bound)
-{
-    using Clock = std::chrono::steady_clock;
-    auto set_notifications = [this](DriverNotifications wanted) {
-        std::lock_guard lock(m_mutex);
-        bool arrived = false;
-        for (auto& queue : m_queues) {
-            if (queue.is_ready())
-                arrived = queue.set_driver_notifications(wanted) || arrived;
-        }
-        return arrived;
-    };
-    set_notifications(DriverNotifications::Suppressed);
-    auto const start = Clock::now();
-    // A poll that yielded goes on to its own deadline: the kick that brings
-    // it back is no request, and an idle guest must not keep it alive.
-    auto deadline = m_poll_resumes_until.value_or(start + bound);
-    m_poll_resumes_until.reset();
-    for (;;) {
-        auto const now = Clock::now();
-        if (now >= deadline)
-            break;
-        if (now - start >= polling_slice) {
-            // Notifications stay off: the kick brings the I/O thread back here.
-            m_poll_resumes_until = deadline;
-            kick();
-            return;
-        }
-        if (!has_available()) {
-            relax();
-            continue;
-        }
-        auto const result = serve_queues();
-        if (result == PassResult::MoreWork)
-            return;
-        if (result == PassResult::Stopped)
-            break;
-        deadline = Clock::now() + bound;
-    }
-    // A request made available after the last look but before the driver
-    // saw notifications on again would wait for the next one: serve it now.
-    if (set_notifications(DriverNotifications::Wanted))
-        kick();
 }
 
 }

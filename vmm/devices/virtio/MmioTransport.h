@@ -20,15 +20,24 @@ namespace vmm::virtio {
 
 // The virtio-mmio transport, version 2 (virtio-v1.1 section 4.2): the 4 KiB
 // register window Linux's virtio_mmio driver programs. vCPU threads access
-// the registers; queue work runs on the I/O thread when the notification
-// eventfd fires (KVM signals it through an ioeventfd on QueueNotify, or
-// write() does when no ioeventfd is registered). One mutex guards the
-// registers and the queues; the interrupt status is atomic so that the
-// guest's interrupt handler never waits for a request in progress. Once the
-// driver sets DRIVER_OK the queues' registers are frozen (only QueueReady=0
-// is honoured): the I/O thread works on their memory from then on. A device
-// that stops a pass early (QueueHealth::MoreWork) gets another after the
-// I/O thread has served everything else that is waiting.
+// the registers; queue work runs on the I/O thread when a queue's
+// notification eventfd fires. Each queue has its own eventfd, which KVM
+// signals through an ioeventfd on QueueNotify that matches the queue's
+// index (the value the driver writes there), so a notification says which
+// queue has work and wakes only that queue's pass; without an ioeventfd the
+// vCPU thread's write() does the same.
+//
+// Locking: one mutex guards the registers, the status and the features;
+// each queue has its own lock, held for a pass over it and for any change
+// to its ring state (so passes over different queues may run at the same
+// time, on different threads; the order is the register lock, then a queue
+// lock, and a pass never takes the register lock while it holds its queue's).
+// The interrupt status is atomic so that the guest's interrupt handler never
+// waits for a request in progress. Once the driver sets DRIVER_OK the
+// queues' registers are frozen (only QueueReady=0 is honoured): the passes
+// work on their memory from then on. A pass that stops early
+// (QueueHealth::MoreWork) gets another after the I/O thread has served
+// everything else that is waiting.
 //
 // Optional polling (set_polling()): after a pass, the I/O thread keeps
 // looking at the available rings for up to the bound since the last request
@@ -36,6 +45,8 @@ namespace vmm::virtio {
 // request in flight is served without a notification and a wake-up. A call
 // polls for at most polling_slice in all and then yields to the I/O thread's
 // other work through kick(), coming back with notifications still off.
+// Polling state belongs to one I/O thread: a device served by several
+// threads does not poll.
 class MmioTransport final : public Device {
 public:
     static constexpr uint64_t window_size = 0x1000;
@@ -47,15 +58,19 @@ public:
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<uint8_t const> data) override;
 
-    // The eventfd a queue notification signals; register it as an ioeventfd
-    // at base + queue_notify_offset and watch it on the I/O thread.
-    int notify_fd() const { return m_notify.get(); }
-    // I/O thread: clears the notification and serves every ready queue.
-    void handle_notify_event();
-    // Serves every ready queue now (what handle_notify_event() does after clearing the eventfd).
+    uint16_t queue_count() const { return static_cast<uint16_t>(m_queues.size()); }
+    // The eventfd a notification of `queue` signals; register it as an
+    // ioeventfd at base + queue_notify_offset matching the value `queue`
+    // and watch it on the I/O thread.
+    int notify_fd(uint16_t queue = 0) const { return m_notify[queue].get(); }
+    // I/O thread: clears the notification of `queue` and serves that queue.
+    void handle_notify_event(uint16_t queue = 0);
+    // Serves every ready queue now.
     void process_queues();
-    // Any thread: asks the I/O thread to serve the queues soon (new console input).
+    // Any thread: asks the I/O thread to serve every queue soon (new console input).
     void kick();
+    // Any thread: asks the I/O thread to serve `queue` soon.
+    void kick(uint16_t queue);
     // Polls the available rings for up to `bound` after each pass (0: never,
     // the default). Set before the driver starts.
     void set_polling(std::chrono::microseconds bound);
@@ -81,19 +96,28 @@ private:
     void raise_interrupt(uint32_t bits);
     void reset();
     Virtqueue* selected_queue();
+    // Whether the device runs (DRIVER_OK, not failed); m_running mirrors it for the passes.
+    bool is_running() const;
+    void update_running() { m_running.store(is_running(), std::memory_order_release); }
+    // Takes queue locks in index order (after m_mutex): for changes no pass may see half done.
+    std::vector<std::unique_lock<std::mutex>> lock_all_queues();
     enum class PassResult {
         Done,     // The device is running and has nothing left from this pass.
         MoreWork, // kick() was called for the rest.
         Stopped,  // Not running (no DRIVER_OK, reset, failed).
     };
-    PassResult serve_queues();
+    // One pass over `index`; sets `interrupt` when the driver wants one for what it used.
+    PassResult serve_queue(uint16_t index, bool& interrupt);
+    // Passes over `count` queues from `first`, then one interrupt if any wants it.
+    PassResult serve(uint16_t first, uint16_t count);
     bool has_available();
-    void poll_queues(std::chrono::microseconds bound);
+    // Polls every ready queue; `origin` is the queue whose notification a yield comes back through.
+    void poll_queues(std::chrono::microseconds bound, uint16_t origin);
 
     GuestMemory const& m_memory;
     std::shared_ptr<VirtioDevice> m_device;
     std::unique_ptr<InterruptLine> m_interrupt;
-    FileDescriptor m_notify;
+    std::vector<FileDescriptor> m_notify; // One per queue.
 
     mutable std::mutex m_mutex;
     uint32_t m_status { 0 };
@@ -104,7 +128,9 @@ private:
     uint32_t m_configuration_generation { 0 };
     bool m_configuration_change_unannounced { false };
     std::vector<Virtqueue> m_queues;
-    std::chrono::microseconds m_polling { 0 };
+    std::unique_ptr<std::mutex[]> m_queue_locks; // One per queue, see above.
+    std::atomic<bool> m_running { false };
+    std::atomic<std::chrono::microseconds::rep> m_polling { 0 };
     // The deadline of a poll that yielded (I/O thread only).
     std::optional<std::chrono::steady_clock::time_point> m_poll_resumes_until;
     std::atomic<uint32_t> m_interrupt_status { 0 };

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/epoll.h>
 
@@ -27,29 +28,45 @@ std::unique_ptr<EventFdInterrupt> create_interrupt(DeviceContext const& context)
 }
 
 enum class Notifications {
-    ToTransport, // Every QueueNotify signals the transport's eventfd (the I/O thread serves the queues).
+    ToTransport, // A QueueNotify of queue N signals the transport's eventfd of queue N (the I/O thread serves it).
     Elsewhere,   // The caller routes them (vhost's eventfds, one per queue).
 };
 
-// Wires a device's transport to KVM (irqfd, ioeventfd) and to the I/O thread.
+// Makes KVM signal `fds[N]` when the driver writes N to QueueNotify (an
+// ioeventfd with datamatch N), so that a notification wakes only the work
+// of the queue it names. Values without an ioeventfd exit to the vCPU
+// thread, whose MmioTransport::write() routes them the same way.
+void register_queue_notifications(DeviceContext const& context, std::span<int const> fds)
+{
+    for (uint16_t queue = 0; queue < fds.size(); ++queue)
+        context.vm.register_ioeventfd(fds[queue], context.mmio_base + MmioTransport::queue_notify_offset, 4, kvm::IoEventSpace::Mmio, queue);
+}
+
+// Wires a device's transport to KVM (irqfd, ioeventfds) and to the I/O thread.
 std::shared_ptr<MmioTransport> attach(DeviceContext const& context, std::shared_ptr<VirtioDevice> device,
     std::unique_ptr<EventFdInterrupt> interrupt = nullptr, Notifications notifications = Notifications::ToTransport)
 {
     if (!interrupt)
         interrupt = create_interrupt(context);
     auto transport = std::make_shared<MmioTransport>(context.memory, std::move(device), std::move(interrupt));
+    std::vector<int> fds;
+    for (uint16_t queue = 0; queue < transport->queue_count(); ++queue)
+        fds.push_back(transport->notify_fd(queue));
     try {
         if (notifications == Notifications::ToTransport)
-            context.vm.register_ioeventfd(transport->notify_fd(), context.mmio_base + MmioTransport::queue_notify_offset, 4, kvm::IoEventSpace::Mmio);
+            register_queue_notifications(context, fds);
     } catch (Error const& error) {
-        // Notifications then exit to the vCPU thread, which forwards them to the same eventfd.
+        // Notifications then exit to the vCPU thread, which forwards them to the same eventfds.
         spdlog::warn("{}: no ioeventfd ({}); queue notifications take the slow path", transport->name(), error.what());
     }
+    // One I/O thread serves every queue of every device (see create_block_device()).
     std::weak_ptr<MmioTransport> weak = transport;
-    context.io_loop.add(transport->notify_fd(), [weak](uint32_t) {
-        if (auto transport = weak.lock())
-            transport->handle_notify_event();
-    });
+    for (uint16_t queue = 0; queue < fds.size(); ++queue) {
+        context.io_loop.add(fds[queue], [weak, queue](uint32_t) {
+            if (auto transport = weak.lock())
+                transport->handle_notify_event(queue);
+        });
+    }
     return transport;
 }
 
@@ -58,8 +75,12 @@ std::shared_ptr<MmioTransport> attach(DeviceContext const& context, std::shared_
 std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOptions const& disk)
 {
     auto access = disk.access == DiskAccess::ReadOnly ? BlockAccess::ReadOnly : BlockAccess::ReadWrite;
-    auto device = BlockDevice::open(disk.path, access);
-    device->set_backend(select_block_backend(device->image_fd(), device->name()));
+    // One queue per vCPU, so that each vCPU submits without taking another's
+    // queue lock in the guest; the notification of each queue wakes only its
+    // pass, on vmm's I/O thread.
+    auto const queues = static_cast<uint16_t>(std::clamp<uint32_t>(context.vcpu_count, 1, BlockDevice::max_queue_count));
+    auto device = BlockDevice::open(disk.path, access, queues);
+    device->select_backends();
     auto transport = attach(context, std::move(device));
     transport->set_polling(disk.poll);
     return transport;
@@ -100,8 +121,7 @@ std::shared_ptr<Device> create_net_device(DeviceContext const& context, NetOptio
     auto device = std::make_shared<NetDevice>(options.tap, options.mac, options.mtu, std::move(vhost));
     auto transport = attach(context, device, std::move(interrupt), kicks.empty() ? Notifications::ToTransport : Notifications::Elsewhere);
     // With vhost, the notification of queue N (the value the driver writes) wakes vhost's worker for it.
-    for (uint16_t queue = 0; queue < kicks.size(); ++queue)
-        context.vm.register_ioeventfd(kicks[queue], context.mmio_base + MmioTransport::queue_notify_offset, 4, kvm::IoEventSpace::Mmio, queue);
+    register_queue_notifications(context, kicks);
     if (kicks.empty()) {
         // Frames from the TAP wake the I/O thread; edge-triggered, since a
         // frame may wait there until the guest gives buffers.

@@ -29,10 +29,12 @@ struct DeviceContext {
     EventLoop& io_loop;      // The VMM's I/O thread: device work runs there, not on vCPU threads.
     uint64_t mmio_base;      // This device's 4 KiB slot.
     uint32_t irq;            // Its IOAPIC pin (edge-triggered, as irqfd pulses it).
+    uint32_t vcpu_count;     // The machine's vCPUs: a multiqueue device offers one queue per vCPU.
 };
 
-// A virtio-blk device on `disk`; the image is opened and locked now, so a bad
-// path or an image in use fails here with one clear Error.
+// A virtio-blk device on `disk` with one queue per vCPU (at most
+// BlockDevice::max_queue_count); the image is opened and locked now, so a
+// bad path or an image in use fails here with one clear Error.
 std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOptions const& disk);
 
 // A virtio-net device (eth0) on the TAP of `options`: vhost-net where the
