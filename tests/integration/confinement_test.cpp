@@ -37,6 +37,15 @@ std::string status_field(std::filesystem::path const& status, std::string const&
     return "";
 }
 
+// A small disk for the runs that need a virtio-blk queue thread (a disk and two vCPUs: two queues).
+std::string scratch_disk()
+{
+    auto const path = std::filesystem::temp_directory_path() / ("vmm-confinement-disk-" + std::to_string(getpid()) + ".img");
+    std::ofstream(path).close();
+    std::filesystem::resize_file(path, 1 << 20);
+    return path.string();
+}
+
 class ForbiddenCall : public ::testing::TestWithParam<std::pair<char const*, char const*>> {
 };
 
@@ -47,9 +56,17 @@ TEST_P(ForbiddenCall, EndsVmmAndNamesTheCallAndTheThread)
     if (!can_open_read_write("/dev/kvm"))
         GTEST_SKIP() << "this host has no usable /dev/kvm";
     auto const [hook, thread_name] = GetParam();
+    std::vector<std::string> command { vmm_binary, "boot", spin_guest };
+    std::string disk;
+    if (std::string(hook) == "blk-queue") {
+        disk = scratch_disk();
+        command.insert(command.end(), { "--cpus", "2", "--disk", disk + ",ro" });
+    }
     setenv("VMM_TEST_FORBIDDEN_SYSCALL", hook, 1);
-    auto const result = run_process({ vmm_binary, "boot", spin_guest }, 20);
+    auto const result = run_process(command, 20);
     unsetenv("VMM_TEST_FORBIDDEN_SYSCALL");
+    if (!disk.empty())
+        std::filesystem::remove(disk);
     if (result.output.find("vmm: test hook:") == std::string::npos && result.timed_out)
         GTEST_SKIP() << "vmm was built without the seccomp test hook (a Release build)";
     EXPECT_NE(result.output.find("vmm: test hook: this thread opens /etc/passwd"), std::string::npos) << result.output;
@@ -60,34 +77,43 @@ TEST_P(ForbiddenCall, EndsVmmAndNamesTheCallAndTheThread)
 }
 
 INSTANTIATE_TEST_SUITE_P(ThreadKinds, ForbiddenCall,
-    ::testing::Values(std::pair { "vcpu", "vCPU" }, std::pair { "io", "I/O" }),
-    [](auto const& info) { return std::string(info.param.first); });
+    ::testing::Values(std::pair { "vcpu", "vCPU" }, std::pair { "io", "I/O" }, std::pair { "blk-queue", "virtio-blk queue" }),
+    [](auto const& info) {
+        std::string name = info.param.first;
+        std::erase(name, '-');
+        return name;
+    });
 
 TEST(Confinement, RunningVmmHasNoCapabilitiesAndEveryThreadAFilter)
 {
     if (!can_open_read_write("/dev/kvm"))
         GTEST_SKIP() << "this host has no usable /dev/kvm";
+    // Two vCPUs and a disk with a queue each: queue 1 has its own thread.
+    auto const disk = scratch_disk();
     pid_t const pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0)
-        vmm::testing::exec_or_exit({ vmm_binary, "boot", "--cpus", "2", spin_guest });
+        vmm::testing::exec_or_exit({ vmm_binary, "boot", "--cpus", "2", "--disk", disk + ",ro", spin_guest });
 
     // Whatever happens below, vmm does not outlive the test.
     struct Reaper {
         pid_t pid;
         int status { -1 };
+        std::string disk;
         ~Reaper()
         {
             if (status < 0) {
                 kill(pid, SIGKILL);
                 waitpid(pid, nullptr, 0);
             }
+            std::filesystem::remove(disk);
         }
-    } reaper { pid };
+    } reaper { pid, -1, disk };
 
-    // Running: the main thread and two vCPU threads, each under its filter.
-    // KVM's own worker (kvm-nx-lpage-recovery) is a task of the process on
-    // recent kernels, but not vmm's code.
+    // Running: the main thread, two vCPU threads and the disk's queue 1
+    // thread, each under its filter. KVM's own worker
+    // (kvm-nx-lpage-recovery) is a task of the process on recent kernels,
+    // and io_uring's workers (iou-wrk-N) are the kernel's: not vmm's code.
     std::filesystem::path const process = "/proc/" + std::to_string(pid);
     std::vector<std::filesystem::path> tasks;
     for (int tick = 0; tick < 200; ++tick) {
@@ -97,17 +123,17 @@ TEST(Confinement, RunningVmmHasNoCapabilitiesAndEveryThreadAFilter)
             std::ifstream comm(entry.path() / "comm");
             std::string name;
             std::getline(comm, name);
-            if (name.rfind("kvm-", 0) != 0)
+            if (name.rfind("kvm-", 0) != 0 && name.rfind("iou-", 0) != 0)
                 tasks.push_back(entry.path());
         }
-        bool all_filtered = tasks.size() == 3;
+        bool all_filtered = tasks.size() == 4;
         for (auto const& task : tasks)
             all_filtered = all_filtered && status_field(task / "status", "Seccomp:") == "2";
         if (all_filtered)
             break;
         std::this_thread::sleep_for(25ms);
     }
-    ASSERT_EQ(tasks.size(), 3u);
+    ASSERT_EQ(tasks.size(), 4u);
     for (auto const& task : tasks) {
         EXPECT_EQ(status_field(task / "status", "Seccomp:"), "2") << task << " runs in seccomp filter mode";
         EXPECT_EQ(status_field(task / "status", "Seccomp_filters:"), "1") << task << " has exactly its own filter";

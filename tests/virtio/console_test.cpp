@@ -200,7 +200,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
     auto const vcpus = arch::create_interrupt_controller_and_vcpus(kvm, vm, 1);
     auto memory = GuestMemory::create_flat(1 << 20);
     EventLoop loop;
-    DeviceContext context { memory, vm, loop, 0xc0000000, 5, 1 };
+    DeviceContext context { memory, vm, loop, 0xc0000000, 5, 1, nullptr };
 
     FileDescriptor image(memfd_create("factory-image", MFD_CLOEXEC));
     ASSERT_EQ(ftruncate(image.get(), 1 << 20), 0);
@@ -213,7 +213,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
     int fds[2];
     ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
     FileDescriptor output_read(fds[0]), output_write(fds[1]);
-    DeviceContext console_context { memory, vm, loop, 0xc0001000, 6, 1 };
+    DeviceContext console_context { memory, vm, loop, 0xc0001000, 6, 1, nullptr };
     auto console = create_console_device(console_context, std::make_shared<ConsoleOutput>(output_write.get()));
     console->transport()->read(VIRTIO_MMIO_DEVICE_ID, { reinterpret_cast<uint8_t*>(&value), 4 });
     EXPECT_EQ(value, 3u);

@@ -185,7 +185,7 @@ void Machine::add_virtio_devices(arch::MachineDescription& description)
         if (slot == map.virtio_max_devices)
             throw Error(fmt::format("too many virtio devices: vmm has {} slots", map.virtio_max_devices));
         virtio::DeviceContext context { m_memory, *m_vm, m_io_loop, map.virtio_mmio_base + slot * map.virtio_slot_size, map.virtio_first_irq + slot,
-            m_options.cpus };
+            m_options.cpus, &m_queue_threads };
         ++slot;
         description.virtio_devices.push_back({ context.mmio_base, context.irq });
         return context;

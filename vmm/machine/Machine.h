@@ -15,6 +15,7 @@
 #include "vmm/machine/StopReason.h"
 #include "common/Terminal.h"
 #include "common/Timings.h"
+#include "vmm/devices/virtio/QueueThreads.h"
 #include "vmm/devices/virtio/VirtioDevices.h"
 #include "vmm/memory/GuestMemory.h"
 
@@ -72,6 +73,8 @@ private:
     Bus m_mmio_bus;
     arch::DeviceMap const& m_device_map;
     EventLoop m_io_loop;
+    // Threads of devices' later queues (virtio-blk): stopped before the devices and guest memory go.
+    virtio::QueueThreads m_queue_threads;
     std::shared_ptr<ConsoleOutput> m_console_output; // stdout, for the 8250 and virtio-console.
     std::shared_ptr<Serial8250> m_serial;
     HostInput::Console m_console_input;

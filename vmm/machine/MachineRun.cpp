@@ -64,6 +64,8 @@ int Machine::run()
     sandbox::prepare_process();
     for (auto& vcpu : m_vcpus)
         m_vcpu_threads.emplace_back([this, &vcpu] { run_vcpu(vcpu); });
+    m_queue_threads.start([] { sandbox::confine_thread(sandbox::ThreadKind::BlockQueue); },
+        [this](std::string const& message) { stop(StopReason::Failure, 1, message); });
     // After the vCPU threads exist, which would otherwise inherit this filter too.
     try {
         sandbox::confine_thread(m_options.print_timings ? sandbox::ThreadKind::IoWithTimings : sandbox::ThreadKind::Io);
@@ -80,6 +82,7 @@ int Machine::run()
     for (auto& thread : m_vcpu_threads)
         thread.join();
     m_vcpu_threads.clear();
+    m_queue_threads.stop();
     // Console output stdout has not taken yet, for as long as it keeps taking it.
     m_console_output->drain(console_drain_stall_timeout);
     if (auto const dropped = m_console_output->dropped_bytes())

@@ -16,9 +16,10 @@ enum class ThreadKind {
     Vcpu = 0,          // KVM_RUN and what its exits need.
     Io = 1,            // The event loop, disk I/O and the shutdown.
     IoWithTimings = 2, // Io, plus reading /proc/self/smaps for --timings at exit.
+    BlockQueue = 3,    // A virtio-blk queue's own I/O thread: its event loop and the disk I/O.
 };
 
-inline constexpr ThreadKind all_thread_kinds[] = { ThreadKind::Vcpu, ThreadKind::Io, ThreadKind::IoWithTimings };
+inline constexpr ThreadKind all_thread_kinds[] = { ThreadKind::Vcpu, ThreadKind::Io, ThreadKind::IoWithTimings, ThreadKind::BlockQueue };
 
 char const* thread_kind_name(ThreadKind kind);
 

@@ -28,6 +28,8 @@ std::span<sock_filter const> precompiled_boot_filter(ThreadKind kind)
         return program_1;
     case ThreadKind::IoWithTimings:
         return program_2;
+    case ThreadKind::BlockQueue:
+        return program_3;
     }
     return {};
 }

@@ -71,6 +71,13 @@ constexpr SyscallRule vcpu_rules[] = {
 
 constexpr SyscallRule io_rules[] = { VMM_IO_RULES };
 
+constexpr SyscallRule block_queue_rules[] = {
+    VMM_COMMON_RULES,
+    // Its event loop (the queue's eventfd), and the queue's preadv/pwritev or io_uring (set up before the filter).
+    { "epoll_wait" }, { "epoll_pwait" }, { "read" },
+    { "preadv" }, { "pwritev" }, { "fdatasync" }, { "io_uring_enter" },
+};
+
 constexpr SyscallRule io_with_timings_rules[] = {
     VMM_IO_RULES,
     // --timings reads /proc/self/smaps at exit.
@@ -88,6 +95,8 @@ char const* thread_kind_name(ThreadKind kind)
         return "I/O";
     case ThreadKind::IoWithTimings:
         return "I/O (--timings)";
+    case ThreadKind::BlockQueue:
+        return "virtio-blk queue";
     }
     return "unknown";
 }
@@ -101,6 +110,8 @@ std::span<SyscallRule const> boot_seccomp_rules(ThreadKind kind)
         return io_rules;
     case ThreadKind::IoWithTimings:
         return io_with_timings_rules;
+    case ThreadKind::BlockQueue:
+        return block_queue_rules;
     }
     return {};
 }

@@ -80,12 +80,12 @@ void drop_capabilities()
 }
 
 #ifdef VMM_SECCOMP_TEST_HOOK
-// Tests only (not in release builds): VMM_TEST_FORBIDDEN_SYSCALL=vcpu or io
+// Tests only (not in release builds): VMM_TEST_FORBIDDEN_SYSCALL=vcpu, io or blk-queue
 // makes that thread kind open /etc/passwd once its filter is in place.
 void run_test_hook(ThreadKind kind)
 {
     char const* wanted = std::getenv("VMM_TEST_FORBIDDEN_SYSCALL");
-    char const* token = kind == ThreadKind::Vcpu ? "vcpu" : "io";
+    char const* token = kind == ThreadKind::Vcpu ? "vcpu" : kind == ThreadKind::BlockQueue ? "blk-queue" : "io";
     if (!wanted || std::strcmp(wanted, token) != 0)
         return;
     char const announcement[] = "vmm: test hook: this thread opens /etc/passwd\n";

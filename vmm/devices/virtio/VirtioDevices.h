@@ -22,6 +22,7 @@ namespace vmm::virtio {
 
 class ConsoleDevice;
 class MmioTransport;
+class QueueThreads;
 
 struct DeviceContext {
     GuestMemory const& memory;
@@ -30,11 +31,16 @@ struct DeviceContext {
     uint64_t mmio_base;      // This device's 4 KiB slot.
     uint32_t irq;            // Its IOAPIC pin (edge-triggered, as irqfd pulses it).
     uint32_t vcpu_count;     // The machine's vCPUs: a multiqueue device offers one queue per vCPU.
+    // Where a device's later queues get threads of their own (the machine
+    // starts them); nullptr serves every queue on io_loop.
+    QueueThreads* queue_threads;
 };
 
 // A virtio-blk device on `disk` with one queue per vCPU (at most
-// BlockDevice::max_queue_count); the image is opened and locked now, so a
-// bad path or an image in use fails here with one clear Error.
+// BlockDevice::max_queue_count), queue 0 served on io_loop and each later
+// one on a thread of its own from context.queue_threads (all on io_loop
+// when the device polls); the image is opened and locked now, so a bad
+// path or an image in use fails here with one clear Error.
 std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOptions const& disk);
 
 // A virtio-net device (eth0) on the TAP of `options`: vhost-net where the
