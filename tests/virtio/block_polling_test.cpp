@@ -6,6 +6,7 @@
 #include "tests/virtio/QueueDriver.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <thread>
@@ -43,6 +44,10 @@ class BlockPolling : public ::testing::TestWithParam<bool> {
 protected:
     void SetUp() override
     {
+        // The bounds assume native speed: emulated threads (qemu-user, the
+        // aarch64 cross build's tests) miss them often, for x86_64 code too.
+        if (std::getenv("VMM_TEST_EMULATOR"))
+            GTEST_SKIP() << "timing-bound polling tests do not run under " << std::getenv("VMM_TEST_EMULATOR");
         FileDescriptor image(memfd_create("virtio-blk-poll-test", MFD_CLOEXEC));
         ASSERT_TRUE(image.is_valid());
         ASSERT_EQ(ftruncate(image.get(), image_size), 0);
