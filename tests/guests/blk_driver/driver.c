@@ -7,6 +7,10 @@
  *   Phase 1: sequential 128 KiB reads over the whole disk, several passes.
  *   Phase 2: random 4 KiB reads, 32 in flight.
  *   Phase 3: random 4 KiB reads, one at a time (latency).
+ * With VIRTIO_BLK_F_MQ (vmm boot --cpus N gives N queues) it sets up every
+ * queue (up to MAX_QUEUES) and runs phases 2 and 3 on all of them at once:
+ * 32 in flight, or one, on each queue (as fio's numjobs=N), notifying each
+ * queue with its own index; it prints "blk-driver: queues=N" first.
  * It notifies only when the device wants it (VIRTQ_USED_F_NO_NOTIFY clear:
  * a device that polls its queue sets it), as Linux's virtio_ring does.
  * The guest then reports exit status 0 (or 1 on a device error).
@@ -23,10 +27,12 @@
 #define RANDOM_REQUESTS 200000u
 #define SINGLE_REQUESTS 50000u
 #define SEQUENTIAL_BYTES (1024ull * 1024 * 1024)
+#define MAX_QUEUES 4u
+#define FEATURE_MQ (1u << 12)
 
 /* Guest memory the driver uses (identity mapped, below the 64 MiB a test VM has at least). */
-#define RING_MEMORY 0x400000ul
-#define BUFFER_MEMORY 0x800000ul /* IN_FLIGHT buffers of 128 KiB: 4 MiB. */
+#define RING_MEMORY 0x400000ul   /* 0x8000 per queue. */
+#define BUFFER_MEMORY 0x800000ul /* Per queue, IN_FLIGHT buffers of 128 KiB: 4 MiB. */
 
 struct descriptor {
     uint64_t address;
@@ -76,15 +82,43 @@ static __attribute__((noreturn)) void finish(uint8_t status, const char *why)
         ;
 }
 
-static struct descriptor *descriptors = (struct descriptor *)RING_MEMORY;
-static volatile uint16_t *available = (volatile uint16_t *)(RING_MEMORY + 16 * QUEUE_SIZE);
-static volatile uint16_t *used = (volatile uint16_t *)(RING_MEMORY + 0x2000);
-static struct request_header *headers = (struct request_header *)(RING_MEMORY + 0x4000);
-static volatile uint8_t *statuses = (volatile uint8_t *)(RING_MEMORY + 0x5000);
+struct queue {
+    struct descriptor *descriptors;
+    volatile uint16_t *available;
+    volatile uint16_t *used;
+    struct request_header *headers;
+    volatile uint8_t *statuses;
+    uint64_t buffers;
+    uint16_t next_available;
+    uint16_t last_used;
+};
 
-static uint16_t next_available;
-static uint16_t last_used;
+static struct queue queues[MAX_QUEUES];
+static uint32_t queue_count = 1;
 static uint64_t capacity_sectors;
+
+static void setup_queue(uint32_t index)
+{
+    struct queue *queue = &queues[index];
+    uintptr_t const base = RING_MEMORY + 0x8000ul * index;
+    queue->descriptors = (struct descriptor *)base;
+    queue->available = (volatile uint16_t *)(base + 16 * QUEUE_SIZE);
+    queue->used = (volatile uint16_t *)(base + 0x2000);
+    queue->headers = (struct request_header *)(base + 0x4000);
+    queue->statuses = (volatile uint8_t *)(base + 0x5000);
+    queue->buffers = BUFFER_MEMORY + (uint64_t)index * IN_FLIGHT * SEQUENTIAL_BLOCK;
+    *mmio(VIRTIO_MMIO_QUEUE_SEL) = index;
+    if (*mmio(VIRTIO_MMIO_QUEUE_NUM_MAX) < QUEUE_SIZE)
+        finish(1, "queue too small");
+    *mmio(VIRTIO_MMIO_QUEUE_NUM) = QUEUE_SIZE;
+    *mmio(VIRTIO_MMIO_QUEUE_DESC_LOW) = (uint32_t)base;
+    *mmio(VIRTIO_MMIO_QUEUE_DESC_HIGH) = 0;
+    *mmio(VIRTIO_MMIO_QUEUE_AVAIL_LOW) = (uint32_t)(uintptr_t)queue->available;
+    *mmio(VIRTIO_MMIO_QUEUE_AVAIL_HIGH) = 0;
+    *mmio(VIRTIO_MMIO_QUEUE_USED_LOW) = (uint32_t)(uintptr_t)queue->used;
+    *mmio(VIRTIO_MMIO_QUEUE_USED_HIGH) = 0;
+    *mmio(VIRTIO_MMIO_QUEUE_READY) = 1;
+}
 
 static void setup_device(void)
 {
@@ -92,65 +126,75 @@ static void setup_device(void)
         finish(1, "no modern virtio-blk device at 0xc0000000");
     *mmio(VIRTIO_MMIO_STATUS) = 0;
     *mmio(VIRTIO_MMIO_STATUS) = 1 | 2;          /* ACKNOWLEDGE | DRIVER */
-    *mmio(VIRTIO_MMIO_DRIVER_FEATURES_SEL) = 0; /* The low word of the features... */
-    *mmio(VIRTIO_MMIO_DRIVER_FEATURES) = 0;     /* ...nothing from it. */
+    *mmio(VIRTIO_MMIO_DEVICE_FEATURES_SEL) = 0;
+    uint32_t const multiqueue = *mmio(VIRTIO_MMIO_DEVICE_FEATURES) & FEATURE_MQ;
+    *mmio(VIRTIO_MMIO_DRIVER_FEATURES_SEL) = 0; /* The low word of the features: VIRTIO_BLK_F_MQ if offered. */
+    *mmio(VIRTIO_MMIO_DRIVER_FEATURES) = multiqueue;
     *mmio(VIRTIO_MMIO_DRIVER_FEATURES_SEL) = 1; /* The high word: VIRTIO_F_VERSION_1 (bit 32). */
     *mmio(VIRTIO_MMIO_DRIVER_FEATURES) = 1;
     *mmio(VIRTIO_MMIO_STATUS) = 1 | 2 | 8; /* FEATURES_OK */
     if (!(*mmio(VIRTIO_MMIO_STATUS) & 8))
         finish(1, "the device refused the features");
-    *mmio(VIRTIO_MMIO_QUEUE_SEL) = 0;
-    if (*mmio(VIRTIO_MMIO_QUEUE_NUM_MAX) < QUEUE_SIZE)
-        finish(1, "queue too small");
-    *mmio(VIRTIO_MMIO_QUEUE_NUM) = QUEUE_SIZE;
-    *mmio(VIRTIO_MMIO_QUEUE_DESC_LOW) = (uint32_t)RING_MEMORY;
-    *mmio(VIRTIO_MMIO_QUEUE_DESC_HIGH) = 0;
-    *mmio(VIRTIO_MMIO_QUEUE_AVAIL_LOW) = (uint32_t)(uintptr_t)available;
-    *mmio(VIRTIO_MMIO_QUEUE_AVAIL_HIGH) = 0;
-    *mmio(VIRTIO_MMIO_QUEUE_USED_LOW) = (uint32_t)(uintptr_t)used;
-    *mmio(VIRTIO_MMIO_QUEUE_USED_HIGH) = 0;
-    *mmio(VIRTIO_MMIO_QUEUE_READY) = 1;
+    if (multiqueue) {
+        /* num_queues, a 16-bit field at offset 34 of the configuration. */
+        queue_count = *mmio(VIRTIO_MMIO_CONFIG + 32) >> 16;
+        if (queue_count == 0)
+            finish(1, "VIRTIO_BLK_F_MQ with num_queues 0");
+        if (queue_count > MAX_QUEUES)
+            queue_count = MAX_QUEUES;
+    }
+    for (uint32_t index = 0; index < queue_count; ++index)
+        setup_queue(index);
     *mmio(VIRTIO_MMIO_STATUS) = 1 | 2 | 8 | 4; /* DRIVER_OK */
     capacity_sectors = (uint64_t)*mmio(VIRTIO_MMIO_CONFIG) | (uint64_t)*mmio(VIRTIO_MMIO_CONFIG + 4) << 32;
     if (capacity_sectors < 2 * SEQUENTIAL_BLOCK / 512)
         finish(1, "disk too small");
 }
 
-/* Chain `slot` (0..IN_FLIGHT-1) as a read of `length` bytes at `sector`. */
-static void submit(uint32_t slot, uint64_t sector, uint32_t length)
+/* Chain `slot` (0..IN_FLIGHT-1) of `queue` as a read of `length` bytes at `sector`. */
+static void submit(struct queue *queue, uint32_t slot, uint64_t sector, uint32_t length)
 {
     uint16_t head = (uint16_t)(slot * 3);
-    headers[slot].type = 0; /* VIRTIO_BLK_T_IN */
-    headers[slot].reserved = 0;
-    headers[slot].sector = sector;
-    descriptors[head] = (struct descriptor) { (uint64_t)(uintptr_t)&headers[slot], sizeof(struct request_header), flag_next, (uint16_t)(head + 1) };
-    descriptors[head + 1] = (struct descriptor) { BUFFER_MEMORY + (uint64_t)slot * SEQUENTIAL_BLOCK, length, flag_next | flag_write, (uint16_t)(head + 2) };
-    descriptors[head + 2] = (struct descriptor) { (uint64_t)(uintptr_t)&statuses[slot], 1, flag_write, 0 };
-    available[2 + next_available % QUEUE_SIZE] = head;
+    queue->headers[slot].type = 0; /* VIRTIO_BLK_T_IN */
+    queue->headers[slot].reserved = 0;
+    queue->headers[slot].sector = sector;
+    queue->descriptors[head] = (struct descriptor) { (uint64_t)(uintptr_t)&queue->headers[slot], sizeof(struct request_header), flag_next, (uint16_t)(head + 1) };
+    queue->descriptors[head + 1] = (struct descriptor) { queue->buffers + (uint64_t)slot * SEQUENTIAL_BLOCK, length, flag_next | flag_write, (uint16_t)(head + 2) };
+    queue->descriptors[head + 2] = (struct descriptor) { (uint64_t)(uintptr_t)&queue->statuses[slot], 1, flag_write, 0 };
+    queue->available[2 + queue->next_available % QUEUE_SIZE] = head;
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    available[1] = ++next_available;
+    queue->available[1] = ++queue->next_available;
 }
 
-static void notify(void)
+static void notify(struct queue *queue)
 {
     /* The index before the device's flag, as the device writes its flag before reading the index. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (!(used[0] & 1)) /* VIRTQ_USED_F_NO_NOTIFY */
-        *mmio(VIRTIO_MMIO_QUEUE_NOTIFY) = 0;
+    if (!(queue->used[0] & 1)) /* VIRTQ_USED_F_NO_NOTIFY */
+        *mmio(VIRTIO_MMIO_QUEUE_NOTIFY) = (uint32_t)(queue - queues);
 }
 
-/* Waits for one used element and returns its slot. */
-static uint32_t reap(void)
+/* Takes one used element of `queue` if there is one: returns its slot, or -1. */
+static int try_reap(struct queue *queue)
 {
-    while (*(volatile uint16_t *)&used[1] == last_used)
-        __asm__ volatile("pause");
+    if (*(volatile uint16_t *)&queue->used[1] == queue->last_used)
+        return -1;
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    volatile uint32_t *element = (volatile uint32_t *)((uintptr_t)used + 4 + 8 * (last_used % QUEUE_SIZE));
+    volatile uint32_t *element = (volatile uint32_t *)((uintptr_t)queue->used + 4 + 8 * (queue->last_used % QUEUE_SIZE));
     uint32_t const slot = element[0] / 3;
-    ++last_used;
-    if (statuses[slot] != 0)
+    ++queue->last_used;
+    if (queue->statuses[slot] != 0)
         finish(1, "request failed");
-    return slot;
+    return (int)slot;
+}
+
+/* Waits for one used element of `queue` and returns its slot. */
+static uint32_t reap(struct queue *queue)
+{
+    int slot;
+    while ((slot = try_reap(queue)) < 0)
+        __asm__ volatile("pause");
+    return (uint32_t)slot;
 }
 
 static uint64_t random_state = 0x2545f4914f6cdd1dull;
@@ -162,53 +206,73 @@ static uint64_t next_random(void)
     return random_state;
 }
 
+/* Random 4 KiB reads with `depth` in flight on every queue until `count` have completed in all. */
+static void random_reads(uint64_t count, uint32_t depth)
+{
+    uint64_t const random_blocks = capacity_sectors / (RANDOM_BLOCK / 512);
+    uint64_t submitted = 0;
+    uint64_t done = 0;
+    for (uint32_t index = 0; index < queue_count; ++index) {
+        for (uint32_t slot = 0; slot < depth && submitted < count; ++slot, ++submitted)
+            submit(&queues[index], slot, (next_random() % random_blocks) * (RANDOM_BLOCK / 512), RANDOM_BLOCK);
+        notify(&queues[index]);
+    }
+    while (done < count) {
+        for (uint32_t index = 0; index < queue_count; ++index) {
+            struct queue *queue = &queues[index];
+            int slot;
+            int reaped = 0;
+            while ((slot = try_reap(queue)) >= 0) {
+                ++done;
+                ++reaped;
+                if (submitted < count) {
+                    submit(queue, (uint32_t)slot, (next_random() % random_blocks) * (RANDOM_BLOCK / 512), RANDOM_BLOCK);
+                    ++submitted;
+                }
+            }
+            if (reaped)
+                notify(queue);
+        }
+        __asm__ volatile("pause");
+    }
+}
+
 void driver_main(void)
 {
     setup_device();
+    print("blk-driver: queues=");
+    print_number(queue_count);
+    print("\n");
+    struct queue *first = &queues[0];
     uint64_t const sectors_per_block = SEQUENTIAL_BLOCK / 512;
     uint64_t const blocks = capacity_sectors / sectors_per_block;
     uint64_t const total = SEQUENTIAL_BYTES / SEQUENTIAL_BLOCK;
 
+    /* Sequential reads go through queue 0 alone. */
     print("blk-driver: sequential-begin\n");
     uint64_t submitted = 0;
     for (uint32_t slot = 0; slot < IN_FLIGHT; ++slot)
-        submit(slot, (submitted++ % blocks) * sectors_per_block, SEQUENTIAL_BLOCK);
-    notify();
+        submit(first, slot, (submitted++ % blocks) * sectors_per_block, SEQUENTIAL_BLOCK);
+    notify(first);
     for (uint64_t done = 0; done < total; ++done) {
-        uint32_t slot = reap();
+        uint32_t slot = reap(first);
         if (submitted < total) {
-            submit(slot, (submitted++ % blocks) * sectors_per_block, SEQUENTIAL_BLOCK);
-            notify();
+            submit(first, slot, (submitted++ % blocks) * sectors_per_block, SEQUENTIAL_BLOCK);
+            notify(first);
         }
     }
     print("blk-driver: sequential-end bytes=");
     print_number(total * SEQUENTIAL_BLOCK);
     print("\n");
 
-    uint64_t const random_blocks = capacity_sectors / (RANDOM_BLOCK / 512);
     print("blk-driver: random-begin\n");
-    submitted = 0;
-    for (uint32_t slot = 0; slot < IN_FLIGHT; ++slot, ++submitted)
-        submit(slot, (next_random() % random_blocks) * (RANDOM_BLOCK / 512), RANDOM_BLOCK);
-    notify();
-    for (uint64_t done = 0; done < RANDOM_REQUESTS; ++done) {
-        uint32_t slot = reap();
-        if (submitted < RANDOM_REQUESTS) {
-            submit(slot, (next_random() % random_blocks) * (RANDOM_BLOCK / 512), RANDOM_BLOCK);
-            ++submitted;
-            notify();
-        }
-    }
+    random_reads(RANDOM_REQUESTS, IN_FLIGHT);
     print("blk-driver: random-end requests=");
     print_number(RANDOM_REQUESTS);
     print("\n");
 
     print("blk-driver: single-begin\n");
-    for (uint64_t done = 0; done < SINGLE_REQUESTS; ++done) {
-        submit(0, (next_random() % random_blocks) * (RANDOM_BLOCK / 512), RANDOM_BLOCK);
-        notify();
-        reap();
-    }
+    random_reads(SINGLE_REQUESTS, 1);
     print("blk-driver: single-end requests=");
     print_number(SINGLE_REQUESTS);
     print("\n");

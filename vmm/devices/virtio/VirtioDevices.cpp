@@ -89,11 +89,11 @@ std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOp
     // thread of its own, rather than all on the I/O thread: with several
     // queues busy the one I/O thread (which copies every byte) is the
     // bottleneck. scripts/bench-blk's host-side driver, 2 queues from 2
-    // threads, 4 KiB random reads at queue depth 32 on a 2-CPU host under
-    // load: a thread per queue 579k-597k IOPS in 2 of 3 runs (393k in the
-    // third) against 348k-374k for one I/O thread; at queue depth 1 the two
-    // were within noise (51k-77k). Polling state belongs to one thread, so
-    // a polling device keeps every queue on the I/O thread.
+    // threads, 4 KiB random reads on a 2-CPU host under load: at queue depth
+    // 32 a thread per queue was ahead of one I/O thread in all of 5 runs
+    // (393k-795k against 348k-530k IOPS), at depth 1 in 3 of 4 (README's
+    // figures). Polling state belongs to one thread, so a polling device
+    // keeps every queue on the I/O thread.
     auto const queues = static_cast<uint16_t>(std::clamp<uint32_t>(context.vcpu_count, 1, BlockDevice::max_queue_count));
     auto device = BlockDevice::open(disk.path, access, queues);
     device->select_backends();
