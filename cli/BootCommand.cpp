@@ -4,6 +4,7 @@
 #include "cli/Options.h"
 #include "common/Error.h"
 #include "common/Size.h"
+#include "vmm/devices/virtio/BlockDevice.h"
 #include "vmm/machine/Machine.h"
 #include "vmm/machine/RootDisk.h"
 #include "vmm/machine/Jail.h"
@@ -22,6 +23,9 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("--blk-poll-us", m_block_poll_us,
             fmt::format("After each disk request, poll the queue for up to this many microseconds before sleeping (0 to {}; default 0, off)", max_block_poll_us))
         ->check(CLI::Range(0u, max_block_poll_us));
+    boot.add_option("--blk-queues", m_block_queues,
+            fmt::format("Queues per disk (1 to {}; default: one per vCPU, at most {})", virtio::BlockDevice::max_queue_count, virtio::BlockDevice::max_queue_count))
+        ->check(CLI::Range(1u, uint32_t(virtio::BlockDevice::max_queue_count)));
     boot.add_option("--initrd", m_options.initrd, "An initramfs to load");
     boot.add_option("--mem", m_memory, "Guest RAM (default 512M)");
     boot.add_option("--cpus", m_cpus, "vCPUs (default 1)");
@@ -77,8 +81,10 @@ int BootCommand::run(std::vector<std::string> command)
     }
     for (auto const& disk : m_extra_disks)
         m_options.disks.push_back(parse_disk_option(disk));
-    for (auto& disk : m_options.disks)
+    for (auto& disk : m_options.disks) {
         disk.poll = std::chrono::microseconds(m_block_poll_us);
+        disk.queues = static_cast<uint16_t>(m_block_queues);
+    }
     if (!m_memory.empty())
         m_options.memory_size = parse_size(m_memory, "--mem");
     if (!m_cpus.empty())

@@ -27,6 +27,7 @@ private:
     // Longer polls only burn a core: a wake-up costs less than this.
     static constexpr uint32_t max_block_poll_us = 1000;
     uint32_t m_block_poll_us { 0 };
+    uint32_t m_block_queues { 0 }; // 0: one per vCPU.
     std::string m_console { "serial" };
     bool m_huge_pages { false };
     bool m_jail { false };

@@ -83,6 +83,12 @@ TEST(TestGuest, UserModeVirtioBlkDriverUsesAQueuePerVcpu)
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("blk-driver: queues=2\n"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("blk-driver: single-end requests="), std::string::npos) << result.output;
+    // --blk-queues sets the count whatever the vCPUs.
+    auto const image_three = temporary_file("blk-mq3.img", std::string(8 << 20, 'x'));
+    auto const three = run_process({ vmm_binary, "boot", guests + "blk_driver.bin", "--blk-queues", "3", "--disk", image_three + ",ro" }, 120);
+    std::filesystem::remove(image_three);
+    EXPECT_EQ(three.exit_status, 0) << three.output;
+    EXPECT_NE(three.output.find("blk-driver: queues=3\n"), std::string::npos) << three.output;
 }
 
 TEST(TestGuest, I8042ResetExitsZero)
@@ -165,6 +171,8 @@ TEST(BadInput, MissingDiskAndInitrdAndUnknownFlags)
     expect_one_line_error(run_process({ vmm_binary, "boot", kernel, "/nonexistent/rootfs.ext4" }), "/nonexistent/rootfs.ext4: No such file or directory");
     expect_one_line_error(run_process({ vmm_binary, "boot", "--initrd", "/nonexistent/initrd", kernel, rootfs_image }), "initrd /nonexistent/initrd");
     expect_one_line_error(run_process({ vmm_binary, "boot", "--disk", "x.img,fast", kernel, rootfs_image }), "unknown option 'fast'");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--blk-queues", "9", kernel, rootfs_image }), "--blk-queues: Value 9 not in range 1 to 8");
+    expect_one_line_error(run_process({ vmm_binary, "boot", "--blk-queues", "0", kernel, rootfs_image }), "--blk-queues: Value 0 not in range 1 to 8");
     auto const result = run_process({ vmm_binary, "boot", "--frobnicate", kernel, rootfs_image });
     EXPECT_EQ(result.exit_status, 2) << result.output;
     EXPECT_NE(result.output.find("--frobnicate"), std::string::npos) << result.output;

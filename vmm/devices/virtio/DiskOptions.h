@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace vmm {
@@ -16,6 +17,8 @@ struct DiskOptions {
     DiskAccess access { DiskAccess::ReadWrite };
     // How long the I/O thread keeps polling the queue after a request (vmm boot --blk-poll-us); 0: never.
     std::chrono::microseconds poll { 0 };
+    // Its virtqueues (vmm boot --blk-queues); 0: one per vCPU, at most BlockDevice::max_queue_count.
+    uint16_t queues { 0 };
 };
 
 }

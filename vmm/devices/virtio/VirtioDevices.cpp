@@ -94,7 +94,7 @@ std::shared_ptr<Device> create_block_device(DeviceContext const& context, DiskOp
     // (393k-795k against 348k-530k IOPS), at depth 1 in 3 of 4 (README's
     // figures). Polling state belongs to one thread, so a polling device
     // keeps every queue on the I/O thread.
-    auto const queues = static_cast<uint16_t>(std::clamp<uint32_t>(context.vcpu_count, 1, BlockDevice::max_queue_count));
+    auto const queues = disk.queues > 0 ? disk.queues : static_cast<uint16_t>(std::clamp<uint32_t>(context.vcpu_count, 1, BlockDevice::max_queue_count));
     auto device = BlockDevice::open(disk.path, access, queues);
     device->select_backends();
     auto const service = disk.poll.count() > 0 ? QueueService::IoThread : QueueService::ThreadPerQueue;
