@@ -77,6 +77,12 @@ std::filesystem::path archive_cache_directory()
 
 std::filesystem::path unpacked_archive(std::string const& archive_path)
 {
+#ifdef VMM_WITHOUT_UNPACK
+    // A cross build whose sysroot has no libarchive (unpack/CMakeLists.txt).
+    throw Error(fmt::format("{}: a tar archive as the root filesystem needs vmm-unpack, which this build of vmm ({}) does not have "
+                            "(no libarchive for it): give an ext4 image or a directory",
+        archive_path, VMM_WITHOUT_UNPACK));
+#endif
     auto const program = unpacker_path();
     int output[2];
     int errors[2];
