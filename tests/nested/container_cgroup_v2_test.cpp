@@ -2,16 +2,16 @@
 // are v2 controllers: the nested host of scripts/nested-kvm, with cgroup2
 // mounted the way systemd hosts have it. (The development hosts bind those
 // controllers to cgroup v1, where the v1 path is tested.)
-#include "tests/support/Subprocess.h"
+#include "tests/support/NestedHost.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>
 
+using vmm::testing::nested_unavailable_status;
+using vmm::testing::run_nested;
 using vmm::testing::run_process;
 
 namespace {
-
-constexpr int unavailable_status = 77;
 
 // Runs `script` in L1 as root, from a tmpfs root (pivot_root refuses L1's
 // initramfs root) with cgroup2 at /sys/fs/cgroup and the rootfs at /rootfs.
@@ -33,9 +33,7 @@ vmm::testing::ProcessResult run_in_l1(std::string const& script)
                               "tar -xf /rootfs.tar -C /rootfs && mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && "
                               "echo \"+memory +pids +cpu\" >/sys/fs/cgroup/cgroup.subtree_control && "
         + script + "'";
-    auto result = run_process({ VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--timeout", "300", "--file",
-                                  tar.string() + ":/rootfs.tar", "--", "sh", "-c", setup },
-        400);
+    auto result = run_nested({ .options = { "--file", tar.string() + ":/rootfs.tar" }, .command = { "sh", "-c", setup } });
     std::filesystem::remove(tar);
     return result;
 }
@@ -52,7 +50,7 @@ TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
         "/vmm --container /rootfs -- /usr/bin/container-probe mknod-open /dev/kmsg2 c 1 11; echo kmsg-status=$?; "
         "/vmm --container /rootfs -- /bin/sh -c \"echo x >/dev/null && head -c 2 /dev/urandom | wc -c\"; echo null-status=$?; "
         "echo leftover=$(find /sys/fs/cgroup -mindepth 1 -type d | wc -l)");
-    if (result.exit_status == unavailable_status)
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("oom-status=137"), std::string::npos) << "allocating past --mem is OOM-killed:\n" << result.output;

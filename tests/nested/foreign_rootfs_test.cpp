@@ -4,18 +4,18 @@
 // a directory, as an ext4 image (1 GiB, so scripts/nested-kvm carries it on
 // a virtio disk) and read-only, with vmm's own initramfs and init. Skips
 // where nested KVM is unavailable (the script exits 77).
-#include "tests/support/Subprocess.h"
+#include "tests/support/NestedHost.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
 #include <unistd.h>
 
+using vmm::testing::nested_unavailable_status;
+using vmm::testing::run_nested;
 using vmm::testing::run_process;
 
 namespace {
-
-constexpr int unavailable_status = 77;
 namespace fs = std::filesystem;
 
 // The tree tests/container/container_run_test.cpp runs as a container.
@@ -114,16 +114,13 @@ TEST_F(ForeignRootfs, BootsAsDirectoryAndImageWithVmmsOwnInit)
           "echo '== no shell in image'; /vmm boot /bzImage /not-linux.ext4; echo status=$?; "
           "echo '== no shell in directory'; /vmm boot /bzImage /not-linux; echo status=$?; "
           "echo '== write'; /vmm boot /bzImage /foreign.ext4 -- /bin/bash -c 'echo written >/etc/written'; echo status=$?; echo '== end'";
-    std::vector<std::string> arguments { VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--timeout", "400",
-        "--file", archive.string() + ":/foreign.tar", "--file", image.string() + ":/foreign.ext4", "--file", not_linux.string() + ":/not-linux.ext4",
-        "--fetch", "/foreign.ext4:" + fetched.string() };
+    std::vector<std::string> options { "--file", archive.string() + ":/foreign.tar", "--file", image.string() + ":/foreign.ext4", "--file",
+        not_linux.string() + ":/not-linux.ext4", "--fetch", "/foreign.ext4:" + fetched.string() };
     auto const files = e2fsprogs_files();
-    arguments.insert(arguments.end(), files.begin(), files.end());
-    arguments.insert(arguments.end(), { "--", "sh", "-c", script });
-    auto result = run_process(arguments, 500);
-    if (result.exit_status == unavailable_status)
+    options.insert(options.end(), files.begin(), files.end());
+    auto const result = run_nested({ .options = options, .command = { "sh", "-c", script }, .timeout_seconds = 400 });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
-    std::erase(result.output, '\r');
     ASSERT_EQ(result.exit_status, 0) << result.output;
 
     std::string const expected = "PRETTY_NAME=\"Foreign Linux 1.0\"\nstatus=4\n";

@@ -1,45 +1,30 @@
 // vmm boot with a full guest (kernel, busybox userland, guest/init) on a real
 // SVM KVM host: the nested one that scripts/nested-kvm runs under QEMU. The
 // tests skip where that host is unavailable (the script exits 77).
-#include "tests/support/Subprocess.h"
+#include "tests/support/NestedHost.h"
 
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 
+using vmm::testing::guest_build_is_complete;
+using vmm::testing::nested_unavailable_status;
 using vmm::testing::run_process;
 using vmm::testing::ProcessResult;
+using vmm::testing::run_nested;
 
 namespace {
-
-constexpr int unavailable_status = 77;
 
 std::string expected_line(int run, int line)
 {
     return "run-" + std::to_string(run) + "-line-" + std::to_string(line) + "-0123456789abcdef\n";
-}
-constexpr int nested_timeout_seconds = 300;
-
-ProcessResult run_nested(std::vector<std::string> const& nested_options, std::vector<std::string> const& command,
-    int timeout_seconds = nested_timeout_seconds)
-{
-    std::vector<std::string> arguments { VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--timeout", std::to_string(timeout_seconds) };
-    arguments.insert(arguments.end(), nested_options.begin(), nested_options.end());
-    arguments.push_back("--");
-    arguments.insert(arguments.end(), command.begin(), command.end());
-    // QEMU gets the time; the margin covers packing the initramfs and its start.
-    auto result = run_process(arguments, timeout_seconds + 100);
-    // The guest's tty turns "\n" into "\r\n" on the console; compare plain lines.
-    std::erase(result.output, '\r');
-    return result;
 }
 
 class NestedGuest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        for (auto const* path : { VMM_BUILD_DIR "/vmm", VMM_BUILD_DIR "/guest/bzImage", VMM_BUILD_DIR "/guest/rootfs.ext4" })
-            ASSERT_TRUE(std::filesystem::exists(path)) << path << " is missing: build vmm and run guest/build-kernel and guest/build-rootfs";
+        ASSERT_TRUE(guest_build_is_complete());
         m_directory = std::filesystem::temp_directory_path() / ("vmm-nested-e2e-" + std::to_string(getpid()));
         std::filesystem::create_directories(m_directory);
     }
@@ -57,8 +42,8 @@ protected:
         command.insert(command.end(), vmm_options.begin(), vmm_options.end());
         command.push_back("--");
         command.insert(command.end(), guest_command.begin(), guest_command.end());
-        auto result = run_nested(nested_options, command);
-        if (result.exit_status == unavailable_status)
+        auto result = run_nested({ .options = nested_options, .command = command });
+        if (result.exit_status == nested_unavailable_status)
             m_skip_reason = "nested SVM KVM host unavailable: " + result.output;
         return result;
     }
@@ -133,11 +118,11 @@ TEST_F(NestedGuest, ReadOnlyDiskRefusesWritesInTheGuest)
     std::filesystem::resize_file(scratch, 1 << 20);
     // The same write, on a read-write then on a read-only second disk (/dev/vdb).
     std::string const write_vdb = "echo data | dd of=/dev/vdb bs=512 count=1 conv=fsync 2>&1; echo status=$?";
-    auto const result = run_nested({ "--file", scratch.string() + ":/scratch.img" },
-        { "sh", "-c",
+    auto const result = run_nested({ .options = { "--file", scratch.string() + ":/scratch.img" },
+        .command = { "sh", "-c",
             "/vmm boot /bzImage /rootfs.ext4 --disk /scratch.img -- sh -c '" + write_vdb + "'; "
-            "/vmm boot /bzImage /rootfs.ext4 --disk /scratch.img,ro -- sh -c '" + write_vdb + "'" });
-    if (result.exit_status == unavailable_status)
+            "/vmm boot /bzImage /rootfs.ext4 --disk /scratch.img,ro -- sh -c '" + write_vdb + "'" } });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     auto const first = result.output.find("status=");
     ASSERT_NE(first, std::string::npos) << result.output;
@@ -160,8 +145,8 @@ TEST_F(NestedGuest, VirtioConsoleCarriesTheCommand)
 TEST_F(NestedGuest, InteractiveShellReadsTheSerialConsole)
 {
     // No command: guest/init starts a shell on the console, which reads what is typed on vmm's stdin.
-    auto const result = run_nested({}, { "sh", "-c", "printf 'echo typed-$((6*7))\\nexit 5\\n' | /vmm boot /bzImage /rootfs.ext4" });
-    if (result.exit_status == unavailable_status)
+    auto const result = run_nested({ .command = { "sh", "-c", "printf 'echo typed-$((6*7))\\nexit 5\\n' | /vmm boot /bzImage /rootfs.ext4" } });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     EXPECT_EQ(result.exit_status, 5) << result.output;
     EXPECT_NE(result.output.find("typed-42"), std::string::npos) << result.output;
@@ -178,8 +163,8 @@ TEST_F(NestedGuest, TwoVcpuConsoleNeverLosesTheTail)
     constexpr int lines = 40;
     std::string const guest = "for j in $(seq " + std::to_string(lines) + "); do echo run-$0-line-$j-0123456789abcdef; done; echo end-of-run-$0";
     std::string const script = "for i in $(seq " + std::to_string(runs) + "); do /vmm boot /bzImage /rootfs.ext4 --cpus 2 -- sh -c '" + guest + "' $i; echo status-$i=$?; done";
-    auto const result = run_nested({}, { "sh", "-c", script }, 900);
-    if (result.exit_status == unavailable_status)
+    auto const result = run_nested({ .command = { "sh", "-c", script }, .timeout_seconds = 900 });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     ASSERT_EQ(result.exit_status, 0) << result.output;
     int complete_runs = 0;
@@ -204,11 +189,11 @@ TEST_F(NestedGuest, JailedVmmBootsTheGuest)
     // --jail: the VMM sees only /kernel, /disk0, /dev/kvm and /proc, in a
     // cgroup of its own (cgroup2 mounted as on systemd hosts), and the full
     // guest still runs.
-    auto const result = run_nested({}, { "sh", "-c",
+    auto const result = run_nested({ .command = { "sh", "-c",
         "mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && "
         "/vmm boot --jail /bzImage /rootfs.ext4 -- sh -c 'echo jailed-$((6*7))'; echo status=$?; "
-        "ls /sys/fs/cgroup | grep -c vmm-container" });
-    if (result.exit_status == unavailable_status)
+        "ls /sys/fs/cgroup | grep -c vmm-container" } });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     EXPECT_NE(result.output.find("jailed-42\n"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("status=0\n0\n"), std::string::npos) << "vmm ended cleanly and removed its cgroup:\n" << result.output;

@@ -4,17 +4,18 @@
 // One L1 boot covers vhost-net and the user-space path: TCP echo VM -> L1
 // and L1 -> VM, a published port, VM <-> container on the same bridge, no
 // TAP or lease left after each VM, and the sweep after a SIGKILL.
-#include "tests/support/Subprocess.h"
+#include "tests/support/NestedHost.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <regex>
 
+using vmm::testing::guest_build_is_complete;
+using vmm::testing::nested_unavailable_status;
+using vmm::testing::run_nested;
 using vmm::testing::run_process;
 
 namespace {
-
-constexpr int unavailable_status = 77;
 
 // The text after "check NAME: " (or "check NAME "), or "(missing)".
 std::string check(std::string const& output, std::string const& name)
@@ -38,19 +39,16 @@ bool is_round_trip(std::string const& text)
 
 TEST(NestedVmNetwork, TcpBothWaysPublishedPortAndContainerOnTheSameBridgeWithVhostAndUserSpace)
 {
-    for (auto const* path : { VMM_BUILD_DIR "/vmm", VMM_BUILD_DIR "/guest/bzImage", VMM_BUILD_DIR "/guest/rootfs.ext4" })
-        ASSERT_TRUE(std::filesystem::exists(path)) << path << " is missing: build vmm and run guest/build-kernel and guest/build-rootfs";
+    ASSERT_TRUE(guest_build_is_complete());
     auto const tar = std::filesystem::temp_directory_path() / ("vmm-vm-network-rootfs-" + std::to_string(getpid()) + ".tar");
     auto const packed = run_process({ "tar", "-cf", tar.string(), "-C", VMM_BUILD_DIR "/guest/rootfs", "." });
     ASSERT_EQ(packed.exit_status, 0) << packed.output;
-    auto result = run_process({ VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--network", "--timeout", "500",
-                                  "--file", VMM_SOURCE_DIR "/tests/nested/vm_network_l1.sh:/vm_network_l1.sh", "--file",
-                                  tar.string() + ":/rootfs.tar", "--", "sh", "/vm_network_l1.sh" },
-        600);
+    auto const result = run_nested({ .options = { "--network", "--file", VMM_SOURCE_DIR "/tests/nested/vm_network_l1.sh:/vm_network_l1.sh",
+                                         "--file", tar.string() + ":/rootfs.tar" },
+        .command = { "sh", "/vm_network_l1.sh" },
+        .timeout_seconds = 500 });
     std::filesystem::remove(tar);
-    // The guest's tty turns "\n" into "\r\n"; compare plain lines.
-    std::erase(result.output, '\r');
-    if (result.exit_status == unavailable_status)
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     auto const& output = result.output;
     ASSERT_EQ(result.exit_status, 0) << output;

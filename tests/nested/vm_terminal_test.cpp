@@ -5,24 +5,24 @@
 // and Ctrl-Q), and piped or file input whose end the command sees, with
 // output compared byte for byte. tests/nested/vm_terminal.sh runs all of it
 // in one outer boot; each test here asserts its lines.
-#include "tests/support/Subprocess.h"
+#include "tests/support/NestedHost.h"
 #include "tests/support/Tmux.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>
 
+using vmm::testing::guest_build_is_complete;
+using vmm::testing::nested_unavailable_status;
+using vmm::testing::run_nested;
 using vmm::testing::run_process;
 
 namespace {
-
-constexpr int unavailable_status = 77;
 
 // All the checks come from one outer boot (ctest runs each test case in a
 // process of its own, so one case holds them all); each is named on failure.
 TEST(NestedTerminal, ConsoleAtATerminalAndBehindPipes)
 {
-    for (auto const* path : { VMM_BUILD_DIR "/vmm", VMM_BUILD_DIR "/guest/bzImage", VMM_BUILD_DIR "/guest/rootfs.ext4" })
-        ASSERT_TRUE(std::filesystem::exists(path)) << path << " is missing: build vmm and run guest/build-kernel and guest/build-rootfs";
+    ASSERT_TRUE(guest_build_is_complete());
     if (!vmm::testing::TmuxSession::available())
         GTEST_SKIP() << "tmux is not installed (scripts/install-deps installs it)";
     // tmux refuses to start without a UTF-8 locale; L1 gets C.UTF-8's character classes.
@@ -31,11 +31,11 @@ TEST(NestedTerminal, ConsoleAtATerminalAndBehindPipes)
         GTEST_SKIP() << locale_file << " is missing (Debian's libc-bin has it): tmux needs a UTF-8 locale";
     auto tmux = run_process({ "sh", "-c", "command -v tmux" }).output;
     tmux.resize(tmux.find('\n'));
-    auto const result = run_process({ VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--timeout", "400", "--program", tmux,
-                                        "--file", VMM_SOURCE_DIR "/tests/nested/vm_terminal.sh:/vm_terminal.sh", "--file", locale_file + ":" + locale_file,
-                                        "--", "sh", "/vm_terminal.sh" },
-        500);
-    if (result.exit_status == unavailable_status)
+    auto const result = run_nested({ .options = { "--program", tmux, "--file", VMM_SOURCE_DIR "/tests/nested/vm_terminal.sh:/vm_terminal.sh",
+                                         "--file", locale_file + ":" + locale_file },
+        .command = { "sh", "/vm_terminal.sh" },
+        .timeout_seconds = 400 });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     ASSERT_EQ(result.exit_status, 0) << result.output;
 

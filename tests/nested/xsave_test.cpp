@@ -2,28 +2,20 @@
 // its kernel cross-checks CPUID leaf 0xD against the sizes it computes and,
 // when they disagree, dumps the leaf and turns XSAVE off. Skips where the
 // nested host is unavailable (the script exits 77).
-#include "tests/support/Subprocess.h"
+#include "tests/support/NestedHost.h"
 
-#include <filesystem>
 #include <gtest/gtest.h>
 
-using vmm::testing::run_process;
-
-namespace {
-
-constexpr int unavailable_status = 77;
-
-}
+using vmm::testing::guest_build_is_complete;
+using vmm::testing::nested_unavailable_status;
+using vmm::testing::run_nested;
 
 TEST(NestedXsave, GuestKernelAcceptsLeafDAndKeepsXsave)
 {
-    for (auto const* path : { VMM_BUILD_DIR "/vmm", VMM_BUILD_DIR "/guest/bzImage", VMM_BUILD_DIR "/guest/rootfs.ext4" })
-        ASSERT_TRUE(std::filesystem::exists(path)) << path << " is missing: build vmm and run guest/build-kernel and guest/build-rootfs";
+    ASSERT_TRUE(guest_build_is_complete());
     // dmesg keeps the messages that `quiet` hides from the console; -v says what vmm exposed.
-    auto const result = run_process({ VMM_SOURCE_DIR "/scripts/nested-kvm", "--build-dir", VMM_BUILD_DIR, "--timeout", "300", "--", "sh", "-c",
-                                        "/vmm -v boot /bzImage /rootfs.ext4,ro -- dmesg 2>&1" },
-        400);
-    if (result.exit_status == unavailable_status)
+    auto const result = run_nested({ .command = { "sh", "-c", "/vmm -v boot /bzImage /rootfs.ext4,ro -- dmesg 2>&1" } });
+    if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     ASSERT_EQ(result.exit_status, 0) << result.output;
     EXPECT_EQ(result.output.find("CPUID[0d, 00]"), std::string::npos) << "the kernel dumped leaf 0xD:\n" << result.output;
