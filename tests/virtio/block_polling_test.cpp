@@ -5,8 +5,10 @@
 #include "vmm/devices/virtio/MmioTransport.h"
 #include "tests/virtio/QueueDriver.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <thread>
@@ -57,7 +59,10 @@ protected:
         uint64_t const features = feature::version_1 | (event_index() ? feature::ring_event_index : 0);
         ASSERT_EQ(initialise(*transport, features, queues), 15u);
         loop.add(transport->notify_fd(), [this](uint32_t) { transport->handle_notify_event(); });
-        io_thread = std::thread([this] { loop.run(); });
+        io_thread = std::thread([this] {
+            io_thread_id = ::gettid();
+            loop.run();
+        });
     }
 
     void TearDown() override
@@ -68,6 +73,26 @@ protected:
     }
 
     bool event_index() const { return GetParam(); }
+
+    // Whether the I/O thread sleeps in epoll_wait. A pass ends by turning
+    // notifications back on and then looking at the available ring once more
+    // (so that a buffer made available in between is not missed): a request
+    // submitted before that last look is served without a notification, as
+    // it should be. Tests that expect a request to wait for its notification
+    // submit it only once the thread sleeps.
+    bool io_thread_sleeps() const
+    {
+        auto const task = "/proc/self/task/" + std::to_string(io_thread_id.load());
+        std::string wait_channel;
+        std::ifstream(task + "/wchan") >> wait_channel;
+        if (wait_channel != "0" && !wait_channel.empty())
+            return wait_channel.find("epoll") != std::string::npos;
+        // Kernels that hide wait channels: the thread's state alone.
+        std::string stat;
+        std::getline(std::ifstream(task + "/stat"), stat);
+        auto const end_of_name = stat.rfind(')');
+        return end_of_name != std::string::npos && stat.compare(end_of_name, 4, ") S ") == 0;
+    }
 
     // Makes a 4 KiB read available in slot `slot`; does not notify.
     void submit(uint16_t slot)
@@ -105,6 +130,7 @@ protected:
     std::shared_ptr<MmioTransport> transport;
     EventLoop loop;
     std::thread io_thread;
+    std::atomic<pid_t> io_thread_id { 0 };
 };
 
 TEST_P(BlockPolling, WithoutPollingARequestNeedsANotification)
@@ -113,6 +139,7 @@ TEST_P(BlockPolling, WithoutPollingARequestNeedsANotification)
     notify();
     ASSERT_TRUE(wait_for([&] { return driver.used_index() == 1; }, 5000ms));
     EXPECT_TRUE(driver_would_notify());
+    ASSERT_TRUE(wait_for([&] { return io_thread_sleeps(); }, 5000ms));
     submit(1);
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(driver.used_index(), 1) << "served without a notification, yet nothing polls";
@@ -151,6 +178,7 @@ TEST_P(BlockPolling, ThePollStopsAfterItsBound)
     // The bound runs from the end of the pass, a little before the driver saw its result.
     EXPECT_GE(ended - served, bound / 2);
     // Nothing polls any more: a request without a notification waits for one.
+    ASSERT_TRUE(wait_for([&] { return io_thread_sleeps(); }, 5000ms));
     submit(1);
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(driver.used_index(), 1) << "served without a notification after the poll ended";
