@@ -6,6 +6,7 @@
 #include "common/EventLoop.h"
 #include "vmm/devices/virtio/BlockDevice.h"
 #include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/support/WaitFor.h"
 #include "tests/virtio/QueueDriver.h"
 
 #include <chrono>
@@ -18,6 +19,7 @@ using namespace vmm;
 using namespace vmm::virtio;
 using namespace vmm::virtio::testing;
 using namespace std::chrono_literals;
+using vmm::testing::wait_for;
 
 namespace {
 
@@ -37,18 +39,6 @@ FileDescriptor make_image()
         bytes[offset] = image_byte(offset);
     EXPECT_EQ(pwrite(image.get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(image_size));
     return image;
-}
-
-template<typename Predicate>
-bool wait_for(Predicate predicate, std::chrono::milliseconds limit)
-{
-    auto const deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate())
-            return true;
-        std::this_thread::sleep_for(100us);
-    }
-    return predicate();
 }
 
 enum class Backend {

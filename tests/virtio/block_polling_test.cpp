@@ -3,6 +3,7 @@
 #include "common/EventLoop.h"
 #include "vmm/devices/virtio/BlockDevice.h"
 #include "vmm/devices/virtio/MmioTransport.h"
+#include "tests/support/WaitFor.h"
 #include "tests/virtio/QueueDriver.h"
 
 #include <atomic>
@@ -18,6 +19,7 @@ using namespace vmm;
 using namespace vmm::virtio;
 using namespace vmm::virtio::testing;
 using namespace std::chrono_literals;
+using vmm::testing::wait_for;
 
 namespace {
 
@@ -28,18 +30,6 @@ constexpr GuestAddress requests = 0x100000;
 bool need_event(uint16_t event, uint16_t new_index, uint16_t old_index)
 {
     return static_cast<uint16_t>(new_index - event - 1) < static_cast<uint16_t>(new_index - old_index);
-}
-
-template<typename Predicate>
-bool wait_for(Predicate predicate, std::chrono::milliseconds limit)
-{
-    auto const deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate())
-            return true;
-        std::this_thread::sleep_for(100us);
-    }
-    return predicate();
 }
 
 class BlockPolling : public ::testing::TestWithParam<bool> {

@@ -1,6 +1,7 @@
 // QueueThreads: the I/O threads of device queues after the first.
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "tests/support/WaitFor.h"
 #include "vmm/devices/virtio/QueueThreads.h"
 
 #include <atomic>
@@ -14,20 +15,9 @@
 using namespace vmm;
 using namespace vmm::virtio;
 using namespace std::chrono_literals;
+using vmm::testing::wait_for;
 
 namespace {
-
-template<typename Predicate>
-bool wait_for(Predicate predicate)
-{
-    auto const deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate())
-            return true;
-        std::this_thread::sleep_for(1ms);
-    }
-    return predicate();
-}
 
 TEST(QueueThreads, EachLoopRunsOnItsOwnThreadAfterItsPrologue)
 {
