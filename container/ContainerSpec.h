@@ -182,6 +182,9 @@ struct ContainerSpec {
     // vmm --container --net bridge: eth0 on the bridge (the new network
     // namespace's), configured by the parent before the process goes on.
     std::optional<BridgeOptions> bridge;
+    // A host file shown read-only at /etc/resolv.conf (bridge mode), unless
+    // the tree's own /etc/resolv.conf is a symlink: that tree manages it.
+    std::string resolver_configuration;
 
     bool has_namespace(NamespaceType type) const
     {

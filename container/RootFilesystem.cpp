@@ -195,6 +195,24 @@ void make_paths_read_only(std::vector<std::string> const& paths)
     }
 }
 
+enum class TreeWrites {
+    Layered, // They go to the container's writable layer.
+    InPlace, // They change the image itself.
+};
+
+// Bridge mode: the host's resolver configuration, read-only, so that names
+// resolve through the NAT. A tree whose /etc/resolv.conf is a symlink
+// (systemd's stub, for one) manages the file itself and keeps it; an image
+// without the file is not given one, which would change the image.
+void show_resolver_configuration(int rootfs_fd, std::string const& host_file, TreeWrites writes, UserNamespace user_namespace)
+{
+    auto existing = open_in_root(rootfs_fd, "etc/resolv.conf", O_PATH | O_CLOEXEC, Symlinks::Refuse);
+    if (!existing.is_valid() && (errno == ELOOP || (errno == ENOENT && writes == TreeWrites::InPlace)))
+        return;
+    MountSpec mount { "/etc/resolv.conf", "bind", host_file, { "bind", "ro", "nosuid", "nodev", "noexec" } };
+    mount_into_root(rootfs_fd, mount, MountTargetSymlinks::Refuse, user_namespace);
+}
+
 }
 
 RootSource open_root_source(std::string const& path)
@@ -269,6 +287,8 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
 
     for (auto const& mount : spec.mounts)
         mount_into_root(rootfs_fd, mount, spec.mount_target_symlinks, user_namespace);
+    if (!spec.resolver_configuration.empty())
+        show_resolver_configuration(rootfs_fd, spec.resolver_configuration, source.image_mount.is_valid() ? TreeWrites::InPlace : TreeWrites::Layered, user_namespace);
     create_devices(rootfs_fd, spec, user_namespace);
     if (before_pivot)
         before_pivot();

@@ -8,6 +8,7 @@
 #include "tests/container/ContainerTestSupport.h"
 
 #include "common/FileDescriptor.h"
+#include "container/OptionsSpec.h"
 #include "network/Address.h"
 #include "network/Bridge.h"
 #include "network/Lease.h"
@@ -16,6 +17,8 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <condition_variable>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -232,6 +235,23 @@ TEST_F(ContainerNetworkTest, Eth0HasTheLeasedAddressTheBridgesMtuAndADefaultRout
     EXPECT_NE(result.standard_output.find("inet " + address(2).to_string() + "/24"), std::string::npos) << result.standard_output;
     EXPECT_NE(result.standard_output.find("default via " + gateway().to_string() + " dev eth0"), std::string::npos) << result.standard_output;
     EXPECT_NE(result.standard_output.find("\n1500\n02:00:00:aa:bb:cc\n"), std::string::npos) << result.standard_output;
+}
+
+TEST_F(ContainerNetworkTest, NamesResolveThroughTheHostsResolverConfiguration)
+{
+    std::string const candidates[] = { "/etc/resolv.conf", "/run/systemd/resolve/resolv.conf" };
+    auto const host_file = vmm::container::usable_resolver_configuration(candidates);
+    if (host_file.empty())
+        GTEST_SKIP() << "this host's resolv.conf names only loopback name servers, which a container cannot reach";
+    std::ifstream file(host_file);
+    std::string const expected((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // Shown read-only: the container cannot change the host's file.
+    auto result = run_shell(rootfs_directory, "cat /etc/resolv.conf; (echo x >>/etc/resolv.conf) 2>/dev/null && echo written; true", bridge_options());
+    ASSERT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, expected) << describe(result);
+    // Without the bridge the tree keeps its own file.
+    auto none = run_shell(rootfs_directory, "cat /etc/resolv.conf 2>/dev/null; true");
+    EXPECT_NE(none.standard_output, expected);
 }
 
 TEST_F(ContainerNetworkTest, TcpBothWaysAndAPublishedPortAnswerFromTheHost)
