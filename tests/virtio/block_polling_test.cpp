@@ -102,6 +102,19 @@ protected:
         ASSERT_EQ(::write(transport->notify_fd(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
     }
 
+    // Makes the request of `slot` available once the I/O thread sleeps, checks
+    // that nothing serves it for 50 ms (`why` says what would be wrong), then
+    // notifies and checks that it is served: it is the `slot + 1`th request.
+    void expect_request_waits_for_its_notification(uint16_t slot, char const* why)
+    {
+        ASSERT_TRUE(wait_for([&] { return io_thread_sleeps(); }, 5000ms));
+        submit(slot);
+        std::this_thread::sleep_for(50ms);
+        EXPECT_EQ(driver.used_index(), slot) << why;
+        notify();
+        EXPECT_TRUE(wait_for([&] { return driver.used_index() == slot + 1; }, 5000ms));
+    }
+
     // Whether a driver that makes one more buffer available now would notify,
     // as Linux's virtqueue_kick_prepare() decides it.
     bool driver_would_notify()
@@ -129,12 +142,7 @@ TEST_P(BlockPolling, WithoutPollingARequestNeedsANotification)
     notify();
     ASSERT_TRUE(wait_for([&] { return driver.used_index() == 1; }, 5000ms));
     EXPECT_TRUE(driver_would_notify());
-    ASSERT_TRUE(wait_for([&] { return io_thread_sleeps(); }, 5000ms));
-    submit(1);
-    std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(driver.used_index(), 1) << "served without a notification, yet nothing polls";
-    notify();
-    EXPECT_TRUE(wait_for([&] { return driver.used_index() == 2; }, 5000ms));
+    expect_request_waits_for_its_notification(1, "served without a notification, yet nothing polls");
 }
 
 TEST_P(BlockPolling, ARequestWithoutANotificationIsServedWhilePolling)
@@ -168,12 +176,7 @@ TEST_P(BlockPolling, ThePollStopsAfterItsBound)
     // The bound runs from the end of the pass, a little before the driver saw its result.
     EXPECT_GE(ended - served, bound / 2);
     // Nothing polls any more: a request without a notification waits for one.
-    ASSERT_TRUE(wait_for([&] { return io_thread_sleeps(); }, 5000ms));
-    submit(1);
-    std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(driver.used_index(), 1) << "served without a notification after the poll ended";
-    notify();
-    EXPECT_TRUE(wait_for([&] { return driver.used_index() == 2; }, 5000ms));
+    expect_request_waits_for_its_notification(1, "served without a notification after the poll ended");
 }
 
 INSTANTIATE_TEST_SUITE_P(EventIndex, BlockPolling, ::testing::Bool(),
