@@ -26,6 +26,18 @@ TEST_F(ContainerRunTest, StdoutAndStderrStaySeparateAndStdinIsPiped)
     EXPECT_EQ(counted.standard_output, "2\n") << describe(counted);
 }
 
+// libnftables and the five libraries it needs are loaded only when `--net
+// bridge` needs NAT or a published port: a plain start does not pay for them.
+TEST_F(ContainerRunTest, APlainStartLoadsNoNetworkFilteringLibrary)
+{
+    ::setenv("LD_DEBUG", "files", 1);
+    auto result = run_vmm({ "--container", rootfs_directory, "--", "/bin/true" });
+    ::unsetenv("LD_DEBUG");
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_NE(result.standard_error.find("file=libc.so.6"), std::string::npos) << "the loader's trace is missing:\n" << describe(result);
+    EXPECT_EQ(result.standard_error.find("libnftables"), std::string::npos) << describe(result);
+}
+
 TEST_F(ContainerRunTest, TimingsReportTheBootMarker)
 {
     auto result = run_vmm({ "--container", rootfs_directory, "--timings", "--", "/bin/true" });
