@@ -299,6 +299,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
+    if (writable_layer)
+        writable_layer->remove_stale_work_in_background();
     if (forwarder)
         forwarder->forward_to(pid);
     sync.read_end.reset();

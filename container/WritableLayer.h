@@ -4,6 +4,7 @@
 
 #include <string>
 #include <sys/types.h>
+#include <thread>
 
 namespace vmm::container {
 
@@ -26,12 +27,20 @@ public:
 
     std::string const& path() const { return m_path; }
 
+    // Removes, on a thread of its own, the work directory the last mount of a
+    // pooled layer left (see claim_pooled_layer()). Called once the
+    // container process exists: a thread must not run while vmm clones it
+    // (clone3 does not take the C library's locks as fork() does).
+    void remove_stale_work_in_background();
+
 private:
     static std::string pool_directory();
     void claim_pooled_layer();
     bool return_to_pool();
+    std::string stale_work_path() const;
 
     std::string m_path;
+    std::thread m_stale_work_removal;
 };
 
 // Removes the layers of vmm processes that are gone.

@@ -205,6 +205,32 @@ TEST_F(HostIsolationTest, TheNextRunSweepsTheCgroupsOfAKilledVmm)
     EXPECT_FALSE(path_exists(layer)) << "the killed container's writable layer was not swept";
 }
 
+// An empty layer is kept for the next container; the work directory its
+// last overlay mount left is moved aside and removed while the next
+// container runs, so no pooled layer keeps it, and no data crosses over.
+TEST_F(HostIsolationTest, PooledLayersComeBackEmptyWithoutTheirOldWorkDirectory)
+{
+    for (int run = 0; run < 3; ++run) {
+        auto result = run_shell(rootfs_directory, "test ! -e /written-by-an-earlier-run && ls /tmp | wc -l");
+        EXPECT_EQ(result.exit_status, 0) << describe(result);
+        EXPECT_EQ(result.standard_output, "0\n") << describe(result);
+    }
+    std::string const pool = "/var/lib/vmm/containers/.pool";
+    ASSERT_TRUE(path_exists(pool)) << "no layer was pooled";
+    int pooled = 0;
+    for (auto const& layer : std::filesystem::directory_iterator(pool)) {
+        ++pooled;
+        EXPECT_FALSE(path_exists(layer.path() / "stale-work")) << layer.path();
+        EXPECT_TRUE(std::filesystem::is_empty(layer.path() / "upper")) << layer.path();
+    }
+    EXPECT_GT(pooled, 0);
+    // A layer written to is removed, not pooled.
+    auto written = run_shell(rootfs_directory, "echo x > /written-by-an-earlier-run");
+    EXPECT_EQ(written.exit_status, 0) << describe(written);
+    auto after = run_shell(rootfs_directory, "test ! -e /written-by-an-earlier-run");
+    EXPECT_EQ(after.exit_status, 0) << describe(after);
+}
+
 // Root asking for --rootless gets what the flag promises: the container's
 // root is an unprivileged host id (not root), and still owns its rootfs
 // (seen through an idmapped mount), so it can work in it.
