@@ -68,6 +68,7 @@ TEST(TestGuest, UserModeVirtioBlkDriverReadsTheDisk)
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("blk-driver: sequential-end bytes=1073741824"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("blk-driver: random-end requests="), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("blk-driver: interrupting-end requests="), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("blk-driver: queues=1\n"), std::string::npos) << "one vCPU, one queue:\n" << result.output;
 }
 

@@ -179,6 +179,37 @@ TEST_P(BlockPolling, ThePollStopsAfterItsBound)
     expect_request_waits_for_its_notification(1, "served without a notification after the poll ended");
 }
 
+TEST_P(BlockPolling, ADriverThatPollsItsUsedRingGetsNoInterrupts)
+{
+    // What the guest-mode driver of scripts/bench-blk and Linux's poll
+    // queues do: VRING_AVAIL_F_NO_INTERRUPT, or with VIRTIO_RING_F_EVENT_IDX
+    // a used event far ahead. The device then writes no irqfd for them.
+    auto const ask_for_interrupts = [&](bool wanted) {
+        if (event_index())
+            driver.set_used_event(wanted ? driver.used_index() : static_cast<uint16_t>(driver.used_index() + 0x7fff));
+        else
+            driver.set_available_flags(wanted ? 0 : 1);
+    };
+    transport->set_polling(std::chrono::microseconds(400ms));
+    ask_for_interrupts(false);
+    submit(0);
+    notify();
+    for (uint16_t slot = 1; slot < 8; ++slot) {
+        ASSERT_TRUE(wait_for([&] { return driver.used_index() == slot; }, 5000ms));
+        submit(slot); // Served by the poll or, on a loaded host, after a notification.
+        if (driver_would_notify())
+            notify();
+    }
+    ASSERT_TRUE(wait_for([&] { return driver.used_index() == 8; }, 5000ms));
+    EXPECT_EQ(*interrupts, 0) << "interrupts the driver did not ask for";
+    ask_for_interrupts(true);
+    submit(8);
+    if (driver_would_notify())
+        notify();
+    ASSERT_TRUE(wait_for([&] { return driver.used_index() == 9; }, 5000ms));
+    EXPECT_TRUE(wait_for([&] { return *interrupts == 1; }, 5000ms)) << "the interrupt the driver asked for";
+}
+
 INSTANTIATE_TEST_SUITE_P(EventIndex, BlockPolling, ::testing::Bool(),
     [](auto const& info) { return info.param ? "EventIndex" : "UsedFlags"; });
 
