@@ -2,12 +2,41 @@
 
 #include "common/Error.h"
 
+#include <cerrno>
+#include <cstdint>
 #include <sys/mman.h>
 
 namespace vmm {
 
+namespace {
+
+constexpr size_t huge_page_size = 2 * 1024 * 1024;
+
+}
+
 MappedRegion MappedRegion::anonymous(size_t size, HugePages huge_pages)
 {
+    if (huge_pages == HugePages::Transparent) {
+        // Over-allocates by a huge page and trims both ends, so that the
+        // region starts on a 2 MiB boundary: then guest-physical and host
+        // huge pages line up and KVM maps each with one nested page-table
+        // entry instead of 512 (one nested page fault, one exit, per 2 MiB
+        // the guest touches instead of per 4 KiB).
+        void* reserved = ::mmap(nullptr, size + huge_page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (reserved == MAP_FAILED)
+            throw_system_error("mmap", "guest memory");
+        auto const start = reinterpret_cast<uintptr_t>(reserved);
+        uintptr_t const aligned = (start + huge_page_size - 1) & ~(huge_page_size - 1);
+        if (aligned > start)
+            ::munmap(reserved, aligned - start);
+        if (size_t const tail = start + size + huge_page_size - (aligned + size); tail > 0)
+            ::munmap(reinterpret_cast<void*>(aligned + size), tail);
+        // Where the host's transparent huge pages are set to "madvise" (or
+        // "always", which this does not change); "never" leaves 4 KiB pages.
+        if (::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE) != 0 && errno != EINVAL)
+            throw_system_error("madvise", "guest memory (MADV_HUGEPAGE)");
+        return MappedRegion(reinterpret_cast<void*>(aligned), size);
+    }
     // Huge pages are reserved at mmap time (no MAP_NORESERVE), so that a pool
     // too small fails here with ENOMEM instead of a SIGBUS when the guest
     // touches a page; ordinary pages are only committed as the guest uses them.

@@ -9,7 +9,8 @@ namespace vmm {
 
 enum class HugePages {
     No,
-    Yes,
+    Yes,         // From the hugetlbfs pool (MAP_HUGETLB), reserved at mmap time.
+    Transparent, // 2 MiB aligned and advised (MADV_HUGEPAGE): the kernel's transparent huge pages where it has them.
 };
 
 // An anonymous private mapping, unmapped when it goes out of scope.

@@ -69,6 +69,9 @@ TEST_F(NestedGuest, EchoHelloPrintsHelloAndExitsZero)
     // init's boot marker reaches vmm through its port; only --timings shows it.
     EXPECT_NE(result.output.find("vmm: boot marker (vm) at "), std::string::npos) << result.output;
     EXPECT_EQ(result.output.find("vmm-init: boot marker"), std::string::npos) << result.output;
+    // --timings also prints the vCPU's KVM statistics (a real SVM host has them).
+    EXPECT_NE(result.output.find("vmm: vCPU 0: "), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find(", exits "), std::string::npos) << result.output;
 }
 
 TEST_F(NestedGuest, CommandExitStatusBecomesVmmsExitStatus)

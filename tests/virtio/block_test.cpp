@@ -154,6 +154,24 @@ TEST_F(BlockTest, FlushSucceeds)
     EXPECT_EQ(status(), BlockDevice::Ok);
 }
 
+TEST_F(BlockTest, CountsRequestsBytesAndHostSystemCalls)
+{
+    submit(BlockDevice::In, 0, 4096, true);
+    submit(BlockDevice::Out, 8, 1024, false);
+    submit(BlockDevice::Flush, 0, 0, false);
+    submit(BlockDevice::GetId, 0, 20, true);
+    submit(BlockDevice::In, image_size / 512, 512, true); // Past the end: refused without a system call.
+    auto const counted = device->counters();
+    EXPECT_EQ(counted.reads, 1u);
+    EXPECT_EQ(counted.read_bytes, 4096u);
+    EXPECT_EQ(counted.writes, 1u);
+    EXPECT_EQ(counted.write_bytes, 1024u);
+    EXPECT_EQ(counted.flushes, 1u);
+    EXPECT_EQ(counted.other_requests, 2u);
+    EXPECT_EQ(counted.system_calls, 3u) << "one preadv, one pwritev, one fdatasync";
+    EXPECT_NE(device->statistics().find("1 writes (1 KiB), 1 flushes"), std::string::npos) << device->statistics();
+}
+
 TEST_F(BlockTest, GetIdReturnsTheSerialPadded)
 {
     std::vector<uint8_t> junk(20, 0xee);
@@ -286,6 +304,12 @@ TEST(BlockTransport, EndToEndThroughTheMmioRegisters)
     transport.handle_notify_event();
     EXPECT_EQ(driver.used_index(), 4);
     EXPECT_EQ(*interrupts, 1);
+    auto const counted = transport.counters();
+    EXPECT_EQ(counted.notifications, 1u);
+    EXPECT_EQ(counted.passes, 1u);
+    EXPECT_EQ(counted.interrupts, 1u) << "one interrupt for the four requests of one pass";
+    EXPECT_EQ(device->counters().reads, 4u);
+    EXPECT_NE(transport.statistics().find("1 notifications, 1 passes, 1 used-buffer interrupts"), std::string::npos) << transport.statistics();
     EXPECT_EQ(memory.read_object<uint8_t>(0x130000 + 0x1000 + 5), image_byte(24 * 512 + 5));
 }
 

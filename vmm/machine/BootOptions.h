@@ -22,7 +22,7 @@ struct BootOptions {
     std::vector<DiskOptions> disks;     // The first one is the root filesystem (/dev/vda).
     std::string initrd;                 // Optional.
     uint64_t memory_size { 512ull << 20 };
-    HugePages huge_pages { HugePages::No }; // Back guest RAM with 2 MiB pages from the host's pool.
+    HugePages huge_pages { HugePages::Transparent }; // Yes: 2 MiB pages from the host's pool (--hugepages).
     uint32_t cpus { 1 };
     std::string extra_cmdline;          // Appended to the default kernel command line.
     ConsoleKind console { ConsoleKind::Serial };

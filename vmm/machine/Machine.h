@@ -6,6 +6,7 @@
 #include "vmm/devices/RateLimitedLog.h"
 #include "vmm/devices/Serial8250.h"
 #include "vmm/kvm/Kvm.h"
+#include "vmm/kvm/Statistics.h"
 #include "vmm/kvm/Vcpu.h"
 #include "vmm/kvm/VirtualMachine.h"
 #include "vmm/machine/BootOptions.h"
@@ -86,6 +87,8 @@ private:
     std::atomic<bool> m_guest_init_up { false }; // Its boot marker came: the console is set up.
     std::shared_ptr<virtio::VirtioConsole> m_virtio_console;
     std::vector<kvm::Vcpu> m_vcpus;
+    // With --timings: each vCPU's KVM statistics (exits by kind), printed at exit.
+    std::vector<std::optional<kvm::StatisticsFile>> m_vcpu_statistics;
     std::vector<std::thread> m_vcpu_threads;
 
     std::mutex m_stop_mutex;

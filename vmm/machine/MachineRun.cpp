@@ -59,6 +59,10 @@ int Machine::run()
         [this] { stop(StopReason::HostSignal, 130); },
         encoding == InputEncoding::Data && m_root_mount == RootMount::Init ? &m_guest_init_up : nullptr);
 
+    if (m_options.print_timings) {
+        for (auto const& vcpu : m_vcpus)
+            m_vcpu_statistics.push_back(kvm::StatisticsFile::open(vcpu.fd(), fmt::format("vCPU {}", vcpu.index())));
+    }
     // The machine is set up: from here on vmm needs no capabilities, and
     // each thread only the system calls of its kind (sandbox/BootSeccompRules.cpp).
     sandbox::prepare_process();
@@ -130,6 +134,10 @@ int Machine::exit_status()
         std::fprintf(stderr, "vmm: memory: resident %.1f MiB, guest pages %.1f MiB, vmm overhead %.2f MiB (private dirty %.2f MiB, anonymous %.2f MiB)\n",
             mebibytes(usage.resident_bytes), mebibytes(usage.guest_resident_bytes), mebibytes(usage.overhead_bytes()),
             mebibytes(usage.private_overhead_bytes()), mebibytes(usage.anonymous_overhead_bytes()));
+        for (size_t index = 0; index < m_vcpu_statistics.size(); ++index) {
+            if (m_vcpu_statistics[index])
+                std::fprintf(stderr, "vmm: vCPU %zu: %s\n", index, kvm::describe_statistics(m_vcpu_statistics[index]->values()).c_str());
+        }
     }
     return status;
 }

@@ -35,10 +35,11 @@ void advance(std::vector<iovec>& iovecs, size_t& first, size_t bytes)
 
 // Moves `iovecs` from `first` on at `offset` with preadv/pwritev; also what is
 // left after a short or failed io_uring completion. False with errno on failure.
-bool transfer_synchronously(int fd, std::vector<iovec>& iovecs, size_t first, uint64_t offset, bool is_read)
+bool transfer_synchronously(int fd, std::vector<iovec>& iovecs, size_t first, uint64_t offset, bool is_read, uint64_t& calls)
 {
     while (first < iovecs.size()) {
         int const count = static_cast<int>(std::min<size_t>(iovecs.size() - first, IOV_MAX));
+        ++calls;
         ssize_t const done = is_read ? ::preadv(fd, iovecs.data() + first, count, static_cast<off_t>(offset))
                                      : ::pwritev(fd, iovecs.data() + first, count, static_cast<off_t>(offset));
         if (done < 0 && errno == EINTR)
@@ -205,6 +206,7 @@ void UringBlockBackend::submit_and_complete(BlockDevice& device, Virtqueue& queu
         prepare(m_requests[index], index);
     auto const wanted = static_cast<unsigned>(count);
     for (int attempt = 0;; ++attempt) {
+        BlockDevice::count(device.m_counters.system_calls);
         int const result = io_uring_submit_and_wait(&m_ring, wanted);
         if (result >= 0)
             break;
@@ -244,7 +246,9 @@ void UringBlockBackend::finish(BlockDevice& device, Virtqueue& queue, Request& r
         size_t first = 0;
         uint64_t const moved = result > 0 ? static_cast<uint64_t>(result) : 0;
         advance(request.iovecs, first, static_cast<size_t>(moved));
-        done = transfer_synchronously(m_image_fd, request.iovecs, first, offset + moved, request.is_read);
+        uint64_t calls = 0;
+        done = transfer_synchronously(m_image_fd, request.iovecs, first, offset + moved, request.is_read, calls);
+        BlockDevice::count(device.m_counters.system_calls, calls);
         if (!done)
             device.m_log.warn("{}: {} at sector {} failed: {}", device.m_name, request.is_read ? "read" : "write", request.sector,
                 std::strerror(errno));

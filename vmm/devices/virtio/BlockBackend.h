@@ -13,8 +13,9 @@ namespace vmm::virtio {
 class BlockDevice;
 
 // Moves `iovecs` from `first` on at `offset` with preadv/pwritev, resuming
-// after short transfers. False with errno on failure.
-bool transfer_synchronously(int fd, std::vector<iovec>& iovecs, size_t first, uint64_t offset, bool is_read);
+// after short transfers, adding the system calls it made to `calls`. False
+// with errno on failure.
+bool transfer_synchronously(int fd, std::vector<iovec>& iovecs, size_t first, uint64_t offset, bool is_read, uint64_t& calls);
 
 // How a BlockDevice moves its data when not with one preadv/pwritev per
 // request on the I/O thread (the device's own path, which stays where the

@@ -4,6 +4,7 @@
 #include "common/ImageLock.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -118,6 +119,31 @@ void BlockDevice::select_backends()
         m_queues[index].backend = select_block_backend(m_image.get(), m_queues.size() == 1 ? m_name : fmt::format("{} queue {}", m_name, index));
 }
 
+BlockDevice::Counters BlockDevice::counters() const
+{
+    auto load = [](std::atomic<uint64_t> const& counter) { return counter.load(std::memory_order_relaxed); };
+    return {
+        .reads = load(m_counters.reads),
+        .read_bytes = load(m_counters.read_bytes),
+        .writes = load(m_counters.writes),
+        .write_bytes = load(m_counters.write_bytes),
+        .flushes = load(m_counters.flushes),
+        .flush_nanoseconds = load(m_counters.flush_nanoseconds),
+        .other_requests = load(m_counters.other_requests),
+        .system_calls = load(m_counters.system_calls),
+    };
+}
+
+std::string BlockDevice::statistics() const
+{
+    auto const counted = counters();
+    auto kibibytes = [](uint64_t bytes) { return static_cast<double>(bytes) / 1024; };
+    return fmt::format("{} reads ({:.0f} KiB), {} writes ({:.0f} KiB), {} flushes ({:.3f} ms in fdatasync), {} other requests, "
+                       "{} host system calls",
+        counted.reads, kibibytes(counted.read_bytes), counted.writes, kibibytes(counted.write_bytes), counted.flushes,
+        static_cast<double>(counted.flush_nanoseconds) / 1e6, counted.other_requests, counted.system_calls);
+}
+
 uint64_t BlockDevice::features() const
 {
     uint64_t features = feature::ring_event_index | feature::ring_indirect_descriptors
@@ -192,21 +218,32 @@ std::optional<uint32_t> BlockDevice::begin_request(QueueState& state, Descriptor
         uint64_t const length = header.type == In ? writable_data : readable_data;
         result = check_transfer(state, chain, header, length);
         if (result == Ok && length > 0) {
+            count(header.type == In ? m_counters.reads : m_counters.writes);
+            count(header.type == In ? m_counters.read_bytes : m_counters.write_bytes, length);
             state.transfer = Transfer { header, status, length, 0 };
             return std::nullopt;
         }
+        count(m_counters.other_requests);
         break;
     }
-    case Flush:
+    case Flush: {
+        auto const start = std::chrono::steady_clock::now();
         result = fdatasync(m_image.get()) == 0 ? Ok : IoError;
         if (result != Ok)
             m_log.warn("{}: flush failed: {}", m_name, std::strerror(errno));
+        count(m_counters.flushes);
+        count(m_counters.system_calls);
+        count(m_counters.flush_nanoseconds,
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
         break;
+    }
     case GetId:
+        count(m_counters.other_requests);
         result = get_id(state, chain, writable_data);
         written = result == Ok ? static_cast<uint32_t>(std::min<uint64_t>(writable_data, serial_size)) : 0;
         break;
     default:
+        count(m_counters.other_requests);
         break;
     }
     *status = result;
@@ -257,7 +294,10 @@ std::optional<uint32_t> BlockDevice::continue_transfer(QueueState& state, Descri
         collect(state.iovecs, chain.readable, sizeof(RequestHeader) + transfer.done, piece);
     uint64_t const offset = transfer.header.sector * sector_size + transfer.done;
     RequestStatus result = Ok;
-    if (transfer_synchronously(m_image.get(), state.iovecs, 0, offset, is_read)) {
+    uint64_t calls = 0;
+    bool const moved = transfer_synchronously(m_image.get(), state.iovecs, 0, offset, is_read, calls);
+    count(m_counters.system_calls, calls);
+    if (moved) {
         transfer.done += piece;
         budget -= piece;
         if (transfer.done < transfer.length)

@@ -36,6 +36,32 @@ MmioTransport::MmioTransport(GuestMemory const& memory, std::shared_ptr<VirtioDe
     reset();
 }
 
+MmioTransport::~MmioTransport()
+{
+    if (m_passes.load(std::memory_order_relaxed) > 0)
+        spdlog::debug("{}: {}", name(), statistics());
+}
+
+MmioTransport::Counters MmioTransport::counters() const
+{
+    return {
+        .notifications = m_notifications.load(std::memory_order_relaxed),
+        .passes = m_passes.load(std::memory_order_relaxed),
+        .interrupts = m_interrupts.load(std::memory_order_relaxed),
+        .register_accesses = m_register_accesses.load(std::memory_order_relaxed),
+    };
+}
+
+std::string MmioTransport::statistics() const
+{
+    auto const counted = counters();
+    auto line = fmt::format("{} notifications, {} passes, {} used-buffer interrupts, {} register accesses", counted.notifications,
+        counted.passes, counted.interrupts, counted.register_accesses);
+    if (auto const device = m_device->statistics(); !device.empty())
+        line += "; " + device;
+    return line;
+}
+
 std::string MmioTransport::name() const
 {
     return "virtio-mmio " + m_device->name();
@@ -60,6 +86,7 @@ void MmioTransport::change_configuration(std::function<void()> const& change)
 
 void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
 {
+    m_register_accesses.fetch_add(1, std::memory_order_relaxed);
     std::ranges::fill(data, 0);
     if (offset >= VIRTIO_MMIO_CONFIG) {
         std::lock_guard lock(m_mutex);
@@ -86,6 +113,7 @@ void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
 
 void MmioTransport::write(uint64_t offset, std::span<uint8_t const> data)
 {
+    m_register_accesses.fetch_add(1, std::memory_order_relaxed);
     // The configuration spaces vmm offers have no writable fields.
     if (offset >= VIRTIO_MMIO_CONFIG || data.size() != 4 || offset % 4 != 0)
         return;
@@ -339,6 +367,8 @@ void MmioTransport::fail(std::string const& reason)
 
 void MmioTransport::raise_interrupt(uint32_t bits)
 {
+    if (bits & interrupt::used_buffer)
+        m_interrupts.fetch_add(1, std::memory_order_relaxed);
     m_interrupt_status.fetch_or(bits);
     m_interrupt->trigger();
 }

@@ -53,6 +53,8 @@ public:
     static constexpr uint64_t queue_notify_offset = VIRTIO_MMIO_QUEUE_NOTIFY;
 
     MmioTransport(GuestMemory const& memory, std::shared_ptr<VirtioDevice> device, std::unique_ptr<InterruptLine> interrupt);
+    // Logs statistics() under -v.
+    ~MmioTransport() override;
 
     std::string name() const override;
     void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -77,6 +79,20 @@ public:
     static constexpr std::chrono::microseconds polling_slice { 1000 };
 
     uint64_t negotiated_features() const;
+
+    // What the transport counted, for -v at exit and tests: each of these
+    // costs the guest an exit (a register access goes to vmm's user space,
+    // a notification through an ioeventfd stays in the host kernel) or an
+    // interrupt.
+    struct Counters {
+        uint64_t notifications { 0 };     // Wake-ups by a queue's eventfd.
+        uint64_t passes { 0 };            // Passes over a queue.
+        uint64_t interrupts { 0 };        // Used-buffer interrupts raised.
+        uint64_t register_accesses { 0 }; // Reads and writes of the register window.
+    };
+    Counters counters() const;
+    // The counters and the device's own statistics, in one line.
+    std::string statistics() const;
 
     // Any thread: runs `change` (which edits the device's configuration)
     // under the transport's lock, starts a new configuration generation and
@@ -136,6 +152,11 @@ private:
     std::atomic<uint32_t> m_interrupt_status { 0 };
     std::atomic<bool> m_served_elsewhere { false }; // See VirtioDevice::queues_served_elsewhere().
     RateLimitedLog m_log;
+    // Relaxed: counted on the vCPU and I/O threads, read at the end.
+    std::atomic<uint64_t> m_notifications { 0 };
+    std::atomic<uint64_t> m_passes { 0 };
+    std::atomic<uint64_t> m_interrupts { 0 };
+    std::atomic<uint64_t> m_register_accesses { 0 };
 };
 
 }

@@ -25,6 +25,7 @@ void MmioTransport::handle_notify_event(uint16_t queue)
     uint64_t count = 0;
     // EAGAIN: a spurious wake-up; the queue is served all the same.
     [[maybe_unused]] auto bytes = ::read(m_notify[queue].get(), &count, sizeof(count));
+    m_notifications.fetch_add(1, std::memory_order_relaxed);
     if (serve(queue, 1) != PassResult::Done)
         return;
     if (auto const polling = m_polling.load(std::memory_order_relaxed); polling > 0)
@@ -54,6 +55,7 @@ MmioTransport::PassResult MmioTransport::serve_queue(uint16_t index, bool& inter
         auto& queue = m_queues[index];
         if (!queue.is_ready())
             return PassResult::Done;
+        m_passes.fetch_add(1, std::memory_order_relaxed);
         auto const health = m_device->process_queue(index, queue);
         if (health != QueueHealth::Broken) {
             interrupt = queue.needs_interrupt() || interrupt;

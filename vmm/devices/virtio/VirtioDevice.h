@@ -50,6 +50,10 @@ public:
     // always shows the used-buffer bit (the driver then checks every queue,
     // as after any interrupt).
     virtual bool queues_served_elsewhere() const { return false; }
+
+    // What the device did, in a few words for -v at exit (requests, bytes,
+    // host system calls); empty for a device that does not count.
+    virtual std::string statistics() const { return {}; }
 };
 
 }
