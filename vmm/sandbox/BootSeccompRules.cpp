@@ -29,7 +29,7 @@ constexpr ArgumentCheck empty_path { 3, AT_EMPTY_PATH, AT_EMPTY_PATH };
 constexpr SyscallRule vcpu_rules[] = {
     VMM_COMMON_RULES,
     { "ioctl", ioctl_request(KVM_RUN) },
-    // Interrupt lines of the 8250 and the i8042.
+    // Interrupt lines of the 8250, the i8042 and virtio devices (a configuration change on an error).
     { "ioctl", ioctl_request(KVM_IRQ_LINE) },
     // Completing instructions KVM's emulator cannot run (PVM hosts), and error reports.
     { "ioctl", ioctl_request(KVM_GET_REGS) },
@@ -63,7 +63,8 @@ constexpr SyscallRule vcpu_rules[] = {
     { "preadv" }, { "pwritev" }, { "fdatasync" }, { "io_uring_enter" },                                  \
     /* Stopping the vCPUs, joining them, and closing everything at exit. */                               \
     { "tgkill" }, { "close" },                                                                            \
-    /* Host input raises the 8250's interrupt; the terminal is restored at exit; SIGWINCH reads its size. */ \
+    /* Host input raises the 8250's interrupt, used buffers a virtio device's; the terminal is restored  \
+       at exit; SIGWINCH reads its size. */                                                               \
     { "ioctl", ioctl_request(KVM_IRQ_LINE) }, { "ioctl", ioctl_request(TCGETS) },                         \
     { "ioctl", ioctl_request(TCSETS) }, { "ioctl", ioctl_request(TCSETSW) },                              \
     { "ioctl", ioctl_request(TCSETSF) }, { "ioctl", ioctl_request(TIOCGWINSZ) },                          \
@@ -76,6 +77,8 @@ constexpr SyscallRule block_queue_rules[] = {
     // Its event loop (the queue's eventfd), and the queue's preadv/pwritev or io_uring (set up before the filter).
     { "epoll_wait" }, { "epoll_pwait" }, { "read" },
     { "preadv" }, { "pwritev" }, { "fdatasync" }, { "io_uring_enter" },
+    // The device's interrupt, pulsed by the thread that used the buffers (virtio::LinePulseInterrupt).
+    { "ioctl", ioctl_request(KVM_IRQ_LINE) },
 };
 
 constexpr SyscallRule io_with_timings_rules[] = {

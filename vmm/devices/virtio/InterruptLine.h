@@ -2,6 +2,8 @@
 
 #include "common/FileDescriptor.h"
 
+#include <functional>
+
 namespace vmm::virtio {
 
 // How a transport interrupts the guest. In a VM it is an eventfd that KVM
@@ -14,6 +16,8 @@ public:
 };
 
 // An eventfd for KVM_IRQFD: every write pulses the guest's interrupt line.
+// What vhost needs (the kernel's worker writes it); vmm's own threads raise
+// their interrupts with a LinePulseInterrupt on x86_64 (see there).
 class EventFdInterrupt final : public InterruptLine {
 public:
     EventFdInterrupt();
@@ -22,6 +26,32 @@ public:
 
 private:
     FileDescriptor m_event;
+};
+
+// Pulses the line from the thread that raises the interrupt: `set_level`
+// drives it high, then low (KVM_IRQ_LINE, an edge for an edge-triggered
+// IOAPIC pin, as an irqfd's injection does). On x86_64 KVM injects an irqfd
+// that names an IOAPIC pin (not an MSI) from a kworker: the eventfd write
+// wakes it on the writer's CPU, two context switches per interrupt. Measured
+// on the 2-CPU development host, a pulse every 2 us from one thread: 2.6 us
+// of that thread's time per irqfd write against 1.0 us for the two ioctls.
+// Pulses raised on two threads at once may merge into one edge; the
+// transport's interrupt status carries both causes, which is all the
+// driver reads.
+class LinePulseInterrupt final : public InterruptLine {
+public:
+    explicit LinePulseInterrupt(std::function<void(bool level)> set_level)
+        : m_set_level(std::move(set_level))
+    {
+    }
+    void trigger() override
+    {
+        m_set_level(true);
+        m_set_level(false);
+    }
+
+private:
+    std::function<void(bool level)> m_set_level;
 };
 
 }

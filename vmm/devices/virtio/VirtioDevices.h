@@ -26,10 +26,10 @@ class QueueThreads;
 
 struct DeviceContext {
     GuestMemory const& memory;
-    kvm::VirtualMachine& vm; // For the irqfd and the ioeventfd.
+    kvm::VirtualMachine& vm; // For the interrupt line (KVM_IRQ_LINE or an irqfd) and the ioeventfds.
     EventLoop& io_loop;      // The VMM's I/O thread: device work runs there, not on vCPU threads.
     uint64_t mmio_base;      // This device's 4 KiB slot.
-    uint32_t irq;            // Its IOAPIC pin (edge-triggered, as irqfd pulses it).
+    uint32_t irq;            // Its IOAPIC pin (edge-triggered: each interrupt is a pulse).
     uint32_t vcpu_count;     // The machine's vCPUs: a multiqueue device offers one queue per vCPU.
     // Where a device's later queues get threads of their own (the machine
     // starts them); nullptr serves every queue on io_loop.

@@ -1,0 +1,91 @@
+// How virtio devices interrupt the guest: LinePulseInterrupt (KVM_IRQ_LINE
+// from the thread that used the buffers), which the device factories give
+// every device that vmm's own threads serve on x86_64.
+#include "common/Error.h"
+#include "common/EventLoop.h"
+#include "vmm/arch/Architecture.h"
+#include "vmm/devices/virtio/BlockDevice.h"
+#include "vmm/devices/virtio/InterruptLine.h"
+#include "vmm/devices/virtio/MmioTransport.h"
+#include "vmm/devices/virtio/VirtioDevices.h"
+#include "vmm/kvm/Kvm.h"
+#include "tests/virtio/QueueDriver.h"
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/kvm.h>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace vmm;
+using namespace vmm::virtio;
+using namespace vmm::virtio::testing;
+
+namespace {
+
+TEST(LinePulseInterrupt, DrivesTheLineHighThenLow)
+{
+    std::vector<bool> levels;
+    LinePulseInterrupt interrupt([&](bool level) { levels.push_back(level); });
+    interrupt.trigger();
+    EXPECT_EQ(levels, (std::vector<bool> { true, false })) << "an edge, as an irqfd's injection makes it";
+    interrupt.trigger();
+    EXPECT_EQ(levels.size(), 4u);
+}
+
+#if defined(__x86_64__)
+// The PIC's request register: KVM_GET_IRQCHIP of the master PIC.
+uint8_t pic_requests(kvm::VirtualMachine const& vm)
+{
+    kvm_irqchip chip {};
+    chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+    if (ioctl(vm.fd(), KVM_GET_IRQCHIP, &chip) != 0)
+        throw_system_error("ioctl KVM_GET_IRQCHIP");
+    return chip.chip.pic.irr;
+}
+
+TEST(LinePulseInterrupt, ABlockDeviceInterruptIsOnItsPinWhenThePassEnds)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0)
+        GTEST_SKIP() << "needs /dev/kvm";
+    if (std::getenv("VMM_TEST_EMULATOR"))
+        GTEST_SKIP() << "needs /dev/kvm of the tests' own architecture, not under " << std::getenv("VMM_TEST_EMULATOR");
+    auto kvm = kvm::Kvm::open();
+    auto vm = kvm::VirtualMachine::create(kvm);
+    auto const vcpus = arch::create_interrupt_controller_and_vcpus(kvm, vm, 1);
+    auto memory = GuestMemory::create_flat(1 << 20);
+    EventLoop loop;
+    constexpr uint32_t pin = 5;
+    DeviceContext context { memory, vm, loop, 0xc0000000, pin, 1, nullptr };
+    FileDescriptor image(memfd_create("interrupt-line-image", MFD_CLOEXEC));
+    ASSERT_EQ(ftruncate(image.get(), 1 << 20), 0);
+    auto const device = create_block_device(context, DiskOptions { "/proc/self/fd/" + std::to_string(image.get()), DiskAccess::ReadOnly });
+    auto transport = std::dynamic_pointer_cast<MmioTransport>(device);
+    ASSERT_TRUE(transport);
+
+    QueueDriver driver(memory, 0x1000, 16);
+    QueueDriver const* queues[] = { &driver };
+    ASSERT_EQ(initialise(*transport, feature::version_1, queues), 15u);
+    transport->process_queues(); // What DRIVER_OK kicked: nothing is available, nothing interrupts.
+    EXPECT_EQ(pic_requests(vm) & (1u << pin), 0) << "an interrupt before any request";
+
+    // A 4 KiB read: header, data, status.
+    memory.write_object(GuestAddress(0x10000), BlockDevice::RequestHeader { BlockDevice::In, 0, 0 });
+    driver.set_descriptor(0, 0x10000, 16, descriptor_flag::next, 1);
+    driver.set_descriptor(1, 0x11000, 4096, descriptor_flag::next | descriptor_flag::write, 2);
+    driver.set_descriptor(2, 0x10020, 1, descriptor_flag::write);
+    driver.make_available(0);
+    transport->handle_notify_event(0); // On this thread, as the I/O thread would.
+    ASSERT_EQ(driver.used_index(), 1);
+    EXPECT_EQ(memory.read_object<uint8_t>(0x10020), BlockDevice::Ok);
+    // The pulse came from this thread (an irqfd would leave it to a kworker):
+    // its rising edge is latched in the PIC until the guest takes it.
+    EXPECT_NE(pic_requests(vm) & (1u << pin), 0) << "the used buffer's interrupt did not reach pin " << pin;
+}
+#endif
+
+}
