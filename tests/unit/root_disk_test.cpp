@@ -84,6 +84,9 @@ TEST_F(RootDiskTest, DirectoryBecomesOneCachedImage)
     for (auto const* name : { " proc\n", " dev\n", " sys\n" })
         EXPECT_NE(proc.output.find(name), std::string::npos) << name << proc.output;
     EXPECT_FALSE(fs::exists(m_tree / "proc"));
+    // Page-sized blocks, whatever size mke2fs would pick for a small image.
+    auto const superblock = vmm::testing::run_process({ "debugfs", "-R", "stats", image });
+    EXPECT_NE(superblock.output.find("Block size:               4096"), std::string::npos) << superblock.output;
     auto const modified = fs::last_write_time(image);
     EXPECT_EQ(cached_tree_image(m_tree), image);
     EXPECT_EQ(fs::last_write_time(image), modified) << "the second run reuses the image";

@@ -159,7 +159,8 @@ void make_image(std::string const& directory, std::string const& partial, uint64
     ::unlink(partial.c_str());
     std::string errors;
     // root_owner=0:0: / is root's whoever makes the image, as in guest/build-rootfs.
-    int const status = run_tool({ "mke2fs", "-q", "-t", "ext4", "-d", directory, "-E", "root_owner=0:0", "-N", std::to_string(entries + 4096),
+    // -b 4096: below 512 MiB mke2fs picks 1 KiB blocks, four per page the guest writes (see guest/build-rootfs).
+    int const status = run_tool({ "mke2fs", "-q", "-t", "ext4", "-b", "4096", "-d", directory, "-E", "root_owner=0:0", "-N", std::to_string(entries + 4096),
                                     "-F", partial, std::to_string(size / 1024) + "k" },
         errors);
     if (status != 0) {
