@@ -2,6 +2,7 @@
 
 #include "common/Error.h"
 #include "network/Bridge.h"
+#include "network/ResolverConfiguration.h"
 #include "vmm/devices/virtio/TapDevice.h"
 #include "vmm/devices/virtio/VhostNet.h"
 
@@ -155,6 +156,11 @@ BootNetwork BootNetwork::create(network::EndpointOptions const& options)
     net.mtu = static_cast<uint16_t>(std::min<uint32_t>(answer.mtu, 65535));
     net.address = network::Ipv4Address { answer.address }.to_string() + "/" + std::to_string(answer.prefix_length);
     net.gateway = network::Ipv4Address { answer.gateway }.to_string();
+    // As a bridged container's: the host's name servers, reached through the NAT.
+    if (auto const configuration = network::host_resolver_configuration(); !configuration.empty()) {
+        for (auto const& server : network::ipv4_name_servers(configuration))
+            net.name_servers.push_back(server.to_string());
+    }
     return network;
 }
 

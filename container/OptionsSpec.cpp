@@ -3,11 +3,10 @@
 #include "common/Error.h"
 #include "container/Capabilities.h"
 #include "container/IdMapping.h"
+#include "network/ResolverConfiguration.h"
 
 #include <cstdlib>
 #include <fmt/format.h>
-#include <fstream>
-#include <sstream>
 #include <unistd.h>
 
 namespace vmm::container {
@@ -27,30 +26,6 @@ void validate(ContainerOptions const& options)
         throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
 }
 
-}
-
-std::string usable_resolver_configuration(std::span<std::string const> candidates)
-{
-    for (auto const& path : candidates) {
-        std::ifstream file(path);
-        bool reachable = false;
-        bool loopback = false;
-        for (std::string line; std::getline(file, line);) {
-            std::istringstream words(line);
-            std::string keyword;
-            std::string address;
-            words >> keyword >> address;
-            if (keyword != "nameserver")
-                continue;
-            if (address.starts_with("127.") || address == "::1")
-                loopback = true;
-            else
-                reachable = true;
-        }
-        if (reachable && !loopback)
-            return path;
-    }
-    return {};
 }
 
 ContainerSpec spec_from_options(ContainerOptions const& options)
@@ -84,8 +59,7 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
         spec.namespaces.push_back({ NamespaceType::Network, {} });
     if (options.network == NetworkMode::Bridge) {
         spec.bridge = options.bridge;
-        std::string const candidates[] = { "/etc/resolv.conf", "/run/systemd/resolve/resolv.conf" };
-        spec.resolver_configuration = usable_resolver_configuration(candidates);
+        spec.resolver_configuration = network::host_resolver_configuration();
     }
     if (user_namespace) {
         spec.namespaces.push_back({ NamespaceType::User, {} });

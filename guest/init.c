@@ -390,7 +390,8 @@ int main(int argc, char **argv)
         mount_if_missing("/dev/pts/ptmx", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC);
         mount_if_missing("/tmp/.vmm-tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV);
         setup_vm_identity();
-        vmm_configure_network(&command.network);
+        if (vmm_configure_network(&command.network) == 0)
+            vmm_show_name_servers(&command.network);
     } else {
         /* Without a command: the tree's shell (vmm checked that one exists). */
         if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)

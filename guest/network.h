@@ -11,3 +11,11 @@
  * the default route. Returns 0, or -1 after printing what failed. Does
  * nothing without network->configured. */
 int vmm_configure_network(const struct vmm_guest_network *network);
+
+/* Shows network->name_servers read-only at /etc/resolv.conf, as a bridged
+ * container sees the host's: a file on a small tmpfs of its own, bound
+ * over the tree's file, so that the root disk is never written (it may be
+ * read-only, or someone else's image). A tree without a regular
+ * /etc/resolv.conf (none, or a symlink into /run) is left alone. Returns 0,
+ * or -1 after printing what failed. */
+int vmm_show_name_servers(const struct vmm_guest_network *network);

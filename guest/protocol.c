@@ -122,8 +122,27 @@ static int has_key(const char *word, size_t word_length, const char *key, const 
     return 1;
 }
 
-/* vmm.ip=ADDRESS/PREFIX, vmm.gw=ADDRESS and vmm.mtu=N into `network`; 1 if
- * `word` is one of them, 0 if it is not, -1 if it is malformed. */
+/* "A,B,C": one to VMM_MAX_NAME_SERVERS IPv4 addresses. */
+static int parse_name_servers(const char *text, size_t length, struct vmm_guest_network *network)
+{
+    network->name_server_count = 0;
+    for (;;) {
+        const char *comma = memchr(text, ',', length);
+        size_t const field = comma ? (size_t)(comma - text) : length;
+        if (network->name_server_count == VMM_MAX_NAME_SERVERS
+            || parse_ipv4(text, field, &network->name_servers[network->name_server_count]) != 0)
+            return -1;
+        ++network->name_server_count;
+        if (!comma)
+            return 0;
+        text = comma + 1;
+        length -= field + 1;
+    }
+}
+
+/* vmm.ip=ADDRESS/PREFIX, vmm.gw=ADDRESS, vmm.mtu=N and vmm.dns=A,B into
+ * `network`; 1 if `word` is one of them, 0 if it is not, -1 if it is
+ * malformed. */
 static int parse_network_word(const char *word, size_t word_length, struct vmm_guest_network *network)
 {
     const char *value;
@@ -142,6 +161,8 @@ static int parse_network_word(const char *word, size_t word_length, struct vmm_g
         return parse_ipv4(value, value_length, &network->gateway) == 0 ? 1 : -1;
     if (has_key(word, word_length, VMM_CMDLINE_MTU_KEY, &value, &value_length))
         return parse_number(value, value_length, 65535, &network->mtu) == 0 && network->mtu >= 68 ? 1 : -1;
+    if (has_key(word, word_length, VMM_CMDLINE_DNS_KEY, &value, &value_length))
+        return parse_name_servers(value, value_length, network) == 0 ? 1 : -1;
     return 0;
 }
 

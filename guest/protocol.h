@@ -41,6 +41,11 @@ extern "C" {
 #define VMM_CMDLINE_IP_KEY "vmm.ip="
 #define VMM_CMDLINE_GATEWAY_KEY "vmm.gw="
 #define VMM_CMDLINE_MTU_KEY "vmm.mtu="
+/* The IPv4 name servers guest/init shows read-only at /etc/resolv.conf,
+ * comma-separated ("vmm.dns=192.0.2.53,192.0.2.54"); at most as many as the
+ * C library reads. */
+#define VMM_CMDLINE_DNS_KEY "vmm.dns="
+#define VMM_MAX_NAME_SERVERS 3
 #define VMM_GUEST_INTERFACE "eth0"
 /* The host terminal's size when vmm started, "vmm.winsize=ROWSxCOLUMNS":
  * guest/init sets it on the console (TIOCSWINSZ) before it starts the
@@ -111,11 +116,13 @@ struct vmm_guest_network {
     int prefix_length;                 /* 0 to 32. */
     unsigned int gateway;              /* 0: no default route. */
     unsigned int mtu;                  /* 0: the driver's default. */
+    unsigned int name_servers[VMM_MAX_NAME_SERVERS]; /* vmm.dns=, network byte order. */
+    int name_server_count;
 };
 
 struct vmm_guest_command {
     int is_vm;                         /* vmm.mode=vm was on the command line. */
-    struct vmm_guest_network network;  /* vmm.ip=, vmm.gw=, vmm.mtu= */
+    struct vmm_guest_network network;  /* vmm.ip=, vmm.gw=, vmm.mtu=, vmm.dns= */
     enum vmm_root_disk root_disk;      /* What init mounts from VMM_ROOT_DEVICE. */
     unsigned short window_rows;        /* vmm.winsize=; both 0 when absent. */
     unsigned short window_columns;

@@ -55,6 +55,14 @@ Ipv4Address Ipv4Address::parse(std::string_view text, std::string_view option)
     return address;
 }
 
+std::optional<Ipv4Address> Ipv4Address::try_parse(std::string_view text)
+{
+    Ipv4Address address;
+    if (!parse_ipv4(text, address.value))
+        return std::nullopt;
+    return address;
+}
+
 std::string Ipv4Address::to_string() const
 {
     return fmt::format("{}.{}.{}.{}", value >> 24, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff);

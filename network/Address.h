@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,8 @@ struct Ipv4Address {
 
     // "10.88.0.5"; throws vmm::Error "OPTION: 'TEXT' is not an IPv4 address".
     static Ipv4Address parse(std::string_view text, std::string_view option);
+    // The same without an error: nothing unless `text` is an IPv4 address.
+    static std::optional<Ipv4Address> try_parse(std::string_view text);
     std::string to_string() const;
     // Network byte order, as struct in_addr and netlink want it.
     uint32_t network_order() const;

@@ -8,11 +8,11 @@
 #include "tests/container/ContainerTestSupport.h"
 
 #include "common/FileDescriptor.h"
-#include "container/OptionsSpec.h"
 #include "network/Address.h"
 #include "network/Bridge.h"
 #include "network/Lease.h"
 #include "network/PublishedPorts.h"
+#include "network/ResolverConfiguration.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -239,8 +239,7 @@ TEST_F(ContainerNetworkTest, Eth0HasTheLeasedAddressTheBridgesMtuAndADefaultRout
 
 TEST_F(ContainerNetworkTest, NamesResolveThroughTheHostsResolverConfiguration)
 {
-    std::string const candidates[] = { "/etc/resolv.conf", "/run/systemd/resolve/resolv.conf" };
-    auto const host_file = vmm::container::usable_resolver_configuration(candidates);
+    auto const host_file = vmm::network::host_resolver_configuration();
     if (host_file.empty())
         GTEST_SKIP() << "this host's resolv.conf names only loopback name servers, which a container cannot reach";
     std::ifstream file(host_file);

@@ -98,12 +98,15 @@ TEST(Protocol, MalformedOrTooManyArgumentsFail)
 TEST(Protocol, NetworkSettingsAreParsed)
 {
     vmm_guest_command command;
-    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.ip=192.168.7.9/24 vmm.gw=192.168.7.1 vmm.mtu=1400 vmm.arg=true", &command), 0);
+    ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.ip=192.168.7.9/24 vmm.gw=192.168.7.1 vmm.mtu=1400 vmm.dns=192.0.2.53,198.51.100.1 vmm.arg=true", &command), 0);
     EXPECT_EQ(command.network.configured, 1);
     EXPECT_EQ(command.network.address, htonl(0xc0a80709));
     EXPECT_EQ(command.network.prefix_length, 24);
     EXPECT_EQ(command.network.gateway, htonl(0xc0a80701));
     EXPECT_EQ(command.network.mtu, 1400u);
+    ASSERT_EQ(command.network.name_server_count, 2);
+    EXPECT_EQ(command.network.name_servers[0], htonl(0xc0000235));
+    EXPECT_EQ(command.network.name_servers[1], htonl(0xc6336401));
     EXPECT_EQ(command.argument_count, 1);
     vmm_guest_command_free(&command);
     ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.arg=true", &command), 0);
@@ -116,6 +119,8 @@ TEST(Protocol, MalformedNetworkSettingsFail)
     char const* malformed[] = {
         "vmm.ip=10.0.0.1", "vmm.ip=10.0.0.1/33", "vmm.ip=10.0.0/8", "vmm.ip=10.0.0.1/", "vmm.ip=/8", "vmm.ip=10.0.0.1/2x",
         "vmm.gw=10.0.0.256", "vmm.gw=", "vmm.mtu=0", "vmm.mtu=67", "vmm.mtu=65536", "vmm.mtu=15x0",
+        "vmm.dns=", "vmm.dns=192.0.2.1,", "vmm.dns=,192.0.2.1", "vmm.dns=192.0.2.1,,192.0.2.2", "vmm.dns=2001:db8::1",
+        "vmm.dns=192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4",
     };
     for (auto const* word : malformed) {
         vmm_guest_command command;

@@ -22,6 +22,9 @@ if [ "${VMM_NETWORK_TEST_IN_ROOT:-}" != yes ]; then
     VMM_NETWORK_TEST_IN_ROOT=yes exec chroot /newroot /bin/sh /vm_network_l1.sh
 fi
 mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && echo "+memory +pids +cpu" >/sys/fs/cgroup/cgroup.subtree_control
+# L1's name servers, for the VM to be shown (no name is ever looked up):
+# an IPv6 one and the search line stay out of the VM's file.
+mkdir -p /etc && printf 'search example\nnameserver 192.0.2.53\nnameserver 2001:db8::53\nnameserver 198.51.100.53\n' >/etc/resolv.conf
 
 workload=/rootfs/usr/bin/workload
 vm_address=10.88.0.10
@@ -57,6 +60,7 @@ for backend in vhost user; do
     container_server=$!
     VMM_NET_BACKEND=$backend /vmm -v boot /bzImage /rootfs.ext4 --net bridge --ip $vm_address -p 18080:7071 -- sh -c \
         "echo eth0 \$(cat /sys/class/net/eth0/mtu) \$(ip -4 -o addr show eth0 | tr -s ' ' | cut -d' ' -f4);
+         echo resolv \$(cat /etc/resolv.conf) \$(echo x 2>/dev/null >>/etc/resolv.conf && echo writable || echo read-only);
          echo vm-to-host \$(workload rr $gateway --port 7070 --count 200 --warmup 20 2>&1);
          echo vm-to-container \$(workload rr $container_address --port 7072 --count 200 --warmup 20 2>&1);
          exec workload serve --port 7071 --connections 3" >/tmp/vm.log 2>&1 &
@@ -70,7 +74,7 @@ for backend in vhost user; do
     echo "check $backend host-server-status: $?"
     wait $container_server
     echo "check $backend container-server-status: $?"
-    grep -E '^(eth0|vm-to-host|vm-to-container) ' /tmp/vm.log | sed "s/^/check $backend /"
+    grep -E '^(eth0|resolv|vm-to-host|vm-to-container) ' /tmp/vm.log | sed "s/^/check $backend /"
     grep -E 'frames move in' /tmp/vm.log | sed "s/^/check $backend backend: /"
     echo "check $backend leftovers: $(leftovers)"
 done

@@ -55,6 +55,8 @@ TEST(NestedVmNetwork, TcpBothWaysPublishedPortAndContainerOnTheSameBridgeWithVho
     for (std::string backend : { "vhost", "user" }) {
         SCOPED_TRACE(backend);
         EXPECT_EQ(check(output, backend + " eth0"), "1500 10.88.0.10/16") << output;
+        EXPECT_EQ(check(output, backend + " resolv"), "nameserver 192.0.2.53 nameserver 198.51.100.53 read-only")
+            << "L1's IPv4 name servers, read-only at /etc/resolv.conf:\n" << output;
         EXPECT_NE(check(output, backend + " backend").find(backend == "vhost" ? "(vhost-net)" : "VMM_NET_BACKEND=user"), std::string::npos) << output;
         // 200 one-byte round trips each: connect and echo in every direction.
         for (std::string direction : { "vm-to-host", "host-to-vm", "published", "vm-to-container", "container-to-vm" })

@@ -95,10 +95,10 @@ TEST(KernelCmdline, GuestInitRefusesAnUnknownRootAccess)
 TEST(KernelCmdline, NetworkSettingsRoundTripThroughGuestInitsParser)
 {
     CmdlineInputs inputs;
-    inputs.network = GuestNetwork { "10.88.0.5/16", "10.88.0.1", 9000 };
+    inputs.network = GuestNetwork { "10.88.0.5/16", "10.88.0.1", 9000, { "192.0.2.53", "198.51.100.1" } };
     inputs.command = { "true" };
     auto const cmdline = build_kernel_cmdline(inputs, 2047);
-    EXPECT_NE(cmdline.find(" vmm.ip=10.88.0.5/16 vmm.gw=10.88.0.1 vmm.mtu=9000"), std::string::npos) << cmdline;
+    EXPECT_NE(cmdline.find(" vmm.ip=10.88.0.5/16 vmm.gw=10.88.0.1 vmm.mtu=9000 vmm.dns=192.0.2.53,198.51.100.1"), std::string::npos) << cmdline;
     vmm_guest_command command;
     ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0);
     EXPECT_TRUE(command.network.configured);
@@ -106,10 +106,14 @@ TEST(KernelCmdline, NetworkSettingsRoundTripThroughGuestInitsParser)
     EXPECT_EQ(command.network.prefix_length, 16);
     EXPECT_EQ(command.network.gateway, htonl(0x0a580001));
     EXPECT_EQ(command.network.mtu, 9000u);
+    ASSERT_EQ(command.network.name_server_count, 2);
+    EXPECT_EQ(command.network.name_servers[1], htonl(0xc6336401));
     vmm_guest_command_free(&command);
 
     inputs.network->gateway.clear();
     EXPECT_EQ(build_kernel_cmdline(inputs, 2047).find("vmm.gw="), std::string::npos) << "no gateway, no default route";
+    inputs.network->name_servers.clear();
+    EXPECT_EQ(build_kernel_cmdline(inputs, 2047).find("vmm.dns="), std::string::npos) << "no name servers, the tree's own resolv.conf";
     inputs.network.reset();
     EXPECT_EQ(build_kernel_cmdline(inputs, 2047).find("vmm.ip="), std::string::npos);
 }

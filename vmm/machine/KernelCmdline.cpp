@@ -34,6 +34,8 @@ std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
         if (!inputs.network->gateway.empty())
             cmdline += " " VMM_CMDLINE_GATEWAY_KEY + inputs.network->gateway;
         cmdline += fmt::format(" " VMM_CMDLINE_MTU_KEY "{}", inputs.network->mtu);
+        if (!inputs.network->name_servers.empty())
+            cmdline += fmt::format(" " VMM_CMDLINE_DNS_KEY "{}", fmt::join(inputs.network->name_servers, ","));
     }
     if (inputs.window_size)
         cmdline += fmt::format(" " VMM_CMDLINE_WINSIZE_KEY "{}x{}", inputs.window_size->rows, inputs.window_size->columns);

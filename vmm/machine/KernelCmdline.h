@@ -17,11 +17,13 @@ enum class RootMount {
     Init,   // vmm's initramfs: guest/init mounts it (vmm.root=) and switches to it.
 };
 
-// What guest/init sets on eth0 (vmm.ip=, vmm.gw=, vmm.mtu=).
+// What guest/init sets on eth0 (vmm.ip=, vmm.gw=, vmm.mtu=) and the name
+// servers it shows read-only at /etc/resolv.conf (vmm.dns=).
 struct GuestNetwork {
     std::string address; // "ADDRESS/PREFIX"
     std::string gateway; // Empty: no default route.
     uint16_t mtu { 1500 };
+    std::vector<std::string> name_servers; // IPv4; empty: the tree keeps its own resolv.conf.
 };
 
 // What one of vmm's standard streams is: guest/init sets the console up to match.

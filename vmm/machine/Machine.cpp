@@ -229,7 +229,7 @@ std::string Machine::kernel_cmdline(arch::Kernel const& kernel, arch::MachineDes
             cmdline.virtio_devices.push_back(virtio::kernel_cmdline_entry(device.mmio_base, device.irq));
     }
     if (m_options.network)
-        cmdline.network = GuestNetwork { m_options.network->address, m_options.network->gateway, m_options.network->mtu };
+        cmdline.network = GuestNetwork { m_options.network->address, m_options.network->gateway, m_options.network->mtu, m_options.network->name_servers };
     if (!m_options.disks.empty()) {
         cmdline.root_mount = m_root_mount;
         cmdline.root_access = m_options.disks.front().access;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vmm::virtio {
 class TapDevice;
@@ -21,6 +22,8 @@ struct NetOptions {
     uint16_t mtu { 1500 };
     std::string address; // "ADDRESS/PREFIX", e.g. "10.88.0.5/16".
     std::string gateway; // The default route; empty: none.
+    // IPv4 name servers ("192.0.2.53") guest/init shows at /etc/resolv.conf; none: the tree's own file.
+    std::vector<std::string> name_servers;
 };
 
 }

@@ -1,13 +1,15 @@
-// Which resolv.conf a container on the bridge gets (container/OptionsSpec.h):
-// one that names a name server the container can reach through the NAT.
-#include "container/OptionsSpec.h"
+// Which resolv.conf a container or VM on the bridge gets
+// (network/ResolverConfiguration.h): one that names a name server it can
+// reach through the NAT; and the IPv4 name servers a VM is given from it.
+#include "network/ResolverConfiguration.h"
 
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-using vmm::container::usable_resolver_configuration;
+using vmm::network::ipv4_name_servers;
+using vmm::network::usable_resolver_configuration;
 
 namespace {
 
@@ -51,4 +53,16 @@ TEST_F(ResolverConfiguration, NothingUsableLeavesTheTreesOwnFile)
 {
     std::string const candidates[] = { write("stub", "nameserver 127.0.0.53\n"), write("empty", "search example\n"), (m_directory / "missing").string() };
     EXPECT_EQ(usable_resolver_configuration(candidates), "");
+}
+
+TEST_F(ResolverConfiguration, AVmGetsAtMostThreeIpv4NameServers)
+{
+    auto const path = write("mixed", "# nameserver 10.0.0.1\nsearch example\nnameserver 2001:db8::53\nnameserver 192.0.2.1\n"
+                                     "nameserver\tbogus\nnameserver 192.0.2.2\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n");
+    auto const servers = ipv4_name_servers(path);
+    ASSERT_EQ(servers.size(), 3u);
+    EXPECT_EQ(servers[0].to_string(), "192.0.2.1");
+    EXPECT_EQ(servers[1].to_string(), "192.0.2.2");
+    EXPECT_EQ(servers[2].to_string(), "192.0.2.3");
+    EXPECT_TRUE(ipv4_name_servers((m_directory / "missing").string()).empty());
 }
