@@ -134,6 +134,28 @@ TEST_F(BlockBackendTest, MixedBatchIsServedInOnePass)
     EXPECT_EQ(written, pattern);
 }
 
+TEST_F(BlockBackendTest, WritesInABatchMakeTheNextFlushSync)
+{
+    // The flush the device was made with syncs once; then a pass of writes
+    // through io_uring must make the next flush reach the image again.
+    add(0, BlockDevice::Flush, 0, 0);
+    ASSERT_EQ(device->process_queue(0, queue), QueueHealth::Healthy);
+    add(1, BlockDevice::Flush, 0, 0);
+    ASSERT_EQ(device->process_queue(0, queue), QueueHealth::Healthy);
+    EXPECT_EQ(device->counters().clean_flushes, 1u);
+    add(2, BlockDevice::Out, 0, 4096);
+    add(3, BlockDevice::Out, 64, 4096);
+    ASSERT_EQ(device->process_queue(0, queue), QueueHealth::Healthy);
+    auto const before = device->counters();
+    add(4, BlockDevice::Flush, 0, 0);
+    ASSERT_EQ(device->process_queue(0, queue), QueueHealth::Healthy);
+    auto const after = device->counters();
+    EXPECT_EQ(after.clean_flushes, before.clean_flushes) << "the flush after the writes is not skipped";
+    EXPECT_EQ(after.system_calls, before.system_calls + 1) << "one fdatasync";
+    for (uint16_t index = 0; index < 5; ++index)
+        EXPECT_EQ(status(index), BlockDevice::Ok) << "request " << index;
+}
+
 TEST_F(BlockBackendTest, SameBytesAsThePreadvPath)
 {
     // The same random reads through both paths, into two buffer sets.

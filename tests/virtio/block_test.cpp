@@ -169,7 +169,27 @@ TEST_F(BlockTest, CountsRequestsBytesAndHostSystemCalls)
     EXPECT_EQ(counted.flushes, 1u);
     EXPECT_EQ(counted.other_requests, 2u);
     EXPECT_EQ(counted.system_calls, 3u) << "one preadv, one pwritev, one fdatasync";
-    EXPECT_NE(device->statistics().find("1 writes (1 KiB), 1 flushes"), std::string::npos) << device->statistics();
+    EXPECT_NE(device->statistics().find("1 writes (1 KiB), 1 flushes (0 with nothing to sync"), std::string::npos) << device->statistics();
+}
+
+TEST_F(BlockTest, FlushSyncsOnlyWhenAWriteCompletedSinceTheLast)
+{
+    auto syscalls = [&] { return device->counters().system_calls; };
+    submit(BlockDevice::Flush, 0, 0, false);
+    EXPECT_EQ(syscalls(), 1u) << "the first flush syncs whatever the image held when vmm opened it";
+    submit(BlockDevice::In, 0, 512, true);
+    submit(BlockDevice::Flush, 0, 0, false);
+    EXPECT_EQ(status(), BlockDevice::Ok);
+    EXPECT_EQ(syscalls(), 2u) << "a read and a flush with nothing written: only the preadv";
+    submit(BlockDevice::Out, 8, 512, false);
+    submit(BlockDevice::Flush, 0, 0, false);
+    EXPECT_EQ(status(), BlockDevice::Ok);
+    EXPECT_EQ(syscalls(), 4u) << "the write's pwritev and the flush's fdatasync";
+    submit(BlockDevice::Flush, 0, 0, false);
+    EXPECT_EQ(syscalls(), 4u);
+    auto const counted = device->counters();
+    EXPECT_EQ(counted.flushes, 4u);
+    EXPECT_EQ(counted.clean_flushes, 2u);
 }
 
 TEST_F(BlockTest, GetIdReturnsTheSerialPadded)

@@ -253,6 +253,8 @@ void UringBlockBackend::finish(BlockDevice& device, Virtqueue& queue, Request& r
             device.m_log.warn("{}: {} at sector {} failed: {}", device.m_name, request.is_read ? "read" : "write", request.sector,
                 std::strerror(errno));
     }
+    if (!request.is_read)
+        device.note_write_completed();
     *request.status = done ? BlockDevice::Ok : BlockDevice::IoError;
     // BlockDevice::check_transfer() kept the length under 2^32 - 1.
     uint32_t const written = request.is_read && done ? static_cast<uint32_t>(request.length) : 0;

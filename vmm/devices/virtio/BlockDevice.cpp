@@ -128,6 +128,7 @@ BlockDevice::Counters BlockDevice::counters() const
         .writes = load(m_counters.writes),
         .write_bytes = load(m_counters.write_bytes),
         .flushes = load(m_counters.flushes),
+        .clean_flushes = load(m_counters.clean_flushes),
         .flush_nanoseconds = load(m_counters.flush_nanoseconds),
         .other_requests = load(m_counters.other_requests),
         .system_calls = load(m_counters.system_calls),
@@ -138,10 +139,10 @@ std::string BlockDevice::statistics() const
 {
     auto const counted = counters();
     auto kibibytes = [](uint64_t bytes) { return static_cast<double>(bytes) / 1024; };
-    return fmt::format("{} reads ({:.0f} KiB), {} writes ({:.0f} KiB), {} flushes ({:.3f} ms in fdatasync), {} other requests, "
-                       "{} host system calls",
+    return fmt::format("{} reads ({:.0f} KiB), {} writes ({:.0f} KiB), {} flushes ({} with nothing to sync, {:.3f} ms in fdatasync), "
+                       "{} other requests, {} host system calls",
         counted.reads, kibibytes(counted.read_bytes), counted.writes, kibibytes(counted.write_bytes), counted.flushes,
-        static_cast<double>(counted.flush_nanoseconds) / 1e6, counted.other_requests, counted.system_calls);
+        counted.clean_flushes, static_cast<double>(counted.flush_nanoseconds) / 1e6, counted.other_requests, counted.system_calls);
 }
 
 uint64_t BlockDevice::features() const
@@ -226,17 +227,9 @@ std::optional<uint32_t> BlockDevice::begin_request(QueueState& state, Descriptor
         count(m_counters.other_requests);
         break;
     }
-    case Flush: {
-        auto const start = std::chrono::steady_clock::now();
-        result = fdatasync(m_image.get()) == 0 ? Ok : IoError;
-        if (result != Ok)
-            m_log.warn("{}: flush failed: {}", m_name, std::strerror(errno));
-        count(m_counters.flushes);
-        count(m_counters.system_calls);
-        count(m_counters.flush_nanoseconds,
-            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+    case Flush:
+        result = flush();
         break;
-    }
     case GetId:
         count(m_counters.other_requests);
         result = get_id(state, chain, writable_data);
@@ -248,6 +241,27 @@ std::optional<uint32_t> BlockDevice::begin_request(QueueState& state, Descriptor
     }
     *status = result;
     return written + 1;
+}
+
+BlockDevice::RequestStatus BlockDevice::flush()
+{
+    count(m_counters.flushes);
+    // A write that completes after this exchange sets the flag again, so the
+    // next flush covers it; one completed before it is in the fdatasync below.
+    if (!m_unflushed_writes.exchange(false)) {
+        count(m_counters.clean_flushes);
+        return Ok;
+    }
+    auto const start = std::chrono::steady_clock::now();
+    bool const synced = fdatasync(m_image.get()) == 0;
+    count(m_counters.system_calls);
+    count(m_counters.flush_nanoseconds,
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+    if (synced)
+        return Ok;
+    m_log.warn("{}: flush failed: {}", m_name, std::strerror(errno));
+    m_unflushed_writes.store(true); // The next flush tries again.
+    return IoError;
 }
 
 BlockDevice::RequestStatus BlockDevice::check_transfer(QueueState& state, DescriptorChain const& chain, RequestHeader const& header, uint64_t length)
@@ -297,6 +311,8 @@ std::optional<uint32_t> BlockDevice::continue_transfer(QueueState& state, Descri
     uint64_t calls = 0;
     bool const moved = transfer_synchronously(m_image.get(), state.iovecs, 0, offset, is_read, calls);
     count(m_counters.system_calls, calls);
+    if (!is_read)
+        note_write_completed(); // Even a failed write may have changed part of the image.
     if (moved) {
         transfer.done += piece;
         budget -= piece;

@@ -90,6 +90,7 @@ public:
         uint64_t writes { 0 };
         uint64_t write_bytes { 0 };
         uint64_t flushes { 0 };
+        uint64_t clean_flushes { 0 };     // Of those, flushes with no write completed since the last fdatasync: none was needed.
         uint64_t flush_nanoseconds { 0 }; // Spent in the host's fdatasync.
         uint64_t other_requests { 0 };    // GET_ID, unsupported types, transfers that failed their checks.
         uint64_t system_calls { 0 };      // preadv, pwritev, io_uring_enter and fdatasync.
@@ -111,6 +112,7 @@ private:
         std::atomic<uint64_t> writes { 0 };
         std::atomic<uint64_t> write_bytes { 0 };
         std::atomic<uint64_t> flushes { 0 };
+        std::atomic<uint64_t> clean_flushes { 0 };
         std::atomic<uint64_t> flush_nanoseconds { 0 };
         std::atomic<uint64_t> other_requests { 0 };
         std::atomic<uint64_t> system_calls { 0 };
@@ -140,6 +142,11 @@ private:
     std::optional<uint32_t> continue_transfer(QueueState& state, DescriptorChain const& chain, uint64_t& budget);
     RequestStatus check_transfer(QueueState& state, DescriptorChain const& chain, RequestHeader const& header, uint64_t length);
     RequestStatus get_id(QueueState& state, DescriptorChain const& chain, uint64_t length);
+    // A write ended (moved or failed) on some queue: the next flush must reach the image.
+    void note_write_completed() { m_unflushed_writes.store(true); }
+    // VIRTIO_BLK_T_FLUSH: makes every write completed before it durable, with
+    // one fdatasync of the image, or none when no write completed since the last.
+    RequestStatus flush();
 
     FileDescriptor m_image;
     uint64_t m_capacity { 0 }; // In sectors.
@@ -151,6 +158,9 @@ private:
     QueueState m_direct; // handle_request()'s, outside any queue.
     RateLimitedLog m_log;
     AtomicCounters m_counters;
+    // Set when a write completes, cleared by the flush that syncs it.
+    // Starts set: the image may hold pages written before vmm opened it.
+    std::atomic<bool> m_unflushed_writes { true };
 };
 
 }
