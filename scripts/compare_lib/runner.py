@@ -4,6 +4,7 @@ scripts/nested-kvm run whose L1 shell script measures its own baseline too."""
 
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -63,6 +64,34 @@ NESTED_SUBJECTS = [
 ]
 
 
+EXT4_BASELINE_LABEL = "nested-baseline-ext4-bench"
+
+
+def ext4_baseline_note(runs_by_label):
+    """The VM's file figures next to L1 writing through the same ext4 image
+    (loop-mounted on the same tmpfs), or None when L1 could not mount it."""
+    ext4 = runs_by_label.get(EXT4_BASELINE_LABEL)
+    vm = runs_by_label.get("nested-vm-bench")
+    if not ext4 or not ext4.results:
+        return None
+    medians = {}
+    for name, runs in (("ext4", ext4), ("vm", vm)):
+        for metric in ("write_mib_s", "read_mib_s"):
+            values = [result[metric] for result in (runs.results if runs else []) if metric in result]
+            if values:
+                medians[(name, metric)] = statistics.median(values)
+    parts = []
+    for metric, what in (("write_mib_s", "write+fsync"), ("read_mib_s", "read")):
+        if ("ext4", metric) not in medians:
+            continue
+        text = f"{what} {medians[('ext4', metric)]:.1f} MiB/s"
+        if ("vm", metric) in medians and medians[("vm", metric)] > 0:
+            text += f" (the VM's cost factor against it: {medians[('ext4', metric)] / medians[('vm', metric)]:.2f}×)"
+        parts.append(text)
+    return ("L1 baseline on the VM's own filesystem (the rootfs image's ext4, loop-mounted on the same tmpfs; "
+            "the baseline row writes to tmpfs, where fsync does nothing): " + ", ".join(parts)) if parts else None
+
+
 def nested_script(plan):
     """The shell script that runs in L1: host description, then the rounds."""
     bench = plan.bench_command(plan.nested_bench)
@@ -81,7 +110,7 @@ def nested_script(plan):
         "# the script first moves itself into a tmpfs root.",
         "if [ -z \"${COMPARE_IN_TMPFS:-}\" ]; then",
         "    mkdir -p /newroot && mount -t tmpfs -o size=90% tmpfs /newroot",
-        "    for path in /bin /sbin /usr /lib /lib64 /etc /vmm /workload /bzImage /rootfs.ext4 /rootfs.tar /compare.sh; do",
+        "    for path in /bin /sbin /usr /lib /lib64 /etc /nested /vmm /workload /bzImage /rootfs.ext4 /rootfs.tar /compare.sh; do",
         "        [ -e \"$path\" ] && cp -a \"$path\" /newroot/",
         "    done",
         "    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/run",
@@ -99,6 +128,12 @@ def nested_script(plan):
         "    echo '+memory +pids +cpu' >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null",
         "else echo 'compare-host cgroup=none'; fi",
         "mkdir -p /rootfs && tar -xf /rootfs.tar -C /rootfs",
+        # The baseline's files go to L1's tmpfs, where fsync does nothing, while
+        # the VM's go through ext4 and its journal: the bench also runs on a copy
+        # of the VM's image loop-mounted on the same tmpfs (a note, not a row).
+        "insmod /nested/modules/loop.ko 2>/dev/null; mkdir -p /ext4root; ext4=no",
+        "if cp /rootfs.ext4 /ext4.img && mount -o loop /ext4.img /ext4root; then ext4=yes; "
+        "else echo 'compare-host ext4=unavailable'; fi",
     ]
     for phase, rounds, memory_phase in (("true", plan.nested_true_rounds, False),
                                         ("bench", plan.nested_bench_rounds, True)):
@@ -109,6 +144,11 @@ def nested_script(plan):
                 time_command = ["/workload", "time", "--runs", "1", "--label", f"{subject_id}-{phase}",
                                 "--timeout", str(timeout), *memory, "--", *argv]
                 lines.append(shlex.join(time_command))
+            if phase == "bench":
+                ext4_bench = ["/ext4root" + bench[0]] + bench[1:-1] + ["/ext4root/var/tmp"]
+                lines.append("[ \"$ext4\" = no ] || " + shlex.join(
+                    ["/workload", "time", "--runs", "1", "--label", EXT4_BASELINE_LABEL, "--timeout", str(timeout), "--",
+                     *ext4_bench]))
     lines += network.nested_script_lines(plan)
     lines.append("exit 0")
     return "\n".join(lines) + "\n"

@@ -10,7 +10,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 
-from compare_lib import check, markdown, network, plots, schema  # noqa: E402
+from compare_lib import check, markdown, network, plots, runner, schema  # noqa: E402
+from compare_lib.parse import parse_workload_output  # noqa: E402
+from compare_lib.plan import Plan  # noqa: E402
 from compare_lib.metrics import ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "report.json")
@@ -107,6 +109,25 @@ class RatioTest(unittest.TestCase):
         # Throughput is inverted so that above 1 always means "costs more".
         self.assertAlmostEqual(ratios["local"]["local-vmm-container"]["read_mib_s"], 675 / 665)
         self.assertNotIn("local-baseline", ratios["local"])
+
+    def test_nested_vm_files_next_to_l1_on_the_same_ext4(self):
+        # L1's bench on the loop-mounted image and the VM's, as the L1 script prints them.
+        output = "\n".join([
+            "workload-child label=nested-baseline-ext4-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
+            "write_mib_s=150.0 read_mib_s=300.0",
+            "workload-child label=nested-baseline-ext4-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
+            "write_mib_s=110.0 read_mib_s=260.0",
+            "workload-child label=nested-vm-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
+            "write_mib_s=65.0 read_mib_s=1000.0",
+        ])
+        note = runner.ext4_baseline_note(parse_workload_output(output))
+        self.assertIn("write+fsync 130.0 MiB/s (the VM's cost factor against it: 2.00×)", note)
+        self.assertIn("read 280.0 MiB/s", note)
+        self.assertIn("fsync does nothing", note)
+        self.assertIsNone(runner.ext4_baseline_note(parse_workload_output("")), "no note when L1 could not mount it")
+        script = runner.nested_script(Plan(True))
+        self.assertIn("mount -o loop /ext4.img /ext4root", script)
+        self.assertIn("--label nested-baseline-ext4-bench", script)
 
     def test_no_ratios_without_a_baseline(self):
         report = load_fixture()
