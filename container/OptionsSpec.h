@@ -3,8 +3,6 @@
 #include "container/Container.h"
 #include "container/ContainerSpec.h"
 
-#include <string>
-
 namespace vmm::container {
 
 // The spec of `vmm --container ROOTFS [flags] [-- CMD...]`: the rootfs as a

@@ -83,18 +83,22 @@ public:
 
     // What the device served since it was made, over all queues (for -v at
     // exit, benchmarks and tests): requests by type, their bytes, and the
-    // host system calls that moved the data and flushed the image.
-    struct Counters {
-        uint64_t reads { 0 };
-        uint64_t read_bytes { 0 };
-        uint64_t writes { 0 };
-        uint64_t write_bytes { 0 };
-        uint64_t flushes { 0 };
-        uint64_t clean_flushes { 0 };     // Of those, flushes with no write completed since the last fdatasync: none was needed.
-        uint64_t flush_nanoseconds { 0 }; // Spent in the host's fdatasync.
-        uint64_t other_requests { 0 };    // GET_ID, unsupported types, transfers that failed their checks.
-        uint64_t system_calls { 0 };      // preadv, pwritev, io_uring_enter and fdatasync.
+    // host system calls that moved the data and flushed the image. `Value`
+    // is uint64_t for a reading and a relaxed atomic for the device's own
+    // (queues count from their own threads).
+    template<typename Value>
+    struct CounterSet {
+        Value reads { 0 };
+        Value read_bytes { 0 };
+        Value writes { 0 };
+        Value write_bytes { 0 };
+        Value flushes { 0 };
+        Value clean_flushes { 0 };     // Of those, flushes with no write completed since the last fdatasync: none was needed.
+        Value flush_nanoseconds { 0 }; // Spent in the host's fdatasync.
+        Value other_requests { 0 };    // GET_ID, unsupported types, transfers that failed their checks.
+        Value system_calls { 0 };      // preadv, pwritev, io_uring_enter and fdatasync.
     };
+    using Counters = CounterSet<uint64_t>;
     Counters counters() const;
     std::string statistics() const override;
     // Serves one request to the end and writes its status byte; returns the
@@ -105,18 +109,6 @@ public:
 private:
     friend class UringBlockBackend; // Checks requests with begin_request() and moves their data itself.
 
-    // Counters' fields as relaxed atomics: queues count from their own threads.
-    struct AtomicCounters {
-        std::atomic<uint64_t> reads { 0 };
-        std::atomic<uint64_t> read_bytes { 0 };
-        std::atomic<uint64_t> writes { 0 };
-        std::atomic<uint64_t> write_bytes { 0 };
-        std::atomic<uint64_t> flushes { 0 };
-        std::atomic<uint64_t> clean_flushes { 0 };
-        std::atomic<uint64_t> flush_nanoseconds { 0 };
-        std::atomic<uint64_t> other_requests { 0 };
-        std::atomic<uint64_t> system_calls { 0 };
-    };
     static void count(std::atomic<uint64_t>& counter, uint64_t amount = 1) { counter.fetch_add(amount, std::memory_order_relaxed); }
 
     // A read or write under way, resumed by the next pass.
@@ -157,7 +149,7 @@ private:
     std::vector<QueueState> m_queues;
     QueueState m_direct; // handle_request()'s, outside any queue.
     RateLimitedLog m_log;
-    AtomicCounters m_counters;
+    CounterSet<std::atomic<uint64_t>> m_counters;
     // Set when a write completes, cleared by the flush that syncs it.
     // Starts set: the image may hold pages written before vmm opened it.
     std::atomic<bool> m_unflushed_writes { true };
