@@ -7,6 +7,7 @@
 #include "vmm/devices/virtio/VirtioDevices.h"
 #include "vmm/arch/Architecture.h"
 #include "vmm/kvm/Kvm.h"
+#include "tests/virtio/KvmDeviceMachine.h"
 #include "tests/virtio/QueueDriver.h"
 
 #include <cstdlib>
@@ -194,17 +195,10 @@ TEST(VirtioDevices, KernelCommandLineEntry)
 
 TEST(VirtioDevices, FactoriesWireDevicesToKvm)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0)
-        GTEST_SKIP() << "needs /dev/kvm";
-    // The host's /dev/kvm is for the host's architecture, and qemu-user passes no KVM ioctl on.
-    if (std::getenv("VMM_TEST_EMULATOR"))
-        GTEST_SKIP() << "needs /dev/kvm of the tests' own architecture, not under " << std::getenv("VMM_TEST_EMULATOR");
-    auto kvm = kvm::Kvm::open();
-    auto vm = kvm::VirtualMachine::create(kvm);
-    auto const vcpus = arch::create_interrupt_controller_and_vcpus(kvm, vm, 1);
-    auto memory = GuestMemory::create_flat(1 << 20);
-    EventLoop loop;
-    DeviceContext context { memory, vm, loop, 0xc0000000, 5, 1, nullptr };
+    if (auto const reason = kvm_device_machine_unavailable())
+        GTEST_SKIP() << *reason;
+    KvmDeviceMachine machine;
+    auto const context = machine.context(0xc0000000, 5);
 
     FileDescriptor image(memfd_create("factory-image", MFD_CLOEXEC));
     ASSERT_EQ(ftruncate(image.get(), 1 << 20), 0);
@@ -217,7 +211,7 @@ TEST(VirtioDevices, FactoriesWireDevicesToKvm)
     int fds[2];
     ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
     FileDescriptor output_read(fds[0]), output_write(fds[1]);
-    DeviceContext console_context { memory, vm, loop, 0xc0001000, 6, 1, nullptr };
+    auto const console_context = machine.context(0xc0001000, 6);
     auto console = create_console_device(console_context, std::make_shared<ConsoleOutput>(output_write.get()));
     console->transport()->read(VIRTIO_MMIO_DEVICE_ID, { reinterpret_cast<uint8_t*>(&value), 4 });
     EXPECT_EQ(value, 3u);

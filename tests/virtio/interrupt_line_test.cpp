@@ -9,6 +9,7 @@
 #include "vmm/devices/virtio/MmioTransport.h"
 #include "vmm/devices/virtio/VirtioDevices.h"
 #include "vmm/kvm/Kvm.h"
+#include "tests/virtio/KvmDeviceMachine.h"
 #include "tests/virtio/QueueDriver.h"
 
 #include <cstdlib>
@@ -50,17 +51,12 @@ uint8_t pic_requests(kvm::VirtualMachine const& vm)
 
 TEST(LinePulseInterrupt, ABlockDeviceInterruptIsOnItsPinWhenThePassEnds)
 {
-    if (access("/dev/kvm", R_OK | W_OK) != 0)
-        GTEST_SKIP() << "needs /dev/kvm";
-    if (std::getenv("VMM_TEST_EMULATOR"))
-        GTEST_SKIP() << "needs /dev/kvm of the tests' own architecture, not under " << std::getenv("VMM_TEST_EMULATOR");
-    auto kvm = kvm::Kvm::open();
-    auto vm = kvm::VirtualMachine::create(kvm);
-    auto const vcpus = arch::create_interrupt_controller_and_vcpus(kvm, vm, 1);
-    auto memory = GuestMemory::create_flat(1 << 20);
-    EventLoop loop;
+    if (auto const reason = kvm_device_machine_unavailable())
+        GTEST_SKIP() << *reason;
+    KvmDeviceMachine machine;
+    auto& memory = machine.memory;
     constexpr uint32_t pin = 5;
-    DeviceContext context { memory, vm, loop, 0xc0000000, pin, 1, nullptr };
+    auto const context = machine.context(0xc0000000, pin);
     FileDescriptor image(memfd_create("interrupt-line-image", MFD_CLOEXEC));
     ASSERT_EQ(ftruncate(image.get(), 1 << 20), 0);
     auto const device = create_block_device(context, DiskOptions { "/proc/self/fd/" + std::to_string(image.get()), DiskAccess::ReadOnly });
@@ -71,7 +67,7 @@ TEST(LinePulseInterrupt, ABlockDeviceInterruptIsOnItsPinWhenThePassEnds)
     QueueDriver const* queues[] = { &driver };
     ASSERT_EQ(initialise(*transport, feature::version_1, queues), 15u);
     transport->process_queues(); // What DRIVER_OK kicked: nothing is available, nothing interrupts.
-    EXPECT_EQ(pic_requests(vm) & (1u << pin), 0) << "an interrupt before any request";
+    EXPECT_EQ(pic_requests(machine.vm) & (1u << pin), 0) << "an interrupt before any request";
 
     // A 4 KiB read: header, data, status.
     memory.write_object(GuestAddress(0x10000), BlockDevice::RequestHeader { BlockDevice::In, 0, 0 });
@@ -84,7 +80,7 @@ TEST(LinePulseInterrupt, ABlockDeviceInterruptIsOnItsPinWhenThePassEnds)
     EXPECT_EQ(memory.read_object<uint8_t>(0x10020), BlockDevice::Ok);
     // The pulse came from this thread (an irqfd would leave it to a kworker):
     // its rising edge is latched in the PIC until the guest takes it.
-    EXPECT_NE(pic_requests(vm) & (1u << pin), 0) << "the used buffer's interrupt did not reach pin " << pin;
+    EXPECT_NE(pic_requests(machine.vm) & (1u << pin), 0) << "the used buffer's interrupt did not reach pin " << pin;
 }
 #endif
 
