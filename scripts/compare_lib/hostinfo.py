@@ -84,6 +84,11 @@ def local_host(vmm):
 
 def nested_host(described):
     """The nested SVM host (L1) from its `compare-host` lines."""
+    notes = ["every instruction of L1 and of its guests is emulated by QEMU TCG: compare rows of this host "
+             "with each other only"]
+    if described.get("disk"):
+        notes.append(f"files: the baseline's bench directory and vmm --container's writable layers on "
+                     f"{described['disk']}; the VM writes through ext4 in its own copy of the image in L1 RAM")
     return {
         "name": "nested SVM KVM host (L1) under QEMU TCG, by scripts/nested-kvm",
         "short_name": "nested SVM host (L1, QEMU TCG)",
@@ -95,8 +100,7 @@ def nested_host(described):
         "nested_in_emulator": True,
         "cgroup": described.get("cgroup", "unknown"),
         "cpus": int(described.get("cpus", "1") or 1),
-        "notes": ["every instruction of L1 and of its guests is emulated by QEMU TCG: compare rows of this host "
-                  "with each other only"],
+        "notes": notes,
     }
 
 

@@ -1,6 +1,7 @@
 """Runs the subjects: the local ones one after another in rounds (so that
 load from elsewhere falls on all of them alike), the nested ones in a single
-scripts/nested-kvm run whose L1 shell script measures its own baseline too."""
+scripts/nested-kvm run whose L1 shell script measures its own baseline too,
+writing to the same filesystem as the subjects (NESTED_DISK)."""
 
 import os
 import shlex
@@ -56,46 +57,70 @@ def run_local(paths, plan, subjects, runs_by_label):
 
 NESTED_SUBJECTS = [
     ("nested-baseline", "L1 host (baseline)", "baseline",
-     "the rootfs's binaries run directly in L1 (rootfs unpacked into L1's RAM)"),
+     "the rootfs's binaries run directly in L1 (rootfs unpacked into L1's RAM), bench files in /disk/var/tmp"),
     ("nested-vm", "vmm boot (microVM)", "vm",
      f"/vmm boot --timings --mem {GUEST_MEMORY_MIB}M /bzImage /rootfs.ext4 -- CMD (image in L1's RAM)"),
     ("nested-vmm-container", "vmm --container", "container",
-     "/vmm --container /rootfs --timings --mem 1G --pids 1024 -- CMD (cgroup v2 mounted by the script)"),
+     "/vmm --container /rootfs --timings --mem 1G --pids 1024 -- CMD (cgroup v2 mounted by the script, "
+     "writable layers on /disk)"),
 ]
 
 
-EXT4_BASELINE_LABEL = "nested-baseline-ext4-bench"
+# Where L1's baseline and `vmm --container` write: a copy of the VM's image
+# loop-mounted in L1's RAM, so that they and the VM all write through ext4 with
+# the same tmpfs below it (the VM through its own copy); a plain directory on
+# L1's tmpfs where L1 cannot loop-mount the image.
+NESTED_DISK = "/disk"
+TMPFS_BASELINE_LABEL = "nested-baseline-tmpfs-bench"
 
 
-def ext4_baseline_note(runs_by_label):
-    """The VM's file figures next to L1 writing through the same ext4 image
-    (loop-mounted on the same tmpfs), or None when L1 could not mount it."""
-    ext4 = runs_by_label.get(EXT4_BASELINE_LABEL)
+def tmpfs_baseline_note(runs_by_label):
+    """The VM's file figures next to L1 writing to its tmpfs (where fsync does
+    nothing): the figure the baseline row showed before it moved to ext4.
+    None when there is no such run (L1 could not mount the image, so the
+    baseline row itself is on tmpfs)."""
+    tmpfs = runs_by_label.get(TMPFS_BASELINE_LABEL)
     vm = runs_by_label.get("nested-vm-bench")
-    if not ext4 or not ext4.results:
+    if not tmpfs or not tmpfs.results:
         return None
     medians = {}
-    for name, runs in (("ext4", ext4), ("vm", vm)):
+    for name, runs in (("tmpfs", tmpfs), ("vm", vm)):
         for metric in ("write_mib_s", "read_mib_s"):
             values = [result[metric] for result in (runs.results if runs else []) if metric in result]
             if values:
                 medians[(name, metric)] = statistics.median(values)
     parts = []
     for metric, what in (("write_mib_s", "write+fsync"), ("read_mib_s", "read")):
-        if ("ext4", metric) not in medians:
+        if ("tmpfs", metric) not in medians:
             continue
-        text = f"{what} {medians[('ext4', metric)]:.1f} MiB/s"
+        text = f"{what} {medians[('tmpfs', metric)]:.1f} MiB/s"
         if ("vm", metric) in medians and medians[("vm", metric)] > 0:
-            text += f" (the VM's cost factor against it: {medians[('ext4', metric)] / medians[('vm', metric)]:.2f}×)"
+            text += f" (the VM's cost factor against it: {medians[('tmpfs', metric)] / medians[('vm', metric)]:.2f}×)"
         parts.append(text)
-    return ("L1 baseline on the VM's own filesystem (the rootfs image's ext4, loop-mounted on the same tmpfs; "
-            "the baseline row writes to tmpfs, where fsync does nothing): " + ", ".join(parts)) if parts else None
+    return ("L1 baseline on L1's tmpfs instead (where fsync does nothing; the baseline row writes through ext4 "
+            "as the VM does): " + ", ".join(parts)) if parts else None
+
+
+def nested_disk_lines():
+    """L1's set-up of NESTED_DISK: sets $disk to ext4 or tmpfs, prints it as a
+    compare-host line and binds the disk's var/lib/vmm over /var/lib/vmm, where
+    `vmm --container` keeps its writable layers (container/WritableLayer.h)."""
+    return [
+        f"insmod /nested/modules/loop.ko 2>/dev/null; mkdir -p {NESTED_DISK}",
+        f"if cp /rootfs.ext4 /disk.img && mount -o loop /disk.img {NESTED_DISK}; then disk=ext4",
+        "else disk=tmpfs; rm -f /disk.img; fi",
+        f"mkdir -p {NESTED_DISK}/var/tmp {NESTED_DISK}/var/lib/vmm /var/lib/vmm",
+        f"mount --bind {NESTED_DISK}/var/lib/vmm /var/lib/vmm",
+        "if [ $disk = ext4 ]; then echo 'compare-host disk=ext4 (a copy of the rootfs image loop-mounted in L1 RAM)'",
+        "else echo 'compare-host disk=tmpfs (L1 could not loop-mount the rootfs image; fsync does nothing there)'; fi",
+    ]
 
 
 def nested_script(plan):
     """The shell script that runs in L1: host description, then the rounds."""
     bench = plan.bench_command(plan.nested_bench)
-    baseline_bench = ["/rootfs" + bench[0]] + bench[1:-1] + ["/rootfs/var/tmp"]
+    baseline_bench = ["/rootfs" + bench[0]] + bench[1:-1] + [NESTED_DISK + "/var/tmp"]
+    tmpfs_bench = ["/rootfs" + bench[0]] + bench[1:-1] + ["/rootfs/var/tmp"]
     vm = ["/vmm", "boot", "--timings", "--mem", f"{GUEST_MEMORY_MIB}M", "/bzImage", "/rootfs.ext4", "--"]
     container = ["/vmm", "--container", "/rootfs", "--timings", "--mem", "1G", "--pids", "1024", "--"]
     commands = {
@@ -128,12 +153,7 @@ def nested_script(plan):
         "    echo '+memory +pids +cpu' >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null",
         "else echo 'compare-host cgroup=none'; fi",
         "mkdir -p /rootfs && tar -xf /rootfs.tar -C /rootfs",
-        # The baseline's files go to L1's tmpfs, where fsync does nothing, while
-        # the VM's go through ext4 and its journal: the bench also runs on a copy
-        # of the VM's image loop-mounted on the same tmpfs (a note, not a row).
-        "insmod /nested/modules/loop.ko 2>/dev/null; mkdir -p /ext4root; ext4=no",
-        "if cp /rootfs.ext4 /ext4.img && mount -o loop /ext4.img /ext4root; then ext4=yes; "
-        "else echo 'compare-host ext4=unavailable'; fi",
+        *nested_disk_lines(),
     ]
     for phase, rounds, memory_phase in (("true", plan.nested_true_rounds, False),
                                         ("bench", plan.nested_bench_rounds, True)):
@@ -145,10 +165,9 @@ def nested_script(plan):
                                 "--timeout", str(timeout), *memory, "--", *argv]
                 lines.append(shlex.join(time_command))
             if phase == "bench":
-                ext4_bench = ["/ext4root" + bench[0]] + bench[1:-1] + ["/ext4root/var/tmp"]
-                lines.append("[ \"$ext4\" = no ] || " + shlex.join(
-                    ["/workload", "time", "--runs", "1", "--label", EXT4_BASELINE_LABEL, "--timeout", str(timeout), "--",
-                     *ext4_bench]))
+                lines.append("[ $disk = tmpfs ] || " + shlex.join(
+                    ["/workload", "time", "--runs", "1", "--label", TMPFS_BASELINE_LABEL, "--timeout", str(timeout), "--",
+                     *tmpfs_bench]))
     lines += network.nested_script_lines(plan)
     lines.append("exit 0")
     return "\n".join(lines) + "\n"

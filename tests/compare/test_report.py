@@ -4,17 +4,20 @@ schema check, the Markdown report, the plots and the output check."""
 import copy
 import json
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 
-from compare_lib import check, markdown, network, plots, runner, schema  # noqa: E402
-from compare_lib.parse import parse_workload_output  # noqa: E402
+from compare_lib import check, hostinfo, markdown, network, plots, runner, schema  # noqa: E402
+from compare_lib.parse import parse_host_lines, parse_workload_output  # noqa: E402
 from compare_lib.plan import Plan  # noqa: E402
 from compare_lib.metrics import ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
 
+PROJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "report.json")
 
 
@@ -110,30 +113,82 @@ class RatioTest(unittest.TestCase):
         self.assertAlmostEqual(ratios["local"]["local-vmm-container"]["read_mib_s"], 675 / 665)
         self.assertNotIn("local-baseline", ratios["local"])
 
-    def test_nested_vm_files_next_to_l1_on_the_same_ext4(self):
-        # L1's bench on the loop-mounted image and the VM's, as the L1 script prints them.
-        output = "\n".join([
-            "workload-child label=nested-baseline-ext4-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
-            "write_mib_s=150.0 read_mib_s=300.0",
-            "workload-child label=nested-baseline-ext4-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
-            "write_mib_s=110.0 read_mib_s=260.0",
-            "workload-child label=nested-vm-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
-            "write_mib_s=65.0 read_mib_s=1000.0",
-        ])
-        note = runner.ext4_baseline_note(parse_workload_output(output))
-        self.assertIn("write+fsync 130.0 MiB/s (the VM's cost factor against it: 2.00×)", note)
-        self.assertIn("read 280.0 MiB/s", note)
-        self.assertIn("fsync does nothing", note)
-        self.assertIsNone(runner.ext4_baseline_note(parse_workload_output("")), "no note when L1 could not mount it")
-        script = runner.nested_script(Plan(True))
-        self.assertIn("mount -o loop /ext4.img /ext4root", script)
-        self.assertIn("--label nested-baseline-ext4-bench", script)
-
     def test_no_ratios_without_a_baseline(self):
         report = load_fixture()
         report["subjects"] = [entry for entry in report["subjects"] if entry["kind"] != "baseline"]
         self.assertEqual(ratios_to_baseline(report), {})
         self.assertIn("No host has both a measured baseline", markdown.render(report))
+
+
+class NestedDiskTest(unittest.TestCase):
+    """L1's baseline and vmm --container write to the same ext4 as the VM
+    (a loop-mounted copy of its image), or all but the VM to tmpfs."""
+
+    def run_disk_set_up(self, loop_mount_status):
+        # The set-up lines under sh, with mount, cp and the rest replaced by
+        # functions that log their arguments (mount -o loop fails or not).
+        stubs = "\n".join([
+            "insmod() { :; }",
+            "cp() { echo \"call cp $*\"; }",
+            "rm() { echo \"call rm $*\"; }",
+            "mkdir() { echo \"call mkdir $*\"; }",
+            "mount() { echo \"call mount $*\"; case \"$*\" in *loop*) return %d;; esac; }" % loop_mount_status,
+        ])
+        script = stubs + "\n" + "\n".join(runner.nested_disk_lines()) + "\necho \"disk is $disk\"\n"
+        result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.splitlines()
+
+    @staticmethod
+    def layers_directory():
+        with open(os.path.join(PROJECT, "container", "WritableLayer.h")) as file:
+            return re.search(r'writable_layers_directory = "([^"]+)"', file.read()).group(1)
+
+    def test_baseline_and_layers_on_the_loop_mounted_ext4(self):
+        output = self.run_disk_set_up(0)
+        self.assertIn("call mount -o loop /disk.img /disk", output)
+        self.assertIn("disk is ext4", output)
+        host = hostinfo.nested_host(parse_host_lines("\n".join(output)))
+        self.assertTrue(any("on ext4 (a copy of the rootfs image" in note for note in host["notes"]), host["notes"])
+        # vmm --container's layers (under /var/lib/vmm) land on the disk.
+        self.assertIn("call mount --bind /disk/var/lib/vmm /var/lib/vmm", output)
+        self.assertTrue(self.layers_directory().startswith("/var/lib/vmm/"))
+
+    def test_fallback_to_tmpfs(self):
+        output = self.run_disk_set_up(32)
+        self.assertIn("disk is tmpfs", output)
+        self.assertIn("call rm -f /disk.img", output)
+        self.assertIn("call mount --bind /disk/var/lib/vmm /var/lib/vmm", output)
+        host = hostinfo.nested_host(parse_host_lines("\n".join(output)))
+        self.assertTrue(any("on tmpfs (L1 could not loop-mount" in note for note in host["notes"]), host["notes"])
+        self.assertFalse(any("files:" in note for note in hostinfo.nested_host({})["notes"]))
+
+    def test_script_writes_the_baseline_to_the_disk(self):
+        lines = runner.nested_script(Plan(True)).splitlines()
+        self.assertLess(lines.index(runner.nested_disk_lines()[0]),
+                        min(index for index, line in enumerate(lines) if "/workload time" in line),
+                        "the disk is set up before the first round")
+        baseline = [line for line in lines if "--label nested-baseline-bench" in line]
+        self.assertTrue(baseline and all(line.endswith("--dir /disk/var/tmp") for line in baseline), baseline)
+        # The tmpfs run is a note, made only when the baseline row is not on tmpfs already.
+        tmpfs = [line for line in lines if f"--label {runner.TMPFS_BASELINE_LABEL}" in line]
+        self.assertTrue(tmpfs and all(line.startswith("[ $disk = tmpfs ] || ") and line.endswith("--dir /rootfs/var/tmp")
+                                      for line in tmpfs), tmpfs)
+
+    def test_tmpfs_note(self):
+        output = "\n".join([
+            f"workload-child label={runner.TMPFS_BASELINE_LABEL} run=0 workload-result syscall_ns=1 spawn_us=1 "
+            "cpu_ms=1 write_mib_s=500.0 read_mib_s=300.0",
+            f"workload-child label={runner.TMPFS_BASELINE_LABEL} run=0 workload-result syscall_ns=1 spawn_us=1 "
+            "cpu_ms=1 write_mib_s=460.0 read_mib_s=260.0",
+            "workload-child label=nested-vm-bench run=0 workload-result syscall_ns=1 spawn_us=1 cpu_ms=1 "
+            "write_mib_s=80.0 read_mib_s=1000.0",
+        ])
+        note = runner.tmpfs_baseline_note(parse_workload_output(output))
+        self.assertIn("write+fsync 480.0 MiB/s (the VM's cost factor against it: 6.00×)", note)
+        self.assertIn("read 280.0 MiB/s", note)
+        self.assertIn("fsync does nothing", note)
+        self.assertIsNone(runner.tmpfs_baseline_note(parse_workload_output("")), "no note without a tmpfs run")
 
 
 class MarkdownTest(unittest.TestCase):
