@@ -216,22 +216,17 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         root = open_root_source(spec.root_path);
         if (spec.require_shell)
             check_has_shell(root);
-        if (::geteuid() == 0) {
-            sweep_stale_cgroups();
-            sweep_stale_writable_layers();
-        }
     }
     // Before the container process, so that it is gone (reaped) first.
     std::optional<network::Endpoint> endpoint;
     if (spec.bridge)
         endpoint.emplace(create_endpoint(*spec.bridge));
-    else if (spec.root_setup == RootSetup::Layered && ::geteuid() == 0)
-        network::sweep_stale_leases_if_any();
 
     std::unique_ptr<Cgroup> cgroup;
     if (!spec.cgroups_path.empty()) {
         cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary);
-        cgroup->apply(spec.resources);
+        // Before the clone: v1 denies every device and then allows each
+        // rule's, which would fail the child's own device nodes midway.
         if (spec.restrict_devices && ::geteuid() == 0)
             cgroup->restrict_devices(spec.device_rules);
         cgroup->prepare_join();
@@ -260,10 +255,14 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         writable_layer.emplace(::getpid(), users, groups);
         root.writable_layer = writable_layer->path();
     }
+    // What the parent prepares while the child sets up; a byte says it is
+    // done. A socket, so that writing to a child that already failed gives
+    // EPIPE (then its own message is read) instead of SIGPIPE.
+    auto prepared = Pipe::create_socket_pair();
     FileDescriptor init_program;
     std::optional<Pipe> marker;
     if (spec.init_kind == InitKind::Embedded) {
-        init_program = create_init_program();
+        init_program = create_empty_init_program();
         marker = Pipe::create();
     }
     // vmm --container relays its own terminal; OCI sends the master to the console socket.
@@ -289,11 +288,13 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         errors.read_end.reset();
         if (marker)
             marker->read_end.reset();
+        prepared.write_end.reset();
         if (terminal)
             terminal->read_end.reset();
         become_container_init({ spec, root, user_namespace, cgroup.get(),
             lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives,
-            sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(), terminal_fd,
+            sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(),
+            prepared.read_end.get(), terminal_fd,
             context.start_fd, context.preserve_fds, seccomp });
     }
     // Destroyed before the cgroup: an error path kills and reaps the
@@ -307,6 +308,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     errors.write_end.reset();
     if (marker)
         marker->write_end.reset();
+    prepared.read_end.reset();
     if (terminal)
         terminal->write_end.reset();
 
@@ -328,6 +330,24 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         }
         if (!write_all(sync.write_end.get(), go.data(), go.size()))
             throw_system_error("write", "(container sync pipe)");
+        sync.write_end.reset();
+        // While the child mounts its root (it waits for the byte before it
+        // runs anything of the container's): the cgroup's limits and the init
+        // it will execute; then what SIGKILLed runs left.
+        if (cgroup)
+            cgroup->apply(spec.resources);
+        if (init_program.is_valid())
+            fill_and_seal_init_program(init_program.get());
+        char const done = 1;
+        if (::send(prepared.write_end.get(), &done, 1, MSG_NOSIGNAL) != 1)
+            throw_system_error("send", "(container set-up socket)");
+        prepared.write_end.reset();
+        if (spec.root_setup == RootSetup::Layered && ::geteuid() == 0) {
+            sweep_stale_cgroups();
+            sweep_stale_writable_layers();
+            if (!endpoint)
+                network::sweep_stale_leases_if_any();
+        }
     } catch (Error const&) {
         init.kill_and_wait();
         auto message = read_all(errors.read_end.get());
@@ -335,7 +355,6 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             throw Error(message);
         throw;
     }
-    sync.write_end.reset();
 
     // The error pipe closes on the exec (or, for create, once the process
     // waits for start): empty means it is set up.

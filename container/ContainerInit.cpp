@@ -166,6 +166,14 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         ::umask(022);
     }
 
+    // Meanwhile the parent applied the cgroup's limits and filled and sealed
+    // init's memfd. Nothing of the container's runs before its byte: without
+    // it (the parent failed and kills us) no unlimited process or unsealed
+    // init can start.
+    if (!wait_for_byte(context.prepared_fd))
+        ::_exit(1);
+    ::close(context.prepared_fd);
+
     if (context.terminal_fd >= 0)
         attach_container_terminal(context.terminal_fd);
 
