@@ -127,11 +127,22 @@ void CgroupV1::apply(ResourceLimits const& limits)
 
 void CgroupV1::restrict_devices(std::span<DeviceRule const> rules)
 {
-    auto directory = directory_of("devices");
+    auto const deny_path = directory_of("devices") + "/devices.deny";
+    auto const allow_path = directory_of("devices") + "/devices.allow";
+    // Each list opened once (a container start writes a dozen rules): the
+    // kernel takes one rule per write.
+    auto deny = FileDescriptor::open(deny_path, O_WRONLY);
+    auto allow = FileDescriptor::open(allow_path, O_WRONLY);
+    auto write_rule = [](FileDescriptor const& file, std::string const& path, std::string const& rule) {
+        if (::write(file.get(), rule.data(), rule.size()) < 0)
+            throw_system_error("write " + rule + " to", path);
+    };
     // A new devices cgroup inherits its parent's list: deny all, then allow.
-    write_control_file(directory + "/devices.deny", "a");
-    for (auto const& rule : rules)
-        write_control_file(directory + (rule.effect == DeviceRuleEffect::Allow ? "/devices.allow" : "/devices.deny"), format_device_rule(rule));
+    write_rule(deny, deny_path, "a");
+    for (auto const& rule : rules) {
+        bool const allows = rule.effect == DeviceRuleEffect::Allow;
+        write_rule(allows ? allow : deny, allows ? allow_path : deny_path, format_device_rule(rule));
+    }
 }
 
 void CgroupV1::attach(pid_t pid)
