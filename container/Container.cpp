@@ -319,6 +319,11 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             write_id_maps(pid, spec.uid_mappings, spec.gid_mappings);
         if (endpoint)
             connect_to_bridge(*endpoint, pid);
+        // Hooks may change the cgroup (a device plugin's prestart hook
+        // does): its limits go in before them, or else while the child mounts.
+        bool const limits_before_hooks = context.hook_state && (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty());
+        if (cgroup && limits_before_hooks)
+            cgroup->apply(spec.resources);
         // The go byte, then the state the child's hooks read (with the PID
         // the host sees, which the child cannot know).
         std::string go(1, '\1');
@@ -334,7 +339,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         // While the child mounts its root (it waits for the byte before it
         // runs anything of the container's): the cgroup's limits and the init
         // it will execute; then what SIGKILLed runs left.
-        if (cgroup)
+        if (cgroup && !limits_before_hooks)
             cgroup->apply(spec.resources);
         if (init_program.is_valid())
             fill_and_seal_init_program(init_program.get());
