@@ -85,9 +85,11 @@ TEST_F(ContainerTerminalTest, CtrlAXStopsTheContainer)
 
 TEST_F(ContainerTerminalTest, SigtermEndsTheRunAndRestoresTheTerminal)
 {
-    TmuxSession session(wrapped("--container " + rootfs_directory + " -t -- sh -c 'echo started; sleep 30'") , 100, 30);
+    // Its own sleep (31 s), so that the pattern names this test's vmm and no
+    // other test's running at the same time.
+    TmuxSession session(wrapped("--container " + rootfs_directory + " -t -- sh -c 'echo started; sleep 31'"), 100, 30);
     ASSERT_TRUE(session.wait_for("started")) << session.screen();
-    ASSERT_EQ(std::system(("pkill -TERM -f '^" + vmm_binary + " --container " + rootfs_directory + " -t'").c_str()), 0);
+    ASSERT_EQ(std::system(("pkill -TERM -f '^" + vmm_binary + " --container " + rootfs_directory + " -t -- sh -c echo started; sleep 31$'").c_str()), 0);
     ASSERT_TRUE(session.wait_for("vmm-finished", std::chrono::seconds(5))) << session.screen();
     EXPECT_EQ(state(".status"), "143\n");
     EXPECT_EQ(state(".after"), state(".before")) << "the host terminal's mode was not restored";
