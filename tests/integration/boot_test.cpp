@@ -70,6 +70,10 @@ TEST(TestGuest, UserModeVirtioBlkDriverReadsTheDisk)
     EXPECT_NE(result.output.find("blk-driver: random-end requests="), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("blk-driver: interrupting-end requests="), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("blk-driver: queues=1\n"), std::string::npos) << "one vCPU, one queue:\n" << result.output;
+    // The notification cost probes ran to their end (the ioeventfd's before DRIVER_OK, which must not stop the device).
+    EXPECT_NE(result.output.find("blk-driver: trapped-end exits=200000\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("blk-driver: ioeventfd-end exits=100000\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("blk-driver: userspace-end exits=40000\n"), std::string::npos) << result.output;
 }
 
 TEST(TestGuest, UserModeVirtioBlkDriverUsesAQueuePerVcpu)
