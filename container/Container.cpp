@@ -222,15 +222,29 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     if (spec.bridge)
         endpoint.emplace(create_endpoint(*spec.bridge));
 
+    // The parent writes the cgroup's limits and device rules while the child
+    // mounts its root (which waits for the parent's byte before anything of
+    // the container's runs), except where that cannot be: hooks may change
+    // the cgroup (a device plugin's prestart hook does), so with hooks it is
+    // written before them; v1 takes device rules one by one (deny all, then
+    // allow each), which would fail the child's own device nodes midway, so
+    // they go in before the clone.
+    bool const has_runtime_hooks = context.hook_state && (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty());
+    bool const restrict_devices = spec.restrict_devices && ::geteuid() == 0;
+    bool devices_after_clone = false;
     std::unique_ptr<Cgroup> cgroup;
     if (!spec.cgroups_path.empty()) {
         cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary);
-        // Before the clone: v1 denies every device and then allows each
-        // rule's, which would fail the child's own device nodes midway.
-        if (spec.restrict_devices && ::geteuid() == 0)
+        devices_after_clone = restrict_devices && cgroup->restricts_devices_in_one_step() && !has_runtime_hooks;
+        if (restrict_devices && !devices_after_clone)
             cgroup->restrict_devices(spec.device_rules);
         cgroup->prepare_join();
     }
+    auto configure_cgroup = [&] {
+        cgroup->apply(spec.resources);
+        if (devices_after_clone)
+            cgroup->restrict_devices(spec.device_rules);
+    };
 
     std::vector<sock_filter> seccomp_program;
     std::span<sock_filter const> seccomp;
@@ -319,11 +333,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             write_id_maps(pid, spec.uid_mappings, spec.gid_mappings);
         if (endpoint)
             connect_to_bridge(*endpoint, pid);
-        // Hooks may change the cgroup (a device plugin's prestart hook
-        // does): its limits go in before them, or else while the child mounts.
-        bool const limits_before_hooks = context.hook_state && (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty());
-        if (cgroup && limits_before_hooks)
-            cgroup->apply(spec.resources);
+        if (cgroup && has_runtime_hooks)
+            configure_cgroup();
         // The go byte, then the state the child's hooks read (with the PID
         // the host sees, which the child cannot know).
         std::string go(1, '\1');
@@ -336,11 +347,10 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         if (!write_all(sync.write_end.get(), go.data(), go.size()))
             throw_system_error("write", "(container sync pipe)");
         sync.write_end.reset();
-        // While the child mounts its root (it waits for the byte before it
-        // runs anything of the container's): the cgroup's limits and the init
-        // it will execute; then what SIGKILLed runs left.
-        if (cgroup && !limits_before_hooks)
-            cgroup->apply(spec.resources);
+        // While the child mounts its root: the cgroup, the init it will
+        // execute, then what SIGKILLed runs left.
+        if (cgroup && !has_runtime_hooks)
+            configure_cgroup();
         if (init_program.is_valid())
             fill_and_seal_init_program(init_program.get());
         char const done = 1;

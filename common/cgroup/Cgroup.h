@@ -58,6 +58,11 @@ public:
     // Lets the container create and open only the devices of `rules`
     // (devices.allow on v1, a BPF device program on v2).
     virtual void restrict_devices(std::span<DeviceRule const> rules) = 0;
+    // Whether restrict_devices() takes effect in one step (v2: one BPF
+    // program attached) rather than rule by rule (v1: deny all, then allow
+    // each), so that it may run while the container's first process makes
+    // its own device nodes.
+    virtual bool restricts_devices_in_one_step() const = 0;
     // Moves process `pid` (all its threads) into the cgroup.
     virtual void attach(pid_t pid) = 0;
 

@@ -21,6 +21,7 @@ public:
 
     void apply(ResourceLimits const& limits) override;
     void restrict_devices(std::span<DeviceRule const> rules) override;
+    bool restricts_devices_in_one_step() const override { return false; }
     void attach(pid_t pid) override;
     void prepare_join() override;
     void join_from_child() override;
