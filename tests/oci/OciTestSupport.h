@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -112,8 +113,11 @@ public:
         auto error = m_scratch + "/runtime.err";
         std::vector<std::string> command { "/bin/sh", "-c", "exec \"$@\" >" + output + " 2>" + error, "sh", runtime_binary, "--root", m_root };
         command.insert(command.end(), arguments.begin(), arguments.end());
-        if (arguments.size() > 1 && (arguments[0] == "create" || arguments[0] == "run"))
+        if (arguments.size() > 1 && (arguments[0] == "create" || arguments[0] == "run")) {
+            // Tests call run() from several threads at once (concurrent creates).
+            std::lock_guard lock(m_created_lock);
             m_created.push_back(arguments.back());
+        }
         auto process = vmm::testing::run_process(command, { .timeout_seconds = timeout_seconds, .input = input, .streams = vmm::testing::OutputStreams::Separate });
         return { process.timed_out ? -1 : process.exit_status, read_text(output), read_text(error) };
     }
@@ -144,6 +148,7 @@ public:
 
     std::string m_scratch;
     std::string m_root;
+    std::mutex m_created_lock;
     std::vector<std::string> m_created;
 };
 
