@@ -141,8 +141,12 @@ void write_control_file(std::string const& path, std::string const& value)
     FileDescriptor file(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!file.is_valid())
         throw_system_error("open", path);
-    ssize_t written = ::write(file.get(), value.data(), value.size());
-    if (written < 0)
+    write_control_file(file.get(), path, value);
+}
+
+void write_control_file(int fd, std::string const& path, std::string const& value)
+{
+    if (::write(fd, value.data(), value.size()) < 0)
         throw_system_error("write " + value + " to", path);
 }
 

@@ -119,6 +119,8 @@ uint64_t cpu_quota_us(double cpus);
 // Writes `value` into the control file at `path` (one write, as the cgroup
 // file system wants it); errors name the file.
 void write_control_file(std::string const& path, std::string const& value);
+// The same into `fd`, already open on `path` (for a file written many times).
+void write_control_file(int fd, std::string const& path, std::string const& value);
 // Makes a cgroup directory. One left by a vmm that was killed (whose PID,
 // and so name, is now ours again) is removed first if it is empty.
 void make_cgroup_directory(std::string const& path);

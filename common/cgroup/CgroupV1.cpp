@@ -133,15 +133,11 @@ void CgroupV1::restrict_devices(std::span<DeviceRule const> rules)
     // kernel takes one rule per write.
     auto deny = FileDescriptor::open(deny_path, O_WRONLY);
     auto allow = FileDescriptor::open(allow_path, O_WRONLY);
-    auto write_rule = [](FileDescriptor const& file, std::string const& path, std::string const& rule) {
-        if (::write(file.get(), rule.data(), rule.size()) < 0)
-            throw_system_error("write " + rule + " to", path);
-    };
     // A new devices cgroup inherits its parent's list: deny all, then allow.
-    write_rule(deny, deny_path, "a");
+    write_control_file(deny.get(), deny_path, "a");
     for (auto const& rule : rules) {
         bool const allows = rule.effect == DeviceRuleEffect::Allow;
-        write_rule(allows ? allow : deny, allows ? allow_path : deny_path, format_device_rule(rule));
+        write_control_file(allows ? allow.get() : deny.get(), allows ? allow_path : deny_path, format_device_rule(rule));
     }
 }
 
