@@ -166,10 +166,10 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         ::umask(022);
     }
 
-    // Meanwhile the parent applied the cgroup's limits and filled and sealed
-    // init's memfd. Nothing of the container's runs before its byte: without
-    // it (the parent failed and kills us) no unlimited process or unsealed
-    // init can start.
+    // Meanwhile the parent wrote the cgroup (its limits; on v2 its device
+    // rules) and filled and sealed init's memfd. Nothing of the container's
+    // runs before its byte: without it (the parent failed and kills us) no
+    // unlimited process or unsealed init can start.
     if (!wait_for_byte(context.prepared_fd))
         ::_exit(1);
     ::close(context.prepared_fd);

@@ -28,7 +28,7 @@ struct ContainerInitContext {
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
     int marker_fd;   // InitKind::Embedded: write end for init's boot marker, kept open across execve.
     int init_program_fd; // InitKind::Embedded: guest/init in a memfd the parent fills and seals after the clone.
-    int prepared_fd; // Read end: a byte once the parent applied the cgroup's limits and sealed init_program_fd.
+    int prepared_fd; // Read end: a byte once the parent wrote the cgroup (limits; v2: device rules) and sealed init_program_fd.
     int terminal_fd; // ProcessTerminal::Pseudo: a socket for the pty master; -1 otherwise.
     int start_fd;    // create: closes error_fd, then waits for a byte here before the exec; -1: no wait.
     int preserve_fds; // Fds 3..3+N-1 stay open across the exec.
