@@ -51,6 +51,34 @@ if ! $tmux new-session -d -s probe true; then
     exit 1
 fi
 
+# bounded COMMAND...: COMMAND (a vmm that reads the caller's stdin) with a
+# deadline of run_limit seconds. Past it, where each of vmm's threads waits
+# (their kernel stacks in L1) goes to the script's stderr and vmm is killed:
+# a hang fails its check with that record instead of the whole outer boot.
+run_limit=120
+exec 4>&2
+bounded() {
+    exec 3<&0
+    "$@" <&3 3<&- &
+    pid=$!
+    exec 3<&-
+    (
+        sleep $run_limit
+        kill -0 $pid 2>/dev/null || exit 0
+        echo "hung for $run_limit s: $*"
+        for task in /proc/$pid/task/*; do
+            echo "  thread $(cat $task/comm) waits in $(cat $task/wchan):"
+            sed 's/^/    /' $task/stack
+        done
+        kill -9 $pid
+    ) >&4 2>&1 &
+    watcher=$!
+    wait $pid
+    status=$?
+    kill $watcher 2>/dev/null
+    return $status
+}
+
 same_terminal_mode() { [ -s $state/before ] && cmp -s $state/before $state/after; }
 status_is() { [ "$(cat $state/status 2>/dev/null)" = "$1" ]; }
 
@@ -130,12 +158,12 @@ head -c 65536 /dev/urandom > $state/random-virtio
 head -c 16384 $state/random-virtio > $state/random-serial
 for console in serial virtio; do
     sum=$(md5sum < $state/random-$console | cut -d' ' -f1)
-    printf 'a\nb\n' | $vmm --console $console -- wc -l > $state/output 2>&1
+    printf 'a\nb\n' | bounded $vmm --console $console -- wc -l > $state/output 2>&1
     check "$console-pipe-wc" output_is '2\n'
-    printf 'no newline at the end' | $vmm --console $console -- cat > $state/output 2>&1
+    printf 'no newline at the end' | bounded $vmm --console $console -- cat > $state/output 2>&1
     check "$console-pipe-last-line" output_is 'no newline at the end'
-    $vmm --console $console -- md5sum < $state/random-$console > $state/output 2>&1
+    bounded $vmm --console $console -- md5sum < $state/random-$console > $state/output 2>&1
     check "$console-file-binary" output_is "$sum  -\\n"
-    $vmm --console $console -- sh -c 'printf "x\ty\r\n\001z\n"; echo done' < /dev/null > $state/output 2>&1
+    bounded $vmm --console $console -- sh -c 'printf "x\ty\r\n\001z\n"; echo done' < /dev/null > $state/output 2>&1
     check "$console-byte-exact" output_is 'x\ty\r\n\001z\ndone\n'
 done
