@@ -234,7 +234,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     bool devices_after_clone = false;
     std::unique_ptr<Cgroup> cgroup;
     if (!spec.cgroups_path.empty()) {
-        cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary);
+        cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary, spec.cgroup_controllers);
         devices_after_clone = restrict_devices && cgroup->restricts_devices_in_one_step() && !has_runtime_hooks;
         if (restrict_devices && !devices_after_clone)
             cgroup->restrict_devices(spec.device_rules);
@@ -314,8 +314,6 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
-    if (writable_layer)
-        writable_layer->remove_stale_work_in_background();
     if (forwarder)
         forwarder->forward_to(pid);
     sync.read_end.reset();
@@ -363,6 +361,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             if (!endpoint)
                 network::sweep_stale_leases_if_any();
         }
+        if (writable_layer)
+            writable_layer->remove_stale_work();
     } catch (Error const&) {
         init.kill_and_wait();
         auto message = read_all(errors.read_end.get());

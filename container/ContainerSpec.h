@@ -166,6 +166,7 @@ struct ContainerSpec {
     std::vector<IdMapEntry> uid_mappings;
     std::vector<IdMapEntry> gid_mappings;
     std::string cgroups_path; // Relative to each hierarchy; empty: no cgroup of its own.
+    CgroupControllers cgroup_controllers { CgroupControllers::All };
     ResourceLimits resources;
     std::vector<DeviceNodeSpec> devices;        // Beyond the default ones.
     std::vector<DeviceRule> device_rules;       // What the device cgroup allows.

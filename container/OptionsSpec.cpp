@@ -85,6 +85,8 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     spec.resources.pids = options.pids_limit;
     if (is_root || spec.resources.any())
         spec.cgroups_path = container_cgroup_name(::getpid());
+    // Nothing pauses or updates it: no freezer or blkio hierarchy on v1.
+    spec.cgroup_controllers = CgroupControllers::Limits;
     auto rules = default_device_rules();
     spec.device_rules.assign(rules.begin(), rules.end());
     spec.restrict_devices = is_root;

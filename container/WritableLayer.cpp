@@ -60,9 +60,6 @@ WritableLayer::WritableLayer(pid_t owner, IdRange const& user_ids, IdRange const
 
 WritableLayer::~WritableLayer()
 {
-    // Before the layer is renamed or removed under it.
-    if (m_stale_work_removal.joinable())
-        m_stale_work_removal.join();
     if (!return_to_pool())
         remove_layer(m_path);
 }
@@ -83,7 +80,7 @@ std::string WritableLayer::stale_work_path() const
 // for the next container instead. Its work/ still holds the work/work that
 // overlayfs made at the last mount and would remove, at that cost, while
 // mounting. It is moved aside (a rename frees nothing) and removed while the
-// container runs, off the path between start and exit.
+// container runs (remove_stale_work()).
 void WritableLayer::claim_pooled_layer()
 {
     std::error_code error;
@@ -96,12 +93,14 @@ void WritableLayer::claim_pooled_layer()
     }
 }
 
-void WritableLayer::remove_stale_work_in_background()
+void WritableLayer::remove_stale_work()
 {
+    // No thread: one made while the child sets up competes with it for the
+    // CPU (and costs a thread's start-up); the parent has nothing else to do
+    // while the container runs.
     std::error_code error;
-    if (m_stale_work_removal.joinable() || !std::filesystem::exists(stale_work_path(), error))
-        return;
-    m_stale_work_removal = std::thread([path = stale_work_path()] { remove_layer(path); });
+    if (std::filesystem::exists(stale_work_path(), error))
+        remove_layer(stale_work_path());
 }
 
 bool WritableLayer::return_to_pool()

@@ -4,7 +4,6 @@
 
 #include <string>
 #include <sys/types.h>
-#include <thread>
 
 namespace vmm::container {
 
@@ -27,11 +26,10 @@ public:
 
     std::string const& path() const { return m_path; }
 
-    // Removes, on a thread of its own, the work directory the last mount of a
-    // pooled layer left (see claim_pooled_layer()). Called once the
-    // container process exists: a thread must not run while vmm clones it
-    // (clone3 does not take the C library's locks as fork() does).
-    void remove_stale_work_in_background();
+    // Removes the work directory the last mount of a pooled layer left (see
+    // claim_pooled_layer()). Called once the container runs, off the path
+    // between start and exit.
+    void remove_stale_work();
 
 private:
     static std::string pool_directory();
@@ -40,7 +38,6 @@ private:
     std::string stale_work_path() const;
 
     std::string m_path;
-    std::thread m_stale_work_removal;
 };
 
 // Removes the layers of vmm processes that are gone.

@@ -81,11 +81,11 @@ void sweep_stale_cgroups()
         sweep_directory(fmt::format("{}/{}", root, controller));
 }
 
-std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime)
+std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime, CgroupControllers controllers)
 {
     if (detect_cgroup_version() == CgroupVersion::V2)
         return std::make_unique<CgroupV2>("/sys/fs/cgroup", name, lifetime);
-    return std::make_unique<CgroupV1>("/sys/fs/cgroup", name, lifetime);
+    return std::make_unique<CgroupV1>("/sys/fs/cgroup", name, lifetime, CgroupV1::Create, controllers);
 }
 
 std::unique_ptr<Cgroup> open_cgroup(std::string const& name)

@@ -37,6 +37,14 @@ enum class CgroupLifetime {
     Persistent,
 };
 
+// Which controllers a cgroup needs. On v1 each is a hierarchy of its own, a
+// directory more to make, join and remove for every container (v2 has one
+// directory for all).
+enum class CgroupControllers {
+    All,    // OCI: pause and resume (the freezer), `update` of any limit (blkio too).
+    Limits, // The memory, CPU, PID and device limits only (vmm --container, a VM's jail).
+};
+
 enum class FreezerState {
     Thawed,
     Frozen,
@@ -100,7 +108,8 @@ std::string container_cgroup_name(pid_t pid);
 
 // Creates cgroup `name` on this host's cgroup file system. `name` may be a
 // path ("machine/ctr"): missing parents are made (and kept).
-std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary);
+std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary,
+    CgroupControllers controllers = CgroupControllers::All);
 // Opens the existing cgroup `name` (Persistent): nullptr if it is gone.
 std::unique_ptr<Cgroup> open_cgroup(std::string const& name);
 

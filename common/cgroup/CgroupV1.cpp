@@ -7,18 +7,22 @@
 #include <fstream>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <span>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace vmm {
 
-CgroupV1::CgroupV1(std::string const& root, std::string const& name, CgroupLifetime lifetime, OpenMode mode)
+CgroupV1::CgroupV1(std::string const& root, std::string const& name, CgroupLifetime lifetime, OpenMode mode, CgroupControllers needed)
     : m_root(root)
     , m_name(name)
     , m_lifetime(lifetime)
 {
+    std::span<char const* const> wanted(controllers);
+    if (needed == CgroupControllers::Limits)
+        wanted = wanted.first(controllers_for_limits);
     try {
-        for (auto const* controller : controllers) {
+        for (auto const* controller : wanted) {
             if (::access(fmt::format("{}/{}", m_root, controller).c_str(), F_OK) < 0)
                 continue;
             auto directory = directory_of(controller);

@@ -16,7 +16,8 @@ public:
         Create,
         Existing, // open_cgroup(): the directories are there already.
     };
-    CgroupV1(std::string const& root, std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary, OpenMode mode = Create);
+    CgroupV1(std::string const& root, std::string const& name, CgroupLifetime lifetime = CgroupLifetime::Temporary, OpenMode mode = Create,
+        CgroupControllers controllers = CgroupControllers::All);
     ~CgroupV1() override;
 
     void apply(ResourceLimits const& limits) override;
@@ -34,8 +35,10 @@ public:
     std::string directory_of(std::string const& controller) const;
 
     // The controllers the container gets a cgroup in; the first one's is path().
-    // Those of them that this host does not mount are left out.
+    // Those of them that this host does not mount are left out, and the last
+    // ones where CgroupControllers::Limits does not need them.
     static constexpr char const* controllers[] = { "memory", "cpu", "pids", "devices", "freezer", "blkio" };
+    static constexpr size_t controllers_for_limits = 4;
 
 private:
     std::string m_root;

@@ -138,6 +138,29 @@ TEST_F(CgroupV1Test, ChildJoinsItself)
     ::close(ready[1]);
 }
 
+TEST_F(CgroupV1Test, LimitsOnlyLeaveOutTheFreezerAndBlkio)
+{
+    // vmm --container neither pauses nor updates: two hierarchies fewer to
+    // make, join and remove per start. OCI containers get all of them.
+    if (!path_exists("/sys/fs/cgroup/freezer/cgroup.procs") || !path_exists("/sys/fs/cgroup/blkio/cgroup.procs"))
+        GTEST_SKIP() << "this host has no cgroup v1 freezer and blkio hierarchies";
+    auto name = test_cgroup_name();
+    {
+        CgroupV1 limits_only("/sys/fs/cgroup", name, CgroupLifetime::Temporary, CgroupV1::Create, CgroupControllers::Limits);
+        for (auto const* controller : { "memory", "cpu", "pids", "devices" })
+            EXPECT_TRUE(path_exists(std::string("/sys/fs/cgroup/") + controller + "/" + name)) << controller;
+        for (auto const* controller : { "freezer", "blkio" })
+            EXPECT_FALSE(path_exists(std::string("/sys/fs/cgroup/") + controller + "/" + name)) << controller;
+    }
+    {
+        CgroupV1 all("/sys/fs/cgroup", name);
+        for (auto const* controller : { "freezer", "blkio" })
+            EXPECT_TRUE(path_exists(std::string("/sys/fs/cgroup/") + controller + "/" + name)) << controller;
+    }
+    for (auto const* controller : CgroupV1::controllers)
+        EXPECT_FALSE(path_exists(std::string("/sys/fs/cgroup/") + controller + "/" + name)) << controller;
+}
+
 TEST_F(CgroupV1Test, FailedCreationLeavesNothing)
 {
     // The cpu directory exists and holds a child cgroup, so it can neither be

@@ -173,7 +173,7 @@ std::optional<int> enter_jail(BootOptions& options)
     sweep_stale_cgroups();
     std::unique_ptr<Cgroup> cgroup;
     try {
-        cgroup = create_cgroup(container_cgroup_name(::getpid()));
+        cgroup = create_cgroup(container_cgroup_name(::getpid()), CgroupLifetime::Temporary, CgroupControllers::Limits);
         cgroup->apply(jail_limits(options));
     } catch (Error const& error) {
         throw Error(fmt::format("--jail: the jail's cgroup: {}", error.what()));
