@@ -70,6 +70,10 @@ bounded() {
             echo "  thread $(cat $task/comm) waits in $(cat $task/wchan):"
             sed 's/^/    /' $task/stack
         done
+        # What the guest printed last (its console is vmm's stdout): a
+        # kernel's stall report, say.
+        echo "  the end of vmm's output so far:"
+        tail -c 1500 /proc/$pid/fd/1 | cat -v | sed 's/^/    /'
         kill -9 $pid
     ) >&4 2>&1 &
     watcher=$!
