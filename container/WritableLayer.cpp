@@ -17,8 +17,17 @@ namespace {
 
 void make_directory(std::string const& path, mode_t mode, uid_t owner, gid_t group)
 {
-    if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
-        throw_system_error("mkdir", path);
+    if (::mkdir(path.c_str(), mode) < 0) {
+        if (errno != EEXIST)
+            throw_system_error("mkdir", path);
+        // Most starts find it as the last container left it: then nothing
+        // is written (each chown or chmod is a journaled inode update on the
+        // host's disk, which the overlay's unmount then syncs).
+        struct stat status {};
+        if (::lstat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode) && status.st_uid == owner && status.st_gid == group
+            && (status.st_mode & 07777) == mode)
+            return;
+    }
     if (::chown(path.c_str(), owner, group) < 0)
         throw_system_error("chown", path);
     if (::chmod(path.c_str(), mode) < 0)
