@@ -106,10 +106,9 @@ void WritableLayer::remove_stale_work()
 {
     // No thread: one made while the child sets up competes with it for the
     // CPU (and costs a thread's start-up); the parent has nothing else to do
-    // while the container runs.
-    std::error_code error;
-    if (std::filesystem::exists(stale_work_path(), error))
-        remove_layer(stale_work_path());
+    // while the container runs. A layer without one (new, or its rename
+    // failed) has nothing there: remove_all takes a missing path as done.
+    remove_layer(stale_work_path());
 }
 
 bool WritableLayer::return_to_pool()
