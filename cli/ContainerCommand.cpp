@@ -31,6 +31,17 @@ ContainerCommand::ContainerCommand(CLI::App& app)
         app.add_option("--ip", m_address, "Container, --net bridge: a fixed address in the bridge's subnet"),
         app.add_option("--mac", m_mac, "Container, --net bridge: eth0's MAC address"),
         app.add_option("-p,--publish", m_published_ports, "Container, --net bridge: HOST_PORT:PORT[/tcp|udp], forwarded from the host's addresses (may repeat)"),
+        app.add_option("--security-opt", m_security_options,
+            "Container: seccomp=unconfined (no seccomp filter) or systempaths=unconfined (/proc and /sys not masked), as docker's (may repeat)")
+            ->allow_extra_args(false)
+            ->check(CLI::IsMember({ "seccomp=unconfined", "systempaths=unconfined" })),
+        app.add_option("--cgroups", m_cgroups, "Container: enabled, or disabled (no cgroup of its own: no limits, no CAP_MKNOD)")
+            ->check(CLI::IsMember({ "enabled", "disabled" }))
+            ->capture_default_str(),
+        app.add_option("--root-writes", m_root_writes,
+            "Container: where a directory rootfs's writes go: overlay (a layer removed at exit) or in-place (the directory, as bwrap --bind)")
+            ->check(CLI::IsMember({ "overlay", "in-place" }))
+            ->capture_default_str(),
         app.add_flag("--rootless", m_rootless, "Container: map root to the calling user in a user namespace"),
         app.add_flag("-t,--tty", m_tty, "Container: a terminal of its own for CMD (the default without CMD) when stdin is a terminal"),
         app.add_flag("--timings", m_timings, "Container: print when init came up and when it exited"),
@@ -80,6 +91,14 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
         options.bridge.mac = network::MacAddress::parse(m_mac, "--mac");
     for (auto const& text : m_published_ports)
         options.bridge.published_ports.push_back(network::PortMapping::parse(text));
+    for (auto const& text : m_security_options) {
+        if (text == "seccomp=unconfined")
+            options.seccomp = container::SeccompMode::Unconfined;
+        else
+            options.system_paths = container::SystemPaths::Unconfined;
+    }
+    options.cgroups = m_cgroups == "disabled" ? container::CgroupMode::Disabled : container::CgroupMode::Enabled;
+    options.directory_writes = m_root_writes == "in-place" ? container::DirectoryWrites::InPlace : container::DirectoryWrites::Overlay;
     options.rootless = m_rootless ? container::Rootless::Yes : container::Rootless::No;
     // As `docker run -it`: a pty only for a person at a terminal.
     if (::isatty(STDIN_FILENO) && (m_tty || options.command.empty()))

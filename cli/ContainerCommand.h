@@ -30,6 +30,9 @@ private:
     std::string m_address;
     std::string m_mac;
     std::vector<std::string> m_published_ports;
+    std::vector<std::string> m_security_options;
+    std::string m_cgroups { "enabled" };
+    std::string m_root_writes { "overlay" };
     bool m_rootless { false };
     bool m_tty { false };
     bool m_timings { false };

@@ -213,7 +213,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     RootSource root;
     std::optional<WritableLayer> writable_layer;
     if (spec.root_setup == RootSetup::Layered) {
-        root = open_root_source(spec.root_path);
+        root = open_root_source(spec.root_path, spec.directory_writes);
         if (spec.require_shell)
             check_has_shell(root);
     }
@@ -263,7 +263,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         IdMapping mapping { first_range(spec.uid_mappings), first_range(spec.gid_mappings) };
         map_root_ids(root, create_user_namespace(mapping).get());
     }
-    if (spec.root_setup == RootSetup::Layered && !root.directory.empty() && ::geteuid() == 0) {
+    if (spec.root_setup == RootSetup::Layered && !root.directory.empty() && spec.directory_writes == DirectoryWrites::Overlay && ::geteuid() == 0) {
         auto users = user_namespace == UserNamespace::Yes ? first_range(spec.uid_mappings) : IdRange { 0, 1 };
         auto groups = user_namespace == UserNamespace::Yes ? first_range(spec.gid_mappings) : IdRange { 0, 1 };
         writable_layer.emplace(::getpid(), users, groups);

@@ -39,6 +39,31 @@ enum class TerminalMode {
     Pseudo,  // A pty of its own, relayed to vmm's terminal (interactive use).
 };
 
+// The isolation `vmm --container` can be asked to leave out, one layer at a
+// time (as `docker run --security-opt` and `podman run --cgroups` can), so
+// that what each layer costs can be measured (scripts/bench-container).
+enum class SeccompMode {
+    Default,    // vmm's built-in profile.
+    Unconfined, // --security-opt seccomp=unconfined: no filter.
+};
+
+enum class SystemPaths {
+    Masked,     // /proc and /sys paths masked and read-only, as runc does.
+    Unconfined, // --security-opt systempaths=unconfined: left as mounted.
+};
+
+// Where a layered directory rootfs's writes go (an ext4 image is always
+// written in place; a tar archive's tree is vmm's cache and never is).
+enum class DirectoryWrites {
+    Overlay, // An overlay's upper layer, removed with the container.
+    InPlace, // The directory itself, as `bwrap --bind` and runc write it.
+};
+
+enum class CgroupMode {
+    Enabled,  // A cgroup of its own (as root always: the device allowlist).
+    Disabled, // --cgroups disabled: none, no limits, and no CAP_MKNOD.
+};
+
 struct ContainerOptions {
     std::string rootfs;                  // A directory or an ext4 image.
     std::vector<std::string> command;    // Empty: guest/init starts a shell.
@@ -50,10 +75,11 @@ struct ContainerOptions {
     BridgeOptions bridge;
     Rootless rootless { Rootless::No };
     TerminalMode terminal { TerminalMode::Inherit };
-    bool print_timings { false };
-    // Fds of the caller's that the container's process closes first thing
-    // (e.g. the state directory's lock, which it would otherwise hold).
-    std::vector<int> close_in_child; // --timings (or -v): boot marker and exit times on stderr.
+    SeccompMode seccomp { SeccompMode::Default };
+    SystemPaths system_paths { SystemPaths::Masked };
+    CgroupMode cgroups { CgroupMode::Enabled };
+    DirectoryWrites directory_writes { DirectoryWrites::Overlay }; // --root-writes.
+    bool print_timings { false }; // --timings (or -v): boot marker and exit times on stderr.
 };
 
 struct ContainerSpec;

@@ -157,6 +157,7 @@ struct ContainerSpec {
     std::string root_path;
     bool root_readonly { false };
     RootSetup root_setup { RootSetup::Bundle };
+    DirectoryWrites directory_writes { DirectoryWrites::Overlay }; // For RootSetup::Layered.
     InitKind init_kind { InitKind::Direct };
     bool require_shell { false }; // Embedded init without a command starts the tree's shell.
     MountTargetSymlinks mount_target_symlinks { MountTargetSymlinks::FollowInsideRoot };

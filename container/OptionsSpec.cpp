@@ -22,6 +22,8 @@ void validate(ContainerOptions const& options)
         throw Error(fmt::format("--mem: {} bytes is below the minimum of 4M", *options.memory_limit));
     if (options.pids_limit && *options.pids_limit < 1)
         throw Error("--pids: must be at least 1");
+    if (options.cgroups == CgroupMode::Disabled && (options.memory_limit || options.cpus || options.pids_limit))
+        throw Error("--cgroups disabled: --mem, --cpus and --pids need the container's cgroup");
     if (options.hostname.empty() || options.hostname.size() > 64)
         throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
 }
@@ -37,6 +39,7 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     ContainerSpec spec;
     spec.root_path = options.rootfs;
     spec.root_setup = RootSetup::Layered;
+    spec.directory_writes = options.directory_writes;
     spec.init_kind = InitKind::Embedded;
     spec.require_shell = options.command.empty();
     spec.mount_target_symlinks = MountTargetSymlinks::Refuse;
@@ -49,8 +52,10 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
         process.env.push_back(std::string("TERM=") + terminal);
     process.terminal = options.terminal == TerminalMode::Pseudo ? ProcessTerminal::Pseudo : ProcessTerminal::None;
     // CAP_MKNOD only where the device cgroup limits what it can make: root
-    // always gets a cgroup with the allowlist.
-    auto capabilities = default_capabilities(is_root ? DeviceCreation::Allowlisted : DeviceCreation::Denied);
+    // gets a cgroup with the allowlist unless it is turned off.
+    bool const has_cgroup = options.cgroups == CgroupMode::Enabled && (is_root || options.memory_limit || options.cpus || options.pids_limit);
+    bool const restrict_devices = is_root && has_cgroup;
+    auto capabilities = default_capabilities(restrict_devices ? DeviceCreation::Allowlisted : DeviceCreation::Denied);
     process.capabilities = { capabilities, capabilities, capabilities, 0, 0 };
     process.no_new_privileges = true;
 
@@ -74,22 +79,25 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
         if (mount.destination == "/dev")
             mount.options = { "nosuid", "noexec", "mode=755", "size=65536k" };
     }
-    spec.masked_paths = default_masked_paths();
-    spec.readonly_paths = default_readonly_paths();
-    spec.seccomp_kind = SeccompKind::Builtin;
+    if (options.system_paths == SystemPaths::Masked) {
+        spec.masked_paths = default_masked_paths();
+        spec.readonly_paths = default_readonly_paths();
+    }
+    spec.seccomp_kind = options.seccomp == SeccompMode::Default ? SeccompKind::Builtin : SeccompKind::None;
 
-    // As root the container always gets its own cgroup; an unprivileged
-    // caller only where it asked for limits (and has a delegated hierarchy).
+    // As root the container gets its own cgroup unless --cgroups disabled;
+    // an unprivileged caller only where it asked for limits (and has a
+    // delegated hierarchy).
     spec.resources.memory_bytes = options.memory_limit;
     spec.resources.cpus = options.cpus;
     spec.resources.pids = options.pids_limit;
-    if (is_root || spec.resources.any())
+    if (has_cgroup)
         spec.cgroups_path = container_cgroup_name(::getpid());
     // Nothing pauses or updates it: no freezer or blkio hierarchy on v1.
     spec.cgroup_controllers = CgroupControllers::Limits;
     auto rules = default_device_rules();
     spec.device_rules.assign(rules.begin(), rules.end());
-    spec.restrict_devices = is_root;
+    spec.restrict_devices = restrict_devices;
     return spec;
 }
 

@@ -95,6 +95,23 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
     return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory);
 }
 
+// The directory itself as the container's root, as `bwrap --bind` and runc
+// show it (--root-writes in-place): no overlay to mount, sync and unmount,
+// but the container's writes change the user's tree, and a setuid file its
+// root writes there is one for the host's users too. Hence not the default.
+FileDescriptor bind_directory_in_place(RootSource const& source)
+{
+    auto const& directory = source.directory;
+    // An id-mapped tree (see map_root_ids()) is the directory already.
+    FileDescriptor clone;
+    if (!source.directory_tree.is_valid())
+        clone = clone_mount_tree(directory, CloneDepth::Recursive);
+    int const tree = source.directory_tree.is_valid() ? source.directory_tree.get() : clone.get();
+    set_mount_attributes(tree, MountAttributes::NoSuid | MountAttributes::NoDev, directory);
+    attach_mount(tree, directory);
+    return FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
+}
+
 // net.ipv4.ip_forward is /proc/sys/net/ipv4/ip_forward (a key may use '/' too).
 void write_sysctl(std::string const& key, std::string const& value)
 {
@@ -215,11 +232,12 @@ void show_resolver_configuration(int rootfs_fd, std::string const& host_file, Tr
 
 }
 
-RootSource open_root_source(std::string const& path)
+RootSource open_root_source(std::string const& path, DirectoryWrites writes)
 {
     RootSource source;
     source.display_path = path;
-    switch (classify_root(path)) {
+    source.kind = classify_root(path);
+    switch (source.kind) {
     case RootKind::Directory: {
         char resolved[PATH_MAX];
         if (!::realpath(path.c_str(), resolved))
@@ -229,7 +247,9 @@ RootSource open_root_source(std::string const& path)
     }
     case RootKind::Archive:
         // A tar archive runs as the directory it unpacks to, once, in vmm's
-        // cache: the archive itself is only read.
+        // cache: the archive itself is only read, and the cache is shared.
+        if (writes == DirectoryWrites::InPlace)
+            throw Error(fmt::format("{}: --root-writes in-place takes a directory (a tar archive's tree is vmm's shared cache, never written)", path));
         source.directory = unpacked_archive(path).string();
         return source;
     case RootKind::Ext4Image:
@@ -279,6 +299,9 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
     } else if (source.image_mount.is_valid()) {
         attach_mount(source.image_mount.get(), image_staging_directory);
         rootfs_fd = source.image_mount.get();
+    } else if (spec.directory_writes == DirectoryWrites::InPlace) {
+        directory_tree = bind_directory_in_place(source);
+        rootfs_fd = directory_tree.get();
     } else {
         directory_tree = mount_overlay(source, user_namespace);
         attach_mount(directory_tree.get(), source.directory);
@@ -288,7 +311,8 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
     for (auto const& mount : spec.mounts)
         mount_into_root(rootfs_fd, mount, spec.mount_target_symlinks, user_namespace);
     if (!spec.resolver_configuration.empty())
-        show_resolver_configuration(rootfs_fd, spec.resolver_configuration, source.image_mount.is_valid() ? TreeWrites::InPlace : TreeWrites::Layered, user_namespace);
+        show_resolver_configuration(rootfs_fd, spec.resolver_configuration,
+            source.image_mount.is_valid() || spec.directory_writes == DirectoryWrites::InPlace ? TreeWrites::InPlace : TreeWrites::Layered, user_namespace);
     create_devices(rootfs_fd, spec, user_namespace);
     if (before_pivot)
         before_pivot();

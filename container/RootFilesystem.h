@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
+#include "common/RootTree.h"
 #include "container/Container.h"
 #include "common/LoopDevice.h"
 #include "container/ContainerSpec.h"
@@ -17,6 +18,7 @@ namespace vmm::container {
 // the host never sees the mount; it goes away with the container).
 struct RootSource {
     std::string display_path; // As the user gave it, for messages.
+    RootKind kind { RootKind::Directory };
     std::string directory;    // Set for a directory rootfs.
     FileDescriptor directory_tree; // Its id-mapped clone, where ids are mapped.
     std::string writable_layer;    // The overlay's upper/ and work/ on disk; empty: a tmpfs.
@@ -25,8 +27,9 @@ struct RootSource {
 };
 
 // Checks `path` and prepares it; errors are one line naming the problem
-// ("no such file or directory", "not an ext4 image").
-RootSource open_root_source(std::string const& path);
+// ("no such file or directory", "not an ext4 image", a tar archive asked to
+// be written in place).
+RootSource open_root_source(std::string const& path, DirectoryWrites writes);
 
 // Throws, naming what is missing, unless the tree has a shell for a run
 // without a command: /bin/sh or /bin/bash, resolved inside the tree.
