@@ -73,11 +73,17 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
         }
     }
     // The root directory of the overlay takes its mode from the upper one.
+    // A pooled layer's usually has it already: then nothing is written (a
+    // chmod is a journaled inode update on the host's disk, which the
+    // overlay's unmount syncs).
     struct stat lower_status {};
     if (::fstat(lower.get(), &lower_status) < 0)
         throw_system_error("stat", directory);
     FileDescriptor upper(::openat(writes.get(), "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!upper.is_valid() || ::fchmod(upper.get(), lower_status.st_mode & 07777) < 0)
+    struct stat upper_status {};
+    if (!upper.is_valid() || ::fstat(upper.get(), &upper_status) < 0)
+        throw_system_error("open", "(the container's writes)/upper");
+    if ((upper_status.st_mode & 07777) != (lower_status.st_mode & 07777) && ::fchmod(upper.get(), lower_status.st_mode & 07777) < 0)
         throw_system_error("chmod", "(the container's writes)/upper");
 
     // The layers are named through this process's fds, so no host path is
