@@ -1,10 +1,15 @@
 #include "container/WritableLayer.h"
 
 #include "common/Error.h"
+#include "common/FileDescriptor.h"
 #include "common/cgroup/Cgroup.h"
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,23 +20,67 @@ namespace vmm::container {
 
 namespace {
 
+// mkdir, making the parents first where they are missing (on a first run
+// /var/lib/vmm itself may be). Another vmm making it first is no error.
+void create_missing_directory(std::string const& path, mode_t mode)
+{
+    if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST)
+        return;
+    if (errno != ENOENT)
+        throw_system_error("mkdir", path);
+    auto const parent = std::filesystem::path(path).parent_path();
+    std::error_code error;
+    std::filesystem::create_directories(parent, error);
+    if (error)
+        throw Error(fmt::format("mkdir {}: {}", parent.string(), error.message()));
+    if (::mkdir(path.c_str(), mode) < 0 && errno != EEXIST)
+        throw_system_error("mkdir", path);
+}
+
+// Most starts find the directory as the last container left it: then one
+// lstat, and nothing is written (each chown or chmod is a journaled inode
+// update on the host's disk, which the overlay's unmount then syncs).
 void make_directory(std::string const& path, mode_t mode, uid_t owner, gid_t group)
 {
-    if (::mkdir(path.c_str(), mode) < 0) {
-        if (errno != EEXIST)
-            throw_system_error("mkdir", path);
-        // Most starts find it as the last container left it: then nothing
-        // is written (each chown or chmod is a journaled inode update on the
-        // host's disk, which the overlay's unmount then syncs).
-        struct stat status {};
-        if (::lstat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode) && status.st_uid == owner && status.st_gid == group
-            && (status.st_mode & 07777) == mode)
-            return;
+    struct stat status {};
+    if (::lstat(path.c_str(), &status) < 0) {
+        if (errno != ENOENT)
+            throw_system_error("stat", path);
+        create_missing_directory(path, mode);
+        if (::lstat(path.c_str(), &status) < 0)
+            throw_system_error("stat", path);
     }
+    // chown and chmod follow symbolic links: only a directory is taken.
+    if (!S_ISDIR(status.st_mode))
+        throw Error(fmt::format("{}: exists and is not a directory", path));
+    if (status.st_uid == owner && status.st_gid == group && (status.st_mode & 07777) == mode)
+        return;
     if (::chown(path.c_str(), owner, group) < 0)
         throw_system_error("chown", path);
     if (::chmod(path.c_str(), mode) < 0)
         throw_system_error("chmod", path);
+}
+
+// Four system calls (open, getdents64 until it returns nothing, close)
+// where std::filesystem::is_empty takes seven (a stat, fdopendir's fcntls);
+// false where it cannot be read.
+bool is_empty_directory(std::string const& path)
+{
+    auto directory = FileDescriptor(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!directory.is_valid())
+        return false;
+    alignas(dirent64) char buffer[4096];
+    for (;;) {
+        auto length = ::getdents64(directory.get(), buffer, sizeof(buffer));
+        if (length <= 0)
+            return length == 0;
+        for (ssize_t offset = 0; offset < length;) {
+            auto const* entry = reinterpret_cast<dirent64 const*>(buffer + offset);
+            if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0)
+                return false;
+            offset += entry->d_reclen;
+        }
+    }
 }
 
 void remove_layer(std::string const& path)
@@ -47,10 +96,6 @@ void remove_layer(std::string const& path)
 WritableLayer::WritableLayer(pid_t owner, IdRange const& user_ids, IdRange const& group_ids)
     : m_path(fmt::format("{}/{}", writable_layers_directory, owner))
 {
-    std::error_code error;
-    std::filesystem::create_directories(pool_directory(), error);
-    if (error)
-        throw Error(fmt::format("mkdir {}: {}", pool_directory(), error.message()));
     // Others may pass through (the container's root may be another uid) but
     // not list; each layer is closed to everyone but the container's root.
     make_directory(writable_layers_directory, 0711, 0, 0);
@@ -78,6 +123,11 @@ std::string WritableLayer::pool_directory()
     return fmt::format("{}/.pool", writable_layers_directory);
 }
 
+std::string WritableLayer::pool_slot_path(size_t slot)
+{
+    return fmt::format("{}/slot-{}", pool_directory(), slot);
+}
+
 std::string WritableLayer::stale_work_path() const
 {
     return fmt::format("{}/stale-work", m_path);
@@ -86,19 +136,30 @@ std::string WritableLayer::stale_work_path() const
 // Removing a directory frees its block, which costs milliseconds on a file
 // system mounted with `discard` (3.5 ms per directory on the development
 // hosts, where ext4 issues the discard synchronously): an empty layer is kept
-// for the next container instead. Its work/ still holds the work/work that
-// overlayfs made at the last mount and would remove, at that cost, while
+// for the next container instead, in one of a few numbered slots, so that a
+// claim or a return is one rename (the lowest slot first: a host running one
+// container at a time uses slot 0 only). Its work/ still holds the work/work
+// that overlayfs made at the last mount and would remove, at that cost, while
 // mounting. It is moved aside (a rename frees nothing) and removed while the
 // container runs (remove_stale_work()).
 void WritableLayer::claim_pooled_layer()
 {
+    auto claim = [&](std::string const& pooled) {
+        if (::rename(pooled.c_str(), m_path.c_str()) < 0)
+            return false;
+        // Failing leaves work/work to overlayfs, which removes it itself.
+        (void)::rename(fmt::format("{}/work/work", m_path).c_str(), stale_work_path().c_str());
+        return true;
+    };
+    for (size_t slot = 0; slot < pool_slots; ++slot) {
+        if (claim(pool_slot_path(slot)))
+            return;
+    }
+    // No slot held one: an older vmm pooled its layers under other names.
     std::error_code error;
     for (auto const& entry : std::filesystem::directory_iterator(pool_directory(), error)) {
-        if (::rename(entry.path().c_str(), m_path.c_str()) == 0) {
-            // Failing leaves work/work to overlayfs, which removes it itself.
-            (void)::rename(fmt::format("{}/work/work", m_path).c_str(), stale_work_path().c_str());
+        if (claim(entry.path().string()))
             return;
-        }
     }
 }
 
@@ -107,24 +168,24 @@ void WritableLayer::remove_stale_work()
     // No thread: one made while the child sets up competes with it for the
     // CPU (and costs a thread's start-up); the parent has nothing else to do
     // while the container runs. A layer without one (new, or its rename
-    // failed) has nothing there: remove_all takes a missing path as done.
-    remove_layer(stale_work_path());
+    // failed) has nothing there. It is empty unless a mount died midway.
+    auto const path = stale_work_path();
+    if (::rmdir(path.c_str()) < 0 && errno != ENOENT)
+        remove_layer(path);
 }
 
 bool WritableLayer::return_to_pool()
 {
-    constexpr size_t pool_size = 8;
-    std::error_code error;
     // Only a layer nothing was written to: no data passes between containers.
-    if (!std::filesystem::is_empty(fmt::format("{}/upper", m_path), error) || error)
+    if (!is_empty_directory(fmt::format("{}/upper", m_path)))
         return false;
-    size_t pooled = 0;
-    for (auto it = std::filesystem::directory_iterator(pool_directory(), error); !error && it != std::filesystem::directory_iterator(); it.increment(error))
-        ++pooled;
-    if (error || pooled >= pool_size)
-        return false;
-    auto const target = fmt::format("{}/layer-{}", pool_directory(), ::getpid());
-    return ::rename(m_path.c_str(), target.c_str()) == 0;
+    for (size_t slot = 0; slot < pool_slots; ++slot) {
+        if (::renameat2(AT_FDCWD, m_path.c_str(), AT_FDCWD, pool_slot_path(slot).c_str(), RENAME_NOREPLACE) == 0)
+            return true;
+        if (errno != EEXIST)
+            return false;
+    }
+    return false;
 }
 
 void sweep_stale_writable_layers()

@@ -2,6 +2,7 @@
 
 #include "container/IdMapping.h"
 
+#include <cstddef>
 #include <string>
 #include <sys/types.h>
 
@@ -32,7 +33,11 @@ public:
     void remove_stale_work();
 
 private:
+    // Where empty layers wait for the next container: slots 0 to
+    // pool_slots - 1.
+    static constexpr size_t pool_slots = 8;
     static std::string pool_directory();
+    static std::string pool_slot_path(size_t slot);
     void claim_pooled_layer();
     bool return_to_pool();
     std::string stale_work_path() const;
