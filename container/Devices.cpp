@@ -43,34 +43,49 @@ enum class Existing {
     Replace, // A device of the spec: made as the spec says.
 };
 
-void add_device(int rootfs_fd, DeviceNodeSpec const& node, UserNamespace user_namespace, Existing existing)
+FileDescriptor open_directory(int rootfs_fd, std::string const& path)
+{
+    auto target = make_mount_target(rootfs_fd, path, TargetKind::Directory, MountTargetSymlinks::FollowInsideRoot);
+    FileDescriptor directory(::openat(target.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory.is_valid())
+        throw_system_error("open", path);
+    return directory;
+}
+
+// Makes node.path as `name` in `directory` (its parent, opened in the root).
+void add_device(int directory, std::string const& name, DeviceNodeSpec const& node, UserNamespace user_namespace, Existing existing)
 {
     auto const& path = node.path;
-    auto slash = path.rfind('/');
-    auto parent = make_mount_target(rootfs_fd, path.substr(0, slash), TargetKind::Directory, MountTargetSymlinks::FollowInsideRoot);
-    FileDescriptor directory(::openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!directory.is_valid())
-        throw_system_error("open", path.substr(0, slash));
-    auto name = path.substr(slash + 1);
-    struct stat status {};
-    if (::fstatat(directory.get(), name.c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (existing == Existing::Keep)
-            return;
-        if (::unlinkat(directory.get(), name.c_str(), 0) < 0)
-            throw_system_error("unlink", path);
-    }
     mode_t type = node.type == 'b' ? S_IFBLK : node.type == 'p' ? S_IFIFO : S_IFCHR;
     if (user_namespace == UserNamespace::No || node.type == 'p') {
-        if (::mknodat(directory.get(), name.c_str(), type | (node.file_mode & 07777), makedev(node.major, node.minor)) < 0)
-            throw_system_error("mknod", path);
-        if (::fchownat(directory.get(), name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
+        auto make = [&] { return ::mknodat(directory, name.c_str(), type | (node.file_mode & 07777), makedev(node.major, node.minor)) == 0; };
+        if (!make()) {
+            if (errno != EEXIST)
+                throw_system_error("mknod", path);
+            if (existing == Existing::Keep)
+                return;
+            if (::unlinkat(directory, name.c_str(), 0) < 0)
+                throw_system_error("unlink", path);
+            if (!make())
+                throw_system_error("mknod", path);
+        }
+        // mknod made it this process's (root's, for the default nodes).
+        if ((node.uid != ::geteuid() || node.gid != ::getegid()) && ::fchownat(directory, name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
             throw_system_error("chown", path);
-        // mknod's mode goes through the umask, which is 0 here; this keeps it exact.
-        if (::fchmodat(directory.get(), name.c_str(), node.file_mode & 07777, 0) < 0)
+        // mknod's mode goes through the umask, which is 0 here, and a default
+        // ACL of the directory; this keeps it exact.
+        if (::fchmodat(directory, name.c_str(), node.file_mode & 07777, 0) < 0)
             throw_system_error("chmod", path);
         return;
     }
-    FileDescriptor placeholder(::openat(directory.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666));
+    struct stat status {};
+    if (::fstatat(directory, name.c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (existing == Existing::Keep)
+            return;
+        if (::unlinkat(directory, name.c_str(), 0) < 0)
+            throw_system_error("unlink", path);
+    }
+    FileDescriptor placeholder(::openat(directory, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666));
     if (!placeholder.is_valid())
         throw_system_error("create", path);
     auto host_node = clone_mount_tree(path, CloneDepth::TopOnly);
@@ -90,16 +105,17 @@ bool has_mount(ContainerSpec const& spec, std::string_view destination)
 
 void create_devices(int rootfs_fd, ContainerSpec const& spec, UserNamespace user_namespace)
 {
+    // /dev is opened once for the default nodes and links.
+    auto const directory = open_directory(rootfs_fd, "/dev");
     if (spec.default_devices) {
         for (auto const& node : default_nodes)
-            add_device(rootfs_fd, node, user_namespace, Existing::Keep);
+            add_device(directory.get(), node.path.substr(std::string_view("/dev/").size()), node, user_namespace, Existing::Keep);
     }
-    for (auto const& node : spec.devices)
-        add_device(rootfs_fd, node, user_namespace, Existing::Replace);
-    auto dev = make_mount_target(rootfs_fd, "/dev", TargetKind::Directory, MountTargetSymlinks::FollowInsideRoot);
-    FileDescriptor directory(::openat(dev.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!directory.is_valid())
-        throw_system_error("open", "/dev");
+    for (auto const& node : spec.devices) {
+        auto const slash = node.path.rfind('/');
+        auto const parent = open_directory(rootfs_fd, node.path.substr(0, slash));
+        add_device(parent.get(), node.path.substr(slash + 1), node, user_namespace, Existing::Replace);
+    }
     // /dev/ptmx is the container's own devpts instance's.
     if (has_mount(spec, "/dev/pts")) {
         ::unlinkat(directory.get(), "ptmx", 0);
