@@ -51,9 +51,14 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     if (char const* terminal = std::getenv("TERM"))
         process.env.push_back(std::string("TERM=") + terminal);
     process.terminal = options.terminal == TerminalMode::Pseudo ? ProcessTerminal::Pseudo : ProcessTerminal::None;
-    // CAP_MKNOD only where the device cgroup limits what it can make: root
-    // gets a cgroup with the allowlist unless it is turned off.
-    bool const has_cgroup = options.cgroups == CgroupMode::Enabled && (is_root || options.memory_limit || options.cpus || options.pids_limit);
+    // As root the container gets its own cgroup unless --cgroups disabled;
+    // an unprivileged caller only where it asked for limits (and has a
+    // delegated hierarchy).
+    spec.resources.memory_bytes = options.memory_limit;
+    spec.resources.cpus = options.cpus;
+    spec.resources.pids = options.pids_limit;
+    bool const has_cgroup = options.cgroups == CgroupMode::Enabled && (is_root || spec.resources.any());
+    // CAP_MKNOD only where the device cgroup limits what it can make.
     bool const restrict_devices = is_root && has_cgroup;
     auto capabilities = default_capabilities(restrict_devices ? DeviceCreation::Allowlisted : DeviceCreation::Denied);
     process.capabilities = { capabilities, capabilities, capabilities, 0, 0 };
@@ -85,12 +90,6 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     }
     spec.seccomp_kind = options.seccomp == SeccompMode::Default ? SeccompKind::Builtin : SeccompKind::None;
 
-    // As root the container gets its own cgroup unless --cgroups disabled;
-    // an unprivileged caller only where it asked for limits (and has a
-    // delegated hierarchy).
-    spec.resources.memory_bytes = options.memory_limit;
-    spec.resources.cpus = options.cpus;
-    spec.resources.pids = options.pids_limit;
     if (has_cgroup)
         spec.cgroups_path = container_cgroup_name(::getpid());
     // Nothing pauses or updates it: no freezer or blkio hierarchy on v1.

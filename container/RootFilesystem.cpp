@@ -242,8 +242,7 @@ RootSource open_root_source(std::string const& path, DirectoryWrites writes)
 {
     RootSource source;
     source.display_path = path;
-    source.kind = classify_root(path);
-    switch (source.kind) {
+    switch (classify_root(path)) {
     case RootKind::Directory: {
         char resolved[PATH_MAX];
         if (!::realpath(path.c_str(), resolved))

@@ -1,7 +1,6 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "common/RootTree.h"
 #include "container/Container.h"
 #include "common/LoopDevice.h"
 #include "container/ContainerSpec.h"
@@ -18,7 +17,6 @@ namespace vmm::container {
 // the host never sees the mount; it goes away with the container).
 struct RootSource {
     std::string display_path; // As the user gave it, for messages.
-    RootKind kind { RootKind::Directory };
     std::string directory;    // Set for a directory rootfs.
     FileDescriptor directory_tree; // Its id-mapped clone, where ids are mapped.
     std::string writable_layer;    // The overlay's upper/ and work/ on disk; empty: a tmpfs.
