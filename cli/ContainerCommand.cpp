@@ -4,6 +4,7 @@
 #include "common/Size.h"
 #include "common/Error.h"
 #include "container/Container.h"
+#include "container/OptionsSpec.h"
 #include "network/Address.h"
 #include "network/Bridge.h"
 #include "network/PortMapping.h"
@@ -42,6 +43,9 @@ ContainerCommand::ContainerCommand(CLI::App& app)
             "Container: where a directory rootfs's writes go: overlay (a layer removed at exit) or in-place (the directory, as bwrap --bind)")
             ->check(CLI::IsMember({ "overlay", "in-place" }))
             ->capture_default_str(),
+        app.add_option("--volume", m_volumes,
+               "Container: HOST_PATH:PATH[:ro|rw], a host directory or file bound at PATH, where writes outlive the container (may repeat)")
+            ->allow_extra_args(false),
         app.add_flag("--rootless", m_rootless, "Container: map root to the calling user in a user namespace"),
         app.add_flag("-t,--tty", m_tty, "Container: a terminal of its own for CMD (the default without CMD) when stdin is a terminal"),
         app.add_flag("--timings", m_timings, "Container: print when init came up and when it exited"),
@@ -99,6 +103,8 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
     }
     options.cgroups = m_cgroups == "disabled" ? container::CgroupMode::Disabled : container::CgroupMode::Enabled;
     options.directory_writes = m_root_writes == "in-place" ? container::DirectoryWrites::InPlace : container::DirectoryWrites::Overlay;
+    for (auto const& text : m_volumes)
+        options.volumes.push_back(container::parse_volume(text));
     options.rootless = m_rootless ? container::Rootless::Yes : container::Rootless::No;
     // As `docker run -it`: a pty only for a person at a terminal.
     if (::isatty(STDIN_FILENO) && (m_tty || options.command.empty()))

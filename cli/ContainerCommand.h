@@ -31,6 +31,7 @@ private:
     std::string m_mac;
     std::vector<std::string> m_published_ports;
     std::vector<std::string> m_security_options;
+    std::vector<std::string> m_volumes;
     std::string m_cgroups { "enabled" };
     std::string m_root_writes { "overlay" };
     bool m_rootless { false };

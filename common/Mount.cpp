@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -68,7 +69,8 @@ std::string kernel_message(int context_fd)
 
 }
 
-FileDescriptor create_mount(std::string_view type, std::string_view source, MountOptions const& options, MountAttributes attributes, std::string_view what)
+FileDescriptor create_mount(std::string_view type, std::string_view source, MountOptions const& options, MountAttributes attributes, std::string_view what,
+    std::span<char const* const> optional_flags)
 {
     std::string const type_string(type);
     FileDescriptor context(fsopen(type_string.c_str(), FSOPEN_CLOEXEC));
@@ -85,6 +87,14 @@ FileDescriptor create_mount(std::string_view type, std::string_view source, Moun
             : fsconfig(context.get(), FSCONFIG_SET_STRING, key.c_str(), value.c_str(), 0);
         if (result < 0)
             throw_mount_error("mount", what, context.get());
+    }
+    for (auto const* flag : optional_flags) {
+        if (fsconfig(context.get(), FSCONFIG_SET_FLAG, flag, nullptr, 0) < 0) {
+            if (errno != EINVAL)
+                throw_mount_error("mount", what, context.get());
+            (void)kernel_message(context.get()); // The refusal's message is not the mount's.
+            spdlog::debug("{}: the kernel has no {} option for {}", what, flag, type);
+        }
     }
     if (fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
         throw_mount_error("mount", what, context.get());

@@ -2,6 +2,7 @@
 
 #include "common/FileDescriptor.h"
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,8 +35,11 @@ constexpr MountAttributes operator|(MountAttributes left, MountAttributes right)
 }
 
 // Creates a detached mount of a new `type` file system. `source` (e.g. a
-// block device) may be empty. Errors name `what` and carry the kernel's message.
-FileDescriptor create_mount(std::string_view type, std::string_view source, MountOptions const& options, MountAttributes attributes, std::string_view what);
+// block device) may be empty. `optional_flags` are flag options that an older
+// kernel may not know: the mount goes on without one the kernel refuses.
+// Errors name `what` and carry the kernel's message.
+FileDescriptor create_mount(std::string_view type, std::string_view source, MountOptions const& options, MountAttributes attributes, std::string_view what,
+    std::span<char const* const> optional_flags = {});
 
 enum class CloneDepth {
     Recursive,  // The mount and every mount below it (rbind).

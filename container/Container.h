@@ -64,6 +64,19 @@ enum class CgroupMode {
     Disabled, // --cgroups disabled: none, no limits, and no CAP_MKNOD.
 };
 
+enum class VolumeAccess {
+    ReadWrite,
+    ReadOnly, // HOST_PATH:PATH:ro
+};
+
+// --volume HOST_PATH:PATH[:ro|rw]: a host directory or file bound into the
+// container (recursively), where what the container writes outlives it.
+struct Volume {
+    std::string host_path;      // Absolute, its symlinks resolved.
+    std::string container_path; // Absolute; made in the container's root if missing.
+    VolumeAccess access { VolumeAccess::ReadWrite };
+};
+
 struct ContainerOptions {
     std::string rootfs;                  // A directory or an ext4 image.
     std::vector<std::string> command;    // Empty: guest/init starts a shell.
@@ -79,6 +92,7 @@ struct ContainerOptions {
     SystemPaths system_paths { SystemPaths::Masked };
     CgroupMode cgroups { CgroupMode::Enabled };
     DirectoryWrites directory_writes { DirectoryWrites::Overlay }; // --root-writes.
+    std::vector<Volume> volumes;                                   // --volume, in order.
     bool print_timings { false }; // --timings (or -v): boot marker and exit times on stderr.
 };
 

@@ -6,6 +6,7 @@
 #include "network/ResolverConfiguration.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -28,6 +29,44 @@ void validate(ContainerOptions const& options)
         throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
 }
 
+}
+
+Volume parse_volume(std::string_view text)
+{
+    auto fail = [&](std::string_view why) { return Error(fmt::format("--volume '{}': {}", text, why)); };
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (;;) {
+        auto colon = text.find(':', start);
+        parts.emplace_back(text.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+        if (colon == std::string_view::npos)
+            break;
+        start = colon + 1;
+    }
+    if (parts.size() < 2 || parts.size() > 3)
+        throw fail("expected HOST_PATH:PATH[:ro|rw]");
+    Volume volume;
+    if (parts.size() == 3) {
+        if (parts[2] != "ro" && parts[2] != "rw")
+            throw fail(fmt::format("unknown option '{}' (ro or rw)", parts[2]));
+        volume.access = parts[2] == "ro" ? VolumeAccess::ReadOnly : VolumeAccess::ReadWrite;
+    }
+    auto const& host = parts[0];
+    // Docker reads a bare name as a named volume, which vmm does not keep.
+    if (!host.starts_with('/') && !host.starts_with("./") && !host.starts_with("../") && host != "." && host != "..")
+        throw fail("HOST_PATH must be a path (absolute, or starting with ./ or ../); named volumes are not supported");
+    std::error_code error;
+    auto resolved = std::filesystem::canonical(host, error);
+    if (error)
+        throw fail(fmt::format("{}: {}", host, error.message()));
+    volume.host_path = resolved.string();
+    auto const& path = parts[1];
+    if (!path.starts_with('/'))
+        throw fail("PATH must be absolute");
+    if (path.find_first_not_of('/') == std::string::npos)
+        throw fail("PATH cannot be the container's root");
+    volume.container_path = path;
+    return volume;
 }
 
 ContainerSpec spec_from_options(ContainerOptions const& options)
@@ -87,6 +126,13 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     if (options.system_paths == SystemPaths::Masked) {
         spec.masked_paths = default_masked_paths();
         spec.readonly_paths = default_readonly_paths();
+    }
+    // After the defaults, so that a volume may cover one of their paths.
+    for (auto const& volume : options.volumes) {
+        std::vector<std::string> mount_options { "rbind", "rprivate" };
+        if (volume.access == VolumeAccess::ReadOnly)
+            mount_options.push_back("ro");
+        spec.mounts.push_back({ volume.container_path, "bind", volume.host_path, std::move(mount_options) });
     }
     spec.seccomp_kind = options.seccomp == SeccompMode::Default ? SeccompKind::Builtin : SeccompKind::None;
 

@@ -174,7 +174,17 @@ FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind 
     }
 }
 
-void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace)
+FileDescriptor clone_bind_source(MountSpec const& mount)
+{
+    auto options = parse_mount_options(mount);
+    if (!options.bind)
+        return {};
+    if (::access(mount.source.c_str(), F_OK) < 0)
+        throw_system_error("bind mount source", mount.source);
+    return clone_mount_tree(mount.source, options.bind_depth);
+}
+
+void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace, FileDescriptor bind_source)
 {
     auto options = parse_mount_options(mount);
     for (auto const& option : options.ignored)
@@ -184,12 +194,12 @@ void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks sy
     FileDescriptor detached;
     auto kind = TargetKind::Directory;
     if (options.bind) {
+        detached = bind_source.is_valid() ? std::move(bind_source) : clone_bind_source(mount);
         struct stat status {};
-        if (::stat(mount.source.c_str(), &status) < 0)
-            throw_system_error("bind mount source", mount.source);
+        if (::fstat(detached.get(), &status) < 0)
+            throw_system_error("stat bind mount source", mount.source);
         if (!S_ISDIR(status.st_mode))
             kind = TargetKind::File;
-        detached = clone_mount_tree(mount.source, options.bind_depth);
         if (options.attributes != MountAttributes::None)
             set_mount_attributes(detached.get(), options.attributes, what);
     } else if (mount.type == "sysfs" || mount.type == "cgroup" || mount.type == "cgroup2") {

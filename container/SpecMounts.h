@@ -39,8 +39,15 @@ enum class TargetKind {
 };
 FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind kind, MountTargetSymlinks symlinks);
 
+// A bind mount's source as a detached mount tree (an invalid fd for other
+// mounts): taken before the container's root is attached over host paths
+// (an image over /tmp, an overlay over the rootfs directory) that a source
+// may lie below, so that it is the host's directory, not the root's.
+FileDescriptor clone_bind_source(MountSpec const& mount);
+
 // Mounts `mount` into the root open as `root_fd` (before pivot_root: bind
-// sources are host paths).
-void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace);
+// sources are host paths), a bind from `bind_source` where it is valid.
+void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace,
+    FileDescriptor bind_source = {});
 
 }

@@ -12,8 +12,9 @@ namespace vmm::container {
 constexpr char const* writable_layers_directory = "/var/lib/vmm/containers";
 
 // The upper layer of a directory rootfs's overlay, as Docker keeps one under
-// /var/lib/docker: on the host's disk, so that the container's writes and
-// fsyncs cost what they cost there (a tmpfs would make them free), in a
+// /var/lib/docker: on the host's disk, so that the container's writes go
+// through the host's page cache and writeback (a tmpfs would hold them in
+// memory; the overlay is volatile, so fsync in it does not wait), in a
 // directory only the container's root can enter (a setuid file written
 // there must not be reachable by host users), and removed when the
 // container ends. A vmm killed by SIGKILL leaves it; the next run sweeps.

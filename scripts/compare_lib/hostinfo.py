@@ -87,8 +87,9 @@ def nested_host(described):
     notes = ["every instruction of L1 and of its guests is emulated by QEMU TCG: compare rows of this host "
              "with each other only"]
     if described.get("disk"):
-        notes.append(f"files: the baseline's bench directory and vmm --container's writable layers on "
-                     f"{described['disk']}; the VM writes through ext4 in its own copy of the image in L1 RAM")
+        notes.append(f"files: the bench directory of the baseline and of vmm --container (a volume) and vmm "
+                     f"--container's writable layers on {described['disk']}; the VM writes through ext4 in its own "
+                     f"copy of the image in L1 RAM")
     return {
         "name": "nested SVM KVM host (L1) under QEMU TCG, by scripts/nested-kvm",
         "short_name": "nested SVM host (L1, QEMU TCG)",

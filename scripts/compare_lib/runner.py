@@ -62,7 +62,7 @@ NESTED_SUBJECTS = [
      f"/vmm boot --timings --mem {GUEST_MEMORY_MIB}M /bzImage /rootfs.ext4 -- CMD (image in L1's RAM)"),
     ("nested-vmm-container", "vmm --container", "container",
      "/vmm --container /rootfs --timings --mem 1G --pids 1024 -- CMD (cgroup v2 mounted by the script, "
-     "writable layers on /disk)"),
+     "writable layers on /disk, the bench's files in the volume --volume /disk/var/tmp:/var/tmp)"),
 ]
 
 
@@ -126,7 +126,8 @@ def nested_script(plan):
     commands = {
         "nested-baseline": (["/rootfs/bin/busybox", "true"], baseline_bench, 0),
         "nested-vm": (vm + ["/bin/true"], vm + bench, GUEST_MEMORY_MIB << 20),
-        "nested-vmm-container": (container + ["/bin/true"], container + bench, 0),
+        "nested-vmm-container": (container + ["/bin/true"],
+                                 container[:-1] + ["--volume", f"{NESTED_DISK}/var/tmp:/var/tmp", "--"] + bench, 0),
     }
     timeout = plan.nested_timeout
     lines = [

@@ -175,6 +175,16 @@ class NestedDiskTest(unittest.TestCase):
         self.assertTrue(tmpfs and all(line.startswith("[ $disk = tmpfs ] || ") and line.endswith("--dir /rootfs/var/tmp")
                                       for line in tmpfs), tmpfs)
 
+    def test_container_bench_writes_to_a_volume_on_the_disk(self):
+        # Its root's overlay is volatile (fsync returns at once): the bench
+        # writes where the baseline does, through a volume; /bin/true has none.
+        lines = runner.nested_script(Plan(True)).splitlines()
+        bench = [line for line in lines if "--label nested-vmm-container-bench" in line]
+        true = [line for line in lines if "--label nested-vmm-container-true" in line]
+        self.assertTrue(bench and all("--volume /disk/var/tmp:/var/tmp -- " in line and line.endswith("--dir /var/tmp")
+                                      for line in bench), bench)
+        self.assertTrue(true and not any("--volume" in line for line in true), true)
+
     def test_tmpfs_note(self):
         output = "\n".join([
             f"workload-child label={runner.TMPFS_BASELINE_LABEL} run=0 workload-result syscall_ns=1 spawn_us=1 "

@@ -1,0 +1,152 @@
+// Where a container's writes go: the root's overlay is volatile (its layer
+// is removed at exit, so fsync there does not wait for the disk), and
+// --volume binds a host directory or file whose writes outlive the container.
+
+#include "tests/container/ContainerTestSupport.h"
+
+#include "common/Error.h"
+#include "container/OptionsSpec.h"
+
+#include <fstream>
+
+using namespace container_test;
+using namespace vmm::container;
+
+namespace {
+
+std::string parse_error(std::string const& text)
+{
+    try {
+        parse_volume(text);
+    } catch (vmm::Error const& error) {
+        return error.what();
+    }
+    return {};
+}
+
+TEST(ContainerVolumeOption, ParsesPathsAndAccess)
+{
+    auto volume = parse_volume("/tmp:/data");
+    EXPECT_EQ(volume.host_path, std::filesystem::canonical("/tmp").string());
+    EXPECT_EQ(volume.container_path, "/data");
+    EXPECT_EQ(volume.access, VolumeAccess::ReadWrite);
+    EXPECT_EQ(parse_volume("/tmp:/data:ro").access, VolumeAccess::ReadOnly);
+    EXPECT_EQ(parse_volume("/tmp:/data:rw").access, VolumeAccess::ReadWrite);
+    // A relative path is the working directory's, with its symlinks resolved.
+    EXPECT_EQ(parse_volume(".:/data").host_path, std::filesystem::canonical(".").string());
+}
+
+TEST(ContainerVolumeOption, BadValuesNameTheValueAndTheProblem)
+{
+    EXPECT_NE(parse_error("/tmp").find("expected HOST_PATH:PATH"), std::string::npos);
+    EXPECT_NE(parse_error("/tmp:/a:ro:x").find("expected HOST_PATH:PATH"), std::string::npos);
+    EXPECT_NE(parse_error("/tmp:/a:rx").find("unknown option 'rx'"), std::string::npos);
+    EXPECT_NE(parse_error("data:/a").find("named volumes are not supported"), std::string::npos);
+    EXPECT_NE(parse_error("/no/such/vmm-volume:/a").find("No such file or directory"), std::string::npos);
+    EXPECT_NE(parse_error("/tmp:relative").find("PATH must be absolute"), std::string::npos);
+    EXPECT_NE(parse_error("/tmp://").find("cannot be the container's root"), std::string::npos);
+    EXPECT_NE(parse_error("/tmp:relative").find("--volume '/tmp:relative'"), std::string::npos);
+}
+
+TEST(ContainerVolumeOption, EachVolumeIsARecursivePrivateBindAfterTheDefaults)
+{
+    ContainerOptions options;
+    options.rootfs = rootfs_directory;
+    options.command = { "/bin/true" };
+    options.volumes = { parse_volume("/tmp:/data:ro"), parse_volume("/tmp:/more") };
+    auto spec = spec_from_options(options);
+    ASSERT_GE(spec.mounts.size(), 2u);
+    auto const& read_only = spec.mounts[spec.mounts.size() - 2];
+    EXPECT_EQ(read_only.destination, "/data");
+    EXPECT_EQ(read_only.type, "bind");
+    EXPECT_EQ(read_only.options, (std::vector<std::string> { "rbind", "rprivate", "ro" }));
+    EXPECT_EQ(spec.mounts.back().destination, "/more");
+    EXPECT_EQ(spec.mounts.back().options, (std::vector<std::string> { "rbind", "rprivate" }));
+}
+
+class ContainerVolumeRun : public ContainerTest {
+protected:
+    std::string make_volume(std::string const& name)
+    {
+        auto path = scratch_directory() + "/" + name;
+        std::filesystem::create_directories(path);
+        std::ofstream(path + "/from-host") << "host\n";
+        return path;
+    }
+};
+
+TEST_F(ContainerVolumeRun, WritesReachTheHostDirectory)
+{
+    auto volume = make_volume("volume-rw");
+    auto result = run_shell(rootfs_directory, "cat /data/from-host; echo container > /data/written; sync -f /data/written",
+        { "--volume", volume + ":/data" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "host\n") << describe(result);
+    std::ifstream written(volume + "/written");
+    std::string line;
+    EXPECT_TRUE(std::getline(written, line)) << "the container's write did not reach the volume";
+    EXPECT_EQ(line, "container");
+}
+
+TEST_F(ContainerVolumeRun, ReadOnlyVolumeRefusesWrites)
+{
+    auto volume = make_volume("volume-ro");
+    auto result = run_shell(rootfs_directory, "cat /data/from-host; echo no > /data/written", { "--volume", volume + ":/data:ro" });
+    EXPECT_NE(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "host\n") << describe(result);
+    EXPECT_NE(result.standard_error.find("Read-only file system"), std::string::npos) << describe(result);
+    EXPECT_FALSE(path_exists(volume + "/written"));
+}
+
+TEST_F(ContainerVolumeRun, VolumeInAnImageRootAndMissingTargetsAreMade)
+{
+    auto volume = make_volume("volume-image");
+    auto result = run_shell(image(), "cat /new/dir/from-host", { "--volume", volume + ":/new/dir" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "host\n") << describe(result);
+}
+
+TEST_F(ContainerVolumeRun, VolumeBelowTheRootfsIsTheHostsDirectoryNotTheOverlays)
+{
+    // The overlay is attached over the rootfs directory: a volume from
+    // inside that tree must still be the host's directory (as scripts/compare
+    // binds ROOTFS/var/tmp), not the overlay's view of it.
+    auto tree = make_foreign_tree(scratch_directory() + "/volume-tree");
+    ASSERT_FALSE(tree.empty());
+    std::filesystem::create_directories(tree + "/var/tmp");
+    auto result = run_vmm({ "--container", tree, "--volume", tree + "/var/tmp:/var/tmp", "--", "/bin/bash", "-c", "echo kept > /var/tmp/written" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    std::ifstream written(tree + "/var/tmp/written");
+    std::string line;
+    EXPECT_TRUE(std::getline(written, line)) << "the write went to the overlay's layer";
+    EXPECT_EQ(line, "kept");
+}
+
+TEST_F(ContainerVolumeRun, BadVolumeIsOneLineAndStartsNothing)
+{
+    auto result = run_vmm({ "--container", rootfs_directory, "--volume", "/no/such/vmm-volume:/data", "--", "/bin/true" });
+    EXPECT_EQ(result.exit_status, 1) << describe(result);
+    EXPECT_NE(result.standard_error.find("--volume '/no/such/vmm-volume:/data'"), std::string::npos) << describe(result);
+    EXPECT_EQ(std::count(result.standard_error.begin(), result.standard_error.end(), '\n'), 1) << describe(result);
+}
+
+TEST_F(ContainerVolumeRun, RootOverlayIsVolatileAndItsLayerServesTheNextContainer)
+{
+    // Read the root's super options: "volatile" (Linux 5.10) or, from 6.x
+    // on, "fsync=volatile".
+    auto const script = "while read -r id parent device root point options rest; do [ \"$point\" = / ] && echo \"$rest\"; done < /proc/self/mountinfo; true";
+    for (int run = 0; run < 3; ++run) {
+        // A volatile mount leaves work/incompat/volatile, which would keep
+        // the next mount of the same layer from succeeding.
+        auto result = run_shell(rootfs_directory, script);
+        ASSERT_EQ(result.exit_status, 0) << "run " << run << ": " << describe(result);
+        EXPECT_NE(result.standard_output.find("overlay"), std::string::npos) << describe(result);
+        EXPECT_NE(result.standard_output.find("volatile"), std::string::npos) << describe(result);
+    }
+    // An image root is the image's own ext4, which keeps its fsync.
+    auto image_root = run_shell(image(), script);
+    EXPECT_EQ(image_root.exit_status, 0) << describe(image_root);
+    EXPECT_EQ(image_root.standard_output.find("volatile"), std::string::npos) << describe(image_root);
+}
+
+}
