@@ -170,8 +170,12 @@ void WritableLayer::remove_stale_work()
     // while the container runs. A layer without one (new, or its rename
     // failed) has nothing there. It is empty unless a mount died midway.
     auto const path = stale_work_path();
-    // A volatile overlay leaves incompat/volatile in its work directory
-    // (which keeps a later mount from using it); it is removed first.
+    // A volatile overlay leaves incompat/volatile/dirty in its work
+    // directory (which keeps a later mount from using it): removed first.
+    if (::unlink((path + "/incompat/volatile/dirty").c_str()) < 0 && errno != ENOENT) {
+        remove_layer(path);
+        return;
+    }
     for (auto const* inner : { "/incompat/volatile", "/incompat", "" }) {
         if (::rmdir((path + inner).c_str()) < 0 && errno != ENOENT) {
             remove_layer(path);
