@@ -76,8 +76,7 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
     }
     // The root directory of the overlay takes its mode from the upper one.
     // A pooled layer's usually has it already: then nothing is written (a
-    // chmod is a journaled inode update on the host's disk, which the
-    // overlay's unmount syncs).
+    // chmod is an inode update on the host's disk).
     struct stat lower_status {};
     if (::fstat(lower.get(), &lower_status) < 0)
         throw_system_error("stat", directory);

@@ -38,8 +38,8 @@ void create_missing_directory(std::string const& path, mode_t mode)
 }
 
 // Most starts find the directory as the last container left it: then one
-// lstat, and nothing is written (each chown or chmod is a journaled inode
-// update on the host's disk, which the overlay's unmount then syncs).
+// lstat, and nothing is written (each chown or chmod is an inode update on
+// the host's disk).
 void make_directory(std::string const& path, mode_t mode, uid_t owner, gid_t group)
 {
     struct stat status {};
@@ -114,6 +114,9 @@ WritableLayer::WritableLayer(pid_t owner, IdRange const& user_ids, IdRange const
 
 WritableLayer::~WritableLayer()
 {
+    // A start that failed early did not remove it: no pooled layer keeps one.
+    if (m_has_stale_work)
+        remove_stale_work();
     if (!return_to_pool())
         remove_layer(m_path);
 }
@@ -147,8 +150,16 @@ void WritableLayer::claim_pooled_layer()
     auto claim = [&](std::string const& pooled) {
         if (::rename(pooled.c_str(), m_path.c_str()) < 0)
             return false;
-        // Failing leaves work/work to overlayfs, which removes it itself.
-        (void)::rename(fmt::format("{}/work/work", m_path).c_str(), stale_work_path().c_str());
+        // A volatile overlay refuses a work/work it left (incompat/volatile):
+        // it must go. A stale work directory in the way (from a start that
+        // failed before removing it) goes first.
+        auto const work = fmt::format("{}/work/work", m_path);
+        if (::rename(work.c_str(), stale_work_path().c_str()) < 0 && (errno == ENOTEMPTY || errno == EEXIST)) {
+            remove_layer(stale_work_path());
+            if (::rename(work.c_str(), stale_work_path().c_str()) < 0)
+                remove_layer(work);
+        }
+        m_has_stale_work = true;
         return true;
     };
     for (size_t slot = 0; slot < pool_slots; ++slot) {
@@ -169,6 +180,7 @@ void WritableLayer::remove_stale_work()
     // CPU (and costs a thread's start-up); the parent has nothing else to do
     // while the container runs. A layer without one (new, or its rename
     // failed) has nothing there. It is empty unless a mount died midway.
+    m_has_stale_work = false;
     auto const path = stale_work_path();
     // A volatile overlay leaves incompat/volatile/dirty in its work
     // directory (which keeps a later mount from using it): removed first.

@@ -44,6 +44,7 @@ private:
     std::string stale_work_path() const;
 
     std::string m_path;
+    bool m_has_stale_work { false }; // Claimed from the pool, remove_stale_work() not yet run.
 };
 
 // Removes the layers of vmm processes that are gone.

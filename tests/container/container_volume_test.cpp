@@ -1,13 +1,16 @@
 // Where a container's writes go: the root's overlay is volatile (its layer
-// is removed at exit, so fsync there does not wait for the disk), and
-// --volume binds a host directory or file whose writes outlive the container.
+// is removed at exit, so fsync there does not wait for the disk; a pooled
+// layer never keeps the work directory that makes a volatile overlay refuse
+// the next mount), and --volume binds a host directory or file whose writes outlive the container.
 
 #include "tests/container/ContainerTestSupport.h"
 
 #include "common/Error.h"
 #include "container/OptionsSpec.h"
+#include "container/WritableLayer.h"
 
 #include <fstream>
+#include <sys/prctl.h>
 
 using namespace container_test;
 using namespace vmm::container;
@@ -62,6 +65,45 @@ TEST(ContainerVolumeOption, EachVolumeIsARecursivePrivateBindAfterTheDefaults)
     EXPECT_EQ(read_only.options, (std::vector<std::string> { "rbind", "rprivate", "ro" }));
     EXPECT_EQ(spec.mounts.back().destination, "/more");
     EXPECT_EQ(spec.mounts.back().options, (std::vector<std::string> { "rbind", "rprivate" }));
+}
+
+TEST(WritableLayerPool, AStartThatFailedEarlyPoolsNoStaleWork)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "the writable layers live in " << writable_layers_directory << ", root's";
+    // The layer's owner is this process: named so that a container started
+    // meanwhile (ctest runs tests side by side) does not sweep it as stale.
+    char name[16] {};
+    ::prctl(PR_GET_NAME, name);
+    ::prctl(PR_SET_NAME, "vmm-layer-test");
+    auto const pool = std::string(writable_layers_directory) + "/.pool";
+    auto pooled_stale_work = [&] {
+        int count = 0;
+        std::error_code error;
+        for (auto const& slot : std::filesystem::directory_iterator(pool, error))
+            count += std::filesystem::exists(slot.path() / "stale-work");
+        return count;
+    };
+    auto leave_volatile_work = [](std::string const& work) {
+        std::filesystem::create_directories(work + "/incompat/volatile");
+        std::ofstream(work + "/incompat/volatile/dirty").flush();
+    };
+    {
+        WritableLayer layer(::getpid(), { 0, 1 }, { 0, 1 });
+        // What volatile mounts leave: the last container's work directory,
+        // moved aside at the claim, and this one's.
+        leave_volatile_work(layer.path() + "/stale-work");
+        leave_volatile_work(layer.path() + "/work/work");
+        // Gone without remove_stale_work(), as when a start fails before it.
+    }
+    EXPECT_EQ(pooled_stale_work(), 0) << "a pooled layer keeps a stale work directory";
+    {
+        WritableLayer layer(::getpid(), { 0, 1 }, { 0, 1 });
+        EXPECT_FALSE(path_exists(layer.path() + "/work/work")) << "overlayfs refuses a work/work with incompat/volatile";
+        layer.remove_stale_work();
+        EXPECT_FALSE(path_exists(layer.path() + "/stale-work"));
+    }
+    ::prctl(PR_SET_NAME, name);
 }
 
 class ContainerVolumeRun : public ContainerTest {
@@ -142,6 +184,16 @@ TEST_F(ContainerVolumeRun, RootOverlayIsVolatileAndItsLayerServesTheNextContaine
         ASSERT_EQ(result.exit_status, 0) << "run " << run << ": " << describe(result);
         EXPECT_NE(result.standard_output.find("overlay"), std::string::npos) << describe(result);
         EXPECT_NE(result.standard_output.find("volatile"), std::string::npos) << describe(result);
+    }
+    // A start that fails after the overlay is mounted (here: a volume over
+    // the tree's symlink /init, refused) returns its layer to the pool with
+    // the volatile mount's work directory: the next starts still mount it.
+    for (int run = 0; run < 2; ++run) {
+        auto refused = run_vmm({ "--container", rootfs_directory, "--volume", "/tmp:/init", "--", "/bin/true" });
+        EXPECT_EQ(refused.exit_status, 1) << describe(refused);
+        EXPECT_NE(refused.standard_error.find("symlink"), std::string::npos) << describe(refused);
+        auto after = run_shell(rootfs_directory, "true");
+        EXPECT_EQ(after.exit_status, 0) << "after a failed start: " << describe(after);
     }
     // An image root is the image's own ext4, which keeps its fsync.
     auto image_root = run_shell(image(), script);
