@@ -148,6 +148,14 @@ TEST_F(ContainerVolumeRun, VolumeInAnImageRootAndMissingTargetsAreMade)
     EXPECT_EQ(result.standard_output, "host\n") << describe(result);
 }
 
+TEST_F(ContainerVolumeRun, AFileVolumeIsBoundAsAFile)
+{
+    auto volume = make_volume("volume-file");
+    auto result = run_shell(rootfs_directory, "[ -f /etc/from-host ] && cat /etc/from-host", { "--volume", volume + "/from-host:/etc/from-host:ro" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "host\n") << describe(result);
+}
+
 TEST_F(ContainerVolumeRun, VolumeBelowTheRootfsIsTheHostsDirectoryNotTheOverlays)
 {
     // The overlay is attached over the rootfs directory: a volume from
