@@ -1,7 +1,8 @@
 // Where a container's writes go: the root's overlay is volatile (its layer
 // is removed at exit, so fsync there does not wait for the disk; a pooled
 // layer never keeps the work directory that makes a volatile overlay refuse
-// the next mount), and --volume binds a host directory or file whose writes outlive the container.
+// the next mount), and --volume binds a host directory or file whose
+// writes outlive the container.
 
 #include "tests/container/ContainerTestSupport.h"
 
