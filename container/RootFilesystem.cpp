@@ -114,7 +114,7 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
 }
 
 // The directory itself as the container's root, as `bwrap --bind` and runc
-// show it (--root-writes in-place): no overlay to mount, sync and unmount,
+// show it (--root-writes in-place): no overlay to mount and unmount,
 // but the container's writes change the user's tree, and a setuid file its
 // root writes there is one for the host's users too. Hence not the default.
 FileDescriptor bind_directory_in_place(RootSource const& source)

@@ -30,7 +30,8 @@ public:
 
     // Removes the work directory the last mount of a pooled layer left (see
     // claim_pooled_layer()). Called once the container runs, off the path
-    // between start and exit.
+    // between start and exit; the destructor calls it where a failed start
+    // did not, so that no pooled layer keeps one.
     void remove_stale_work();
 
 private:
