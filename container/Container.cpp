@@ -1,10 +1,12 @@
 #include "container/Container.h"
 
 #include "common/Error.h"
+#include "common/FdPassing.h"
 #include "common/FileDescriptor.h"
 #include "common/Timings.h"
 #include "common/cgroup/Cgroup.h"
 #include "container/ContainerInit.h"
+#include "container/ContainerProcess.h"
 #include "container/ContainerSpec.h"
 #include "container/Hooks.h"
 #include "container/OptionsSpec.h"
@@ -20,123 +22,16 @@
 #include "network/Veth.h"
 
 #include <cerrno>
-#include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <optional>
 #include <sched.h>
 #include <utility>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace vmm::container {
 
 namespace {
-
-volatile sig_atomic_t forward_to_pid = 0;
-
-void forward_signal(int signal_number)
-{
-    if (forward_to_pid > 0)
-        ::kill(forward_to_pid, signal_number);
-}
-
-// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container's init while
-// it runs and ignores SIGPIPE (a child that died early closes the sync pipe),
-// and puts the previous handlers back afterwards.
-class SignalForwarder {
-public:
-    SignalForwarder()
-    {
-        struct sigaction action {};
-        action.sa_handler = forward_signal;
-        sigemptyset(&action.sa_mask);
-        for (size_t index = 0; index < std::size(signals); ++index)
-            ::sigaction(signals[index], &action, &m_previous[index]);
-        struct sigaction ignore {};
-        ignore.sa_handler = SIG_IGN;
-        ::sigaction(SIGPIPE, &ignore, &m_previous_pipe);
-    }
-    ~SignalForwarder()
-    {
-        forward_to_pid = 0;
-        for (size_t index = 0; index < std::size(signals); ++index)
-            ::sigaction(signals[index], &m_previous[index], nullptr);
-        ::sigaction(SIGPIPE, &m_previous_pipe, nullptr);
-    }
-    SignalForwarder(SignalForwarder const&) = delete;
-    SignalForwarder& operator=(SignalForwarder const&) = delete;
-
-    void forward_to(pid_t pid) { forward_to_pid = pid; }
-
-private:
-    static constexpr int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-    struct sigaction m_previous[std::size(signals)] {};
-    struct sigaction m_previous_pipe {};
-};
-
-// The container's init as the parent sees it. Killed and reaped on
-// destruction if nobody waited for it, so an error path leaves no process.
-class ContainerProcess {
-public:
-    explicit ContainerProcess(pid_t pid)
-        : m_pid(pid)
-    {
-    }
-    ~ContainerProcess() { kill_and_wait(); }
-    ContainerProcess(ContainerProcess const&) = delete;
-    ContainerProcess& operator=(ContainerProcess const&) = delete;
-
-    pid_t pid() const { return m_pid; }
-    // create: the process outlives this object (and vmm).
-    pid_t release() { return std::exchange(m_pid, -1); }
-
-    void kill_and_wait()
-    {
-        if (m_pid > 0) {
-            ::kill(m_pid, SIGKILL);
-            wait();
-        }
-    }
-
-    // Waits for init and returns its status as a shell reports it.
-    int wait()
-    {
-        int status = 0;
-        while (::waitpid(m_pid, &status, 0) < 0) {
-            if (errno != EINTR)
-                throw_system_error("waitpid", "(container init)");
-        }
-        m_pid = -1;
-        return vmm_exit_status_from_wait_status(status);
-    }
-
-private:
-    pid_t m_pid;
-};
-
-struct Pipe {
-    FileDescriptor read_end;
-    FileDescriptor write_end;
-
-    static Pipe create()
-    {
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) < 0)
-            throw_system_error("pipe2");
-        return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
-    }
-
-    // Both ends can read and write; the parent keeps read_end.
-    static Pipe create_socket_pair()
-    {
-        int fds[2];
-        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
-            throw_system_error("socketpair");
-        return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
-    }
-};
 
 // Waits for init's boot marker (a byte on its pipe; end of file if init
 // died first) and says when it came, as `vmm boot --timings` does.
@@ -224,16 +119,22 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
 
     // The parent writes the cgroup's limits and device rules while the child
     // mounts its root (which waits for the parent's byte before anything of
-    // the container's runs), except where that cannot be: hooks may change
-    // the cgroup (a device plugin's prestart hook does), so with hooks it is
-    // written before them; v1 takes device rules one by one (deny all, then
-    // allow each), which would fail the child's own device nodes midway, so
-    // they go in before the clone.
+    // the container's runs). v2 clones the child into its cgroup, made
+    // before the clone. A v1 one (four directories, and device rules taken
+    // one by one: deny all, then allow each) is made after the clone too,
+    // and the child joins it with the byte, once the rules are all in. With
+    // hooks, which may change the cgroup (a device plugin's prestart hook
+    // does) or look for the container in it, the cgroup is made before the
+    // clone and written before they run.
     bool const has_runtime_hooks = context.hook_state && (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty());
+    bool const has_early_hooks = has_runtime_hooks || (context.hook_state && !spec.hooks.create_container.empty());
     bool const restrict_devices = spec.restrict_devices && ::geteuid() == 0;
+    auto const cgroup_join = !spec.cgroups_path.empty() && !has_early_hooks && detect_cgroup_version() == CgroupVersion::V1
+        ? CgroupJoin::WithPreparedByte
+        : CgroupJoin::First;
     bool devices_after_clone = false;
     std::unique_ptr<Cgroup> cgroup;
-    if (!spec.cgroups_path.empty()) {
+    if (!spec.cgroups_path.empty() && cgroup_join == CgroupJoin::First) {
         cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary, spec.cgroup_controllers);
         devices_after_clone = restrict_devices && cgroup->restricts_devices_in_one_step() && !has_runtime_hooks;
         if (restrict_devices && !devices_after_clone)
@@ -263,7 +164,14 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         IdMapping mapping { first_range(spec.uid_mappings), first_range(spec.gid_mappings) };
         map_root_ids(root, create_user_namespace(mapping).get());
     }
-    if (spec.root_setup == RootSetup::Layered && !root.directory.empty() && spec.directory_writes == DirectoryWrites::Overlay && ::geteuid() == 0) {
+    // The overlay of a directory rootfs: the parent claims its layer and
+    // mounts it after the clone, while the child makes its own mounts,
+    // unless the child must mount it in its user namespace.
+    bool const layered_directory = spec.root_setup == RootSetup::Layered && !root.directory.empty() && spec.directory_writes == DirectoryWrites::Overlay;
+    auto const parent_makes = layered_directory && ::geteuid() == 0 && user_namespace == UserNamespace::No && spec.has_namespace(NamespaceType::Mount)
+        ? ParentMakes::Overlay
+        : ParentMakes::Nothing;
+    if (layered_directory && ::geteuid() == 0 && parent_makes == ParentMakes::Nothing) {
         auto users = user_namespace == UserNamespace::Yes ? first_range(spec.uid_mappings) : IdRange { 0, 1 };
         auto groups = user_namespace == UserNamespace::Yes ? first_range(spec.gid_mappings) : IdRange { 0, 1 };
         writable_layer.emplace(::getpid(), users, groups);
@@ -305,7 +213,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         prepared.write_end.reset();
         if (terminal)
             terminal->read_end.reset();
-        become_container_init({ spec, root, user_namespace, cgroup.get(),
+        become_container_init({ spec, root, user_namespace, cgroup.get(), cgroup_join, parent_makes,
             lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives,
             sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(),
             prepared.read_end.get(), terminal_fd,
@@ -345,15 +253,28 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         if (!write_all(sync.write_end.get(), go.data(), go.size()))
             throw_system_error("write", "(container sync pipe)");
         sync.write_end.reset();
-        // While the child mounts its root: the cgroup, the init it will
-        // execute, then what SIGKILLed runs left.
+        // While the child sets up: its root's overlay, then (while it
+        // attaches its mounts) the cgroup and the init it will execute, then
+        // what SIGKILLed runs left. A send to a child that failed is EPIPE.
+        if (parent_makes == ParentMakes::Overlay) {
+            writable_layer.emplace(::getpid(), IdRange { 0, 1 }, IdRange { 0, 1 });
+            root.writable_layer = writable_layer->path();
+            auto overlay = mount_overlay(root, UserNamespace::No);
+            int const overlay_fd = overlay.get();
+            send_byte_with_fds(prepared.write_end.get(), std::span(&overlay_fd, 1), "(container set-up socket)");
+        }
+        if (cgroup_join == CgroupJoin::WithPreparedByte) {
+            cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary, spec.cgroup_controllers);
+            if (restrict_devices)
+                cgroup->restrict_devices(spec.device_rules);
+            cgroup->prepare_join();
+        }
         if (cgroup && !has_runtime_hooks)
             configure_cgroup();
         if (init_program.is_valid())
             fill_and_seal_init_program(init_program.get());
-        char const done = 1;
-        if (::send(prepared.write_end.get(), &done, 1, MSG_NOSIGNAL) != 1)
-            throw_system_error("send", "(container set-up socket)");
+        auto const task_files = cgroup_join == CgroupJoin::WithPreparedByte ? cgroup->task_files() : std::vector<int> {};
+        send_byte_with_fds(prepared.write_end.get(), task_files, "(container set-up socket)");
         prepared.write_end.reset();
         if (spec.root_setup == RootSetup::Layered && ::geteuid() == 0) {
             sweep_stale_cgroups();

@@ -1,6 +1,7 @@
 #include "container/ContainerInit.h"
 
 #include "common/Error.h"
+#include "common/FdPassing.h"
 #include "common/FileDescriptor.h"
 #include "container/Capabilities.h"
 #include "container/ContainerTerminal.h"
@@ -97,6 +98,23 @@ void join_namespaces(ContainerSpec const& spec)
     }
 }
 
+void make_cgroup_namespace()
+{
+    if (::unshare(CLONE_NEWCGROUP) < 0)
+        throw_system_error("unshare", "(cgroup namespace)");
+}
+
+// The overlay the parent mounted for the root (ParentMakes::Overlay).
+FileDescriptor receive_overlay(int prepared_fd)
+{
+    auto fds = receive_byte_with_fds(prepared_fd, "(container set-up socket)");
+    if (!fds)
+        ::_exit(1); // The parent failed (its own message says why) and kills us.
+    if (fds->size() != 1)
+        throw Error("the parent sent no overlay for the root");
+    return std::move(fds->front());
+}
+
 // In a new user namespace the set-up runs as its root, which the parent mapped.
 void become_namespace_root()
 {
@@ -127,15 +145,16 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     // container's own process group.
     if (::setsid() < 0)
         throw_system_error("setsid", "(container init)");
-    // Into the cgroup before anything else, so that all the container does
-    // is limited and accounted; it becomes the cgroup namespace's root.
+    // Into the cgroup before anything of the container's runs, so that all
+    // it does is limited and accounted; it becomes the cgroup namespace's
+    // root. The set-up before a late join is vmm's own.
     if (context.cgroup)
         context.cgroup->join_from_child();
     join_namespaces(spec);
-    if (auto const* cgroup_namespace = spec.find_namespace(NamespaceType::Cgroup); cgroup_namespace && cgroup_namespace->path.empty()) {
-        if (::unshare(CLONE_NEWCGROUP) < 0)
-            throw_system_error("unshare", "(cgroup namespace)");
-    }
+    auto const* cgroup_namespace = spec.find_namespace(NamespaceType::Cgroup);
+    bool const new_cgroup_namespace = cgroup_namespace && cgroup_namespace->path.empty();
+    if (new_cgroup_namespace && context.cgroup_join == CgroupJoin::First)
+        make_cgroup_namespace();
 
     // The parent writes the id maps of a new user namespace and runs the
     // prestart and createRuntime hooks; then it says go.
@@ -160,19 +179,31 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
 
     if (auto const* mount_namespace = spec.find_namespace(NamespaceType::Mount); mount_namespace) {
         ::umask(0);
-        enter_root_filesystem(context.root, spec, context.user_namespace, [&] {
+        auto const mounts = make_container_mounts(spec, context.user_namespace);
+        if (context.parent_makes == ParentMakes::Overlay)
+            context.root.overlay_mount = receive_overlay(context.prepared_fd);
+        enter_root_filesystem(context.root, spec, mounts, context.user_namespace, [&] {
             run_hooks(spec.hooks.create_container, "createContainer", hook_state);
         });
         ::umask(022);
     }
 
-    // Meanwhile the parent wrote the cgroup (its limits; on v2 its device
-    // rules) and filled and sealed init's memfd. Nothing of the container's
-    // runs before its byte: without it (the parent failed and kills us) no
-    // unlimited process or unsealed init can start.
-    if (!wait_for_byte(context.prepared_fd))
+    // Meanwhile the parent wrote the cgroup (its limits and device rules; a
+    // v1 one it made, and its tasks files come with the byte) and filled and
+    // sealed init's memfd. Nothing of the container's runs before its byte:
+    // without it (the parent failed and kills us) no unlimited process or
+    // unsealed init can start.
+    auto const cgroup_task_files = receive_byte_with_fds(context.prepared_fd, "(container set-up socket)");
+    if (!cgroup_task_files)
         ::_exit(1);
     ::close(context.prepared_fd);
+    if (context.cgroup_join == CgroupJoin::WithPreparedByte) {
+        if (cgroup_task_files->empty())
+            throw Error("the parent sent no cgroup to join");
+        join_through_task_files(*cgroup_task_files);
+        if (new_cgroup_namespace)
+            make_cgroup_namespace();
+    }
 
     if (context.terminal_fd >= 0)
         attach_container_terminal(context.terminal_fd);

@@ -1,17 +1,17 @@
 #include "container/ContainerTerminal.h"
 
 #include "common/Error.h"
+#include "common/FdPassing.h"
 #include "common/Terminal.h"
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <span>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -20,39 +20,6 @@
 namespace vmm::container {
 
 namespace {
-
-// One byte of data carrying one fd (SCM_RIGHTS), for sendmsg and recvmsg.
-struct FdMessage {
-    char byte { 't' };
-    iovec data { &byte, 1 };
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] {};
-    msghdr message {};
-
-    FdMessage()
-    {
-        message.msg_iov = &data;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof(control);
-    }
-    FdMessage(FdMessage const&) = delete;
-    FdMessage& operator=(FdMessage const&) = delete;
-};
-
-void send_fd(int socket_fd, int fd)
-{
-    FdMessage fd_message;
-    auto& message = fd_message.message;
-    auto* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    while (::sendmsg(socket_fd, &message, MSG_NOSIGNAL) < 0) {
-        if (errno != EINTR)
-            throw_system_error("sendmsg", "(container terminal)");
-    }
-}
 
 // Writes all of `bytes` to a blocking fd; false once the reader is gone.
 bool write_fully(int fd, char const* bytes, size_t length)
@@ -158,24 +125,16 @@ void attach_container_terminal(int socket_fd)
         if (::dup2(slave.get(), fd) < 0)
             throw_system_error("dup2", "(container terminal)");
     }
-    send_fd(socket_fd, master.get());
+    int const fd = master.get();
+    send_byte_with_fds(socket_fd, std::span(&fd, 1), "(container terminal)");
 }
 
 FileDescriptor receive_container_terminal(int socket_fd)
 {
-    FdMessage fd_message;
-    auto& message = fd_message.message;
-    ssize_t length;
-    while ((length = ::recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC)) < 0) {
-        if (errno != EINTR)
-            throw_system_error("recvmsg", "(container terminal)");
-    }
-    auto* header = CMSG_FIRSTHDR(&message);
-    if (length != 1 || !header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(sizeof(int)))
+    auto fds = receive_byte_with_fds(socket_fd, "(container terminal)");
+    if (!fds || fds->size() != 1)
         throw Error("the container sent no terminal");
-    int fd = -1;
-    std::memcpy(&fd, CMSG_DATA(header), sizeof(int));
-    return FileDescriptor(fd);
+    return std::move(fds->front());
 }
 
 void relay_container_terminal(int master_fd, pid_t init_pid)

@@ -44,75 +44,6 @@ std::string overlay_path(std::string_view path)
     return escaped;
 }
 
-// The container's view of a directory rootfs: the user's tree as the lower
-// layer of an overlay whose upper layer is the container's own (its
-// WritableLayer, or a tmpfs). Whatever the container writes (a setuid copy,
-// a file capability, a device node) lives there and goes with it, so the
-// tree on the host is never written: nothing made inside can give a host
-// user privileges, and the same tree can serve several containers at once.
-FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namespace)
-{
-    auto const& directory = source.directory;
-    // An id-mapped tree can be a layer only once it is attached in this
-    // mount namespace (overlayfs clones its layers' mounts): over the
-    // directory itself, where nothing else sees it.
-    if (source.directory_tree.is_valid())
-        attach_mount(source.directory_tree.get(), directory);
-    auto lower = FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
-    FileDescriptor writes;
-    if (!source.writable_layer.empty()) {
-        writes = FileDescriptor::open(source.writable_layer, O_PATH | O_DIRECTORY);
-    } else {
-        // An unprivileged caller has no writable layer on disk: a tmpfs of
-        // this mount namespace takes the writes. Kernels before 6.15 take
-        // overlay layers only from mounts of the caller's namespace, so it
-        // goes over the directory, whose open fd still reaches the tree.
-        writes = create_mount("tmpfs", "vmm-writes", { { "mode", "755" } }, MountAttributes::NoSuid | MountAttributes::NoDev, "(the container's writes)");
-        attach_mount(writes.get(), lower.get(), "(the container's writes)");
-        for (auto const* name : { "upper", "work" }) {
-            if (::mkdirat(writes.get(), name, 0755) < 0)
-                throw_system_error("mkdir", fmt::format("(the container's writes)/{}", name));
-        }
-    }
-    // The root directory of the overlay takes its mode from the upper one.
-    // A pooled layer's usually has it already: then nothing is written (a
-    // chmod is an inode update on the host's disk).
-    struct stat lower_status {};
-    if (::fstat(lower.get(), &lower_status) < 0)
-        throw_system_error("stat", directory);
-    FileDescriptor upper(::openat(writes.get(), "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    struct stat upper_status {};
-    if (!upper.is_valid() || ::fstat(upper.get(), &upper_status) < 0)
-        throw_system_error("open", "(the container's writes)/upper");
-    if ((upper_status.st_mode & 07777) != (lower_status.st_mode & 07777) && ::fchmod(upper.get(), lower_status.st_mode & 07777) < 0)
-        throw_system_error("chmod", "(the container's writes)/upper");
-
-    // The layers are named through this process's fds, so no host path is
-    // looked up again (and a tmpfs staging mount cannot hide one).
-    auto layer = [](int fd, char const* name) { return fmt::format("/proc/self/fd/{}{}", fd, name); };
-    MountOptions options {
-        { "lowerdir", overlay_path(layer(lower.get(), "")) },
-        { "upperdir", overlay_path(layer(writes.get(), "/upper")) },
-        { "workdir", overlay_path(layer(writes.get(), "/work")) },
-    };
-    // In a user namespace the overlay keeps its whiteouts and opaque marks
-    // in user.* extended attributes; trusted.* ones need the host's root.
-    if (user_namespace == UserNamespace::Yes)
-        options.emplace_back("userxattr", "");
-    // The layer on disk is removed when the container ends, so nothing in it
-    // has to survive a crash: volatile makes fsync and syncfs in it return at
-    // once, as podman does for --rm containers and CRI-O for all. Without it
-    // the overlay's unmount syncs the whole host file system under the layer,
-    // so that a container's exit waits for every dirty page on the host's
-    // disk (0.35 s with 1 GiB of another program's writes pending, against
-    // 16 ms). Durable data belongs in a volume (--volume). Linux 5.10 has it.
-    std::array<char const*, 1> const volatile_flag { "volatile" };
-    std::span<char const* const> optional_flags;
-    if (!source.writable_layer.empty())
-        optional_flags = volatile_flag;
-    return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory, optional_flags);
-}
-
 // The directory itself as the container's root, as `bwrap --bind` and runc
 // show it (--root-writes in-place): no overlay to mount and unmount,
 // but the container's writes change the user's tree, and a setuid file its
@@ -235,6 +166,14 @@ enum class TreeWrites {
     InPlace, // They change the image itself.
 };
 
+// What / is made before the container's mounts: rootfsPropagation, but
+// "shared" and "unbindable" only once pivoted (they would reach the host).
+uint64_t root_propagation(ContainerSpec const& spec)
+{
+    uint64_t const propagation = spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
+    return propagation == MS_SHARED ? uint64_t(MS_PRIVATE) : propagation;
+}
+
 // Bridge mode: the host's resolver configuration, read-only, so that names
 // resolve through the NAT. A tree whose /etc/resolv.conf is a symlink
 // (systemd's stub, for one) manages the file itself and keeps it; an image
@@ -245,7 +184,7 @@ void show_resolver_configuration(int rootfs_fd, std::string const& host_file, Tr
     if (!existing.is_valid() && (errno == ELOOP || (errno == ENOENT && writes == TreeWrites::InPlace)))
         return;
     MountSpec mount { "/etc/resolv.conf", "bind", host_file, { "bind", "ro", "nosuid", "nodev", "noexec" } };
-    mount_into_root(rootfs_fd, mount, MountTargetSymlinks::Refuse, user_namespace);
+    attach_into_root(rootfs_fd, mount, make_detached_mount(mount, user_namespace), MountTargetSymlinks::Refuse);
 }
 
 }
@@ -287,6 +226,75 @@ void check_has_shell(RootSource const& source)
     check_tree_has_shell(directory.get(), source.display_path);
 }
 
+// The container's view of a directory rootfs: the user's tree as the lower
+// layer of an overlay whose upper layer is the container's own (its
+// WritableLayer, or a tmpfs). Whatever the container writes (a setuid copy,
+// a file capability, a device node) lives there and goes with it, so the
+// tree on the host is never written: nothing made inside can give a host
+// user privileges, and the same tree can serve several containers at once.
+FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namespace)
+{
+    auto const& directory = source.directory;
+    // An id-mapped tree can be a layer only once it is attached in this
+    // mount namespace (overlayfs clones its layers' mounts): over the
+    // directory itself, where nothing else sees it.
+    if (source.directory_tree.is_valid())
+        attach_mount(source.directory_tree.get(), directory);
+    auto lower = FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
+    FileDescriptor writes;
+    if (!source.writable_layer.empty()) {
+        writes = FileDescriptor::open(source.writable_layer, O_PATH | O_DIRECTORY);
+    } else {
+        // An unprivileged caller has no writable layer on disk: a tmpfs of
+        // this mount namespace takes the writes. Kernels before 6.15 take
+        // overlay layers only from mounts of the caller's namespace, so it
+        // goes over the directory, whose open fd still reaches the tree.
+        writes = create_mount("tmpfs", "vmm-writes", { { "mode", "755" } }, MountAttributes::NoSuid | MountAttributes::NoDev, "(the container's writes)");
+        attach_mount(writes.get(), lower.get(), "(the container's writes)");
+        for (auto const* name : { "upper", "work" }) {
+            if (::mkdirat(writes.get(), name, 0755) < 0)
+                throw_system_error("mkdir", fmt::format("(the container's writes)/{}", name));
+        }
+    }
+    // The root directory of the overlay takes its mode from the upper one.
+    // A pooled layer's usually has it already: then nothing is written (a
+    // chmod is an inode update on the host's disk).
+    struct stat lower_status {};
+    if (::fstat(lower.get(), &lower_status) < 0)
+        throw_system_error("stat", directory);
+    FileDescriptor upper(::openat(writes.get(), "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat upper_status {};
+    if (!upper.is_valid() || ::fstat(upper.get(), &upper_status) < 0)
+        throw_system_error("open", "(the container's writes)/upper");
+    if ((upper_status.st_mode & 07777) != (lower_status.st_mode & 07777) && ::fchmod(upper.get(), lower_status.st_mode & 07777) < 0)
+        throw_system_error("chmod", "(the container's writes)/upper");
+
+    // The layers are named through this process's fds, so no host path is
+    // looked up again (and a tmpfs staging mount cannot hide one).
+    auto layer = [](int fd, char const* name) { return fmt::format("/proc/self/fd/{}{}", fd, name); };
+    MountOptions options {
+        { "lowerdir", overlay_path(layer(lower.get(), "")) },
+        { "upperdir", overlay_path(layer(writes.get(), "/upper")) },
+        { "workdir", overlay_path(layer(writes.get(), "/work")) },
+    };
+    // In a user namespace the overlay keeps its whiteouts and opaque marks
+    // in user.* extended attributes; trusted.* ones need the host's root.
+    if (user_namespace == UserNamespace::Yes)
+        options.emplace_back("userxattr", "");
+    // The layer on disk is removed when the container ends, so nothing in it
+    // has to survive a crash: volatile makes fsync and syncfs in it return at
+    // once, as podman does for --rm containers and CRI-O for all. Without it
+    // the overlay's unmount syncs the whole host file system under the layer,
+    // so that a container's exit waits for every dirty page on the host's
+    // disk (0.35 s with 1 GiB of another program's writes pending, against
+    // 16 ms). Durable data belongs in a volume (--volume). Linux 5.10 has it.
+    std::array<char const*, 1> const volatile_flag { "volatile" };
+    std::span<char const* const> optional_flags;
+    if (!source.writable_layer.empty())
+        optional_flags = volatile_flag;
+    return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory, optional_flags);
+}
+
 void map_root_ids(RootSource& source, int user_namespace_fd)
 {
     if (source.image_mount.is_valid()) {
@@ -297,21 +305,21 @@ void map_root_ids(RootSource& source, int user_namespace_fd)
     set_mount_id_map(source.directory_tree.get(), user_namespace_fd, source.display_path);
 }
 
-void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, UserNamespace user_namespace, std::function<void()> const& before_pivot)
+std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, UserNamespace user_namespace)
 {
     // Nothing of the container's reaches the host's mounts (or, for
     // "rslave", the other way round but not back).
-    uint64_t const propagation = spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
-    if (::mount(nullptr, "/", nullptr, MS_REC | (propagation == MS_SHARED ? uint64_t(MS_PRIVATE) : propagation), nullptr) < 0)
+    if (::mount(nullptr, "/", nullptr, MS_REC | root_propagation(spec), nullptr) < 0)
         throw_system_error("mount --make-rprivate", "/");
+    std::vector<DetachedMount> mounts;
+    for (auto const& mount : spec.mounts)
+        mounts.push_back(make_detached_mount(mount, user_namespace));
+    return mounts;
+}
 
-    // A layered root is attached over host paths (an image over /tmp, an
-    // overlay over the rootfs directory): a volume below one is taken first.
-    // A bundle's root is bound over itself, which hides nothing.
-    std::vector<FileDescriptor> bind_sources(spec.mounts.size());
-    for (size_t index = 0; spec.root_setup == RootSetup::Layered && index < spec.mounts.size(); ++index)
-        bind_sources[index] = clone_bind_source(spec.mounts[index]);
-
+void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, std::span<DetachedMount const> mounts, UserNamespace user_namespace,
+    std::function<void()> const& before_pivot)
+{
     int rootfs_fd = -1;
     FileDescriptor directory_tree;
     if (spec.root_setup == RootSetup::Bundle) {
@@ -323,6 +331,9 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
     } else if (source.image_mount.is_valid()) {
         attach_mount(source.image_mount.get(), image_staging_directory);
         rootfs_fd = source.image_mount.get();
+    } else if (source.overlay_mount.is_valid()) {
+        attach_mount(source.overlay_mount.get(), source.directory);
+        rootfs_fd = source.overlay_mount.get();
     } else if (spec.directory_writes == DirectoryWrites::InPlace) {
         directory_tree = bind_directory_in_place(source);
         rootfs_fd = directory_tree.get();
@@ -332,8 +343,8 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
         rootfs_fd = directory_tree.get();
     }
 
-    for (size_t index = 0; index < spec.mounts.size(); ++index)
-        mount_into_root(rootfs_fd, spec.mounts[index], spec.mount_target_symlinks, user_namespace, std::move(bind_sources[index]));
+    for (size_t index = 0; index < mounts.size(); ++index)
+        attach_into_root(rootfs_fd, spec.mounts[index], mounts[index], spec.mount_target_symlinks);
     if (!spec.resolver_configuration.empty())
         show_resolver_configuration(rootfs_fd, spec.resolver_configuration,
             source.image_mount.is_valid() || spec.directory_writes == DirectoryWrites::InPlace ? TreeWrites::InPlace : TreeWrites::Layered, user_namespace);
@@ -341,6 +352,7 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
     if (before_pivot)
         before_pivot();
     pivot_into(rootfs_fd);
+    uint64_t const propagation = spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
     if (propagation == MS_SHARED || propagation == MS_UNBINDABLE) {
         if (::mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr) < 0)
             throw_system_error("mount (rootfsPropagation)", spec.rootfs_propagation);

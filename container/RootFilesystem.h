@@ -5,10 +5,13 @@
 #include "common/LoopDevice.h"
 #include "container/ContainerSpec.h"
 #include "container/Namespaces.h"
+#include "container/SpecMounts.h"
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace vmm::container {
 
@@ -22,6 +25,7 @@ struct RootSource {
     std::string writable_layer;    // The overlay's upper/ and work/ on disk; empty: a tmpfs.
     std::optional<LoopDevice> loop_device;
     FileDescriptor image_mount;
+    FileDescriptor overlay_mount; // A directory's overlay, where the parent mounted it (the child's copy gets it).
 };
 
 // Checks `path` and prepares it; errors are one line naming the problem
@@ -33,16 +37,27 @@ RootSource open_root_source(std::string const& path, DirectoryWrites writes);
 // without a command: /bin/sh or /bin/bash, resolved inside the tree.
 void check_has_shell(RootSource const& source);
 
+// Mounts the overlay of a directory rootfs (see RootFilesystem.cpp) and
+// returns it detached: the child does in its mount namespace, the parent
+// (as root, without a user namespace) while the child sets up.
+FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namespace);
+
 // Shows the rootfs's files through the maps of `user_namespace_fd`, so that
 // the container's root (an unprivileged host id) owns what host root owns.
 void map_root_ids(RootSource& source, int user_namespace_fd);
 
-// Runs in the container's new mount namespace: makes / private (or as
-// rootfsPropagation says), mounts the rootfs (the bundle's root.path, or the
-// layered `source`), the spec's mounts and devices into it (targets opened
+// Runs in the container's new mount namespace, first: makes / private (or
+// as rootfsPropagation says) and makes the spec's mounts, not attached
+// anywhere yet. They need nothing of the root: a parent mounting the root's
+// overlay meanwhile finishes it.
+std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, UserNamespace user_namespace);
+
+// Then: mounts the rootfs (the bundle's root.path, or the layered `source`),
+// attaches the spec's `mounts` and makes the devices in it (targets opened
 // inside the root), runs `before_pivot` (the createContainer hooks), pivots
 // into it, detaches the old root, writes the sysctls, masks and
 // write-protects the spec's paths and makes the root read-only if asked.
-void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, UserNamespace user_namespace, std::function<void()> const& before_pivot);
+void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, std::span<DetachedMount const> mounts, UserNamespace user_namespace,
+    std::function<void()> const& before_pivot);
 
 }

@@ -174,6 +174,9 @@ FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind 
     }
 }
 
+namespace {
+
+// A bind mount's source as a detached mount tree.
 FileDescriptor clone_bind_source(MountSpec const& mount)
 {
     auto options = parse_mount_options(mount);
@@ -184,7 +187,9 @@ FileDescriptor clone_bind_source(MountSpec const& mount)
     return clone_mount_tree(mount.source, options.bind_depth);
 }
 
-void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace, FileDescriptor bind_source)
+}
+
+DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_namespace)
 {
     auto options = parse_mount_options(mount);
     for (auto const& option : options.ignored)
@@ -194,7 +199,7 @@ void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks sy
     FileDescriptor detached;
     auto kind = TargetKind::Directory;
     if (options.bind) {
-        detached = bind_source.is_valid() ? std::move(bind_source) : clone_bind_source(mount);
+        detached = clone_bind_source(mount);
         struct stat status {};
         if (::fstat(detached.get(), &status) < 0)
             throw_system_error("stat bind mount source", mount.source);
@@ -229,8 +234,13 @@ void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks sy
     }
     if (options.propagation)
         set_mount_propagation(detached.get(), options.propagation, what);
-    auto target = make_mount_target(root_fd, mount.destination, kind, symlinks);
-    attach_mount(detached.get(), target.get(), what);
+    return { std::move(detached), kind };
+}
+
+void attach_into_root(int root_fd, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks)
+{
+    auto target = make_mount_target(root_fd, mount.destination, detached.kind, symlinks);
+    attach_mount(detached.tree.get(), target.get(), mount.destination);
 }
 
 }

@@ -39,15 +39,21 @@ enum class TargetKind {
 };
 FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind kind, MountTargetSymlinks symlinks);
 
-// A bind mount's source as a detached mount tree (an invalid fd for other
-// mounts): taken before the container's root is attached over host paths
-// (an image over /tmp, an overlay over the rootfs directory) that a source
-// may lie below, so that it is the host's directory, not the root's.
-FileDescriptor clone_bind_source(MountSpec const& mount);
+// A spec mount made but not attached anywhere yet.
+struct DetachedMount {
+    FileDescriptor tree;
+    TargetKind kind { TargetKind::Directory };
+};
 
-// Mounts `mount` into the root open as `root_fd` (before pivot_root: bind
-// sources are host paths), a bind from `bind_source` where it is valid.
-void mount_into_root(int root_fd, MountSpec const& mount, MountTargetSymlinks symlinks, UserNamespace user_namespace,
-    FileDescriptor bind_source = {});
+// Makes `mount` (a bind: a clone of its source, a host path) without
+// attaching it. The container's mounts are all made before its root is
+// attached over host paths (an image over /tmp, an overlay over the rootfs
+// directory) that a bind source may lie below, so that the source is the
+// host's directory, not the root's.
+DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_namespace);
+
+// Attaches `detached` at `mount`'s destination inside the root open as
+// `root_fd` (the target made as make_mount_target() does).
+void attach_into_root(int root_fd, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks);
 
 }

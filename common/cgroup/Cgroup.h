@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/FileDescriptor.h"
 #include "common/cgroup/DeviceRules.h"
 
 #include <cstdint>
@@ -82,6 +83,10 @@ public:
     // parent before the clone and opens what join_from_child() needs.
     virtual void prepare_join() = 0;
     virtual void join_from_child() = 0;
+    // v1: the tasks files prepare_join() opened, for a child that gets them
+    // over a socket (join_through_task_files()) because the cgroup was made
+    // after the clone; empty on v2, which joins through clone3.
+    virtual std::vector<int> task_files() const { return {}; }
     // v2: the cgroup directory for CLONE_INTO_CGROUP; -1 where not used.
     virtual int clone_into_fd() const { return -1; }
     // The cgroup's directory (for v1: the memory controller's).
@@ -120,6 +125,11 @@ bool is_live_vmm(pid_t pid);
 // (their owner is gone, or its PID now belongs to another program). SIGKILL
 // cannot be caught, so the next run sweeps; a cgroup still in use is kept.
 void sweep_stale_cgroups();
+
+// Moves the calling thread into the v1 cgroups whose tasks files (opened
+// by the parent's prepare_join(), so written with its credentials) are
+// `task_files`: "0" into each, as join_from_child() does.
+void join_through_task_files(std::span<FileDescriptor const> task_files);
 
 // The number of microseconds of CPU time per period for `cpus` CPUs.
 constexpr uint64_t cpu_period_us = 100000;

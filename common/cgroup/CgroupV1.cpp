@@ -167,4 +167,20 @@ void CgroupV1::join_from_child()
     }
 }
 
+std::vector<int> CgroupV1::task_files() const
+{
+    std::vector<int> fds;
+    for (auto const& file : m_join_files)
+        fds.push_back(file.get());
+    return fds;
+}
+
+void join_through_task_files(std::span<FileDescriptor const> task_files)
+{
+    for (size_t index = 0; index < task_files.size(); ++index) {
+        if (::write(task_files[index].get(), "0", 1) != 1)
+            throw_system_error("write 0 to", fmt::format("(the container's cgroup, tasks file {} of {})", index + 1, task_files.size()));
+    }
+}
+
 }

@@ -26,6 +26,7 @@ public:
     void attach(pid_t pid) override;
     void prepare_join() override;
     void join_from_child() override;
+    std::vector<int> task_files() const override;
     std::string const& path() const override { return m_directories.front(); }
     void set_freezer_state(FreezerState state) override;
     FreezerState freezer_state() const override;

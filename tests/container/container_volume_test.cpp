@@ -89,6 +89,10 @@ TEST(WritableLayerPool, AStartThatFailedEarlyPoolsNoStaleWork)
         std::filesystem::create_directories(work + "/incompat/volatile");
         std::ofstream(work + "/incompat/volatile/dirty").flush();
     };
+    // A layer in the pool first, for the next one to be claimed from it (as
+    // a container's is): containers that tests run meanwhile may have taken
+    // every pooled one, and a new layer has no stale work to remove.
+    { WritableLayer seed(::getpid(), { 0, 1 }, { 0, 1 }); }
     {
         WritableLayer layer(::getpid(), { 0, 1 }, { 0, 1 });
         // What volatile mounts leave: the last container's work directory,

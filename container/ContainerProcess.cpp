@@ -1,0 +1,92 @@
+#include "container/ContainerProcess.h"
+
+#include "common/Error.h"
+#include "guest/protocol.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <utility>
+
+namespace vmm::container {
+
+namespace {
+
+volatile sig_atomic_t forward_to_pid = 0;
+
+void forward_signal(int signal_number)
+{
+    if (forward_to_pid > 0)
+        ::kill(forward_to_pid, signal_number);
+}
+
+}
+
+SignalForwarder::SignalForwarder()
+{
+    struct sigaction action {};
+    action.sa_handler = forward_signal;
+    sigemptyset(&action.sa_mask);
+    for (size_t index = 0; index < std::size(signals); ++index)
+        ::sigaction(signals[index], &action, &m_previous[index]);
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, &m_previous_pipe);
+}
+
+SignalForwarder::~SignalForwarder()
+{
+    forward_to_pid = 0;
+    for (size_t index = 0; index < std::size(signals); ++index)
+        ::sigaction(signals[index], &m_previous[index], nullptr);
+    ::sigaction(SIGPIPE, &m_previous_pipe, nullptr);
+}
+
+void SignalForwarder::forward_to(pid_t pid)
+{
+    forward_to_pid = pid;
+}
+
+pid_t ContainerProcess::release()
+{
+    return std::exchange(m_pid, -1);
+}
+
+void ContainerProcess::kill_and_wait()
+{
+    if (m_pid > 0) {
+        ::kill(m_pid, SIGKILL);
+        wait();
+    }
+}
+
+int ContainerProcess::wait()
+{
+    int status = 0;
+    while (::waitpid(m_pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            throw_system_error("waitpid", "(container init)");
+    }
+    m_pid = -1;
+    return vmm_exit_status_from_wait_status(status);
+}
+
+Pipe Pipe::create()
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0)
+        throw_system_error("pipe2");
+    return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
+}
+
+Pipe Pipe::create_socket_pair()
+{
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+        throw_system_error("socketpair");
+    return { FileDescriptor(fds[0]), FileDescriptor(fds[1]) };
+}
+
+}
