@@ -56,7 +56,10 @@ void CgroupV2::enable_controller(std::string const& controller)
         auto slash = relative.find('/');
         if (slash == std::string::npos)
             break;
-        parent += "/" + relative.substr(0, slash);
+        // Appended in two steps: g++ 12 at -O3 takes `"/" + substr` for an
+        // overlapping copy (a false -Wrestrict, GCC bug 105329).
+        parent += '/';
+        parent.append(relative, 0, slash);
         relative = relative.substr(slash + 1);
     }
 }
