@@ -167,11 +167,12 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // The overlay of a directory rootfs: the parent claims its layer and
     // mounts it after the clone, while the child makes its own mounts,
     // unless the child must mount it in its user namespace.
-    bool const layered_directory = spec.root_setup == RootSetup::Layered && !root.directory.empty() && spec.directory_writes == DirectoryWrites::Overlay;
-    auto const parent_makes = layered_directory && ::geteuid() == 0 && user_namespace == UserNamespace::No && spec.has_namespace(NamespaceType::Mount)
+    bool const layer_on_disk = spec.root_setup == RootSetup::Layered && !root.directory.empty() && spec.directory_writes == DirectoryWrites::Overlay
+        && ::geteuid() == 0;
+    auto const parent_makes = layer_on_disk && user_namespace == UserNamespace::No && spec.has_namespace(NamespaceType::Mount)
         ? ParentMakes::Overlay
         : ParentMakes::Nothing;
-    if (layered_directory && ::geteuid() == 0 && parent_makes == ParentMakes::Nothing) {
+    if (layer_on_disk && parent_makes == ParentMakes::Nothing) {
         auto users = user_namespace == UserNamespace::Yes ? first_range(spec.uid_mappings) : IdRange { 0, 1 };
         auto groups = user_namespace == UserNamespace::Yes ? first_range(spec.gid_mappings) : IdRange { 0, 1 };
         writable_layer.emplace(::getpid(), users, groups);

@@ -179,7 +179,8 @@ void WritableLayer::remove_stale_work()
     // No thread: one made while the child sets up competes with it for the
     // CPU (and costs a thread's start-up); the parent has nothing else to do
     // while the container runs. A layer without one (new, or its rename
-    // failed) has nothing there. It is empty unless a mount died midway.
+    // failed) has nothing there; a volatile mount's leaves what follows,
+    // anything else (a mount that died midway) goes with a tree walk.
     m_has_stale_work = false;
     auto const path = stale_work_path();
     // A volatile overlay leaves incompat/volatile/dirty in its work
