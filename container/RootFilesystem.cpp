@@ -166,12 +166,10 @@ enum class TreeWrites {
     InPlace, // They change the image itself.
 };
 
-// What / is made before the container's mounts: rootfsPropagation, but
-// "shared" and "unbindable" only once pivoted (they would reach the host).
+// rootfsPropagation's flag; private where the spec names none.
 uint64_t root_propagation(ContainerSpec const& spec)
 {
-    uint64_t const propagation = spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
-    return propagation == MS_SHARED ? uint64_t(MS_PRIVATE) : propagation;
+    return spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
 }
 
 // Bridge mode: the host's resolver configuration, read-only, so that names
@@ -308,8 +306,12 @@ void map_root_ids(RootSource& source, int user_namespace_fd)
 std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, UserNamespace user_namespace)
 {
     // Nothing of the container's reaches the host's mounts (or, for
-    // "rslave", the other way round but not back).
-    if (::mount(nullptr, "/", nullptr, MS_REC | root_propagation(spec), nullptr) < 0)
+    // "rslave", the other way round but not back). "shared" and
+    // "unbindable" only once pivoted: before, the first would reach the
+    // host, and the second would refuse the root's and the binds' clones.
+    uint64_t const propagation = root_propagation(spec);
+    bool const after_pivot = propagation == MS_SHARED || propagation == MS_UNBINDABLE;
+    if (::mount(nullptr, "/", nullptr, MS_REC | (after_pivot ? uint64_t(MS_PRIVATE) : propagation), nullptr) < 0)
         throw_system_error("mount --make-rprivate", "/");
     std::vector<DetachedMount> mounts;
     for (auto const& mount : spec.mounts)
@@ -352,11 +354,6 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
     if (before_pivot)
         before_pivot();
     pivot_into(rootfs_fd);
-    uint64_t const propagation = spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
-    if (propagation == MS_SHARED || propagation == MS_UNBINDABLE) {
-        if (::mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr) < 0)
-            throw_system_error("mount (rootfsPropagation)", spec.rootfs_propagation);
-    }
     for (auto const& [key, value] : spec.sysctl)
         write_sysctl(key, value);
     mask_paths(spec.masked_paths);
@@ -366,6 +363,12 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
         attribute.attr_set = MOUNT_ATTR_RDONLY;
         if (::mount_setattr(AT_FDCWD, "/", 0, &attribute, sizeof(attribute)) < 0)
             throw_system_error("mount_setattr MOUNT_ATTR_RDONLY", "/ (root.readonly)");
+    }
+    // Last: the masks bind /dev/null, which an unbindable tree refuses.
+    uint64_t const propagation = root_propagation(spec);
+    if (propagation == MS_SHARED || propagation == MS_UNBINDABLE) {
+        if (::mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr) < 0)
+            throw_system_error("mount (rootfsPropagation)", spec.rootfs_propagation);
     }
 }
 

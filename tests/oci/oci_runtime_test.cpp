@@ -225,4 +225,31 @@ TEST_F(OciRuntimeTest, FeaturesAndSystemdCgroup)
     EXPECT_NE(refused.standard_error.find("--systemd-cgroup is not supported"), std::string::npos) << describe(refused);
 }
 
+
+TEST_F(OciRuntimeTest, RootfsPropagationIsTheRootsAndPrivateByDefault)
+{
+    // The root's optional fields in mountinfo: "shared:N", "master:N",
+    // "unbindable", or none (private). vmm makes / private before its mounts
+    // and sets a requested "shared" or "unbindable" once set up.
+    auto const script = "awk '$5 == \"/\" { for (i = 7; $i != \"-\"; i++) printf \"%s \", $i; print \"end\" }' /proc/self/mountinfo";
+    write_config(default_config({ "sh", "-c", script }));
+    auto result = run({ "run", "--bundle", bundle(), "private" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "end\n") << describe(result);
+
+    auto config = default_config({ "sh", "-c", script });
+    config["linux"]["rootfsPropagation"] = "unbindable";
+    write_config(config);
+    result = run({ "run", "--bundle", bundle(), "unbindable" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "unbindable end\n") << describe(result);
+    expect_nothing_left("unbindable", "vmm-oci/unbindable");
+
+    config["linux"]["rootfsPropagation"] = "shared";
+    write_config(config);
+    result = run({ "run", "--bundle", bundle(), "shared" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_TRUE(result.standard_output.starts_with("shared:")) << describe(result);
+}
+
 }
