@@ -12,14 +12,19 @@
 #include "tests/virtio/KvmDeviceMachine.h"
 #include "tests/virtio/QueueDriver.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <fcntl.h>
+#include <future>
 #include <gtest/gtest.h>
 #include <linux/kvm.h>
+#include <mutex>
 #include <string>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace vmm;
@@ -36,6 +41,46 @@ TEST(LinePulseInterrupt, DrivesTheLineHighThenLow)
     EXPECT_EQ(levels, (std::vector<bool> { true, false })) << "an edge, as an irqfd's injection makes it";
     interrupt.trigger();
     EXPECT_EQ(levels.size(), 4u);
+}
+
+// KVM's edge-triggered pin as one source drives it: the line's level, and
+// an interrupt for each rise from low. A second thread raises the device's
+// interrupt while the first thread's pulse holds the line high (a block
+// device's two queue threads). Unserialised, the second rise came from a
+// high line, no edge, and its used buffer's interrupt was lost.
+TEST(LinePulseInterrupt, APulseRaisedDuringAnotherMakesAnEdgeOfItsOwn)
+{
+    std::mutex line;
+    bool level = false;
+    int edges = 0;
+    bool first_rise = true;
+    std::promise<void> second_returned;
+    auto second_done = second_returned.get_future();
+    std::thread second;
+    LinePulseInterrupt* shared = nullptr;
+    LinePulseInterrupt interrupt([&](bool high) {
+        bool start_second = false;
+        {
+            std::lock_guard const lock(line);
+            if (high && !level)
+                ++edges;
+            level = high;
+            start_second = high && std::exchange(first_rise, false);
+        }
+        if (start_second) {
+            second = std::thread([&] {
+                shared->trigger();
+                second_returned.set_value();
+            });
+            // Serialised, the second pulse waits for this one: the wait ends by its timeout.
+            second_done.wait_for(std::chrono::milliseconds(200));
+        }
+    });
+    shared = &interrupt;
+    interrupt.trigger();
+    second.join();
+    EXPECT_EQ(edges, 2) << "the second thread's interrupt merged into the first's pulse";
+    EXPECT_FALSE(level);
 }
 
 #if defined(__x86_64__)

@@ -3,6 +3,7 @@
 #include "common/FileDescriptor.h"
 
 #include <functional>
+#include <mutex>
 
 namespace vmm::virtio {
 
@@ -35,9 +36,16 @@ private:
 // wakes it on the writer's CPU, two context switches per interrupt. Measured
 // on the 2-CPU development host, a pulse every 2 us from one thread: 2.6 us
 // of that thread's time per irqfd write against 1.0 us for the two ioctls.
-// Pulses raised on two threads at once may merge into one edge; the
-// transport's interrupt status carries both causes, which is all the
-// driver reads.
+//
+// One pulse at a time: a device served by two threads (a block device's
+// queues with two vCPUs) raises its line from both. Unserialised, thread B
+// could drive the line high while thread A's pulse still held it high: KVM
+// counts that as no edge, and no interrupt follows B's used buffer. The
+// driver may already have read the interrupt status for A's edge and
+// scanned B's queue before B used its buffer, so B's completion waited for
+// some later interrupt, and a guest with nothing else pending hung with
+// every vCPU halted. Under the lock, B's pulse starts from a low line, so
+// every trigger() makes an edge after the status bits it follows.
 class LinePulseInterrupt final : public InterruptLine {
 public:
     explicit LinePulseInterrupt(std::function<void(bool level)> set_level)
@@ -46,12 +54,13 @@ public:
     }
     void trigger() override
     {
+        std::lock_guard const pulse(m_pulse);
         m_set_level(true);
         m_set_level(false);
     }
 
 private:
     std::function<void(bool level)> m_set_level;
+    std::mutex m_pulse;
 };
-
 }
