@@ -4,6 +4,7 @@
 #include "tests/container/ContainerTestSupport.h"
 
 #include <cerrno>
+#include <csignal>
 
 using namespace container_test;
 
@@ -97,6 +98,11 @@ TEST_F(ContainerEscapeTest, ForeignArchitectureSystemCallKillsTheProcess)
 {
     // The filter checks the architecture: a 32-bit system call from the
     // 64-bit probe is not looked up by number but kills it (SIGSYS).
+    // Some kernels take no 32-bit system call from user space at all (a PVM
+    // guest's: int $0x80 faults): there is nothing for the filter to judge.
+    auto const unconfined = vmm::testing::run_process({ rootfs_directory + "/usr/bin/container-probe", "syscall", "int80-getpid" }, 10);
+    if (unconfined.exit_status == 128 + SIGSEGV)
+        GTEST_SKIP() << "this host's kernel has no 32-bit system call entry for user space: int $0x80 ends in SIGSEGV outside any container";
     auto result = probe({ "syscall", "int80-getpid" });
     EXPECT_EQ(result.exit_status, 128 + SIGSYS) << describe(result);
 }
