@@ -172,6 +172,14 @@ uint64_t root_propagation(ContainerSpec const& spec)
     return spec.rootfs_propagation.empty() ? uint64_t(MS_PRIVATE) : propagation_flag(spec.rootfs_propagation);
 }
 
+// "shared" and "unbindable" are set once the container's root is made:
+// before, the first would reach the host, and the second would refuse the
+// root's and the binds' clones and the masks' /dev/null binds.
+bool set_after_setup(uint64_t propagation)
+{
+    return propagation == MS_SHARED || propagation == MS_UNBINDABLE;
+}
+
 // Bridge mode: the host's resolver configuration, read-only, so that names
 // resolve through the NAT. A tree whose /etc/resolv.conf is a symlink
 // (systemd's stub, for one) manages the file itself and keeps it; an image
@@ -306,12 +314,9 @@ void map_root_ids(RootSource& source, int user_namespace_fd)
 std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, UserNamespace user_namespace)
 {
     // Nothing of the container's reaches the host's mounts (or, for
-    // "rslave", the other way round but not back). "shared" and
-    // "unbindable" only once pivoted: before, the first would reach the
-    // host, and the second would refuse the root's and the binds' clones.
+    // "rslave", the other way round but not back).
     uint64_t const propagation = root_propagation(spec);
-    bool const after_pivot = propagation == MS_SHARED || propagation == MS_UNBINDABLE;
-    if (::mount(nullptr, "/", nullptr, MS_REC | (after_pivot ? uint64_t(MS_PRIVATE) : propagation), nullptr) < 0)
+    if (::mount(nullptr, "/", nullptr, MS_REC | (set_after_setup(propagation) ? uint64_t(MS_PRIVATE) : propagation), nullptr) < 0)
         throw_system_error("mount --make-rprivate", "/");
     std::vector<DetachedMount> mounts;
     for (auto const& mount : spec.mounts)
@@ -364,9 +369,8 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
         if (::mount_setattr(AT_FDCWD, "/", 0, &attribute, sizeof(attribute)) < 0)
             throw_system_error("mount_setattr MOUNT_ATTR_RDONLY", "/ (root.readonly)");
     }
-    // Last: the masks bind /dev/null, which an unbindable tree refuses.
     uint64_t const propagation = root_propagation(spec);
-    if (propagation == MS_SHARED || propagation == MS_UNBINDABLE) {
+    if (set_after_setup(propagation)) {
         if (::mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr) < 0)
             throw_system_error("mount (rootfsPropagation)", spec.rootfs_propagation);
     }

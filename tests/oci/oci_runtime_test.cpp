@@ -225,7 +225,6 @@ TEST_F(OciRuntimeTest, FeaturesAndSystemdCgroup)
     EXPECT_NE(refused.standard_error.find("--systemd-cgroup is not supported"), std::string::npos) << describe(refused);
 }
 
-
 TEST_F(OciRuntimeTest, RootfsPropagationIsTheRootsAndPrivateByDefault)
 {
     // The root's optional fields in mountinfo: "shared:N", "master:N",
