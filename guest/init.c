@@ -5,8 +5,9 @@
  * and /dev, switches from vmm's initramfs to the root disk when vmm booted
  * one (vmm.root=), takes the command from the vmm.arg= words of /proc/cmdline,
  * reports the command's exit status through VMM_EXIT_STATUS_PORT and resets
- * the machine. In the container (everything is already mounted by the
- * runtime) it takes the command from its own argv and exits with its status.
+ * the machine. In the container (the runtime's first argument is
+ * --container, and everything is already mounted) it takes the command from
+ * its own argv and exits with its status.
  * With no command it starts the tree's shell, /bin/sh or else /bin/bash.
  */
 #include "guest/network.h"
@@ -357,8 +358,14 @@ static void finish_vm(int exit_status)
 
 int main(int argc, char **argv)
 {
+    int first = 1;
+    /* The runtime says when this is the container's init: the kernel command
+     * line the container sees is the host's (guest/protocol.h). */
+    int is_container = argc > first && strcmp(argv[first], VMM_CONTAINER_OPTION) == 0;
+    if (is_container)
+        ++first;
     int is_pid_one = getpid() == 1;
-    if (is_pid_one) {
+    if (is_pid_one && !is_container) {
         mount_if_missing("/proc/self", "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         mount_if_missing("/sys/kernel", "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         mount_if_missing("/dev/null", "devtmpfs", "/dev", "devtmpfs", MS_NOSUID);
@@ -367,7 +374,7 @@ int main(int argc, char **argv)
     struct vmm_guest_command command;
     memset(&command, 0, sizeof(command));
     int marker_fd = -1;
-    char *cmdline = is_pid_one ? read_kernel_cmdline() : NULL;
+    char *cmdline = is_pid_one && !is_container ? read_kernel_cmdline() : NULL;
     if (cmdline && vmm_parse_kernel_cmdline(cmdline, &command) != 0) {
         fprintf(stderr, "vmm-init: malformed vmm.arg=, vmm.root= or network setting on the kernel command line\n");
         memset(&command, 0, sizeof(command));
@@ -401,7 +408,6 @@ int main(int argc, char **argv)
          * the command is started; init never execs, so it stays in force. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
             warn_errno("prctl", "PR_SET_DUMPABLE");
-        int first = 1;
         /* The runtime passes the write end of a pipe for the boot marker. */
         if (argc > first && strncmp(argv[first], VMM_MARKER_FD_OPTION, strlen(VMM_MARKER_FD_OPTION)) == 0) {
             marker_fd = atoi(argv[first] + strlen(VMM_MARKER_FD_OPTION));

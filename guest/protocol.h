@@ -20,7 +20,12 @@ extern "C" {
  * through /dev/mem: vmm's report page, outside RAM (vmm/arch/aarch64/Layout.h). */
 #define VMM_REPORT_MMIO_ADDRESS 0x09001000
 
-/* In the container, init's first argument may be this option with the
+/* The container runtime starts init with this first argument. In a
+ * container, /proc/cmdline is the host kernel's, which holds vmm.mode=vm
+ * when vmm booted the host itself: init takes its mode from its argv. */
+#define VMM_CONTAINER_OPTION "--container"
+
+/* In the container, init's next argument may be this option with the
  * number of an fd (a pipe to vmm) that init writes one byte to once it is
  * up, then closes: the container's boot marker. */
 #define VMM_MARKER_FD_OPTION "--marker-fd="

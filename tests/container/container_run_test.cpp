@@ -1,6 +1,7 @@
 // Functional tests of `vmm --container`: exit statuses, the isolation a
 // command sees, and the directory and ext4-image rootfs behaving the same.
 
+#include "guest/protocol.h"
 #include "tests/container/ContainerTestSupport.h"
 
 using namespace container_test;
@@ -92,7 +93,7 @@ TEST_F(ContainerRunTest, InitIsPidOneAndTheCommandItsChild)
     auto result = run_shell(rootfs_directory, "echo $$ $PPID; cat /proc/1/cmdline | tr '\\0' ' '");
     EXPECT_EQ(result.exit_status, 0) << describe(result);
     EXPECT_EQ(result.standard_output.substr(0, 4), "2 1\n") << describe(result);
-    EXPECT_NE(result.standard_output.find("vmm-init --marker-fd="), std::string::npos) << describe(result);
+    EXPECT_NE(result.standard_output.find("vmm-init " VMM_CONTAINER_OPTION " " VMM_MARKER_FD_OPTION), std::string::npos) << describe(result);
 }
 
 TEST_F(ContainerRunTest, HostProcessesAreInvisible)

@@ -56,3 +56,35 @@ TEST(GuestInit, WritesTheBootMarkerToItsPipe)
     EXPECT_EQ(result.exit_status, 0);
     EXPECT_EQ(result.output, "closed\n");
 }
+
+// In a container, /proc/cmdline is the host kernel's command line. On a host
+// that vmm booted itself, it holds vmm.mode=vm and the host's own vmm.arg=
+// command, so init must know it is the container's init from the runtime's
+// argument, not from the command line: otherwise it runs the host's command
+// and ends as a VM does (a remount of the root read-only, a byte to an I/O
+// port, a reboot). Here init is PID 1 of new namespaces whose /proc/cmdline
+// says so, without the capabilities that such an ending would use.
+TEST(GuestInit, AContainerOnAHostBootedByVmmRunsItsOwnCommand)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "needs root (a mount and PID namespace)";
+    if (::access("/usr/bin/unshare", X_OK) != 0 || ::access("/usr/bin/setpriv", X_OK) != 0)
+        GTEST_SKIP() << "needs unshare and setpriv (util-linux)";
+    char directory[] = "/tmp/vmm-init-cmdline-XXXXXX";
+    ASSERT_NE(::mkdtemp(directory), nullptr);
+    std::string const cmdline = std::string(directory) + "/cmdline";
+    FILE* file = std::fopen(cmdline.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("console=ttyS0 " VMM_CMDLINE_MODE_VM " " VMM_CMDLINE_ARGUMENT_KEY "/bin/echo " VMM_CMDLINE_ARGUMENT_KEY "the-host's-command\n", file);
+    std::fclose(file);
+
+    auto const script = "mount --bind " + cmdline + " /proc/cmdline && exec setpriv --bounding-set -sys_admin,-sys_rawio,-sys_boot \"$0\" \"$@\"";
+    auto const result = run_process({ "unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--kill-child", "--mount-proc",
+                                        "sh", "-c", script, init, VMM_CONTAINER_OPTION, "--", "/bin/echo", "the container's own command" },
+        10);
+    ::unlink(cmdline.c_str());
+    ::rmdir(directory);
+    EXPECT_FALSE(result.timed_out) << result.output;
+    EXPECT_EQ(result.exit_status, 0) << result.output;
+    EXPECT_EQ(result.output, "the container's own command\n");
+}
