@@ -2,6 +2,7 @@
 
 #include "common/Error.h"
 
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <fmt/format.h>
@@ -120,14 +121,14 @@ void apply_capability_sets(CapabilitySets const& sets)
     }
     if (::syscall(SYS_capset, &header, data) < 0)
         throw_system_error("capset");
-    for (int capability = 0; capability <= last_capability(); ++capability) {
-        // The kernel raises an ambient capability only if it is permitted
-        // and inheritable; others are left out, as runc does.
-        uint64_t const bit = uint64_t(1) << capability;
-        if ((sets.ambient & bit) && (sets.permitted & bit) && (sets.inheritable & bit)) {
-            if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0) < 0)
-                throw_system_error("prctl PR_CAP_AMBIENT_RAISE", capability_name(capability));
-        }
+    // The kernel raises an ambient capability only if it is permitted and
+    // inheritable; others are left out, as runc does. Only the set's own
+    // bits are visited (the configuration refused any past the kernel's
+    // last), so a start without ambient capabilities reads nothing.
+    for (uint64_t raised = sets.ambient & sets.permitted & sets.inheritable; raised != 0; raised &= raised - 1) {
+        int const capability = std::countr_zero(raised);
+        if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0) < 0)
+            throw_system_error("prctl PR_CAP_AMBIENT_RAISE", capability_name(capability));
     }
 }
 
