@@ -4,6 +4,8 @@
 #include "guest/protocol.h"
 #include "tests/support/Subprocess.h"
 
+#include <csignal>
+#include <cstdlib>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -31,6 +33,35 @@ TEST(GuestInit, MissingProgramIs127)
     auto const result = run_process({ init, "--", "/nonexistent/program" });
     EXPECT_EQ(result.exit_status, 127);
     EXPECT_NE(result.output.find("vmm-init: execvp /nonexistent/program"), std::string::npos) << result.output;
+}
+
+TEST(GuestInit, AProgramThatCannotBeExecutedIs126)
+{
+    char path[] = "/tmp/vmm-init-not-executable-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    auto const result = run_process({ init, "--", path });
+    ::unlink(path);
+    EXPECT_EQ(result.exit_status, 126) << result.output;
+    EXPECT_NE(result.output.find(std::string("vmm-init: execvp ") + path), std::string::npos) << result.output;
+}
+
+// Init forwards SIGINT and SIGTERM and ignores the terminal's stop signals,
+// with all of them blocked while it starts the command: the command gets
+// none of that, but the defaults and an empty mask.
+TEST(GuestInit, TheCommandStartsWithDefaultSignalsAndNoneBlocked)
+{
+    auto const result = run_process({ init, "--", "/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status" });
+    ASSERT_EQ(result.exit_status, 0) << result.output;
+    auto mask_of = [&](std::string const& field) {
+        auto const at = result.output.find(field + ":\t");
+        EXPECT_NE(at, std::string::npos) << result.output;
+        return at == std::string::npos ? ~0ull : std::stoull(result.output.substr(at + field.size() + 2, 16), nullptr, 16);
+    };
+    auto bit = [](int signal_number) { return 1ull << (signal_number - 1); };
+    EXPECT_EQ(mask_of("SigBlk"), 0u) << result.output;
+    EXPECT_EQ(mask_of("SigIgn") & (bit(SIGTTOU) | bit(SIGTTIN) | bit(SIGTSTP) | bit(SIGINT) | bit(SIGTERM)), 0u) << result.output;
 }
 
 TEST(GuestInit, PrintsOnlyTheCommandsOutput)
