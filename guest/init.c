@@ -264,6 +264,15 @@ extern char **environ;
  * SIGTERM, and ignores the terminal's stop signals): the command starts
  * with their defaults. */
 static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGTTOU, SIGTTIN, SIGTSTP };
+#define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
+
+/* Says why the command could not be executed; returns the status a shell
+ * gives then: 127 when it is not found, 126 when it cannot be run. */
+static int report_exec_failure(const char *program, int error)
+{
+    fprintf(stderr, "vmm-init: execvp %s: %s\n", program, strerror(error));
+    return error == ENOENT ? 127 : 126;
+}
 
 /* Starts the command with posix_spawnp: a vfork-style child that shares
  * init's memory until the exec, instead of fork's copy of init's page tables
@@ -275,7 +284,7 @@ static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_
 {
     sigset_t defaults;
     sigemptyset(&defaults);
-    for (size_t index = 0; index < sizeof(signals_init_handles) / sizeof(signals_init_handles[0]); ++index)
+    for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
         sigaddset(&defaults, signals_init_handles[index]);
     posix_spawnattr_t attributes;
     pid_t pid = -1;
@@ -288,9 +297,7 @@ static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_
         posix_spawnattr_destroy(&attributes);
     }
     if (error != 0) {
-        /* The same words and statuses as a failed execvp after fork. */
-        fprintf(stderr, "vmm-init: execvp %s: %s\n", arguments[0], strerror(error));
-        *failure_status = error == ENOENT ? 127 : 126;
+        *failure_status = report_exec_failure(arguments[0], error);
         return -1;
     }
     return pid;
@@ -311,12 +318,11 @@ static pid_t fork_command_in_foreground(char **arguments, const sigset_t *mask, 
     if (pid == 0) {
         setpgid(0, 0);
         tcsetpgrp(STDIN_FILENO, getpid());
-        for (size_t index = 0; index < sizeof(signals_init_handles) / sizeof(signals_init_handles[0]); ++index)
+        for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
             signal(signals_init_handles[index], SIG_DFL);
         sigprocmask(SIG_SETMASK, mask, NULL);
         execvp(arguments[0], arguments);
-        fprintf(stderr, "vmm-init: execvp %s: %s\n", arguments[0], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
+        _exit(report_exec_failure(arguments[0], errno));
     }
     setpgid(pid, pid);
     tcsetpgrp(STDIN_FILENO, pid);
@@ -407,8 +413,9 @@ int main(int argc, char **argv)
     int is_container = argc > first && strcmp(argv[first], VMM_CONTAINER_OPTION) == 0;
     if (is_container)
         ++first;
-    int is_pid_one = getpid() == 1;
-    if (is_pid_one && !is_container) {
+    /* Only the VM's init reads the kernel command line and mounts what is missing. */
+    int may_be_vm = getpid() == 1 && !is_container;
+    if (may_be_vm) {
         mount_if_missing("/proc/self", "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         mount_if_missing("/sys/kernel", "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         mount_if_missing("/dev/null", "devtmpfs", "/dev", "devtmpfs", MS_NOSUID);
@@ -417,7 +424,7 @@ int main(int argc, char **argv)
     struct vmm_guest_command command;
     memset(&command, 0, sizeof(command));
     int marker_fd = -1;
-    char *cmdline = is_pid_one && !is_container ? read_kernel_cmdline() : NULL;
+    char *cmdline = may_be_vm ? read_kernel_cmdline() : NULL;
     if (cmdline && vmm_parse_kernel_cmdline(cmdline, &command) != 0) {
         fprintf(stderr, "vmm-init: malformed vmm.arg=, vmm.root= or network setting on the kernel command line\n");
         memset(&command, 0, sizeof(command));
