@@ -18,7 +18,17 @@ function(vmm_prefer_static_archives target)
             list(APPEND chosen "${archive}")
         else()
             list(APPEND chosen "${library}")
+            vmm_note_linked_library("${library}")
         endif()
     endforeach()
     set_target_properties(${target} PROPERTIES INTERFACE_LINK_LIBRARIES "${chosen}")
+endfunction()
+
+# vmm_note_linked_library(LIBRARY): remembers a library `vmm` links that is
+# not a static archive (the global property VMM_SHARED_LIBRARIES), which
+# keeps cli/CMakeLists.txt from linking vmm as one static executable.
+function(vmm_note_linked_library library)
+    if(library MATCHES "\\.so(\\.|$)" OR (NOT library MATCHES "\\.a$" AND NOT library MATCHES "^-"))
+        set_property(GLOBAL APPEND PROPERTY VMM_SHARED_LIBRARIES "${library}")
+    endif()
 endfunction()

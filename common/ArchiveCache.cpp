@@ -1,11 +1,11 @@
 #include "common/ArchiveCache.h"
 
+#include "common/CompanionProgram.h"
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 
 #include <array>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -37,18 +37,6 @@ std::string trimmed(std::string text)
     while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
         text.pop_back();
     return text;
-}
-
-// vmm-unpack is installed next to vmm.
-std::string unpacker_path()
-{
-    char self[PATH_MAX] {};
-    ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (length <= 0)
-        throw_system_error("readlink", "/proc/self/exe");
-    auto directory = std::string(self, static_cast<size_t>(length));
-    directory.erase(directory.rfind('/') + 1);
-    return directory + "vmm-unpack";
 }
 
 }
@@ -83,7 +71,7 @@ std::filesystem::path unpacked_archive(std::string const& archive_path)
                             "(no libarchive for it): give an ext4 image or a directory",
         archive_path, VMM_WITHOUT_UNPACK));
 #endif
-    auto const program = unpacker_path();
+    auto const program = companion_program_path("vmm-unpack");
     int output[2];
     int errors[2];
     if (::pipe2(output, O_CLOEXEC) < 0)

@@ -1,113 +1,146 @@
 #include "network/Nftables.h"
 
+#include "common/CompanionProgram.h"
 #include "common/Error.h"
+#include "network/NftablesProtocol.h"
 
-#include <dlfcn.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
-#include <nftables/libnftables.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <utility>
+
+extern char** environ;
 
 namespace vmm::network {
 
+namespace protocol = nftables_protocol;
+
 namespace {
-
-// libnftables, loaded on first use rather than linked: it brings five more
-// shared libraries (libnftnl, libxtables, libjansson, libgmp, libmnl) whose
-// loading and symbol lookups every `vmm` start would otherwise pay, though
-// only `--net bridge` with NAT or published ports calls it. The declarations
-// still come from the library's own header, so the types cannot drift.
-struct Library {
-    decltype(&nft_ctx_new) ctx_new;
-    decltype(&nft_ctx_free) ctx_free;
-    decltype(&nft_ctx_buffer_output) ctx_buffer_output;
-    decltype(&nft_ctx_buffer_error) ctx_buffer_error;
-    decltype(&nft_ctx_output_set_flags) ctx_output_set_flags;
-    decltype(&nft_run_cmd_from_buffer) run_cmd_from_buffer;
-    decltype(&nft_ctx_get_output_buffer) ctx_get_output_buffer;
-    decltype(&nft_ctx_get_error_buffer) ctx_get_error_buffer;
-};
-
-constexpr char const* library_name = "libnftables.so.1";
-
-template<typename Function>
-void resolve(void* handle, Function& function, char const* name)
-{
-    function = reinterpret_cast<Function>(::dlsym(handle, name));
-    if (!function)
-        throw Error(fmt::format("nftables: dlsym {}: {} has no such symbol", name, library_name));
-}
-
-Library load_library()
-{
-    // Kept loaded for the life of the process, as a linked library would be.
-    void* handle = ::dlopen(library_name, RTLD_NOW | RTLD_LOCAL);
-    if (!handle)
-        throw Error(fmt::format("nftables: dlopen {}: {} (install the libnftables1 package)", library_name, ::dlerror()));
-    Library library {};
-    resolve(handle, library.ctx_new, "nft_ctx_new");
-    resolve(handle, library.ctx_free, "nft_ctx_free");
-    resolve(handle, library.ctx_buffer_output, "nft_ctx_buffer_output");
-    resolve(handle, library.ctx_buffer_error, "nft_ctx_buffer_error");
-    resolve(handle, library.ctx_output_set_flags, "nft_ctx_output_set_flags");
-    resolve(handle, library.run_cmd_from_buffer, "nft_run_cmd_from_buffer");
-    resolve(handle, library.ctx_get_output_buffer, "nft_ctx_get_output_buffer");
-    resolve(handle, library.ctx_get_error_buffer, "nft_ctx_get_error_buffer");
-    return library;
-}
-
-Library const& library()
-{
-    static Library const loaded = load_library();
-    return loaded;
-}
 
 // The first line of libnftables' error output: what went wrong, without
 // the caret lines pointing into the command.
-std::string first_line(char const* text)
+std::string first_line(std::string_view text)
 {
-    std::string line = text ? text : "";
-    if (auto const end = line.find('\n'); end != std::string::npos)
-        line.resize(end);
+    std::string line(text.substr(0, text.find('\n')));
     return line.empty() ? "failed" : line;
+}
+
+// How a helper that stopped answering ended, for the error line.
+std::string describe_end(int status)
+{
+    if (WIFEXITED(status))
+        return fmt::format("exit status {}", WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        return fmt::format("killed by signal {}", WTERMSIG(status));
+    return "ended";
 }
 
 }
 
 Nftables::Nftables()
-    : m_context(library().ctx_new(NFT_CTX_DEFAULT))
+    : Nftables(companion_program_path("vmm-nft"))
 {
-    if (!m_context)
-        throw Error("nftables: cannot create a libnftables context");
-    library().ctx_buffer_output(m_context);
-    library().ctx_buffer_error(m_context);
+}
+
+Nftables::Nftables(std::string helper_path)
+    : m_helper_path(std::move(helper_path))
+{
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0)
+        throw_system_error("socketpair", "(vmm-nft)");
+    m_socket = FileDescriptor(ends[0]);
+    FileDescriptor helper_end(ends[1]);
+    // What the helper itself says (a loader's missing library) ends up in the error line.
+    int errors[2];
+    if (::pipe2(errors, O_CLOEXEC) < 0)
+        throw_system_error("pipe2", "(vmm-nft)");
+    m_helper_errors = FileDescriptor(errors[0]);
+    FileDescriptor helper_errors(errors[1]);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, helper_end.get(), STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, helper_end.get(), STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, helper_errors.get(), STDERR_FILENO);
+    // A process group of its own: a terminal's Ctrl-C stops vmm, which then
+    // removes its rules through this helper, not the helper halfway through
+    // a transaction. It ends when vmm closes the socket, or dies.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    char* const argv[] = { const_cast<char*>(m_helper_path.c_str()), nullptr };
+    int const result = ::posix_spawn(&m_helper, m_helper_path.c_str(), &actions, &attributes, argv, environ);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    if (result != 0) {
+        m_helper = -1;
+        throw Error(fmt::format("nftables: {}: {} (it is built and installed next to vmm)", m_helper_path, std::strerror(result)));
+    }
 }
 
 Nftables::~Nftables()
 {
-    library().ctx_free(m_context);
+    // The end of the stream ends the helper.
+    m_socket.reset();
+    reap_helper();
+}
+
+int Nftables::reap_helper()
+{
+    int status = 0;
+    if (m_helper < 0)
+        return status;
+    while (::waitpid(m_helper, &status, 0) < 0 && errno == EINTR) {
+    }
+    m_helper = -1;
+    return status;
+}
+
+Nftables::Answer Nftables::ask(uint8_t request, std::string const& commands, std::string_view what)
+{
+    if (m_helper >= 0 && protocol::send_frame(m_socket.get(), request, commands)) {
+        if (auto reply = protocol::receive_frame(m_socket.get()))
+            return { static_cast<protocol::Reply>(reply->kind) == protocol::Reply::Done, std::move(reply->text) };
+    }
+    // It stopped answering: after it has ended, its pipe holds all it said.
+    m_socket.reset();
+    auto const status = reap_helper();
+    auto const said = read_all(m_helper_errors.get());
+    auto message = fmt::format("nftables: {}: {} {} without answering", what, m_helper_path, describe_end(status));
+    if (!said.empty())
+        message += fmt::format(": {}", said.substr(0, said.find('\n')));
+    throw Error(message);
 }
 
 void Nftables::run(std::string const& commands, std::string_view what)
 {
-    library().ctx_output_set_flags(m_context, 0);
-    if (library().run_cmd_from_buffer(m_context, commands.c_str()) != 0)
-        throw Error(fmt::format("nftables: {}: {}", what, first_line(library().ctx_get_error_buffer(m_context))));
+    auto answer = ask(static_cast<uint8_t>(protocol::Request::Run), commands, what);
+    if (!answer.done)
+        throw Error(fmt::format("nftables: {}: {}", what, first_line(answer.text)));
 }
 
 std::optional<nlohmann::json> Nftables::list_rules()
 {
-    library().ctx_output_set_flags(m_context, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
     auto const command = fmt::format("list table {}", nftables_table);
-    int const result = library().run_cmd_from_buffer(m_context, command.c_str());
-    library().ctx_output_set_flags(m_context, 0);
-    if (result != 0) {
-        std::string const error = first_line(library().ctx_get_error_buffer(m_context));
+    auto answer = ask(static_cast<uint8_t>(protocol::Request::ListJson), command, command);
+    if (!answer.done) {
+        std::string const error = first_line(answer.text);
         if (error.find("No such file or directory") != std::string::npos)
             return std::nullopt;
-        throw Error(fmt::format("nftables: list table {}: {}", nftables_table, error));
+        throw Error(fmt::format("nftables: {}: {}", command, error));
     }
-    auto document = nlohmann::json::parse(library().ctx_get_output_buffer(m_context), nullptr, false);
+    auto document = nlohmann::json::parse(answer.text, nullptr, false);
     if (document.is_discarded() || !document.contains("nftables"))
-        throw Error(fmt::format("nftables: list table {}: unreadable JSON output", nftables_table));
+        throw Error(fmt::format("nftables: {}: unreadable JSON output", command));
     nlohmann::json rules = nlohmann::json::array();
     for (auto const& entry : document["nftables"]) {
         if (entry.contains("rule"))

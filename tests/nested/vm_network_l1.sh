@@ -11,7 +11,7 @@ set -u
 # and cgroup2: a tmpfs root as tests/nested/container_cgroup_v2_test.cpp makes.
 if [ "${VMM_NETWORK_TEST_IN_ROOT:-}" != yes ]; then
     mkdir -p /newroot && mount -t tmpfs tmpfs /newroot || exit 1
-    for path in /bin /sbin /usr /lib /lib64 /etc /vmm /vmm-unpack /vm_network_l1.sh /nested; do
+    for path in /bin /sbin /usr /lib /lib64 /etc /vmm /vmm-unpack /vmm-nft /vm_network_l1.sh /nested; do
         [ -e "$path" ] && cp -a "$path" /newroot/
     done
     mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/run /newroot/rootfs
