@@ -30,6 +30,30 @@ std::string first_line(std::string_view text)
     return line.empty() ? "failed" : line;
 }
 
+// posix_spawn's set-up calls fail only without memory; each is checked all the same.
+void check_spawn_setup(int result, char const* call)
+{
+    if (result != 0)
+        throw Error(fmt::format("nftables: {}: {}", call, std::strerror(result)));
+}
+
+struct SpawnActions {
+    posix_spawn_file_actions_t actions;
+    SpawnActions() { check_spawn_setup(posix_spawn_file_actions_init(&actions), "posix_spawn_file_actions_init"); }
+    ~SpawnActions() { posix_spawn_file_actions_destroy(&actions); }
+    SpawnActions(SpawnActions const&) = delete;
+    SpawnActions& operator=(SpawnActions const&) = delete;
+    void duplicate(int fd, int target) { check_spawn_setup(posix_spawn_file_actions_adddup2(&actions, fd, target), "posix_spawn_file_actions_adddup2"); }
+};
+
+struct SpawnAttributes {
+    posix_spawnattr_t attributes;
+    SpawnAttributes() { check_spawn_setup(posix_spawnattr_init(&attributes), "posix_spawnattr_init"); }
+    ~SpawnAttributes() { posix_spawnattr_destroy(&attributes); }
+    SpawnAttributes(SpawnAttributes const&) = delete;
+    SpawnAttributes& operator=(SpawnAttributes const&) = delete;
+};
+
 // How a helper that stopped answering ended, for the error line.
 std::string describe_end(int status)
 {
@@ -62,25 +86,21 @@ Nftables::Nftables(std::string helper_path)
     m_helper_errors = FileDescriptor(errors[0]);
     FileDescriptor helper_errors(errors[1]);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, helper_end.get(), STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, helper_end.get(), STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, helper_errors.get(), STDERR_FILENO);
+    SpawnActions actions;
+    actions.duplicate(helper_end.get(), STDIN_FILENO);
+    actions.duplicate(helper_end.get(), STDOUT_FILENO);
+    actions.duplicate(helper_errors.get(), STDERR_FILENO);
     // A process group of its own: a terminal's Ctrl-C stops vmm, which then
     // removes its rules through this helper, not the helper halfway through
     // a transaction. It ends when vmm closes the socket, or dies.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
+    SpawnAttributes attributes;
     sigset_t none;
     sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setpgroup(&attributes, 0);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    check_spawn_setup(posix_spawnattr_setsigmask(&attributes.attributes, &none), "posix_spawnattr_setsigmask");
+    check_spawn_setup(posix_spawnattr_setpgroup(&attributes.attributes, 0), "posix_spawnattr_setpgroup");
+    check_spawn_setup(posix_spawnattr_setflags(&attributes.attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK), "posix_spawnattr_setflags");
     char* const argv[] = { const_cast<char*>(m_helper_path.c_str()), nullptr };
-    int const result = ::posix_spawn(&m_helper, m_helper_path.c_str(), &actions, &attributes, argv, environ);
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
+    int const result = ::posix_spawn(&m_helper, m_helper_path.c_str(), &actions.actions, &attributes.attributes, argv, environ);
     if (result != 0) {
         m_helper = -1;
         throw Error(fmt::format("nftables: {}: {} (it is built and installed next to vmm)", m_helper_path, std::strerror(result)));
