@@ -46,17 +46,16 @@ int main(int argc, char**)
     int status = 0;
     while (auto request = protocol::receive_frame(STDIN_FILENO)) {
         auto const kind = static_cast<protocol::Request>(request->kind);
+        bool const known = kind == protocol::Request::Run || kind == protocol::Request::ListJson;
         bool done = false;
-        if (kind == protocol::Request::Run || kind == protocol::Request::ListJson) {
+        if (known) {
             nft_ctx_output_set_flags(context, kind == protocol::Request::ListJson ? NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE : 0);
             done = nft_run_cmd_from_buffer(context, request->text.c_str()) == 0;
         }
         // Both buffers are taken after each command, which empties them for the next.
         char const* output = nft_ctx_get_output_buffer(context);
         char const* errors = nft_ctx_get_error_buffer(context);
-        char const* text = done ? output : errors;
-        if (kind != protocol::Request::Run && kind != protocol::Request::ListJson)
-            text = "vmm-nft: unknown request";
+        char const* text = !known ? "vmm-nft: unknown request" : done ? output : errors;
         auto const reply = done ? protocol::Reply::Done : protocol::Reply::Failed;
         if (!protocol::send_frame(STDOUT_FILENO, static_cast<uint8_t>(reply), text ? text : "")) {
             status = 1;
