@@ -136,7 +136,7 @@ def nested_script(plan):
         "# the script first moves itself into a tmpfs root.",
         "if [ -z \"${COMPARE_IN_TMPFS:-}\" ]; then",
         "    mkdir -p /newroot && mount -t tmpfs -o size=90% tmpfs /newroot",
-        "    for path in /bin /sbin /usr /lib /lib64 /etc /nested /vmm /workload /bzImage /rootfs.ext4 /rootfs.tar /compare.sh; do",
+        "    for path in /bin /sbin /usr /lib /lib64 /etc /nested /vmm /vmm-nft /workload /bzImage /rootfs.ext4 /rootfs.tar /compare.sh; do",
         "        [ -e \"$path\" ] && cp -a \"$path\" /newroot/",
         "    done",
         "    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/run",

@@ -61,6 +61,9 @@ def main():
                 problems.append(f"network row {row_id} is missing from the report")
             else:
                 print(f"  network {row_id} ({row['status']}) {row['figures'] or row['reason']}")
+                # Unavailable is the host's limit; failed is vmm's (or the script's) fault.
+                if row["status"] == "failed":
+                    problems.append(f"network row {row_id} failed: {row['reason']}")
         for problem in problems:
             print(f"compare quick run: {problem}", file=sys.stderr)
         return 1 if problems else 0
