@@ -2,6 +2,7 @@
 
 #include "common/Error.h"
 #include "common/FdPassing.h"
+#include "common/FileDescriptor.h"
 #include "common/Terminal.h"
 
 #include <cerrno>
@@ -20,21 +21,6 @@
 namespace vmm::container {
 
 namespace {
-
-// Writes all of `bytes` to a blocking fd; false once the reader is gone.
-bool write_fully(int fd, char const* bytes, size_t length)
-{
-    while (length > 0) {
-        ssize_t written = ::write(fd, bytes, length);
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            return false;
-        bytes += written;
-        length -= static_cast<size_t>(written);
-    }
-    return true;
-}
 
 void copy_window_size(int from_fd, int to_fd)
 {
@@ -91,7 +77,7 @@ void drain(int master_fd)
         ssize_t length = ::read(master_fd, buffer, sizeof(buffer));
         if (length < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (length <= 0 || !write_fully(STDOUT_FILENO, buffer, static_cast<size_t>(length)))
+        if (length <= 0 || !write_all(STDOUT_FILENO, buffer, static_cast<size_t>(length)))
             return;
     }
 }
@@ -187,13 +173,13 @@ void relay_container_terminal(int master_fd, pid_t init_pid)
                 auto typed = std::span(reinterpret_cast<uint8_t const*>(buffer), static_cast<size_t>(length));
                 if (escape.filter(typed, forwarded) == ConsoleEscape::Action::Quit)
                     ::kill(init_pid, SIGKILL);
-                write_fully(master_fd, reinterpret_cast<char const*>(forwarded.data()), forwarded.size());
+                write_all(master_fd, reinterpret_cast<char const*>(forwarded.data()), forwarded.size());
                 break;
             }
             case Container: {
                 ssize_t length = ::read(master_fd, buffer, sizeof(buffer));
                 if (length > 0)
-                    write_fully(STDOUT_FILENO, buffer, static_cast<size_t>(length));
+                    write_all(STDOUT_FILENO, buffer, static_cast<size_t>(length));
                 else if (length < 0 && errno != EINTR && errno != EAGAIN)
                     ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, master_fd, nullptr); // EIO: no slave open now.
                 break;
