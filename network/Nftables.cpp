@@ -101,10 +101,8 @@ Nftables::Nftables(std::string helper_path)
     check_spawn_setup(posix_spawnattr_setflags(&attributes.attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK), "posix_spawnattr_setflags");
     char* const argv[] = { const_cast<char*>(m_helper_path.c_str()), nullptr };
     int const result = ::posix_spawn(&m_helper, m_helper_path.c_str(), &actions.actions, &attributes.attributes, argv, environ);
-    if (result != 0) {
-        m_helper = -1;
+    if (result != 0)
         throw Error(fmt::format("nftables: {}: {} (it is built and installed next to vmm)", m_helper_path, std::strerror(result)));
-    }
 }
 
 Nftables::~Nftables()
@@ -125,9 +123,9 @@ int Nftables::reap_helper()
     return status;
 }
 
-Nftables::Answer Nftables::ask(uint8_t request, std::string const& commands, std::string_view what)
+Nftables::Answer Nftables::ask(nftables_protocol::Request request, std::string const& commands, std::string_view what)
 {
-    if (m_helper >= 0 && protocol::send_frame(m_socket.get(), request, commands)) {
+    if (m_helper >= 0 && protocol::send_frame(m_socket.get(), static_cast<uint8_t>(request), commands)) {
         if (auto reply = protocol::receive_frame(m_socket.get()))
             return { static_cast<protocol::Reply>(reply->kind) == protocol::Reply::Done, std::move(reply->text) };
     }
@@ -143,7 +141,7 @@ Nftables::Answer Nftables::ask(uint8_t request, std::string const& commands, std
 
 void Nftables::run(std::string const& commands, std::string_view what)
 {
-    auto answer = ask(static_cast<uint8_t>(protocol::Request::Run), commands, what);
+    auto answer = ask(protocol::Request::Run, commands, what);
     if (!answer.done)
         throw Error(fmt::format("nftables: {}: {}", what, first_line(answer.text)));
 }
@@ -151,7 +149,7 @@ void Nftables::run(std::string const& commands, std::string_view what)
 std::optional<nlohmann::json> Nftables::list_rules()
 {
     auto const command = fmt::format("list table {}", nftables_table);
-    auto answer = ask(static_cast<uint8_t>(protocol::Request::ListJson), command, command);
+    auto answer = ask(protocol::Request::ListJson, command, command);
     if (!answer.done) {
         std::string const error = first_line(answer.text);
         if (error.find("No such file or directory") != std::string::npos)

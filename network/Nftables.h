@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
+#include "network/NftablesProtocol.h"
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -37,7 +38,7 @@ private:
         bool done { false };
         std::string text;
     };
-    Answer ask(uint8_t request, std::string const& commands, std::string_view what);
+    Answer ask(nftables_protocol::Request request, std::string const& commands, std::string_view what);
     // Reaps the helper once: its exit status, as waitpid gives it.
     int reap_helper();
 
