@@ -13,6 +13,7 @@ import threading
 import time
 
 from . import network
+from .order import round_order
 from .parse import parse_host_lines, parse_workload_output
 from .subjects import GUEST_MEMORY_MIB, Subject
 
@@ -41,9 +42,7 @@ def run_local(paths, plan, subjects, runs_by_label):
     phases = [("true", ["/bin/true"], plan.true_rounds, False), ("bench", bench, plan.bench_rounds, True)]
     for phase, inner, rounds, sample_memory in phases:
         for round_index in range(rounds):
-            # The order rotates each round so that no subject always follows the same one.
-            shift = round_index % max(len(measurable), 1)
-            for subject in measurable[shift:] + measurable[:shift]:
+            for subject in round_order(measurable, round_index):
                 label = f"{subject.id}-{phase}"
                 previous = runs_by_label.get(label)
                 if previous and any(entry.get("status") != 0 for entry in previous.times):
@@ -159,7 +158,7 @@ def nested_script(plan):
     for phase, rounds, memory_phase in (("true", plan.nested_true_rounds, False),
                                         ("bench", plan.nested_bench_rounds, True)):
         for round_index in range(rounds):
-            for subject_id, (true_argv, bench_argv, memory_bytes) in commands.items():
+            for subject_id, (true_argv, bench_argv, memory_bytes) in round_order(commands.items(), round_index):
                 argv = bench_argv if phase == "bench" else true_argv
                 memory = ["--memory", str(memory_bytes)] if memory_phase else []
                 time_command = ["/workload", "time", "--runs", "1", "--label", f"{subject_id}-{phase}",

@@ -13,6 +13,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 
 from compare_lib import check, hostinfo, markdown, network, plots, runner, schema  # noqa: E402
+from compare_lib.order import round_order  # noqa: E402
 from compare_lib.parse import parse_host_lines, parse_workload_output  # noqa: E402
 from compare_lib.plan import Plan  # noqa: E402
 from compare_lib.metrics import ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
@@ -199,6 +200,44 @@ class NestedDiskTest(unittest.TestCase):
         self.assertIn("read 280.0 MiB/s", note)
         self.assertIn("fsync does nothing", note)
         self.assertIsNone(runner.tmpfs_baseline_note(parse_workload_output("")), "no note without a tmpfs run")
+
+
+class RoundOrderTest(unittest.TestCase):
+    SUBJECTS = ["host", "bwrap", "runc", "vmm-container", "vmm-vm", "crun"]
+
+    def predecessors(self, rounds):
+        """Which subject ran just before each one, over `rounds` rounds run back to back."""
+        sequence = [subject for index in range(rounds) for subject in round_order(self.SUBJECTS, index)]
+        found = {subject: set() for subject in self.SUBJECTS}
+        for before, after in zip(sequence, sequence[1:]):
+            found[after].add(before)
+        return found
+
+    def test_every_round_runs_every_subject_once(self):
+        for index in range(20):
+            self.assertEqual(sorted(round_order(self.SUBJECTS, index)), sorted(self.SUBJECTS))
+
+    def test_no_subject_always_follows_the_same_one(self):
+        # A rotated order fails this: each subject follows the same one in every round but one.
+        for subject, before in self.predecessors(20).items():
+            self.assertGreater(len(before), 2, f"{subject} follows only {before}")
+
+    def test_no_subject_always_runs_first(self):
+        firsts = {round_order(self.SUBJECTS, index)[0] for index in range(20)}
+        self.assertGreater(len(firsts), 2, firsts)
+
+    def test_a_run_can_be_repeated(self):
+        self.assertEqual([round_order(self.SUBJECTS, index) for index in range(5)],
+                         [round_order(self.SUBJECTS, index) for index in range(5)])
+
+    def test_nested_rounds_are_shuffled_too(self):
+        plan = Plan(False)
+        lines = runner.nested_script(plan).splitlines()
+        labels = [line.split("--label ")[1].split()[0] for line in lines if "/workload time" in line and "-true " in line]
+        per_round = len(labels) // plan.nested_true_rounds
+        orders = {tuple(labels[start:start + per_round]) for start in range(0, len(labels), per_round)}
+        self.assertEqual(len(labels), per_round * plan.nested_true_rounds)
+        self.assertGreater(len(orders), 1, orders)
 
 
 class MarkdownTest(unittest.TestCase):
