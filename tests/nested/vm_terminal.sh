@@ -157,10 +157,11 @@ output_is() {
 # Random bytes, control characters and NULs among them. The 8250 takes two
 # exits per byte, which under QEMU's emulator keeps the guest in its
 # interrupt handler long enough for the kernel to report an RCU stall on the
-# console at 64 KiB. With 16 KiB the whole nested host froze in about two
-# runs of five on a faster development host (no line from L1's kernel or
-# from this script's watchdog for minutes, QEMU nearly idle), always in this
-# step: ttyS0 gets 4 KiB, which still holds every byte value.
+# console at 64 KiB. With 16 KiB the whole nested host froze in 6 of 19
+# runs on a faster development host (no line from L1's kernel or from this
+# script's watchdog for minutes, QEMU nearly idle), always in this step:
+# ttyS0 gets 4 KiB, which still holds every byte value (1 freeze in 15 runs;
+# vm_terminal_test.cpp boots once more after one).
 head -c 65536 /dev/urandom > $state/random-virtio
 head -c 4096 $state/random-virtio > $state/random-serial
 for console in serial virtio; do

@@ -14,6 +14,7 @@
 
 using vmm::testing::guest_build_is_complete;
 using vmm::testing::NestedRun;
+using vmm::testing::nested_timed_out_status;
 using vmm::testing::nested_unavailable_status;
 using vmm::testing::run_nested;
 using vmm::testing::run_process;
@@ -40,9 +41,9 @@ TEST(NestedTerminal, ConsoleAtATerminalAndBehindPipes)
     auto result = run_nested(run);
     // A run takes 35 s. Under QEMU's emulator the whole nested host
     // sometimes freezes (no line from L1's kernel or from the script's own
-    // watchdog, QEMU idle: see vm_terminal.sh), which is scripts/nested-kvm's
-    // timeout, 124: one more boot then, which must pass every check.
-    if (result.exit_status == 124) {
+    // watchdog, QEMU idle: see vm_terminal.sh), which ends in scripts/nested-kvm's
+    // timeout: one more boot then, which must pass every check.
+    if (result.exit_status == nested_timed_out_status) {
         std::fprintf(stderr, "the nested host froze; booting it once more:\n%s\n", result.output.c_str());
         result = run_nested(run);
     }

@@ -19,6 +19,9 @@ namespace vmm::testing {
 // host (no QEMU, no outer kernel): the tests skip with its output.
 constexpr int nested_unavailable_status = 77;
 
+// scripts/nested-kvm's exit status when its --timeout expired and QEMU was killed.
+constexpr int nested_timed_out_status = 124;
+
 struct NestedRun {
     // scripts/nested-kvm's own options: --file, --network, --program ...
     std::vector<std::string> options {};
