@@ -10,15 +10,15 @@
  * its own argv and exits with its status.
  * With no command it starts the tree's shell, /bin/sh or else /bin/bash.
  */
+#include "guest/command.h"
+#include "guest/console.h"
 #include "guest/network.h"
 #include "guest/protocol.h"
 #include "guest/switch_root.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,20 +33,8 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
-
-/* How long the drain before the exit-status report waits for a console
- * that makes no progress: long enough for a user who paused the console
- * with Ctrl-S to resume it, short enough that a stuck console still ends
- * the VM. */
-#define CONSOLE_DRAIN_STALL_MS 30000
-#define CONSOLE_DRAIN_POLL_MS 10
-
-static pid_t command_pid;
 
 static void warn_errno(const char *what, const char *path)
 {
@@ -94,12 +82,6 @@ static void setup_vm_identity(void)
     close(sock);
 }
 
-static void forward_signal(int signal_number)
-{
-    if (command_pid > 0)
-        kill(command_pid, signal_number);
-}
-
 static char *read_kernel_cmdline(void)
 {
     static char buffer[4096];
@@ -142,242 +124,6 @@ static void report_to_vmm(unsigned short port, unsigned char value)
 #endif
 }
 
-/*
- * Makes the console init's controlling terminal, so that the command can run
- * as a foreground job of init's session. Returns whether it is: only then is
- * there job control to set up. In the VM init is the console's session
- * leader; nothing hangs the console up when the command exits, so its last
- * output is never thrown away. In the container the runtime deliberately
- * gives init no controlling terminal (the console may be the host's own), so
- * init never takes one there.
- */
-static int take_console(int is_vm)
-{
-    if (!isatty(STDIN_FILENO))
-        return 0;
-    if (is_vm) {
-        /* PID 1 starts in the kernel's session; EPERM means it leads one already. */
-        if (setsid() < 0 && errno != EPERM)
-            warn_errno("setsid", "(init)");
-        /* Never steal (argument 0): the console is nobody else's terminal here. */
-        if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0 && errno != EPERM)
-            warn_errno("TIOCSCTTY", "console");
-    }
-    return tcgetsid(STDIN_FILENO) == getsid(0);
-}
-
-/*
- * In the VM, fds 0-2 are the /dev/console the kernel opened in the
- * initramfs, which no path names once init has switched to the disk (`tty`
- * would say "not a tty"). Opens the console's own device instead (ttyS0 or
- * hvc0, found with TIOCGDEV), so that the command's terminal has its name.
- */
-static void reopen_console_device(void)
-{
-    unsigned int device = 0;
-    if (ioctl(STDIN_FILENO, TIOCGDEV, &device) != 0)
-        return;
-    char path[96];
-    snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/uevent", major(device), minor(device));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char uevent[512];
-    ssize_t length = read(fd, uevent, sizeof(uevent) - 1);
-    close(fd);
-    if (length <= 0)
-        return;
-    uevent[length] = '\0';
-    char *name = strstr(uevent, "DEVNAME=");
-    if (!name)
-        return;
-    name += strlen("DEVNAME=");
-    name[strcspn(name, "\n")] = '\0';
-    snprintf(path, sizeof(path), "/dev/%s", name);
-    fd = open(path, O_RDWR | O_NOCTTY);
-    if (fd < 0) {
-        warn_errno("open", path);
-        return;
-    }
-    for (int target = STDIN_FILENO; target <= STDERR_FILENO; ++target) {
-        if (fd != target)
-            dup2(fd, target);
-    }
-    if (fd > STDERR_FILENO)
-        close(fd);
-}
-
-/*
- * In the VM: the host terminal's size on the console, and the console's
- * data modes where vmm's stdin or stdout is not a terminal (see
- * guest/protocol.h): no echo and VEOF for piped input, no "\r\n" for
- * output that is not shown on a terminal.
- */
-static void set_up_vm_console(const struct vmm_guest_command *command)
-{
-    if (!isatty(STDIN_FILENO))
-        return;
-    if (command->window_rows > 0 && command->window_columns > 0) {
-        struct winsize size;
-        memset(&size, 0, sizeof(size));
-        size.ws_row = command->window_rows;
-        size.ws_col = command->window_columns;
-        if (ioctl(STDIN_FILENO, TIOCSWINSZ, &size) != 0)
-            warn_errno("TIOCSWINSZ", "console");
-    }
-    if (!command->stdin_is_data && !command->stdout_is_data)
-        return;
-    struct termios settings;
-    if (tcgetattr(STDIN_FILENO, &settings) != 0) {
-        warn_errno("tcgetattr", "console");
-        return;
-    }
-    if (command->stdin_is_data)
-        vmm_console_data_input(&settings);
-    if (command->stdout_is_data)
-        vmm_console_data_output(&settings);
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &settings) != 0)
-        warn_errno("tcsetattr", "console");
-}
-
-/* Waits until the console has sent what the command wrote (TIOCOUTQ is 0),
- * giving up once it made no progress for CONSOLE_DRAIN_STALL_MS. */
-static void drain_console(int fd)
-{
-    int previous = -1;
-    int stalled_ms = 0;
-    while (stalled_ms < CONSOLE_DRAIN_STALL_MS) {
-        int queued = 0;
-        if (ioctl(fd, TIOCOUTQ, &queued) != 0 || queued == 0)
-            return;
-        stalled_ms = queued < previous ? 0 : stalled_ms + CONSOLE_DRAIN_POLL_MS;
-        previous = queued;
-        poll(NULL, 0, CONSOLE_DRAIN_POLL_MS);
-    }
-    fprintf(stderr, "vmm-init: the console sent nothing for %d s; %d bytes of output are lost\n",
-            CONSOLE_DRAIN_STALL_MS / 1000, previous);
-}
-
-extern char **environ;
-
-/* The signals whose handling init sets for itself (it forwards SIGINT and
- * SIGTERM, and ignores the terminal's stop signals): the command starts
- * with their defaults. */
-static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGTTOU, SIGTTIN, SIGTSTP };
-#define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
-
-/* Says why the command could not be executed; returns the status a shell
- * gives then: 127 when it is not found, 126 when it cannot be run. */
-static int report_exec_failure(const char *program, int error)
-{
-    fprintf(stderr, "vmm-init: execvp %s: %s\n", program, strerror(error));
-    return error == ENOENT ? 127 : 126;
-}
-
-/* Starts the command with posix_spawnp: a vfork-style child that shares
- * init's memory until the exec, instead of fork's copy of init's page tables
- * and the copy-on-write faults of the child's few writes (on a container's
- * start this is on the path to the command). Without job control only,
- * since posix_spawn cannot hand the child the terminal's foreground before
- * it runs. Returns the command's PID, or -1 with the status to report. */
-static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_status)
-{
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
-        sigaddset(&defaults, signals_init_handles[index]);
-    posix_spawnattr_t attributes;
-    pid_t pid = -1;
-    int error = posix_spawnattr_init(&attributes);
-    if (error == 0) {
-        posix_spawnattr_setsigdefault(&attributes, &defaults);
-        posix_spawnattr_setsigmask(&attributes, mask);
-        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-        error = posix_spawnp(&pid, arguments[0], NULL, &attributes, arguments, environ);
-        posix_spawnattr_destroy(&attributes);
-    }
-    if (error != 0) {
-        *failure_status = report_exec_failure(arguments[0], error);
-        return -1;
-    }
-    return pid;
-}
-
-/* Starts the command with fork and execvp, in its own process group in the
- * foreground, as a shell starts a job: Ctrl-C on the console reaches the
- * command, not init. Both sides do it, so that the command never runs in
- * the background. Returns its PID, or -1 with the status to report. */
-static pid_t fork_command_in_foreground(char **arguments, const sigset_t *mask, int *failure_status)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        warn_errno("fork", arguments[0]);
-        *failure_status = 127;
-        return -1;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        tcsetpgrp(STDIN_FILENO, getpid());
-        for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
-            signal(signals_init_handles[index], SIG_DFL);
-        sigprocmask(SIG_SETMASK, mask, NULL);
-        execvp(arguments[0], arguments);
-        _exit(report_exec_failure(arguments[0], errno));
-    }
-    setpgid(pid, pid);
-    tcsetpgrp(STDIN_FILENO, pid);
-    return pid;
-}
-
-static int run_command(char **arguments, int job_control)
-{
-    sigset_t blocked;
-    sigset_t previous;
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGCHLD);
-    /* A SIGTERM or SIGINT that comes before command_pid is set would be
-     * lost (the command may already be printing): held until then. */
-    sigaddset(&blocked, SIGINT);
-    sigaddset(&blocked, SIGTERM);
-    sigprocmask(SIG_BLOCK, &blocked, &previous);
-    int failure_status = 127;
-    command_pid = job_control ? fork_command_in_foreground(arguments, &previous, &failure_status)
-                              : spawn_command(arguments, &previous, &failure_status);
-    sigprocmask(SIG_SETMASK, &previous, NULL);
-    if (command_pid < 0)
-        return failure_status;
-
-    /* As PID 1 we also reap every orphan until the command itself is gone. */
-    int exit_status = 255;
-    for (;;) {
-        int wait_status = 0;
-        pid_t pid = waitpid(-1, &wait_status, WUNTRACED);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            warn_errno("waitpid", arguments[0]);
-            break;
-        }
-        if (WIFSTOPPED(wait_status)) {
-            /* Ctrl-Z stopped the command itself: no shell above it could
-             * ever resume it, so init does, rather than hang the VM. */
-            int stop_signal = WSTOPSIG(wait_status);
-            if (pid == command_pid && job_control && stop_signal != SIGSTOP)
-                kill(-command_pid, SIGCONT);
-            continue;
-        }
-        if (pid == command_pid) {
-            exit_status = vmm_exit_status_from_wait_status(wait_status);
-            break;
-        }
-    }
-    /* The console back in init's hands (SIGTTOU is ignored, so this works
-     * from the background): what the command left running cannot read it. */
-    if (job_control)
-        tcsetpgrp(STDIN_FILENO, getpgrp());
-    return exit_status;
-}
-
 /* Ends the VM: reports `exit_status` to vmm once the console has sent
  * everything, then resets the machine. */
 static void finish_vm(int exit_status)
@@ -394,8 +140,8 @@ static void finish_vm(int exit_status)
     /* The command's last output may still sit in the console's tty buffer,
      * sent by interrupts (perhaps on another vCPU): wait until the UART has
      * taken all of it, because the VMM stops at the exit-status port. */
-    drain_console(STDOUT_FILENO);
-    drain_console(STDERR_FILENO);
+    vmm_drain_console(STDOUT_FILENO);
+    vmm_drain_console(STDERR_FILENO);
     report_to_vmm(VMM_EXIT_STATUS_PORT, (unsigned char)exit_status);
     /* The VMM stops at the exit-status port; the reset is the fallback that
      * ends the VM (through the i8042, or PSCI on arm64) if the port could
@@ -472,17 +218,12 @@ int main(int argc, char **argv)
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
     setenv("HOME", "/root", 0);
     setenv("TERM", "linux", 0);
-    signal(SIGINT, forward_signal);
-    signal(SIGTERM, forward_signal);
-    /* Init hands the console to the command and takes it back from the background. */
-    signal(SIGTTOU, SIG_IGN);
-    signal(SIGTTIN, SIG_IGN);
-    signal(SIGTSTP, SIG_IGN);
+    vmm_handle_signals_for_command();
     if (command.is_vm)
-        reopen_console_device();
-    int job_control = take_console(command.is_vm);
+        vmm_reopen_console_device();
+    int job_control = vmm_take_console(command.is_vm);
     if (command.is_vm)
-        set_up_vm_console(&command);
+        vmm_set_up_vm_console(&command);
 
     /* The boot marker is for vmm only (its --timings), never printed: a run
      * shows exactly the command's output. The command does not inherit the
@@ -495,7 +236,7 @@ int main(int argc, char **argv)
         close(marker_fd);
     }
 
-    int exit_status = run_command(arguments, job_control);
+    int exit_status = vmm_run_command(arguments, job_control);
     fflush(stdout);
 
     if (!command.is_vm)

@@ -1,0 +1,158 @@
+/*
+ * guest/init's command: started as a foreground job or spawned, signals
+ * forwarded to it, and every orphan reaped until it ends.
+ */
+#include "guest/command.h"
+
+#include "guest/protocol.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t command_pid;
+
+static void warn_errno(const char *what, const char *path)
+{
+    fprintf(stderr, "vmm-init: %s %s: %s\n", what, path, strerror(errno));
+}
+
+static void forward_signal(int signal_number)
+{
+    if (command_pid > 0)
+        kill(command_pid, signal_number);
+}
+
+extern char **environ;
+
+/* The signals whose handling init sets for itself (it forwards SIGINT and
+ * SIGTERM, and ignores the terminal's stop signals): the command starts
+ * with their defaults. */
+static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGTTOU, SIGTTIN, SIGTSTP };
+#define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
+
+void vmm_handle_signals_for_command(void)
+{
+    signal(SIGINT, forward_signal);
+    signal(SIGTERM, forward_signal);
+    /* Init hands the console to the command and takes it back from the background. */
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
+}
+
+/* Says why the command could not be executed; returns the status a shell
+ * gives then: 127 when it is not found, 126 when it cannot be run. */
+static int report_exec_failure(const char *program, int error)
+{
+    fprintf(stderr, "vmm-init: execvp %s: %s\n", program, strerror(error));
+    return error == ENOENT ? 127 : 126;
+}
+
+/* Starts the command with posix_spawnp: a vfork-style child that shares
+ * init's memory until the exec, instead of fork's copy of init's page tables
+ * and the copy-on-write faults of the child's few writes (on a container's
+ * start this is on the path to the command). Without job control only,
+ * since posix_spawn cannot hand the child the terminal's foreground before
+ * it runs. Returns the command's PID, or -1 with the status to report. */
+static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_status)
+{
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
+        sigaddset(&defaults, signals_init_handles[index]);
+    posix_spawnattr_t attributes;
+    pid_t pid = -1;
+    int error = posix_spawnattr_init(&attributes);
+    if (error == 0) {
+        posix_spawnattr_setsigdefault(&attributes, &defaults);
+        posix_spawnattr_setsigmask(&attributes, mask);
+        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        error = posix_spawnp(&pid, arguments[0], NULL, &attributes, arguments, environ);
+        posix_spawnattr_destroy(&attributes);
+    }
+    if (error != 0) {
+        *failure_status = report_exec_failure(arguments[0], error);
+        return -1;
+    }
+    return pid;
+}
+
+/* Starts the command with fork and execvp, in its own process group in the
+ * foreground, as a shell starts a job: Ctrl-C on the console reaches the
+ * command, not init. Both sides do it, so that the command never runs in
+ * the background. Returns its PID, or -1 with the status to report. */
+static pid_t fork_command_in_foreground(char **arguments, const sigset_t *mask, int *failure_status)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        warn_errno("fork", arguments[0]);
+        *failure_status = 127;
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        tcsetpgrp(STDIN_FILENO, getpid());
+        for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
+            signal(signals_init_handles[index], SIG_DFL);
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        execvp(arguments[0], arguments);
+        _exit(report_exec_failure(arguments[0], errno));
+    }
+    setpgid(pid, pid);
+    tcsetpgrp(STDIN_FILENO, pid);
+    return pid;
+}
+
+int vmm_run_command(char **arguments, int job_control)
+{
+    sigset_t blocked;
+    sigset_t previous;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGCHLD);
+    /* A SIGTERM or SIGINT that comes before command_pid is set would be
+     * lost (the command may already be printing): held until then. */
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    sigprocmask(SIG_BLOCK, &blocked, &previous);
+    int failure_status = 127;
+    command_pid = job_control ? fork_command_in_foreground(arguments, &previous, &failure_status)
+                              : spawn_command(arguments, &previous, &failure_status);
+    sigprocmask(SIG_SETMASK, &previous, NULL);
+    if (command_pid < 0)
+        return failure_status;
+
+    /* As PID 1 we also reap every orphan until the command itself is gone. */
+    int exit_status = 255;
+    for (;;) {
+        int wait_status = 0;
+        pid_t pid = waitpid(-1, &wait_status, WUNTRACED);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            warn_errno("waitpid", arguments[0]);
+            break;
+        }
+        if (WIFSTOPPED(wait_status)) {
+            /* Ctrl-Z stopped the command itself: no shell above it could
+             * ever resume it, so init does, rather than hang the VM. */
+            int stop_signal = WSTOPSIG(wait_status);
+            if (pid == command_pid && job_control && stop_signal != SIGSTOP)
+                kill(-command_pid, SIGCONT);
+            continue;
+        }
+        if (pid == command_pid) {
+            exit_status = vmm_exit_status_from_wait_status(wait_status);
+            break;
+        }
+    }
+    /* The console back in init's hands (SIGTTOU is ignored, so this works
+     * from the background): what the command left running cannot read it. */
+    if (job_control)
+        tcsetpgrp(STDIN_FILENO, getpgrp());
+    return exit_status;
+}
