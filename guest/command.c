@@ -4,6 +4,7 @@
  */
 #include "guest/command.h"
 
+#include "guest/diagnostics.h"
 #include "guest/protocol.h"
 
 #include <errno.h>
@@ -15,11 +16,6 @@
 #include <unistd.h>
 
 static pid_t command_pid;
-
-static void warn_errno(const char *what, const char *path)
-{
-    fprintf(stderr, "vmm-init: %s %s: %s\n", what, path, strerror(errno));
-}
 
 static void forward_signal(int signal_number)
 {
@@ -90,7 +86,7 @@ static pid_t fork_command_in_foreground(char **arguments, const sigset_t *mask, 
 {
     pid_t pid = fork();
     if (pid < 0) {
-        warn_errno("fork", arguments[0]);
+        vmm_init_warn_errno("fork", arguments[0]);
         *failure_status = 127;
         return -1;
     }
@@ -134,7 +130,7 @@ int vmm_run_command(char **arguments, int job_control)
         if (pid < 0) {
             if (errno == EINTR)
                 continue;
-            warn_errno("waitpid", arguments[0]);
+            vmm_init_warn_errno("waitpid", arguments[0]);
             break;
         }
         if (WIFSTOPPED(wait_status)) {

@@ -4,6 +4,8 @@
  */
 #include "guest/console.h"
 
+#include "guest/diagnostics.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,11 +23,6 @@
 #define CONSOLE_DRAIN_STALL_MS 30000
 #define CONSOLE_DRAIN_POLL_MS 10
 
-static void warn_errno(const char *what, const char *path)
-{
-    fprintf(stderr, "vmm-init: %s %s: %s\n", what, path, strerror(errno));
-}
-
 /*
  * Makes the console init's controlling terminal, so that the command can run
  * as a foreground job of init's session. Returns whether it is: only then is
@@ -42,10 +39,10 @@ int vmm_take_console(int is_vm)
     if (is_vm) {
         /* PID 1 starts in the kernel's session; EPERM means it leads one already. */
         if (setsid() < 0 && errno != EPERM)
-            warn_errno("setsid", "(init)");
+            vmm_init_warn_errno("setsid", "(init)");
         /* Never steal (argument 0): the console is nobody else's terminal here. */
         if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) != 0 && errno != EPERM)
-            warn_errno("TIOCSCTTY", "console");
+            vmm_init_warn_errno("TIOCSCTTY", "console");
     }
     return tcgetsid(STDIN_FILENO) == getsid(0);
 }
@@ -80,7 +77,7 @@ void vmm_reopen_console_device(void)
     snprintf(path, sizeof(path), "/dev/%s", name);
     fd = open(path, O_RDWR | O_NOCTTY);
     if (fd < 0) {
-        warn_errno("open", path);
+        vmm_init_warn_errno("open", path);
         return;
     }
     for (int target = STDIN_FILENO; target <= STDERR_FILENO; ++target) {
@@ -107,13 +104,13 @@ void vmm_set_up_vm_console(const struct vmm_guest_command *command)
         size.ws_row = command->window_rows;
         size.ws_col = command->window_columns;
         if (ioctl(STDIN_FILENO, TIOCSWINSZ, &size) != 0)
-            warn_errno("TIOCSWINSZ", "console");
+            vmm_init_warn_errno("TIOCSWINSZ", "console");
     }
     if (!command->stdin_is_data && !command->stdout_is_data)
         return;
     struct termios settings;
     if (tcgetattr(STDIN_FILENO, &settings) != 0) {
-        warn_errno("tcgetattr", "console");
+        vmm_init_warn_errno("tcgetattr", "console");
         return;
     }
     if (command->stdin_is_data)
@@ -121,7 +118,7 @@ void vmm_set_up_vm_console(const struct vmm_guest_command *command)
     if (command->stdout_is_data)
         vmm_console_data_output(&settings);
     if (tcsetattr(STDIN_FILENO, TCSANOW, &settings) != 0)
-        warn_errno("tcsetattr", "console");
+        vmm_init_warn_errno("tcsetattr", "console");
 }
 
 /* Waits until the console has sent what the command wrote (TIOCOUTQ is 0),

@@ -12,6 +12,7 @@
  */
 #include "guest/command.h"
 #include "guest/console.h"
+#include "guest/diagnostics.h"
 #include "guest/network.h"
 #include "guest/protocol.h"
 #include "guest/switch_root.h"
@@ -36,11 +37,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void warn_errno(const char *what, const char *path)
-{
-    fprintf(stderr, "vmm-init: %s %s: %s\n", what, path, strerror(errno));
-}
-
 static void mount_if_missing(const char *probe, const char *source, const char *target, const char *type,
                              unsigned long flags)
 {
@@ -51,7 +47,7 @@ static void mount_if_missing(const char *probe, const char *source, const char *
     if (mkdir(target, 0755) != 0 && errno == EROFS)
         return;
     if (mount(source, target, type, flags, NULL) != 0)
-        warn_errno("mount", target);
+        vmm_init_warn_errno("mount", target);
 }
 
 /* In the VM, the machine setup the container runtime does for the container:
@@ -66,7 +62,7 @@ static void setup_vm_identity(void)
         while (length > 0 && (name[length - 1] == '\n' || name[length - 1] == ' '))
             name[--length] = '\0';
         if (length > 0 && sethostname(name, (size_t)length) != 0)
-            warn_errno("sethostname", name);
+            vmm_init_warn_errno("sethostname", name);
     }
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (sock < 0)
@@ -77,7 +73,7 @@ static void setup_vm_identity(void)
     if (ioctl(sock, SIOCGIFFLAGS, &request) == 0) {
         request.ifr_flags |= IFF_UP;
         if (ioctl(sock, SIOCSIFFLAGS, &request) != 0)
-            warn_errno("SIOCSIFFLAGS", "lo");
+            vmm_init_warn_errno("SIOCSIFFLAGS", "lo");
     }
     close(sock);
 }
@@ -101,7 +97,7 @@ static void report_to_vmm(unsigned short port, unsigned char value)
 #if defined(__x86_64__) || defined(__i386__)
     /* ioperm needs CONFIG_X86_IOPL_IOPERM; without it the outb would kill us. */
     if (ioperm(port, 1, 1) != 0) {
-        warn_errno("ioperm", "exit-status port");
+        vmm_init_warn_errno("ioperm", "exit-status port");
         return;
     }
     outb(value, port);
@@ -110,13 +106,13 @@ static void report_to_vmm(unsigned short port, unsigned char value)
      * through /dev/mem (CONFIG_DEVMEM); the store exits to vmm as MMIO. */
     int fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
     if (fd < 0) {
-        warn_errno("open", "/dev/mem");
+        vmm_init_warn_errno("open", "/dev/mem");
         return;
     }
     volatile unsigned char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, VMM_REPORT_MMIO_ADDRESS);
     close(fd);
     if (page == MAP_FAILED) {
-        warn_errno("mmap", "/dev/mem (vmm's report page)");
+        vmm_init_warn_errno("mmap", "/dev/mem (vmm's report page)");
         return;
     }
     page[port - VMM_EXIT_STATUS_PORT] = value;
@@ -203,7 +199,7 @@ int main(int argc, char **argv)
          * by the container's command, which runs as the same user. Set before
          * the command is started; init never execs, so it stays in force. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-            warn_errno("prctl", "PR_SET_DUMPABLE");
+            vmm_init_warn_errno("prctl", "PR_SET_DUMPABLE");
         /* The runtime passes the write end of a pipe for the boot marker. */
         if (argc > first && strncmp(argv[first], VMM_MARKER_FD_OPTION, strlen(VMM_MARKER_FD_OPTION)) == 0) {
             marker_fd = atoi(argv[first] + strlen(VMM_MARKER_FD_OPTION));
@@ -232,7 +228,7 @@ int main(int argc, char **argv)
         report_to_vmm(VMM_BOOT_MARKER_PORT, 1);
     } else if (marker_fd > 2) {
         if (write(marker_fd, "1", 1) != 1)
-            warn_errno("write", "boot marker");
+            vmm_init_warn_errno("write", "boot marker");
         close(marker_fd);
     }
 
