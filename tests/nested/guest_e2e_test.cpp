@@ -3,11 +3,13 @@
 // tests skip where that host is unavailable (the script exits 77).
 #include "tests/support/NestedHost.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 
 using vmm::testing::guest_build_is_complete;
+using vmm::testing::nested_timed_out_status;
 using vmm::testing::nested_unavailable_status;
 using vmm::testing::run_process;
 using vmm::testing::ProcessResult;
@@ -165,23 +167,43 @@ TEST_F(NestedGuest, TwoVcpuConsoleNeverLosesTheTail)
     constexpr int runs = 20;
     constexpr int lines = 40;
     std::string const guest = "for j in $(seq " + std::to_string(lines) + "); do echo run-$0-line-$j-0123456789abcdef; done; echo end-of-run-$0";
-    std::string const script = "for i in $(seq " + std::to_string(runs) + "); do /vmm boot /bzImage /rootfs.ext4 --cpus 2 -- sh -c '" + guest + "' $i; echo status-$i=$?; done";
-    auto const result = run_nested({ .command = { "sh", "-c", script }, .timeout_seconds = 900 });
-    if (result.exit_status == nested_unavailable_status)
-        GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
-    ASSERT_EQ(result.exit_status, 0) << result.output;
+    // The nested host sometimes freezes as a whole in one of these boots: no
+    // line from any run after it, none from a watchdog in L1, QEMU busy,
+    // until scripts/nested-kvm's timeout. Measured on the development host:
+    // in 1 of 3 sets of 20 boots with vmm from c0ccfb7, in 2 of 3 with
+    // 54b33ed, and in 1 of 3 with two CPUs for L1, so not vmm's doing. The
+    // runs then go on in a new nested host from the first one whose status
+    // did not come; each run's output is checked all the same.
+    constexpr int restarts = 3;
+    std::string output;
+    int first = 1;
+    for (int attempt = 0;; ++attempt) {
+        std::string const script = "for i in $(seq " + std::to_string(first) + " " + std::to_string(runs)
+            + "); do /vmm boot /bzImage /rootfs.ext4 --cpus 2 -- sh -c '" + guest + "' $i; echo status-$i=$?; done";
+        auto const result = run_nested({ .command = { "sh", "-c", script }, .timeout_seconds = 180 });
+        if (result.exit_status == nested_unavailable_status)
+            GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
+        output += result.output;
+        if (result.exit_status == 0)
+            break;
+        ASSERT_EQ(result.exit_status, nested_timed_out_status) << result.output;
+        ASSERT_LT(attempt, restarts) << "the nested host froze " << attempt + 1 << " times:\n" << output;
+        while (first <= runs && result.output.find("status-" + std::to_string(first) + "=") != std::string::npos)
+            ++first;
+        std::fprintf(stderr, "the nested host froze; runs %d to %d go on in a new one:\n%s\n", first, runs, result.output.c_str());
+    }
     int complete_runs = 0;
     for (int run = 1; run <= runs; ++run) {
         std::string expected;
         for (int line = 1; line <= lines; ++line)
             expected += expected_line(run, line);
         expected += "end-of-run-" + std::to_string(run) + "\n";
-        bool const complete = result.output.find(expected) != std::string::npos;
+        bool const complete = output.find(expected) != std::string::npos;
         EXPECT_TRUE(complete) << "run " << run << " lost console output";
-        EXPECT_NE(result.output.find("status-" + std::to_string(run) + "=0\n"), std::string::npos) << "run " << run;
+        EXPECT_NE(output.find("status-" + std::to_string(run) + "=0\n"), std::string::npos) << "run " << run;
         complete_runs += complete;
     }
-    EXPECT_EQ(complete_runs, runs) << result.output;
+    EXPECT_EQ(complete_runs, runs) << output;
 }
 
 // Ctrl-S and Ctrl-Q on a held console: tests/nested/vm_terminal_test.cpp
