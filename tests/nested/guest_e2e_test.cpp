@@ -3,17 +3,17 @@
 // tests skip where that host is unavailable (the script exits 77).
 #include "tests/support/NestedHost.h"
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 
 using vmm::testing::guest_build_is_complete;
-using vmm::testing::nested_timed_out_status;
+using vmm::testing::NestedRun;
 using vmm::testing::nested_unavailable_status;
 using vmm::testing::run_process;
 using vmm::testing::ProcessResult;
 using vmm::testing::run_nested;
+using vmm::testing::run_nested_through_freezes;
 
 namespace {
 
@@ -174,24 +174,20 @@ TEST_F(NestedGuest, TwoVcpuConsoleNeverLosesTheTail)
     // 54b33ed, and in 1 of 3 with two CPUs for L1, so not vmm's doing. The
     // runs then go on in a new nested host from the first one whose status
     // did not come; each run's output is checked all the same.
-    constexpr int restarts = 3;
     std::string output;
-    int first = 1;
-    for (int attempt = 0;; ++attempt) {
+    auto const last = run_nested_through_freezes(3, [&](std::string const& frozen_output) {
+        output += frozen_output;
+        int first = 1;
+        while (first <= runs && output.find("status-" + std::to_string(first) + "=") != std::string::npos)
+            ++first;
         std::string const script = "for i in $(seq " + std::to_string(first) + " " + std::to_string(runs)
             + "); do /vmm boot /bzImage /rootfs.ext4 --cpus 2 -- sh -c '" + guest + "' $i; echo status-$i=$?; done";
-        auto const result = run_nested({ .command = { "sh", "-c", script }, .timeout_seconds = 180 });
-        if (result.exit_status == nested_unavailable_status)
-            GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
-        output += result.output;
-        if (result.exit_status == 0)
-            break;
-        ASSERT_EQ(result.exit_status, nested_timed_out_status) << result.output;
-        ASSERT_LT(attempt, restarts) << "the nested host froze " << attempt + 1 << " times:\n" << output;
-        while (first <= runs && result.output.find("status-" + std::to_string(first) + "=") != std::string::npos)
-            ++first;
-        std::fprintf(stderr, "the nested host froze; runs %d to %d go on in a new one:\n%s\n", first, runs, result.output.c_str());
-    }
+        return NestedRun { .command = { "sh", "-c", script }, .timeout_seconds = 180 };
+    });
+    if (last.exit_status == nested_unavailable_status)
+        GTEST_SKIP() << "nested SVM KVM host unavailable: " << last.output;
+    output += last.output;
+    ASSERT_EQ(last.exit_status, 0) << output;
     int complete_runs = 0;
     for (int run = 1; run <= runs; ++run) {
         std::string expected;

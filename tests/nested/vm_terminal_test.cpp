@@ -8,15 +8,13 @@
 #include "tests/support/NestedHost.h"
 #include "tests/support/Tmux.h"
 
-#include <cstdio>
 #include <filesystem>
 #include <gtest/gtest.h>
 
 using vmm::testing::guest_build_is_complete;
 using vmm::testing::NestedRun;
-using vmm::testing::nested_timed_out_status;
 using vmm::testing::nested_unavailable_status;
-using vmm::testing::run_nested;
+using vmm::testing::run_nested_through_freezes;
 using vmm::testing::run_process;
 
 namespace {
@@ -38,15 +36,11 @@ TEST(NestedTerminal, ConsoleAtATerminalAndBehindPipes)
                               "--file", locale_file + ":" + locale_file },
         .command = { "sh", "/vm_terminal.sh" },
         .timeout_seconds = 200 };
-    auto result = run_nested(run);
     // A run takes 35 s. Under QEMU's emulator the whole nested host
     // sometimes freezes (no line from L1's kernel or from the script's own
     // watchdog, QEMU idle: see vm_terminal.sh), which ends in scripts/nested-kvm's
     // timeout: one more boot then, which must pass every check.
-    if (result.exit_status == nested_timed_out_status) {
-        std::fprintf(stderr, "the nested host froze; booting it once more:\n%s\n", result.output.c_str());
-        result = run_nested(run);
-    }
+    auto const result = run_nested_through_freezes(1, [&](std::string const&) { return run; });
     if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     ASSERT_EQ(result.exit_status, 0) << result.output;

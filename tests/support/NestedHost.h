@@ -1,14 +1,17 @@
 #pragma once
 
 // What the tests on the nested SVM host share: scripts/nested-kvm's command
-// line and its "unavailable" status, and the x86_64 build it packs into L1.
+// line, its "unavailable" and "timed out" statuses, and the x86_64 build it
+// packs into L1.
 // Header-only, because VMM_SOURCE_DIR and VMM_BUILD_DIR are defined for the
 // test binaries, not for the support library.
 
 #include "tests/support/Subprocess.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
@@ -42,6 +45,22 @@ inline ProcessResult run_nested(NestedRun const& run)
     arguments.insert(arguments.end(), run.command.begin(), run.command.end());
     auto result = run_process(arguments, run.timeout_seconds + 100);
     std::erase(result.output, '\r');
+    return result;
+}
+
+// Runs scripts/nested-kvm as `next_run` gives it, and again each time the
+// nested host froze (QEMU's emulator sometimes stops it as a whole, until
+// scripts/nested-kvm's timeout: see README.md), at most `restarts` times,
+// with a note on stderr each time. `next_run` gets the output of the run
+// that froze (empty at first), so that a run can go on where that one
+// stopped. The result is the last run's.
+inline ProcessResult run_nested_through_freezes(int restarts, std::function<NestedRun(std::string const& frozen_output)> const& next_run)
+{
+    auto result = run_nested(next_run(""));
+    for (int restart = 1; restart <= restarts && result.exit_status == nested_timed_out_status; ++restart) {
+        std::fprintf(stderr, "the nested host froze; starting it again (%d of at most %d):\n%s\n", restart, restarts, result.output.c_str());
+        result = run_nested(next_run(result.output));
+    }
     return result;
 }
 
