@@ -223,6 +223,11 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
+    // Not where the child runs createContainer hooks before its last byte:
+    // they would start with the narrower set of CPUs.
+    std::optional<ChildPlacement> placement;
+    if (spec.hooks.create_container.empty())
+        placement.emplace(pid);
     if (forwarder)
         forwarder->forward_to(pid);
     sync.read_end.reset();
@@ -275,6 +280,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         if (init_program.is_valid())
             fill_and_seal_init_program(init_program.get());
         auto const task_files = cgroup_join == CgroupJoin::WithPreparedByte ? cgroup->task_files() : std::vector<int> {};
+        if (placement)
+            placement->restore();
         send_byte_with_fds(prepared.write_end.get(), task_files, "(container set-up socket)");
         prepared.write_end.reset();
         if (spec.root_setup == RootSetup::Layered && ::geteuid() == 0) {

@@ -4,6 +4,8 @@
 #include "guest/protocol.h"
 #include "tests/container/ContainerTestSupport.h"
 
+#include <sched.h>
+
 using namespace container_test;
 
 namespace {
@@ -100,6 +102,42 @@ TEST_F(ContainerRunTest, InitIsPidOneAndTheCommandItsChild)
     EXPECT_EQ(result.exit_status, 0) << describe(result);
     EXPECT_EQ(result.standard_output.substr(0, 4), "2 1\n") << describe(result);
     EXPECT_NE(result.standard_output.find("vmm-init " VMM_CONTAINER_OPTION " " VMM_MARKER_FD_OPTION), std::string::npos) << describe(result);
+}
+
+// vmm keeps its child off its own CPU while both set up (ChildPlacement in
+// container/ContainerProcess.h): the container's processes still get every
+// CPU vmm may use, no more and no fewer.
+TEST_F(ContainerRunTest, TheCommandMayUseEveryCpuVmmMay)
+{
+    auto own_cpu_list = [] {
+        std::ifstream status("/proc/self/status");
+        for (std::string line; std::getline(status, line);) {
+            if (line.starts_with("Cpus_allowed_list:"))
+                return line.substr(line.find('\t') + 1);
+        }
+        return std::string("(no Cpus_allowed_list)");
+    };
+    auto const script = "grep Cpus_allowed_list /proc/1/status /proc/self/status | cut -f2";
+    auto const every = own_cpu_list();
+    auto result = run_shell(rootfs_directory, script);
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, every + "\n" + every + "\n") << describe(result);
+
+    // Started with one CPU, vmm has none to move its child to.
+    cpu_set_t original;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof(original), &original), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &original))
+        ++first;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof(one), &one), 0);
+    auto narrowed = run_shell(rootfs_directory, script);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof(original), &original), 0);
+    EXPECT_EQ(narrowed.exit_status, 0) << describe(narrowed);
+    auto const single = std::to_string(first);
+    EXPECT_EQ(narrowed.standard_output, single + "\n" + single + "\n") << describe(narrowed);
 }
 
 TEST_F(ContainerRunTest, HostProcessesAreInvisible)
