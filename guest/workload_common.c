@@ -2,6 +2,7 @@
 #include "guest/workload_common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,22 @@ double workload_now_seconds(void)
     return (double)time.tv_sec + (double)time.tv_nsec / 1e9;
 }
 
-long workload_parse_count(const char *option, const char *text)
+long workload_parse_number(const char *option, const char *text, long minimum, long maximum)
 {
     char *end = NULL;
     errno = 0;
     long value = text ? strtol(text, &end, 10) : -1;
-    if (!text || errno != 0 || *end != '\0' || value < 0) {
-        fprintf(stderr, "workload: %s needs a non-negative number, not '%s'\n", option, text ? text : "");
+    if (!text || errno != 0 || *end != '\0' || value < minimum || value > maximum) {
+        if (maximum == LONG_MAX)
+            fprintf(stderr, "workload: %s needs a number of at least %ld, not '%s'\n", option, minimum, text ? text : "");
+        else
+            fprintf(stderr, "workload: %s needs a number from %ld to %ld, not '%s'\n", option, minimum, maximum, text ? text : "");
         exit(2);
     }
     return value;
+}
+
+long workload_parse_count(const char *option, const char *text)
+{
+    return workload_parse_number(option, text, 0, LONG_MAX);
 }

@@ -1,6 +1,7 @@
 /* guest/workload's network modes: see workload_network.h. */
 #define _GNU_SOURCE
 #include "guest/workload_network.h"
+#include "guest/workload_common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,30 +19,6 @@ enum {
     DefaultPort = 7070,
     StreamChunk = 128 * 1024,
 };
-
-static void fail(const char *what)
-{
-    fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void usage(const char *message)
-{
-    fprintf(stderr, "workload: %s (usage: workload serve|rr|stream, see guest/workload_network.h)\n", message);
-    exit(2);
-}
-
-static long number(const char *option, const char *text, long minimum, long maximum)
-{
-    char *end = NULL;
-    errno = 0;
-    long value = text ? strtol(text, &end, 10) : -1;
-    if (!text || errno || *end || value < minimum || value > maximum) {
-        fprintf(stderr, "workload: %s needs a number from %ld to %ld, not '%s'\n", option, minimum, maximum, text ? text : "");
-        exit(2);
-    }
-    return value;
-}
 
 static uint64_t now_nanoseconds(void)
 {
@@ -82,7 +59,7 @@ static void set_no_delay(int fd)
 {
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-        fail("setsockopt TCP_NODELAY");
+        workload_die("setsockopt TCP_NODELAY", NULL);
 }
 
 static void serve_connection(int connection)
@@ -114,22 +91,22 @@ int run_serve(int argc, char **argv)
     for (int i = 0; i < argc; i += 2) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--port"))
-            port = number("--port", value, 1, 65535);
+            port = workload_parse_number("--port", value, 1, 65535);
         else if (!strcmp(argv[i], "--connections"))
-            connections = number("--connections", value, 1, 1000000);
+            connections = workload_parse_number("--connections", value, 1, 1000000);
         else
-            usage("unknown serve option");
+            workload_usage_error("unknown serve option");
     }
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listener < 0)
-        fail("socket");
+        workload_die("socket", NULL);
     int one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY) };
     if (bind(listener, (struct sockaddr *)&address, sizeof(address)) < 0)
-        fail("bind");
+        workload_die("bind", NULL);
     if (listen(listener, 16) < 0)
-        fail("listen");
+        workload_die("listen", NULL);
     printf("workload-serving port=%ld\n", port);
     fflush(stdout);
     for (long served = 0; connections < 0 || served < connections; ++served) {
@@ -137,7 +114,7 @@ int run_serve(int argc, char **argv)
         if (connection < 0) {
             if (errno == EINTR)
                 continue;
-            fail("accept");
+            workload_die("accept", NULL);
         }
         serve_connection(connection);
         close(connection);
@@ -151,22 +128,22 @@ static int connect_to(const char *text, long port, char mode)
 {
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     if (inet_pton(AF_INET, text, &address.sin_addr) != 1)
-        usage("the address must be an IPv4 address");
+        workload_usage_error("the address must be an IPv4 address");
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        fail("socket");
+        workload_die("socket", NULL);
     /* The server may still be starting (a container, a VM): retry for 10 s. */
     for (int attempt = 0;; ++attempt) {
         if (connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0)
             break;
         if ((errno != ECONNREFUSED && errno != EINTR) || attempt == 200)
-            fail("connect");
+            workload_die("connect", NULL);
         usleep(50000);
     }
     if (mode == 'r')
         set_no_delay(fd);
     if (write_fully(fd, &mode, 1) < 0)
-        fail("write");
+        workload_die("write", NULL);
     return fd;
 }
 
@@ -181,33 +158,33 @@ static void parse_client_options(int argc, char **argv, long *port, long *count,
     for (int i = 1; i < argc; i += 2) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--port"))
-            *port = number("--port", value, 1, 65535);
+            *port = workload_parse_number("--port", value, 1, 65535);
         else if (!strcmp(argv[i], "--count") && count)
-            *count = number("--count", value, 1, 10000000);
+            *count = workload_parse_number("--count", value, 1, 10000000);
         else if (!strcmp(argv[i], "--warmup") && warmup)
-            *warmup = number("--warmup", value, 0, 10000000);
+            *warmup = workload_parse_number("--warmup", value, 0, 10000000);
         else if (!strcmp(argv[i], "--mib") && mebibytes)
-            *mebibytes = number("--mib", value, 1, 1 << 20);
+            *mebibytes = workload_parse_number("--mib", value, 1, 1 << 20);
         else
-            usage("unknown client option");
+            workload_usage_error("unknown client option");
     }
 }
 
 int run_rr(int argc, char **argv)
 {
     if (argc < 1)
-        usage("rr needs an ADDRESS");
+        workload_usage_error("rr needs an ADDRESS");
     long port = DefaultPort, count = 10000, warmup = 1000;
     parse_client_options(argc, argv, &port, &count, &warmup, NULL);
     int fd = connect_to(argv[0], port, 'r');
     uint64_t *samples = calloc((size_t)count, sizeof(uint64_t));
     if (!samples)
-        fail("calloc");
+        workload_die("calloc", NULL);
     char byte = 'x';
     for (long i = 0; i < warmup + count; ++i) {
         uint64_t start = now_nanoseconds();
         if (write_fully(fd, &byte, 1) < 0 || read_fully(fd, &byte, 1) < 0)
-            fail("round trip");
+            workload_die("round trip", NULL);
         if (i >= warmup)
             samples[i - warmup] = now_nanoseconds() - start;
     }
@@ -223,7 +200,7 @@ int run_rr(int argc, char **argv)
 int run_stream(int argc, char **argv)
 {
     if (argc < 1)
-        usage("stream needs an ADDRESS");
+        workload_usage_error("stream needs an ADDRESS");
     long port = DefaultPort, mebibytes = 256;
     parse_client_options(argc, argv, &port, NULL, NULL, &mebibytes);
     static char buffer[StreamChunk];
@@ -233,12 +210,12 @@ int run_stream(int argc, char **argv)
     uint64_t start = now_nanoseconds();
     for (uint64_t sent = 0; sent < total; sent += sizeof(buffer)) {
         if (write_fully(fd, buffer, sizeof(buffer)) < 0)
-            fail("write");
+            workload_die("write", NULL);
     }
     shutdown(fd, SHUT_WR);
     uint64_t received = 0;
     if (read_fully(fd, &received, sizeof(received)) < 0)
-        fail("read the count");
+        workload_die("read the count", NULL);
     double seconds = (double)(now_nanoseconds() - start) / 1e9;
     close(fd);
     if (received != total) {
