@@ -1,16 +1,19 @@
 // Unit tests of the runtime's parts: the seccomp profile, the ext4 check, the
-// capability set and the subordinate ids (the cgroups: cgroup_units_test.cpp).
+// capability set, the subordinate ids and the child's placement (the cgroups:
+// cgroup_units_test.cpp).
 
 #include "tests/container/ContainerTestSupport.h"
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
 #include "container/Capabilities.h"
+#include "container/ContainerProcess.h"
 #include "container/IdMapping.h"
 #include "common/LoopDevice.h"
 #include "container/SeccompProfile.h"
 
 #include <linux/keyctl.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <linux/capability.h>
@@ -126,6 +129,56 @@ TEST(SubordinateIds, WithoutAnEntryRootTakesAFreeRange)
     auto range = choose_root_subordinate_range(parse_subordinate_ids("alice:500000:100000\n"));
     EXPECT_EQ(range.first, 0x80000u + 2 * 65536u);
     EXPECT_EQ(range.count, 65536u);
+}
+
+
+// The parent keeps its child off its own CPU while both set up and gives it
+// back every CPU it had: by restore(), or by the destructor on an error path.
+TEST(ChildPlacement, TakesOneCpuFromTheChildAndGivesItBack)
+{
+    cpu_set_t own;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof(own), &own), 0);
+    if (CPU_COUNT(&own) < 2)
+        GTEST_SKIP() << "needs two CPUs, one to move the child to; this process may use " << CPU_COUNT(&own);
+    int hold[2];
+    ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(hold[1]);
+        char byte;
+        (void)!::read(hold[0], &byte, 1);
+        ::_exit(0);
+    }
+    ::close(hold[0]);
+    auto child_cpus = [&] {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        EXPECT_EQ(::sched_getaffinity(child, sizeof(set), &set), 0);
+        return set;
+    };
+    auto narrowed_by_one = [&](cpu_set_t set) {
+        cpu_set_t outside;
+        CPU_AND(&outside, &set, &own);
+        return CPU_COUNT(&set) == CPU_COUNT(&own) - 1 && CPU_EQUAL(&outside, &set);
+    };
+    {
+        ChildPlacement placement(child);
+        auto narrowed = child_cpus();
+        EXPECT_TRUE(narrowed_by_one(narrowed)) << "the child may use " << CPU_COUNT(&narrowed) << " of " << CPU_COUNT(&own) << " CPUs";
+        placement.restore();
+        auto restored = child_cpus();
+        EXPECT_TRUE(CPU_EQUAL(&restored, &own));
+    }
+    {
+        ChildPlacement placement(child);
+        EXPECT_TRUE(narrowed_by_one(child_cpus()));
+    }
+    auto after_destructor = child_cpus();
+    EXPECT_TRUE(CPU_EQUAL(&after_destructor, &own));
+    ::close(hold[1]);
+    int status = 0;
+    EXPECT_EQ(::waitpid(child, &status, 0), child);
 }
 
 }
