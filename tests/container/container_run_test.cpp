@@ -3,6 +3,7 @@
 
 #include "guest/protocol.h"
 #include "tests/container/ContainerTestSupport.h"
+#include "tests/support/ProcStatus.h"
 
 #include <sched.h>
 
@@ -109,16 +110,9 @@ TEST_F(ContainerRunTest, InitIsPidOneAndTheCommandItsChild)
 // CPU vmm may use, no more and no fewer.
 TEST_F(ContainerRunTest, TheCommandMayUseEveryCpuVmmMay)
 {
-    auto own_cpu_list = [] {
-        std::ifstream status("/proc/self/status");
-        for (std::string line; std::getline(status, line);) {
-            if (line.starts_with("Cpus_allowed_list:"))
-                return line.substr(line.find('\t') + 1);
-        }
-        return std::string("(no Cpus_allowed_list)");
-    };
     auto const script = "grep Cpus_allowed_list /proc/1/status /proc/self/status | cut -f2";
-    auto const every = own_cpu_list();
+    auto const every = vmm::testing::status_field("/proc/self/status", "Cpus_allowed_list:");
+    ASSERT_FALSE(every.empty()) << "no Cpus_allowed_list in /proc/self/status";
     auto result = run_shell(rootfs_directory, script);
     EXPECT_EQ(result.exit_status, 0) << describe(result);
     EXPECT_EQ(result.standard_output, every + "\n" + every + "\n") << describe(result);

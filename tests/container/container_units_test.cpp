@@ -131,7 +131,6 @@ TEST(SubordinateIds, WithoutAnEntryRootTakesAFreeRange)
     EXPECT_EQ(range.count, 65536u);
 }
 
-
 // The parent keeps its child off its own CPU while both set up and gives it
 // back every CPU it had: by restore(), or by the destructor on an error path.
 TEST(ChildPlacement, TakesOneCpuFromTheChildAndGivesItBack)

@@ -1,6 +1,7 @@
 // vmm boot confined: once the machine is set up it holds no capabilities,
 // has no_new_privs, and every thread runs under the seccomp filter of its
 // kind; a forbidden system call from any of them ends vmm with a message.
+#include "tests/support/ProcStatus.h"
 #include "tests/support/Subprocess.h"
 
 #include <chrono>
@@ -15,27 +16,13 @@
 using namespace std::chrono_literals;
 using vmm::testing::can_open_read_write;
 using vmm::testing::run_process;
+using vmm::testing::status_field;
 
 namespace {
 
 std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
 std::string const spin_guest = VMM_BUILD_DIR "/test-guests/spin.bin";
 constexpr int forbidden_syscall_status = 128 + SIGSYS;
-
-// The value of `field` ("CapEff:") in a /proc/.../status file, or "" if absent.
-std::string status_field(std::filesystem::path const& status, std::string const& field)
-{
-    std::ifstream file(status);
-    std::string line;
-    while (std::getline(file, line)) {
-        if (line.rfind(field, 0) == 0) {
-            auto value = line.substr(field.size());
-            value.erase(0, value.find_first_not_of(" \t"));
-            return value;
-        }
-    }
-    return "";
-}
 
 // A small disk for the runs that need a virtio-blk queue thread (a disk and two vCPUs: two queues).
 std::string scratch_disk()
