@@ -1,5 +1,6 @@
 """The metrics of the comparison: names, labels, units and which way is better."""
 
+import random
 import statistics
 
 # Order matters: the report's columns and plots follow it.
@@ -73,6 +74,36 @@ def within_noise(report):
                 if low <= reference_high and reference_low <= high:
                     result.add((host, subject_id, metric))
     return result
+
+
+def paired_ratio_interval(subject, reference, resamples=2000, seed=16):
+    """The 95% interval of median(subject) / median(reference), from the
+    runs' rounds drawn again with replacement `resamples` times (a
+    bootstrap). The two samples of a round stay together: they were taken
+    under the same conditions, one right after the other."""
+    if len(subject) != len(reference) or not subject:
+        raise ValueError(f"paired samples of different lengths: {len(subject)} and {len(reference)}")
+    generator = random.Random(seed)
+    rounds = range(len(subject))
+    ratios = []
+    for _ in range(resamples):
+        picked = generator.choices(rounds, k=len(subject))
+        ratios.append(statistics.median(subject[index] for index in picked)
+                      / statistics.median(reference[index] for index in picked))
+    ratios.sort()
+    return ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
+
+
+def goal_verdict(ratio, interval, goal):
+    """Whether a ratio whose goal is at most `goal` meets it: "met" or
+    "MISSED" by the median, "within noise" added where the 95% interval
+    reaches across the goal, so that the runs cannot tell the two sides
+    apart."""
+    verdict = "met" if ratio <= goal else "MISSED"
+    low, high = interval
+    if low <= goal < high:
+        verdict += ", within noise"
+    return verdict
 
 
 def ratios_to_baseline(report):

@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from compare_lib import check, hostinfo, markdown, network, plots, runner, schem
 from compare_lib.order import round_order  # noqa: E402
 from compare_lib.parse import parse_host_lines, parse_workload_output  # noqa: E402
 from compare_lib.plan import Plan  # noqa: E402
-from compare_lib.metrics import ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
+from compare_lib.metrics import goal_verdict, paired_ratio_interval, ratios_to_baseline, spread, summarize, within_noise  # noqa: E402
 
 PROJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "report.json")
@@ -119,6 +120,45 @@ class RatioTest(unittest.TestCase):
         report["subjects"] = [entry for entry in report["subjects"] if entry["kind"] != "baseline"]
         self.assertEqual(ratios_to_baseline(report), {})
         self.assertIn("No host has both a measured baseline", markdown.render(report))
+
+
+class RatioIntervalTest(unittest.TestCase):
+    # Eighty rounds of a reference that wanders by round (as the host's load
+    # does) and a subject that follows it.
+    reference = [3.0 + 0.4 * ((index * 37) % 11) / 10 for index in range(80)]
+
+    def test_a_clear_difference_lies_outside_the_interval(self):
+        faster = [value * 0.8 for value in self.reference]
+        low, high = paired_ratio_interval(faster, self.reference)
+        self.assertLess(high, 1.0)
+        self.assertEqual(goal_verdict(0.8, (low, high), 1.0), "met")
+        slower = [value * 1.3 for value in self.reference]
+        interval = paired_ratio_interval(slower, self.reference)
+        self.assertGreater(interval[0], 1.0)
+        self.assertEqual(goal_verdict(1.3, interval, 1.0), "MISSED")
+
+    def test_the_same_pace_is_within_noise(self):
+        # The same values in another order: equal medians, rounds unrelated.
+        shuffled = self.reference[40:] + self.reference[:40]
+        low, high = paired_ratio_interval(shuffled, self.reference)
+        self.assertLess(low, 1.0)
+        self.assertGreater(high, 1.0)
+        self.assertEqual(goal_verdict(1.0, (low, high), 1.0), "met, within noise")
+        self.assertEqual(goal_verdict(1.01, (low, high), 1.0), "MISSED, within noise")
+
+    def test_the_interval_holds_the_ratio_and_is_repeatable(self):
+        subject = [value * 1.05 + 0.1 * (index % 3) for index, value in enumerate(self.reference)]
+        low, high = paired_ratio_interval(subject, self.reference)
+        ratio = statistics.median(subject) / statistics.median(self.reference)
+        self.assertLessEqual(low, ratio)
+        self.assertLessEqual(ratio, high)
+        self.assertEqual((low, high), paired_ratio_interval(subject, self.reference))
+
+    def test_unpaired_samples_are_refused(self):
+        with self.assertRaises(ValueError):
+            paired_ratio_interval([1.0, 2.0], [1.0])
+        with self.assertRaises(ValueError):
+            paired_ratio_interval([], [])
 
 
 class NestedDiskTest(unittest.TestCase):
