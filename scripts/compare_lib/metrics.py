@@ -82,7 +82,7 @@ def paired_ratio_interval(subject, reference, resamples=2000, seed=16):
     bootstrap). The two samples of a round stay together: they were taken
     under the same conditions, one right after the other."""
     if len(subject) != len(reference) or not subject:
-        raise ValueError(f"paired samples of different lengths: {len(subject)} and {len(reference)}")
+        raise ValueError(f"paired samples need the same number of rounds, at least one: {len(subject)} and {len(reference)}")
     generator = random.Random(seed)
     rounds = range(len(subject))
     ratios = []
