@@ -157,9 +157,9 @@ TEST(ChildPlacement, TakesOneCpuFromTheChildAndGivesItBack)
         return set;
     };
     auto narrowed_by_one = [&](cpu_set_t set) {
-        cpu_set_t outside;
-        CPU_AND(&outside, &set, &own);
-        return CPU_COUNT(&set) == CPU_COUNT(&own) - 1 && CPU_EQUAL(&outside, &set);
+        cpu_set_t within_own;
+        CPU_AND(&within_own, &set, &own);
+        return CPU_COUNT(&set) == CPU_COUNT(&own) - 1 && CPU_EQUAL(&within_own, &set);
     };
     {
         ChildPlacement placement(child);
