@@ -25,16 +25,24 @@ static void forward_signal(int signal_number)
 
 extern char **environ;
 
-/* The signals whose handling init sets for itself (it forwards SIGINT and
- * SIGTERM, and ignores the terminal's stop signals): the command starts
- * with their defaults. */
-static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGTTOU, SIGTTIN, SIGTSTP };
+/* The signals init passes on to the command: every one vmm passes on to
+ * a container's init (SignalForwarder, container/ContainerProcess.h). As
+ * PID 1, init would otherwise drop them (a PID namespace's init ignores a
+ * signal it has no handler for), and a hang-up of vmm's terminal would not
+ * reach the container's shell. */
+static const int signals_forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define SIGNALS_FORWARDED_COUNT (sizeof(signals_forwarded) / sizeof(signals_forwarded[0]))
+
+/* The signals whose handling init sets for itself (it forwards the above
+ * and ignores the terminal's stop signals): the command starts with their
+ * defaults. */
+static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTTOU, SIGTTIN, SIGTSTP };
 #define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
 
 void vmm_handle_signals_for_command(void)
 {
-    signal(SIGINT, forward_signal);
-    signal(SIGTERM, forward_signal);
+    for (size_t index = 0; index < SIGNALS_FORWARDED_COUNT; ++index)
+        signal(signals_forwarded[index], forward_signal);
     /* Init hands the console to the command and takes it back from the background. */
     signal(SIGTTOU, SIG_IGN);
     signal(SIGTTIN, SIG_IGN);
@@ -110,10 +118,10 @@ int vmm_run_command(char **arguments, int job_control)
     sigset_t previous;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGCHLD);
-    /* A SIGTERM or SIGINT that comes before command_pid is set would be
+    /* A forwarded signal that comes before command_pid is set would be
      * lost (the command may already be printing): held until then. */
-    sigaddset(&blocked, SIGINT);
-    sigaddset(&blocked, SIGTERM);
+    for (size_t index = 0; index < SIGNALS_FORWARDED_COUNT; ++index)
+        sigaddset(&blocked, signals_forwarded[index]);
     sigprocmask(SIG_BLOCK, &blocked, &previous);
     int failure_status = 127;
     command_pid = job_control ? fork_command_in_foreground(arguments, &previous, &failure_status)

@@ -3,9 +3,9 @@
  */
 #pragma once
 
-/* Init's own signal handling, set before the command starts: SIGINT and
- * SIGTERM are passed on to the command, the terminal's stop signals are
- * ignored. The command starts with the defaults. */
+/* Init's own signal handling, set before the command starts: SIGINT,
+ * SIGTERM, SIGHUP and SIGQUIT are passed on to the command, the terminal's
+ * stop signals are ignored. The command starts with the defaults. */
 void vmm_handle_signals_for_command(void);
 
 /* Starts the command (in the foreground of init's terminal with

@@ -237,6 +237,23 @@ TEST_F(ContainerRunTest, SigtermIsForwardedToTheContainer)
     EXPECT_EQ(WEXITSTATUS(status), 42);
 }
 
+// A hang-up of vmm's terminal (or kill -HUP) and SIGQUIT reach the command
+// too: vmm forwards them to init, which as PID 1 would drop a signal it does
+// not pass on.
+TEST_F(ContainerRunTest, SighupAndSigquitAreForwardedToTheContainer)
+{
+    for (auto [name, number] : { std::pair { "HUP", SIGHUP }, std::pair { "QUIT", SIGQUIT } }) {
+        auto const script = std::string("trap 'exit 42' ") + name + "; echo ready; while true; do sleep 0.1; done";
+        pid_t pid = start_vmm_until_output({ "--container", rootfs_directory, "--", "/bin/sh", "-c", script });
+        ASSERT_GT(pid, 0) << name;
+        ::kill(pid, number);
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid) << name;
+        ASSERT_TRUE(WIFEXITED(status)) << name;
+        EXPECT_EQ(WEXITSTATUS(status), 42) << name;
+    }
+}
+
 // Without root, the same container runs in a user namespace that maps root
 // to the caller: here nobody (65534).
 TEST_F(ContainerRunTest, RootlessAsNobody)
