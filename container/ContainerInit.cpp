@@ -4,6 +4,7 @@
 #include "common/FdPassing.h"
 #include "common/FileDescriptor.h"
 #include "container/Capabilities.h"
+#include "container/CgroupView.h"
 #include "container/ContainerTerminal.h"
 #include "container/Hooks.h"
 #include "container/InitProgram.h"
@@ -177,9 +178,10 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     if (auto const* network = spec.find_namespace(NamespaceType::Network); network && network->path.empty())
         bring_up_loopback();
 
+    std::vector<DetachedMount> mounts;
     if (auto const* mount_namespace = spec.find_namespace(NamespaceType::Mount); mount_namespace) {
         ::umask(0);
-        auto const mounts = make_container_mounts(spec, context.user_namespace);
+        mounts = make_container_mounts(spec, context.user_namespace);
         if (context.parent_makes == ParentMakes::Overlay)
             context.root.overlay_mount = receive_overlay(context.prepared_fd);
         enter_root_filesystem(context.root, spec, mounts, context.user_namespace, [&] {
@@ -204,6 +206,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         if (new_cgroup_namespace)
             make_cgroup_namespace();
     }
+    mount_cgroup_v1_hierarchies(spec, mounts);
 
     if (context.terminal_fd >= 0)
         attach_container_terminal(context.terminal_fd);

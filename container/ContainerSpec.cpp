@@ -41,6 +41,7 @@ std::vector<MountSpec> default_mounts()
         { "/dev/shm", "tmpfs", "shm", { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k" } },
         { "/dev/mqueue", "mqueue", "mqueue", { "nosuid", "noexec", "nodev" } },
         { "/sys", "sysfs", "sysfs", { "nosuid", "noexec", "nodev", "ro" } },
+        { "/sys/fs/cgroup", "cgroup", "cgroup", { "nosuid", "noexec", "nodev", "relatime", "ro" } },
     };
 }
 

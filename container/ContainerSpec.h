@@ -210,7 +210,8 @@ struct ContainerSpec {
 std::vector<std::string> default_masked_paths();
 std::vector<std::string> default_readonly_paths();
 // The default mounts of `runc spec`: /proc, /dev (tmpfs), /dev/pts, /dev/shm,
-// /dev/mqueue and a read-only /sys.
+// /dev/mqueue, a read-only /sys and the container's cgroup, read-only, at
+// /sys/fs/cgroup.
 std::vector<MountSpec> default_mounts();
 // Docker's default capability set as a mask (all five sets of `runc spec`).
 CapabilitySets default_capability_sets();

@@ -118,6 +118,11 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     }
 
     spec.mounts = default_mounts();
+    // The container reads its limits in its cgroup, shown read-only at
+    // /sys/fs/cgroup as Docker shows it. Without a cgroup of its own there
+    // is nothing of its own to show.
+    if (!has_cgroup)
+        std::erase_if(spec.mounts, [](MountSpec const& mount) { return mount.type == "cgroup"; });
     for (auto& mount : spec.mounts) {
         // The tmpfs /dev of vmm's containers is noexec; the OCI default's is not.
         if (mount.destination == "/dev")

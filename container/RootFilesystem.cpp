@@ -4,6 +4,7 @@
 
 #include "common/ArchiveCache.h"
 #include "common/Error.h"
+#include "container/CgroupView.h"
 #include "container/Devices.h"
 #include "common/Mount.h"
 #include "container/SpecMounts.h"
@@ -319,8 +320,10 @@ std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, User
     if (::mount(nullptr, "/", nullptr, MS_REC | (set_after_setup(propagation) ? uint64_t(MS_PRIVATE) : propagation), nullptr) < 0)
         throw_system_error("mount --make-rprivate", "/");
     std::vector<DetachedMount> mounts;
-    for (auto const& mount : spec.mounts)
-        mounts.push_back(make_detached_mount(mount, user_namespace));
+    for (auto const& mount : spec.mounts) {
+        auto cgroup_view = make_cgroup_v1_view(spec, mount);
+        mounts.push_back(cgroup_view ? std::move(*cgroup_view) : make_detached_mount(mount, user_namespace));
+    }
     return mounts;
 }
 

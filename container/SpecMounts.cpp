@@ -210,9 +210,10 @@ DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_nam
     } else if (mount.type == "sysfs" || mount.type == "cgroup" || mount.type == "cgroup2") {
         auto const type = mount.type == "cgroup" ? std::string("cgroup2") : mount.type;
         try {
-            // A cgroup v1 mount of every hierarchy is not what containers get
-            // today: their own cgroup namespace's cgroup2 view where the
-            // host has it, else a read-only bind of the host's tree.
+            // Where the host has cgroup2, the container's cgroup namespace's
+            // view of it. A v1 host's hierarchies are mounted one by one in
+            // that namespace (container/CgroupView.h); without a namespace of
+            // its own the container gets a read-only bind of the host's tree.
             if (mount.type == "cgroup" && ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0)
                 throw Error("no unified hierarchy");
             detached = create_mount(type, mount.source.empty() ? type : mount.source, options.parameters, options.attributes, what);

@@ -1,8 +1,9 @@
 #pragma once
 
 #include "common/FileDescriptor.h"
-#include "container/ContainerSpec.h"
 #include "common/Mount.h"
+#include "common/cgroup/CgroupV1.h"
+#include "container/ContainerSpec.h"
 #include "container/Namespaces.h"
 
 #include <string>
@@ -43,6 +44,9 @@ FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind 
 struct DetachedMount {
     FileDescriptor tree;
     TargetKind kind { TargetKind::Directory };
+    // A v1 host's /sys/fs/cgroup (container/CgroupView.h): the hierarchies
+    // to mount into it once the container's cgroup namespace exists.
+    std::vector<CgroupV1Hierarchy> cgroup_hierarchies {};
 };
 
 // Makes `mount` (a bind: a clone of its source, a host path) without

@@ -2,9 +2,12 @@
 
 #include "common/Error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fstream>
+#include <ranges>
+#include <string_view>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <span>
@@ -181,6 +184,28 @@ void join_through_task_files(std::span<FileDescriptor const> task_files)
         if (::write(task_files[index].get(), "0", 1) != 1)
             throw_system_error("write 0 to", fmt::format("(the container's cgroup, tasks file {} of {})", index + 1, task_files.size()));
     }
+}
+
+std::vector<CgroupV1Hierarchy> cgroup_v1_hierarchies(std::span<char const* const> controllers, std::string const& root)
+{
+    std::vector<CgroupV1Hierarchy> hierarchies;
+    for (auto const* controller : controllers) {
+        // "cpu" is the hierarchy's directory, or a symlink to "cpu,cpuacct".
+        char target[256];
+        auto const length = ::readlink(fmt::format("{}/{}", root, controller).c_str(), target, sizeof(target) - 1);
+        if (length < 0 && errno != EINVAL)
+            continue; // Not mounted here (EINVAL: there, and not a symlink).
+        std::string name = length > 0 ? std::string(target, static_cast<size_t>(length)) : std::string(controller);
+        if (name.find('/') != std::string::npos || std::ranges::find(hierarchies, name, &CgroupV1Hierarchy::name) != hierarchies.end())
+            continue;
+        CgroupV1Hierarchy hierarchy { name, {} };
+        if (name.find(',') != std::string::npos) {
+            for (auto const part : std::views::split(std::string_view(name), ','))
+                hierarchy.aliases.emplace_back(part.begin(), part.end());
+        }
+        hierarchies.push_back(std::move(hierarchy));
+    }
+    return hierarchies;
 }
 
 }

@@ -315,3 +315,26 @@ TEST_F(CgroupV2Test, RestrictDevicesDeniesWhatTheAllowlistLacks)
 }
 
 }
+
+TEST(CgroupV1Hierarchies, NamedAfterTheirControllersWithTheirAliases)
+{
+    // A v1 layout as systemd makes it: cpu and cpuacct co-mounted and
+    // reached through symlinks; pids not mounted at all.
+    auto const root = std::filesystem::temp_directory_path() / ("vmm-cgroup-layout-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(root / "memory");
+    std::filesystem::create_directories(root / "cpu,cpuacct");
+    std::filesystem::create_directories(root / "devices");
+    std::filesystem::create_directory_symlink("cpu,cpuacct", root / "cpu");
+    std::filesystem::create_directory_symlink("cpu,cpuacct", root / "cpuacct");
+    char const* const controllers[] = { "memory", "cpu", "pids", "devices", "cpuacct" };
+    auto const hierarchies = cgroup_v1_hierarchies(controllers, root.string());
+    std::filesystem::remove_all(root);
+
+    ASSERT_EQ(hierarchies.size(), 3u);
+    EXPECT_EQ(hierarchies[0].name, "memory");
+    EXPECT_TRUE(hierarchies[0].aliases.empty());
+    // Once, however many of its controllers are asked for.
+    EXPECT_EQ(hierarchies[1].name, "cpu,cpuacct");
+    EXPECT_EQ(hierarchies[1].aliases, (std::vector<std::string> { "cpu", "cpuacct" }));
+    EXPECT_EQ(hierarchies[2].name, "devices");
+}

@@ -101,7 +101,7 @@ TEST_F(ContainerIsolationOptionsRun, SeccompUnconfinedRunsWithoutAFilter)
 TEST_F(ContainerIsolationOptionsRun, SystemPathsUnconfinedLeavesProcUnmasked)
 {
     // The masked and read-only paths are mounts below /proc and /sys.
-    auto const script = "awk '$5 ~ \"^/(proc|sys)/\"' /proc/self/mountinfo | wc -l";
+    auto const script = "awk '$5 ~ \"^/(proc|sys)/\" && $5 !~ \"^/sys/fs/cgroup\"' /proc/self/mountinfo | wc -l";
     auto masked = run_shell(rootfs_directory, script);
     EXPECT_NE(masked.standard_output, "0\n") << describe(masked);
     auto unmasked = run_shell(rootfs_directory, script, { "--security-opt", "systempaths=unconfined" });
@@ -109,12 +109,38 @@ TEST_F(ContainerIsolationOptionsRun, SystemPathsUnconfinedLeavesProcUnmasked)
     EXPECT_EQ(unmasked.standard_output, "0\n") << describe(unmasked);
 }
 
+TEST_F(ContainerIsolationOptionsRun, TheContainerSeesItsOwnCgroupReadOnly)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "a cgroup of the container's own needs root here";
+    // Its limits where programs look for them (v2: one directory; v1: a
+    // hierarchy each), only its own processes, and nothing it can change.
+    auto const script = "cd /sys/fs/cgroup; "
+                        "if [ -e cgroup.controllers ]; then pids=.; cat memory.max; else pids=pids; cat memory/memory.limit_in_bytes; fi; "
+                        "cat $pids/pids.max; grep -x 1 $pids/cgroup.procs; wc -l <$pids/cgroup.procs; ls; "
+                        "mkdir probe $pids/probe 2>&1; (echo 5 >$pids/pids.max) 2>&1; cat $pids/pids.max";
+    auto result = run_shell(rootfs_directory, script, { "--mem", "64M", "--pids", "99" });
+    ASSERT_EQ(result.exit_status, 0) << describe(result);
+    auto const& output = result.standard_output;
+    // The limits, then PID 1 (init) among three processes (init, sh, wc), and no host process.
+    EXPECT_EQ(output.rfind("67108864\n99\n1\n3\n", 0), 0u) << describe(result);
+    EXPECT_TRUE(output.ends_with("\n99\n")) << "the limit stays:\n" << describe(result);
+    // v1: only the hierarchies the container has a cgroup of its own in,
+    // not the freezer or systemd's, where it would see the runtime's cgroup.
+    EXPECT_EQ(output.find("freezer"), std::string::npos) << describe(result);
+    EXPECT_EQ(output.find("systemd"), std::string::npos) << describe(result);
+    EXPECT_EQ(output.find("unified"), std::string::npos) << describe(result);
+    EXPECT_NE(output.find("Read-only file system"), std::string::npos) << describe(result);
+}
+
 TEST_F(ContainerIsolationOptionsRun, CgroupsDisabledMakesNoCgroupAndDropsMknod)
 {
-    auto result = run_shell(rootfs_directory, "grep '^CapBnd:' /proc/self/status; mknod /tmp/null c 1 3 && echo made",
-        { "--cgroups", "disabled" });
+    auto result = run_shell(rootfs_directory, "grep '^CapBnd:' /proc/self/status; mknod /tmp/null c 1 3 && echo made; "
+        "grep -c ' /sys/fs/cgroup' /proc/self/mountinfo", { "--cgroups", "disabled" });
     EXPECT_NE(result.exit_status, 0) << describe(result);
     EXPECT_EQ(result.standard_output.find("made"), std::string::npos) << describe(result);
+    // No cgroup of its own to show at /sys/fs/cgroup.
+    EXPECT_NE(result.standard_output.find("\n0\n"), std::string::npos) << describe(result);
     auto const bounding = std::stoull(result.standard_output.substr(result.standard_output.find('\t') + 1), nullptr, 16);
     EXPECT_EQ(bounding & (uint64_t(1) << CAP_MKNOD), 0u) << describe(result);
     // TearDown checks that no vmm-container-PID cgroup exists; none was made

@@ -49,6 +49,7 @@ TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
         "/vmm --container /rootfs --cpus 0.5 --mem 64M -- /usr/bin/container-probe allocate 16; echo fits-status=$?; "
         "/vmm --container /rootfs -- /usr/bin/container-probe mknod-open /dev/kmsg2 c 1 11; echo kmsg-status=$?; "
         "/vmm --container /rootfs -- /bin/sh -c \"echo x >/dev/null && head -c 2 /dev/urandom | wc -c\"; echo null-status=$?; "
+        "/vmm --container /rootfs --mem 64M -- /bin/sh -c \"cat /sys/fs/cgroup/memory.max; echo 1 >/sys/fs/cgroup/memory.max\"; echo view-status=$?; "
         "echo leftover=$(find /sys/fs/cgroup -mindepth 1 -type d | wc -l)");
     if (result.exit_status == nested_unavailable_status)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
@@ -61,6 +62,10 @@ TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
     // The BPF device program: /dev/kmsg (c 1:11) is refused, /dev/null works.
     EXPECT_NE(result.output.find("kmsg-status=1\n"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("2\nnull-status=0"), std::string::npos) << result.output;
+    // Its own cgroup, read-only, at /sys/fs/cgroup (the namespace's root).
+    EXPECT_NE(result.output.find("67108864\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("Read-only file system"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("view-status=1\n"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("leftover=0"), std::string::npos) << "every container's cgroup is removed:\n" << result.output;
     // On the initramfs root pivot_root cannot work: one line that says why and what to do.
     EXPECT_NE(result.output.find("the host's / is its initramfs (rootfs), which a container cannot be pivoted away from"), std::string::npos)
