@@ -189,10 +189,13 @@ void join_through_task_files(std::span<FileDescriptor const> task_files)
 std::vector<CgroupV1Hierarchy> cgroup_v1_hierarchies(std::span<char const* const> controllers, std::string const& root)
 {
     std::vector<CgroupV1Hierarchy> hierarchies;
+    FileDescriptor directory(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!directory.is_valid())
+        return hierarchies;
     for (auto const* controller : controllers) {
         // "cpu" is the hierarchy's directory, or a symlink to "cpu,cpuacct".
         char target[256];
-        auto const length = ::readlink(fmt::format("{}/{}", root, controller).c_str(), target, sizeof(target) - 1);
+        auto const length = ::readlinkat(directory.get(), controller, target, sizeof(target) - 1);
         if (length < 0 && errno != EINVAL)
             continue; // Not mounted here (EINVAL: there, and not a symlink).
         std::string name = length > 0 ? std::string(target, static_cast<size_t>(length)) : std::string(controller);
