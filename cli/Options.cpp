@@ -3,6 +3,8 @@
 #include "common/Error.h"
 
 #include <charconv>
+#include <fmt/format.h>
+#include <sched.h>
 #include <string_view>
 
 namespace vmm::cli {
@@ -49,8 +51,13 @@ double parse_cpu_quota(std::string const& text)
 {
     double cpus = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), cpus);
-    if (error != std::errc() || end != text.data() + text.size() || !(cpus > 0) || cpus > 1024)
+    if (error != std::errc() || end != text.data() + text.size() || !(cpus > 0))
         throw Error("--cpus: '" + text + "' is not a CPU count greater than 0");
+    // A quota of more CPUs than vmm may run on limits nothing: a mistake,
+    // which Docker refuses too.
+    cpu_set_t usable;
+    if (::sched_getaffinity(0, sizeof(usable), &usable) == 0 && cpus > CPU_COUNT(&usable))
+        throw Error(fmt::format("--cpus: '{}' is more than the {} CPUs this host lets vmm use", text, CPU_COUNT(&usable)));
     return cpus;
 }
 

@@ -94,6 +94,8 @@ TEST_F(ContainerBadInputTest, BadCpus)
 {
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--cpus", "0", "--", "/bin/true" }), "--cpus");
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--cpus", "two", "--", "/bin/true" }), "--cpus");
+    // More than the host has limits nothing.
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--cpus", "4096", "--", "/bin/true" }), "CPUs this host lets vmm use");
 }
 
 TEST_F(ContainerBadInputTest, BadPids)
