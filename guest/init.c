@@ -192,9 +192,6 @@ int main(int argc, char **argv)
         if (vmm_configure_network(&command.network) == 0)
             vmm_show_name_servers(&command.network);
     } else {
-        /* Without a command: the tree's shell (vmm checked that one exists). */
-        if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)
-            shell[0] = "/bin/bash";
         /* Container mode: PID 1 cannot be ptraced (nor its /proc files read)
          * by the container's command, which runs as the same user. Set before
          * the command is started; init never execs, so it stays in force. */
@@ -209,6 +206,8 @@ int main(int argc, char **argv)
             ++first;
         if (argc > first)
             arguments = argv + first;
+        else if (access(shell[0], X_OK) != 0 && access("/bin/bash", X_OK) == 0)
+            shell[0] = "/bin/bash"; /* Without a command: the tree's shell (vmm checked that one exists). */
     }
 
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
