@@ -29,18 +29,12 @@ std::vector<CgroupV1Hierarchy> own_hierarchies(ContainerSpec const& spec)
     return cgroup_v1_hierarchies(controllers);
 }
 
-// "cpu,cpuacct" as the mount options "cpu" and "cpuacct".
-MountOptions controller_options(std::string const& name)
+MountOptions controller_options(CgroupV1Hierarchy const& hierarchy)
 {
     MountOptions options;
-    size_t start = 0;
-    for (;;) {
-        auto comma = name.find(',', start);
-        options.emplace_back(name.substr(start, comma - start), "");
-        if (comma == std::string::npos)
-            return options;
-        start = comma + 1;
-    }
+    for (auto const& controller : hierarchy.controllers)
+        options.emplace_back(controller, "");
+    return options;
 }
 
 }
@@ -57,9 +51,10 @@ std::optional<DetachedMount> make_cgroup_v1_view(ContainerSpec const& spec, Moun
     for (auto const& hierarchy : view.cgroup_hierarchies) {
         if (::mkdirat(view.tree.get(), hierarchy.name.c_str(), 0755) < 0)
             throw_system_error("mkdir", fmt::format("{}/{}", what, hierarchy.name));
-        for (auto const& alias : hierarchy.aliases) {
-            if (::symlinkat(hierarchy.name.c_str(), view.tree.get(), alias.c_str()) < 0)
-                throw_system_error("symlink", fmt::format("{}/{}", what, alias));
+        // Co-mounted controllers are reached by each name too, as on the host.
+        for (auto const& controller : hierarchy.controllers) {
+            if (controller != hierarchy.name && ::symlinkat(hierarchy.name.c_str(), view.tree.get(), controller.c_str()) < 0)
+                throw_system_error("symlink", fmt::format("{}/{}", what, controller));
         }
     }
     // Read-only (the OCI default's "ro") once its directories are made.
@@ -79,7 +74,7 @@ void mount_cgroup_v1_hierarchies(ContainerSpec const& spec, std::span<DetachedMo
             FileDescriptor target(::openat(mounts[index].tree.get(), hierarchy.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!target.is_valid())
                 throw_system_error("open mount target", path);
-            auto tree = create_mount("cgroup", "cgroup", controller_options(hierarchy.name), attributes, path);
+            auto tree = create_mount("cgroup", "cgroup", controller_options(hierarchy), attributes, path);
             attach_mount(tree.get(), target.get(), path);
         }
     }

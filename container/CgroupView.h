@@ -10,8 +10,8 @@ namespace vmm::container {
 
 // An OCI "cgroup" mount (/sys/fs/cgroup) on a cgroup v1 host, for a
 // container with a cgroup namespace of its own: a tmpfs holding a directory
-// per v1 hierarchy that the container has its own cgroup in (with the host's
-// aliases, "cpu" -> "cpu,cpuacct"), each to be mounted anew from inside the
+// per v1 hierarchy that the container has its own cgroup in (and, as on the
+// host, "cpu" -> "cpu,cpuacct"), each to be mounted anew from inside the
 // namespace, where its root is the container's cgroup. That is what runc
 // and Docker show a container, so that a program can read its limits
 // (memory.limit_in_bytes, cpu.cfs_quota_us, pids.max); a hierarchy without a

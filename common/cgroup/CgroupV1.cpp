@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fstream>
-#include <ranges>
-#include <string_view>
 #include <fmt/format.h>
+#include <ranges>
 #include <spdlog/spdlog.h>
 #include <span>
+#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -202,10 +202,8 @@ std::vector<CgroupV1Hierarchy> cgroup_v1_hierarchies(std::span<char const* const
         if (name.find('/') != std::string::npos || std::ranges::find(hierarchies, name, &CgroupV1Hierarchy::name) != hierarchies.end())
             continue;
         CgroupV1Hierarchy hierarchy { name, {} };
-        if (name.find(',') != std::string::npos) {
-            for (auto const part : std::views::split(std::string_view(name), ','))
-                hierarchy.aliases.emplace_back(part.begin(), part.end());
-        }
+        for (auto const part : std::views::split(std::string_view(name), ','))
+            hierarchy.controllers.emplace_back(part.begin(), part.end());
         hierarchies.push_back(std::move(hierarchy));
     }
     return hierarchies;

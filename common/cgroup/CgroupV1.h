@@ -3,8 +3,8 @@
 #include "common/FileDescriptor.h"
 #include "common/cgroup/Cgroup.h"
 
-#include <string>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace vmm {
@@ -53,8 +53,8 @@ private:
 // A v1 hierarchy as the host mounts it below /sys/fs/cgroup, for a
 // container's own view of it (a new mount in its cgroup namespace).
 struct CgroupV1Hierarchy {
-    std::string name;                 // Its directory there: "memory", "cpu,cpuacct".
-    std::vector<std::string> aliases; // Its controllers' names, symlinks to it ("cpu" and "cpuacct" for "cpu,cpuacct").
+    std::string name;                     // Its directory there: "memory", "cpu,cpuacct".
+    std::vector<std::string> controllers; // "memory"; "cpu" and "cpuacct", each also a symlink to "cpu,cpuacct".
 };
 
 // The hierarchies below `root` that hold `controllers` (CgroupV1's), each

@@ -316,7 +316,7 @@ TEST_F(CgroupV2Test, RestrictDevicesDeniesWhatTheAllowlistLacks)
 
 }
 
-TEST(CgroupV1Hierarchies, NamedAfterTheirControllersWithTheirAliases)
+TEST(CgroupV1Hierarchies, NamedAfterTheirControllers)
 {
     // A v1 layout as systemd makes it: cpu and cpuacct co-mounted and
     // reached through symlinks; pids not mounted at all.
@@ -332,9 +332,9 @@ TEST(CgroupV1Hierarchies, NamedAfterTheirControllersWithTheirAliases)
 
     ASSERT_EQ(hierarchies.size(), 3u);
     EXPECT_EQ(hierarchies[0].name, "memory");
-    EXPECT_TRUE(hierarchies[0].aliases.empty());
+    EXPECT_EQ(hierarchies[0].controllers, (std::vector<std::string> { "memory" }));
     // Once, however many of its controllers are asked for.
     EXPECT_EQ(hierarchies[1].name, "cpu,cpuacct");
-    EXPECT_EQ(hierarchies[1].aliases, (std::vector<std::string> { "cpu", "cpuacct" }));
+    EXPECT_EQ(hierarchies[1].controllers, (std::vector<std::string> { "cpu", "cpuacct" }));
     EXPECT_EQ(hierarchies[2].name, "devices");
 }
