@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "common/cgroup/CgroupV1.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -39,16 +40,33 @@ MountOptions controller_options(CgroupV1Hierarchy const& hierarchy)
 
 }
 
+bool binds_cgroup_v1_directories(ContainerSpec const& spec)
+{
+    return !spec.cgroups_path.empty() && !has_new_cgroup_namespace(spec) && std::ranges::any_of(spec.mounts, [](MountSpec const& mount) { return mount.type == "cgroup"; })
+        && detect_cgroup_version() == CgroupVersion::V1;
+}
+
 std::optional<DetachedMount> make_cgroup_v1_view(ContainerSpec const& spec, MountSpec const& mount)
 {
-    if (mount.type != "cgroup" || !has_new_cgroup_namespace(spec) || detect_cgroup_version() != CgroupVersion::V1)
+    if (mount.type != "cgroup" || detect_cgroup_version() != CgroupVersion::V1)
         return std::nullopt;
     auto options = parse_mount_options(mount);
     auto const what = mount.destination;
     DetachedMount view;
     view.tree = create_mount("tmpfs", "tmpfs", { { "mode", "755" } }, MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec, what);
-    view.cgroup_hierarchies = own_hierarchies(spec);
-    for (auto const& hierarchy : view.cgroup_hierarchies) {
+    auto const hierarchies = own_hierarchies(spec);
+    if (has_new_cgroup_namespace(spec)) {
+        view.cgroup_hierarchies = hierarchies;
+    } else {
+        // Cloned now, while the host's tree is in reach (the cgroup was made
+        // before the clone: binds_cgroup_v1_directories()).
+        for (auto const& hierarchy : hierarchies) {
+            auto bind = clone_mount_tree(fmt::format("/sys/fs/cgroup/{}/{}", hierarchy.name, spec.cgroups_path), CloneDepth::TopOnly);
+            set_mount_attributes(bind.get(), options.attributes, fmt::format("{}/{}", what, hierarchy.name));
+            view.cgroup_binds.emplace_back(hierarchy.name, std::move(bind));
+        }
+    }
+    for (auto const& hierarchy : hierarchies) {
         if (::mkdirat(view.tree.get(), hierarchy.name.c_str(), 0755) < 0)
             throw_system_error("mkdir", fmt::format("{}/{}", what, hierarchy.name));
         // Co-mounted controllers are reached by each name too, as on the host.
@@ -63,6 +81,27 @@ std::optional<DetachedMount> make_cgroup_v1_view(ContainerSpec const& spec, Moun
     return view;
 }
 
+namespace {
+
+FileDescriptor open_view_directory(DetachedMount const& view, std::string const& name, std::string const& path)
+{
+    // Through the view's own tmpfs, attached by now: no path is looked up.
+    FileDescriptor directory(::openat(view.tree.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!directory.is_valid())
+        throw_system_error("open mount target", path);
+    return directory;
+}
+
+}
+
+void attach_cgroup_v1_binds(std::span<DetachedMount const> mounts)
+{
+    for (auto const& view : mounts) {
+        for (auto const& [name, bind] : view.cgroup_binds)
+            attach_mount(bind.get(), open_view_directory(view, name, name).get(), name);
+    }
+}
+
 void mount_cgroup_v1_hierarchies(ContainerSpec const& spec, std::span<DetachedMount const> mounts)
 {
     for (size_t index = 0; index < mounts.size(); ++index) {
@@ -70,10 +109,7 @@ void mount_cgroup_v1_hierarchies(ContainerSpec const& spec, std::span<DetachedMo
         auto const attributes = parse_mount_options(mount).attributes;
         for (auto const& hierarchy : mounts[index].cgroup_hierarchies) {
             auto const path = fmt::format("{}/{}", mount.destination, hierarchy.name);
-            // Through the view's own tmpfs, attached by now: no path is looked up.
-            FileDescriptor target(::openat(mounts[index].tree.get(), hierarchy.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!target.is_valid())
-                throw_system_error("open mount target", path);
+            auto target = open_view_directory(mounts[index], hierarchy.name, path);
             auto tree = create_mount("cgroup", "cgroup", controller_options(hierarchy), attributes, path);
             attach_mount(tree.get(), target.get(), path);
         }

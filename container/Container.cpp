@@ -5,6 +5,7 @@
 #include "common/FileDescriptor.h"
 #include "common/Timings.h"
 #include "common/cgroup/Cgroup.h"
+#include "container/CgroupView.h"
 #include "container/ContainerInit.h"
 #include "container/ContainerProcess.h"
 #include "container/ContainerSpec.h"
@@ -125,11 +126,12 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // and the child joins it with the byte, once the rules are all in. With
     // hooks, which may change the cgroup (a device plugin's prestart hook
     // does) or look for the container in it, the cgroup is made before the
-    // clone and written before they run.
+    // clone and written before they run; so it is where the container's
+    // view binds its cgroup's directories (container/CgroupView.h).
     bool const has_runtime_hooks = context.hook_state && (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty());
     bool const has_early_hooks = has_runtime_hooks || (context.hook_state && !spec.hooks.create_container.empty());
     bool const restrict_devices = spec.restrict_devices && ::geteuid() == 0;
-    auto const cgroup_join = !spec.cgroups_path.empty() && !has_early_hooks && detect_cgroup_version() == CgroupVersion::V1
+    auto const cgroup_join = !spec.cgroups_path.empty() && !has_early_hooks && detect_cgroup_version() == CgroupVersion::V1 && !binds_cgroup_v1_directories(spec)
         ? CgroupJoin::WithPreparedByte
         : CgroupJoin::First;
     bool devices_after_clone = false;

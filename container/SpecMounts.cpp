@@ -210,10 +210,8 @@ DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_nam
     } else if (mount.type == "sysfs" || mount.type == "cgroup" || mount.type == "cgroup2") {
         auto const type = mount.type == "cgroup" ? std::string("cgroup2") : mount.type;
         try {
-            // Where the host has cgroup2, the container's cgroup namespace's
-            // view of it. A v1 host's hierarchies are mounted one by one in
-            // that namespace (container/CgroupView.h); without a namespace of
-            // its own the container gets a read-only bind of the host's tree.
+            // The host's cgroup2 as the container's cgroup namespace shows it
+            // (a v1 host's view is container/CgroupView.h's).
             if (mount.type == "cgroup" && ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0)
                 throw Error("no unified hierarchy");
             detached = create_mount(type, mount.source.empty() ? type : mount.source, options.parameters, options.attributes, what);

@@ -45,8 +45,10 @@ struct DetachedMount {
     FileDescriptor tree;
     TargetKind kind { TargetKind::Directory };
     // A v1 host's /sys/fs/cgroup (container/CgroupView.h): the hierarchies
-    // to mount into it once the container's cgroup namespace exists.
+    // to mount into it once the container's cgroup namespace exists, or,
+    // without one, the binds of the container's cgroup in each.
     std::vector<CgroupV1Hierarchy> cgroup_hierarchies {};
+    std::vector<std::pair<std::string, FileDescriptor>> cgroup_binds {};
 };
 
 // Makes `mount` (a bind: a clone of its source, a host path) without

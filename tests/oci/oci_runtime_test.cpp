@@ -66,6 +66,30 @@ TEST_F(OciRuntimeTest, RunGivesTheExitStatusAndTheOutput)
     expect_nothing_left("status", "vmm-oci/status");
 }
 
+TEST_F(OciRuntimeTest, TheCgroupMountShowsTheContainersOwnCgroup)
+{
+    // With and without a cgroup namespace: the limit where programs read
+    // it, its own processes only, and none of the host's other cgroups.
+    auto const script = "cd /sys/fs/cgroup; if [ -e cgroup.controllers ]; then memory=.; cat memory.max; else memory=memory; "
+                        "cat memory/memory.limit_in_bytes; fi; wc -l <$memory/cgroup.procs; ls $memory | grep -c -e slice -e vmm-; "
+                        "mkdir $memory/probe";
+    for (bool const cgroup_namespace : { true, false }) {
+        auto config = default_config({ "sh", "-c", script });
+        config["linux"]["resources"]["memory"]["limit"] = 64 << 20;
+        if (!cgroup_namespace) {
+            auto& namespaces = config["linux"]["namespaces"];
+            namespaces.erase(std::remove_if(namespaces.begin(), namespaces.end(), [](auto const& space) { return space["type"] == "cgroup"; }), namespaces.end());
+        }
+        write_config(config);
+        auto const id = cgroup_namespace ? "view" : "binds";
+        auto result = run({ "run", "--bundle", bundle(), id });
+        EXPECT_NE(result.exit_status, 0) << "mkdir in the read-only view: " << describe(result);
+        EXPECT_EQ(result.standard_output, "67108864\n2\n0\n") << (cgroup_namespace ? "with" : "without") << " a cgroup namespace:\n" << describe(result);
+        EXPECT_NE(result.standard_error.find("Read-only file system"), std::string::npos) << describe(result);
+        expect_nothing_left(id, std::string("vmm-oci/") + id);
+    }
+}
+
 TEST_F(OciRuntimeTest, ProcessUserCwdEnvRlimitsAndCapabilities)
 {
     auto config = default_config({ "sh", "-c", "id -u; id -g; id -G; pwd; echo $GREETING; ulimit -n; grep CapEff /proc/self/status; cat /proc/self/oom_score_adj" });
