@@ -46,12 +46,23 @@ bool binds_cgroup_v1_directories(ContainerSpec const& spec)
         && detect_cgroup_version() == CgroupVersion::V1;
 }
 
-std::optional<DetachedMount> make_cgroup_v1_view(ContainerSpec const& spec, MountSpec const& mount)
+std::optional<DetachedMount> make_cgroup_view(ContainerSpec const& spec, MountSpec const& mount)
 {
-    if (mount.type != "cgroup" || detect_cgroup_version() != CgroupVersion::V1)
+    if (mount.type != "cgroup")
         return std::nullopt;
     auto options = parse_mount_options(mount);
     auto const what = mount.destination;
+    if (detect_cgroup_version() == CgroupVersion::V2) {
+        // Outside a cgroup namespace of its own, a new cgroup2 mount would
+        // show the host's root: the container's directory instead (made
+        // before the clone, as a v2 cgroup always is).
+        if (has_new_cgroup_namespace(spec) || spec.cgroups_path.empty())
+            return std::nullopt;
+        DetachedMount bind;
+        bind.tree = clone_mount_tree(fmt::format("/sys/fs/cgroup/{}", spec.cgroups_path), CloneDepth::TopOnly);
+        set_mount_attributes(bind.tree.get(), options.attributes, what);
+        return bind;
+    }
     DetachedMount view;
     view.tree = create_mount("tmpfs", "tmpfs", { { "mode", "755" } }, MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec, what);
     auto const hierarchies = own_hierarchies(spec);

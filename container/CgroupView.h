@@ -8,19 +8,21 @@
 
 namespace vmm::container {
 
-// An OCI "cgroup" mount (/sys/fs/cgroup) on a cgroup v1 host: a tmpfs
-// holding a directory per v1 hierarchy that the container has its own
-// cgroup in (and, as on the host, "cpu" -> "cpu,cpuacct"). With a cgroup
-// namespace of its own, each hierarchy is mounted anew from inside the
-// namespace, where its root is the container's cgroup; without one, the
-// container's cgroup directory of each is bound there (the paths match
-// /proc/self/cgroup either way). That is what runc and Docker show a
-// container, so that a program can read its limits (memory.limit_in_bytes,
-// cpu.cfs_quota_us, pids.max); a hierarchy without a cgroup of the
-// container's own would show the runtime's cgroup and its neighbours', and
-// is left out, as the host's other cgroups are. nullopt where this does not
-// apply (a v2 host mounts cgroup2, in the namespace where there is one).
-std::optional<DetachedMount> make_cgroup_v1_view(ContainerSpec const& spec, MountSpec const& mount);
+// An OCI "cgroup" mount (/sys/fs/cgroup), so that a program can read its
+// limits there (memory.max; on v1 memory/memory.limit_in_bytes,
+// cpu.cfs_quota_us, pids.max), as runc and Docker show a container its
+// cgroup, and nothing of the host's other cgroups.
+// - v1: a tmpfs holding a directory per v1 hierarchy that the container has
+//   its own cgroup in (and, as on the host, "cpu" -> "cpu,cpuacct"). With a
+//   cgroup namespace of its own, each hierarchy is mounted anew from inside
+//   the namespace, where its root is the container's cgroup; without one,
+//   the container's cgroup directory of each is bound there, so that the
+//   paths match /proc/self/cgroup either way. A hierarchy without a cgroup
+//   of the container's own would show the runtime's cgroup and its
+//   neighbours', and is left out.
+// - v2 without a cgroup namespace of its own: its cgroup directory, bound.
+// nullopt elsewhere: a v2 host's cgroup2 is mounted in the namespace.
+std::optional<DetachedMount> make_cgroup_view(ContainerSpec const& spec, MountSpec const& mount);
 
 // Whether the container's view binds its cgroup directories (no cgroup
 // namespace of its own): they have to exist before the child makes its

@@ -321,7 +321,7 @@ std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, User
         throw_system_error("mount --make-rprivate", "/");
     std::vector<DetachedMount> mounts;
     for (auto const& mount : spec.mounts) {
-        auto cgroup_view = make_cgroup_v1_view(spec, mount);
+        auto cgroup_view = make_cgroup_view(spec, mount);
         mounts.push_back(cgroup_view ? std::move(*cgroup_view) : make_detached_mount(mount, user_namespace));
     }
     return mounts;

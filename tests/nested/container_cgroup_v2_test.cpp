@@ -5,7 +5,9 @@
 #include "tests/support/NestedHost.h"
 
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 using vmm::testing::nested_unavailable_status;
 using vmm::testing::run_nested;
@@ -15,7 +17,7 @@ namespace {
 
 // Runs `script` in L1 as root, from a tmpfs root (pivot_root refuses L1's
 // initramfs root) with cgroup2 at /sys/fs/cgroup and the rootfs at /rootfs.
-vmm::testing::ProcessResult run_in_l1(std::string const& script)
+vmm::testing::ProcessResult run_in_l1(std::string const& script, std::vector<std::string> const& extra_options = {})
 {
     auto const tar = std::filesystem::temp_directory_path() / ("vmm-cgroup-v2-rootfs-" + std::to_string(getpid()) + ".tar");
     auto const packed = run_process({ "tar", "-cf", tar.string(), "-C", VMM_BUILD_DIR "/guest/rootfs", "." });
@@ -26,14 +28,16 @@ vmm::testing::ProcessResult run_in_l1(std::string const& script)
                               "echo \"+memory +pids +cpu\" >/sys/fs/cgroup/cgroup.subtree_control && "
                               "/vmm --container /initramfs-rootfs -- true 2>&1; echo initramfs-status=$?; rm -rf /initramfs-rootfs; umount /sys/fs/cgroup; "
                               "mkdir -p /newroot && mount -t tmpfs tmpfs /newroot && "
-                              "for path in /bin /sbin /usr /lib /lib64 /etc /vmm /rootfs.tar; do [ -e $path ] && cp -a $path /newroot/; done; "
+                              "for path in /bin /sbin /usr /lib /lib64 /etc /vmm /rootfs.tar /oci-config.json; do [ -e $path ] && cp -a $path /newroot/; done; "
                               "mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/rootfs && "
                               "mount --rbind /proc /newroot/proc && mount --rbind /sys /newroot/sys && mount --rbind /dev /newroot/dev && "
                               "exec chroot /newroot /bin/sh -c '"
                               "tar -xf /rootfs.tar -C /rootfs && mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && "
                               "echo \"+memory +pids +cpu\" >/sys/fs/cgroup/cgroup.subtree_control && "
         + script + "'";
-    auto result = run_nested({ .options = { "--file", tar.string() + ":/rootfs.tar" }, .command = { "sh", "-c", setup } });
+    std::vector<std::string> options { "--file", tar.string() + ":/rootfs.tar" };
+    options.insert(options.end(), extra_options.begin(), extra_options.end());
+    auto result = run_nested({ .options = options, .command = { "sh", "-c", setup } });
     std::filesystem::remove(tar);
     return result;
 }
@@ -71,4 +75,31 @@ TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
     EXPECT_NE(result.output.find("the host's / is its initramfs (rootfs), which a container cannot be pivoted away from"), std::string::npos)
         << result.output;
     EXPECT_NE(result.output.find("initramfs-status=1\n"), std::string::npos) << result.output;
+}
+
+TEST(ContainerCgroupV2, AnOciContainerWithoutACgroupNamespaceSeesOnlyItsOwnCgroup)
+{
+    // An OCI bundle over /rootfs without a cgroup namespace (podman's
+    // --cgroupns=host): its cgroup directory is bound at /sys/fs/cgroup.
+    // Without that, cgroup2 mounted in the host's namespace shows the root.
+    auto const bundle = std::filesystem::temp_directory_path() / ("vmm-oci-bundle-" + std::to_string(getpid()));
+    std::filesystem::create_directories(bundle);
+    ASSERT_EQ(run_process({ VMM_BUILD_DIR "/vmm", "oci", "spec", "--bundle", bundle.string() }).exit_status, 0);
+    auto config = nlohmann::json::parse(std::ifstream(bundle / "config.json"), nullptr, false);
+    std::filesystem::remove_all(bundle);
+    ASSERT_FALSE(config.is_discarded());
+    config["root"] = { { "path", "/rootfs" }, { "readonly", false } };
+    config["process"]["terminal"] = false;
+    config["process"]["args"] = { "sh", "-c", "cat /sys/fs/cgroup/memory.max; wc -l </sys/fs/cgroup/cgroup.procs; ls /sys/fs/cgroup | grep -c -e vmm- -e init.scope; true" };
+    config["linux"]["resources"]["memory"]["limit"] = 64 << 20;
+    auto& namespaces = config["linux"]["namespaces"];
+    namespaces.erase(std::remove_if(namespaces.begin(), namespaces.end(), [](auto const& space) { return space["type"] == "cgroup"; }), namespaces.end());
+    auto const file = std::filesystem::temp_directory_path() / ("vmm-oci-config-" + std::to_string(getpid()) + ".json");
+    std::ofstream(file) << config.dump(2);
+    auto const result = run_in_l1("mkdir -p /bundle && cp /oci-config.json /bundle/config.json && /vmm oci --root /run/vmm-test run --bundle /bundle binds; echo oci-status=$?",
+        { "--file", file.string() + ":/oci-config.json" });
+    std::filesystem::remove(file);
+    if (result.exit_status == nested_unavailable_status)
+        GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
+    EXPECT_NE(result.output.find("67108864\n2\n0\noci-status=0"), std::string::npos) << "the limit, sh and wc, and no other cgroup:\n" << result.output;
 }
