@@ -29,6 +29,15 @@ void validate(ContainerOptions const& options)
         throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
 }
 
+// vmm makes the container's cgroup at the top of the hierarchy, which only
+// root may write on most hosts (vmm does not ask systemd for a delegated one).
+void require_writable_cgroup_hierarchy()
+{
+    auto const directory = detect_cgroup_version() == CgroupVersion::V2 ? std::string("/sys/fs/cgroup") : std::string("/sys/fs/cgroup/memory");
+    if (::access(directory.c_str(), W_OK) < 0)
+        throw Error(fmt::format("--mem, --cpus and --pids need a cgroup of the container's own, made in {}, which this user may not write: run as root", directory));
+}
+
 }
 
 Volume parse_volume(std::string_view text)
@@ -91,12 +100,14 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
         process.env.push_back(std::string("TERM=") + terminal);
     process.terminal = options.terminal == TerminalMode::Pseudo ? ProcessTerminal::Pseudo : ProcessTerminal::None;
     // As root the container gets its own cgroup unless --cgroups disabled;
-    // an unprivileged caller only where it asked for limits (and has a
-    // delegated hierarchy).
+    // an unprivileged caller only where it asked for limits (and may write
+    // the cgroup hierarchy).
     spec.resources.memory_bytes = options.memory_limit;
     spec.resources.cpus = options.cpus;
     spec.resources.pids = options.pids_limit;
     bool const has_cgroup = options.cgroups == CgroupMode::Enabled && (is_root || spec.resources.any());
+    if (has_cgroup && !is_root)
+        require_writable_cgroup_hierarchy();
     // CAP_MKNOD only where the device cgroup limits what it can make.
     bool const restrict_devices = is_root && has_cgroup;
     auto capabilities = default_capabilities(restrict_devices ? DeviceCreation::Allowlisted : DeviceCreation::Denied);

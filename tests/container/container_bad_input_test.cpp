@@ -98,6 +98,15 @@ TEST_F(ContainerBadInputTest, BadCpus)
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--cpus", "4096", "--", "/bin/true" }), "CPUs this host lets vmm use");
 }
 
+TEST_F(ContainerBadInputTest, LimitsOfAnUnprivilegedUserNameTheCgroupHierarchy)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "running vmm as another user (nobody) needs root";
+    // The rootfs must be readable by nobody; the test rootfs is.
+    expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--mem", "64M", "--", "/bin/true" }, 60, 65534),
+        "need a cgroup of the container's own, made in /sys/fs/cgroup");
+}
+
 TEST_F(ContainerBadInputTest, BadPids)
 {
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--pids", "0", "--", "/bin/true" }), "--pids");
