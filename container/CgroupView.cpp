@@ -30,6 +30,16 @@ std::vector<CgroupV1Hierarchy> own_hierarchies(ContainerSpec const& spec)
     return cgroup_v1_hierarchies(controllers);
 }
 
+// A directory of a view that is attached by now, opened through the view's
+// own tmpfs, so that no path is looked up.
+FileDescriptor open_view_directory(DetachedMount const& view, std::string const& name, std::string const& path)
+{
+    FileDescriptor directory(::openat(view.tree.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!directory.is_valid())
+        throw_system_error("open mount target", path);
+    return directory;
+}
+
 MountOptions controller_options(CgroupV1Hierarchy const& hierarchy)
 {
     MountOptions options;
@@ -92,24 +102,13 @@ std::optional<DetachedMount> make_cgroup_view(ContainerSpec const& spec, MountSp
     return view;
 }
 
-namespace {
-
-FileDescriptor open_view_directory(DetachedMount const& view, std::string const& name, std::string const& path)
+void attach_cgroup_v1_binds(ContainerSpec const& spec, std::span<DetachedMount const> mounts)
 {
-    // Through the view's own tmpfs, attached by now: no path is looked up.
-    FileDescriptor directory(::openat(view.tree.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!directory.is_valid())
-        throw_system_error("open mount target", path);
-    return directory;
-}
-
-}
-
-void attach_cgroup_v1_binds(std::span<DetachedMount const> mounts)
-{
-    for (auto const& view : mounts) {
-        for (auto const& [name, bind] : view.cgroup_binds)
-            attach_mount(bind.get(), open_view_directory(view, name, name).get(), name);
+    for (size_t index = 0; index < mounts.size(); ++index) {
+        for (auto const& [name, bind] : mounts[index].cgroup_binds) {
+            auto const path = fmt::format("{}/{}", spec.mounts[index].destination, name);
+            attach_mount(bind.get(), open_view_directory(mounts[index], name, path).get(), path);
+        }
     }
 }
 

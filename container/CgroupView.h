@@ -30,7 +30,7 @@ std::optional<DetachedMount> make_cgroup_view(ContainerSpec const& spec, MountSp
 bool binds_cgroup_v1_directories(ContainerSpec const& spec);
 
 // Attaches each view's binds into it, once it is attached in the root.
-void attach_cgroup_v1_binds(std::span<DetachedMount const> mounts);
+void attach_cgroup_v1_binds(ContainerSpec const& spec, std::span<DetachedMount const> mounts);
 
 // Mounts the hierarchies of each view among `mounts` (spec.mounts' detached
 // mounts, attached in the root this process has pivoted into). Runs once

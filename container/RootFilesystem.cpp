@@ -355,7 +355,7 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
 
     for (size_t index = 0; index < mounts.size(); ++index)
         attach_into_root(rootfs_fd, spec.mounts[index], mounts[index], spec.mount_target_symlinks);
-    attach_cgroup_v1_binds(mounts);
+    attach_cgroup_v1_binds(spec, mounts);
     if (!spec.resolver_configuration.empty())
         show_resolver_configuration(rootfs_fd, spec.resolver_configuration,
             source.image_mount.is_valid() || spec.directory_writes == DirectoryWrites::InPlace ? TreeWrites::InPlace : TreeWrites::Layered, user_namespace);
