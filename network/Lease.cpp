@@ -73,7 +73,11 @@ enum class Holder {
 };
 
 // Opens lease file `path` and tells whether its holder lives; with Gone,
-// `fd` holds the lock (the caller may remove the file).
+// `fd` holds a shared lock, so that no instance can take the lease while
+// the caller removes the file. The holder's lock is exclusive and a
+// probe's is shared: two vmm probing a dead instance's lease at once (one
+// sweeping, one looking for a free address) do not take each other for
+// its holder, which left the lease and its rules to a later run.
 Holder probe(std::string const& path, FileDescriptor& fd)
 {
     fd = FileDescriptor(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
@@ -82,7 +86,7 @@ Holder probe(std::string const& path, FileDescriptor& fd)
             return Holder::Missing;
         throw_system_error("open", path);
     }
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
+    if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0)
         return Holder::Gone;
     if (errno == EWOULDBLOCK)
         return Holder::Alive;
@@ -257,10 +261,16 @@ Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<
     FileDescriptor fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd.is_valid())
         throw_system_error("open", path);
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    // A dead instance's file may be probed at this moment by another vmm
+    // (a shared lock for microseconds): only a lock held for longer is a
+    // live instance's.
+    int attempts = 0;
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
         if (errno != EWOULDBLOCK)
             throw_system_error("flock", path);
-        throw Error(fmt::format("--ip {} is in use by PID {}", chosen->to_string(), read_record(fd.get()).pid));
+        if (++attempts == 50)
+            throw Error(fmt::format("--ip {} is in use by PID {}", chosen->to_string(), read_record(fd.get()).pid));
+        ::usleep(1000);
     }
     Lease lease(bridge.name, *chosen, path, std::move(fd));
     std::string record = fmt::format("pid {}\nkind {}\ninterface {}\n", ::getpid(), kind == InstanceKind::Container ? "container" : "vm",

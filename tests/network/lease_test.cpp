@@ -1,9 +1,12 @@
 #include "common/Error.h"
+#include "common/FileDescriptor.h"
 #include "network/Lease.h"
 
+#include <fcntl.h>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <set>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +121,34 @@ TEST_F(LeaseTest, AKilledHoldersLeaseIsFreeAndSwept)
         sweep_stale_leases();
     }
     EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_EQ(acquire().address().to_string(), "10.250.0.2");
+}
+
+TEST_F(LeaseTest, ADeadHoldersLeaseIsSweptWhileAnotherVmmProbesIt)
+{
+    pid_t child = ::fork();
+    if (child == 0) {
+        try {
+            auto lease = acquire();
+            ::pause();
+        } catch (...) {
+        }
+        ::_exit(1);
+    }
+    for (int attempt = 0; attempt < 500 && live_leases(m_bridge.name).empty(); ++attempt)
+        ::usleep(10000);
+    ASSERT_EQ(live_leases(m_bridge.name).size(), 1u);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    // Another vmm's probe of the dead lease, caught while it holds its lock.
+    auto const path = std::string(state_directory) + "/leases/" + m_bridge.name + "/10.250.0.2";
+    vmm::FileDescriptor prober(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(prober.is_valid());
+    ASSERT_EQ(::flock(prober.get(), LOCK_SH), 0);
+    EXPECT_TRUE(live_leases(m_bridge.name).empty()) << "a probe was taken for the lease's holder";
+    sweep_stale_leases_if_any();
+    EXPECT_FALSE(std::filesystem::exists(path));
+    // Its address is free again, also while the prober still has the old file.
     EXPECT_EQ(acquire().address().to_string(), "10.250.0.2");
 }
 
