@@ -45,6 +45,24 @@ protected:
         ADD_FAILURE() << "the lease was granted";
         return {};
     }
+    // A child takes the first lease (10.250.0.2) and is killed with it.
+    void leave_a_killed_holders_lease()
+    {
+        pid_t child = ::fork();
+        if (child == 0) {
+            try {
+                auto lease = acquire();
+                ::pause();
+            } catch (...) {
+            }
+            ::_exit(1);
+        }
+        for (int attempt = 0; attempt < 500 && live_leases(m_bridge.name).empty(); ++attempt)
+            ::usleep(10000);
+        ASSERT_EQ(live_leases(m_bridge.name).size(), 1u);
+        ::kill(child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
+    }
     BridgeInfo m_bridge { {}, 0, Subnet::parse("10.250.0.0/29"), 1500 };
 };
 
@@ -98,21 +116,7 @@ TEST_F(LeaseTest, APublishedHostPortIsRefusedToASecondInstance)
 
 TEST_F(LeaseTest, AKilledHoldersLeaseIsFreeAndSwept)
 {
-    pid_t child = ::fork();
-    if (child == 0) {
-        try {
-            auto lease = acquire();
-            ::pause();
-        } catch (...) {
-        }
-        ::_exit(1);
-    }
-    // Waits for the child's lease to appear, then kills it.
-    for (int attempt = 0; attempt < 500 && live_leases(m_bridge.name).empty(); ++attempt)
-        ::usleep(10000);
-    ASSERT_EQ(live_leases(m_bridge.name).size(), 1u);
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
+    ASSERT_NO_FATAL_FAILURE(leave_a_killed_holders_lease());
     EXPECT_TRUE(live_leases(m_bridge.name).empty());
     auto const path = std::string(state_directory) + "/leases/" + m_bridge.name + "/10.250.0.2";
     EXPECT_TRUE(std::filesystem::exists(path));
@@ -126,20 +130,7 @@ TEST_F(LeaseTest, AKilledHoldersLeaseIsFreeAndSwept)
 
 TEST_F(LeaseTest, ADeadHoldersLeaseIsSweptWhileAnotherVmmProbesIt)
 {
-    pid_t child = ::fork();
-    if (child == 0) {
-        try {
-            auto lease = acquire();
-            ::pause();
-        } catch (...) {
-        }
-        ::_exit(1);
-    }
-    for (int attempt = 0; attempt < 500 && live_leases(m_bridge.name).empty(); ++attempt)
-        ::usleep(10000);
-    ASSERT_EQ(live_leases(m_bridge.name).size(), 1u);
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
+    ASSERT_NO_FATAL_FAILURE(leave_a_killed_holders_lease());
     // Another vmm's probe of the dead lease, caught while it holds its lock.
     auto const path = std::string(state_directory) + "/leases/" + m_bridge.name + "/10.250.0.2";
     vmm::FileDescriptor prober(::open(path.c_str(), O_RDWR | O_CLOEXEC));
