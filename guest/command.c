@@ -25,28 +25,22 @@ static void forward_signal(int signal_number)
 
 extern char **environ;
 
-/* The signals init passes on to the command: every one vmm passes on to
- * a container's init (SignalForwarder, container/ContainerProcess.h). As
- * PID 1, init would otherwise drop them (a PID namespace's init ignores a
- * signal it has no handler for), and a hang-up of vmm's terminal would not
- * reach the container's shell. */
-static const int signals_forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-#define SIGNALS_FORWARDED_COUNT (sizeof(signals_forwarded) / sizeof(signals_forwarded[0]))
-
-/* The signals whose handling init sets for itself (it forwards the above
- * and ignores the terminal's stop signals): the command starts with their
- * defaults. */
+/* The signals whose handling init sets for itself; the command starts with
+ * their defaults. The first SIGNALS_FORWARDED_COUNT init passes on to the
+ * command: every one vmm passes on to a container's init (SignalForwarder,
+ * container/ContainerProcess.h). As PID 1, init would otherwise drop them
+ * (a PID namespace's init ignores a signal it has no handler for), and a
+ * hang-up of vmm's terminal would not reach the container's shell. The rest,
+ * the terminal's stop signals, init ignores: it hands the console to the
+ * command and takes it back from the background. */
 static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTTOU, SIGTTIN, SIGTSTP };
 #define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
+#define SIGNALS_FORWARDED_COUNT 4
 
 void vmm_handle_signals_for_command(void)
 {
-    for (size_t index = 0; index < SIGNALS_FORWARDED_COUNT; ++index)
-        signal(signals_forwarded[index], forward_signal);
-    /* Init hands the console to the command and takes it back from the background. */
-    signal(SIGTTOU, SIG_IGN);
-    signal(SIGTTIN, SIG_IGN);
-    signal(SIGTSTP, SIG_IGN);
+    for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
+        signal(signals_init_handles[index], index < SIGNALS_FORWARDED_COUNT ? forward_signal : SIG_IGN);
 }
 
 /* Says why the command could not be executed; returns the status a shell
@@ -121,7 +115,7 @@ int vmm_run_command(char **arguments, int job_control)
     /* A forwarded signal that comes before command_pid is set would be
      * lost (the command may already be printing): held until then. */
     for (size_t index = 0; index < SIGNALS_FORWARDED_COUNT; ++index)
-        sigaddset(&blocked, signals_forwarded[index]);
+        sigaddset(&blocked, signals_init_handles[index]);
     sigprocmask(SIG_BLOCK, &blocked, &previous);
     int failure_status = 127;
     command_pid = job_control ? fork_command_in_foreground(arguments, &previous, &failure_status)
