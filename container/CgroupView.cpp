@@ -13,12 +13,6 @@ namespace vmm::container {
 
 namespace {
 
-bool has_new_cgroup_namespace(ContainerSpec const& spec)
-{
-    auto const* cgroup_namespace = spec.find_namespace(NamespaceType::Cgroup);
-    return cgroup_namespace && cgroup_namespace->path.empty();
-}
-
 // The hierarchies CgroupV1 makes the container's cgroup in.
 std::vector<CgroupV1Hierarchy> own_hierarchies(ContainerSpec const& spec)
 {
@@ -52,7 +46,7 @@ MountOptions controller_options(CgroupV1Hierarchy const& hierarchy)
 
 bool binds_cgroup_v1_directories(ContainerSpec const& spec)
 {
-    return !spec.cgroups_path.empty() && !has_new_cgroup_namespace(spec) && std::ranges::any_of(spec.mounts, [](MountSpec const& mount) { return mount.type == "cgroup"; })
+    return !spec.cgroups_path.empty() && !spec.makes_namespace(NamespaceType::Cgroup) && std::ranges::any_of(spec.mounts, [](MountSpec const& mount) { return mount.type == "cgroup"; })
         && detect_cgroup_version() == CgroupVersion::V1;
 }
 
@@ -66,7 +60,7 @@ std::optional<DetachedMount> make_cgroup_view(ContainerSpec const& spec, MountSp
         // Outside a cgroup namespace of its own, a new cgroup2 mount would
         // show the host's root: the container's directory instead (made
         // before the clone, as a v2 cgroup always is).
-        if (has_new_cgroup_namespace(spec) || spec.cgroups_path.empty())
+        if (spec.makes_namespace(NamespaceType::Cgroup) || spec.cgroups_path.empty())
             return std::nullopt;
         DetachedMount bind;
         bind.tree = clone_mount_tree(fmt::format("/sys/fs/cgroup/{}", spec.cgroups_path), CloneDepth::TopOnly);
@@ -76,7 +70,7 @@ std::optional<DetachedMount> make_cgroup_view(ContainerSpec const& spec, MountSp
     DetachedMount view;
     view.tree = create_mount("tmpfs", "tmpfs", { { "mode", "755" } }, MountAttributes::NoSuid | MountAttributes::NoDev | MountAttributes::NoExec, what);
     auto const hierarchies = own_hierarchies(spec);
-    if (has_new_cgroup_namespace(spec)) {
+    if (spec.makes_namespace(NamespaceType::Cgroup)) {
         view.cgroup_hierarchies = hierarchies;
     } else {
         // Cloned now, while the host's tree is in reach (the cgroup was made

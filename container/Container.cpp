@@ -104,7 +104,7 @@ struct LaunchResult {
 LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lifecycle lifecycle)
 {
     auto const user_namespace = spec.has_namespace(NamespaceType::User) ? UserNamespace::Yes : UserNamespace::No;
-    bool const new_user_namespace = user_namespace == UserNamespace::Yes && spec.find_namespace(NamespaceType::User)->path.empty();
+    bool const new_user_namespace = spec.makes_namespace(NamespaceType::User);
 
     RootSource root;
     std::optional<WritableLayer> writable_layer;

@@ -152,8 +152,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     if (context.cgroup)
         context.cgroup->join_from_child();
     join_namespaces(spec);
-    auto const* cgroup_namespace = spec.find_namespace(NamespaceType::Cgroup);
-    bool const new_cgroup_namespace = cgroup_namespace && cgroup_namespace->path.empty();
+    bool const new_cgroup_namespace = spec.makes_namespace(NamespaceType::Cgroup);
     if (new_cgroup_namespace && context.cgroup_join == CgroupJoin::First)
         make_cgroup_namespace();
 
@@ -171,11 +170,11 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_DUMPABLE");
 
-    if (auto const* uts = spec.find_namespace(NamespaceType::Uts); uts && uts->path.empty() && !spec.hostname.empty()) {
+    if (spec.makes_namespace(NamespaceType::Uts) && !spec.hostname.empty()) {
         if (::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
             throw_system_error("sethostname", spec.hostname);
     }
-    if (auto const* network = spec.find_namespace(NamespaceType::Network); network && network->path.empty())
+    if (spec.makes_namespace(NamespaceType::Network))
         bring_up_loopback();
 
     std::vector<DetachedMount> mounts;

@@ -204,6 +204,12 @@ struct ContainerSpec {
         }
         return nullptr;
     }
+    // A namespace of `type` that the container makes (not one joined by path).
+    bool makes_namespace(NamespaceType type) const
+    {
+        auto const* space = find_namespace(type);
+        return space && space->path.empty();
+    }
 };
 
 // The OCI runtime-spec's default masked and read-only paths (runc's).

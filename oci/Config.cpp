@@ -263,7 +263,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
     }
     spec.uid_mappings = read_id_mappings(linux_section, "uidMappings");
     spec.gid_mappings = read_id_mappings(linux_section, "gidMappings");
-    if (auto const* user = spec.find_namespace(NamespaceType::User); user && user->path.empty() && (spec.uid_mappings.empty() || spec.gid_mappings.empty()))
+    if (spec.makes_namespace(NamespaceType::User) && (spec.uid_mappings.empty() || spec.gid_mappings.empty()))
         throw Error("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
     if (!spec.has_namespace(NamespaceType::Mount))
         throw Error("config.json: linux.namespaces has no mount namespace (vmm sets the root up in one)");
