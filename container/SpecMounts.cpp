@@ -210,10 +210,10 @@ DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_nam
     } else if (mount.type == "sysfs" || mount.type == "cgroup" || mount.type == "cgroup2") {
         auto const type = mount.type == "cgroup" ? std::string("cgroup2") : mount.type;
         try {
-            // The host's cgroup2 as the container's cgroup namespace shows it
-            // (a v1 host's view is container/CgroupView.h's).
-            if (mount.type == "cgroup" && ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0)
-                throw Error("no unified hierarchy");
+            // The host's cgroup2 as the container's cgroup namespace shows it.
+            // A "cgroup" mount comes here only on a v2 host: make_cgroup_view()
+            // makes v1's, and the bind of a v2 container's own cgroup where
+            // it has no namespace of its own.
             detached = create_mount(type, mount.source.empty() ? type : mount.source, options.parameters, options.attributes, what);
         } catch (Error const&) {
             // In a user namespace that does not own the network namespace, the

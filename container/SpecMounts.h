@@ -55,7 +55,8 @@ struct DetachedMount {
 // attaching it. The container's mounts are all made before its root is
 // attached over host paths (an image over /tmp, an overlay over the rootfs
 // directory) that a bind source may lie below, so that the source is the
-// host's directory, not the root's.
+// host's directory, not the root's. A "cgroup" mount goes to
+// make_cgroup_view() (container/CgroupView.h) first.
 DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_namespace);
 
 // Attaches `detached` at `mount`'s destination inside the root open as
