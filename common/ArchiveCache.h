@@ -14,8 +14,9 @@ bool is_archive(int fd);
 // program next to vmm that links libarchive), made once per archive
 // content: CACHE/trees/SHA256 where CACHE is /var/cache/vmm for root and
 // $XDG_CACHE_HOME/vmm (or ~/.cache/vmm) otherwise. Unpacking goes into a
-// private .partial directory that is renamed when complete, under a lock,
-// so concurrent runs unpack it once and no half-unpacked tree is ever used.
+// private .partial directory that is renamed when complete, under the cache's lock
+// (CACHE/trees/.lock), so concurrent runs unpack it once and no half-unpacked
+// tree is ever used.
 // Entries that would land outside the tree (absolute paths, "..", paths
 // through symlinks) refuse the whole archive with one line naming the entry;
 // device nodes are skipped (the runtime makes /dev). Throws vmm::Error.

@@ -96,12 +96,18 @@ void remove_tree(std::filesystem::path const& path)
     std::filesystem::remove_all(path, ignored);
 }
 
-// Partial directories of runs that died (SIGKILL) while unpacking.
-void sweep_partials(std::filesystem::path const& trees)
+// What runs that died (SIGKILL) while unpacking left: their partial
+// directories. Also the per-archive lock files of earlier versions of vmm,
+// which stayed after every archive, refused ones included.
+void sweep_leftovers(std::filesystem::path const& trees)
 {
     std::error_code error;
     for (auto const& entry : std::filesystem::directory_iterator(trees, error)) {
         auto name = entry.path().filename().string();
+        if (name.size() > 5 && name.ends_with(".lock")) {
+            ::unlink(entry.path().c_str());
+            continue;
+        }
         auto marker = name.find(".partial-");
         if (marker == std::string::npos)
             continue;
@@ -195,17 +201,24 @@ std::filesystem::path unpack_archive_into_cache(std::string const& archive_path)
     auto archive_file = FileDescriptor::open(archive_path, O_RDONLY);
     auto const trees = archive_cache_directory() / "trees";
     make_private_directory(trees);
-    sweep_partials(trees);
 
     auto const digest = sha256_of(archive_file.get(), archive_path);
     auto const tree = trees / digest;
-    auto lock = FileDescriptor::open((trees / (digest + ".lock")).string(), O_RDWR | O_CREAT, 0600);
+    // A tree is renamed into place only once it is complete: one that is
+    // there is used without the lock.
+    if (std::filesystem::is_directory(tree))
+        return tree;
+    // One lock for the cache, as for vmm boot's images: a second run waits
+    // for the tree the first unpacks. No file per archive stays behind.
+    auto const lock_path = (trees / ".lock").string();
+    auto lock = FileDescriptor::open(lock_path, O_RDWR | O_CREAT, 0600);
     while (::flock(lock.get(), LOCK_EX) < 0) {
         if (errno != EINTR)
-            throw_system_error("flock", (trees / (digest + ".lock")).string());
+            throw_system_error("flock", lock_path);
     }
     if (std::filesystem::is_directory(tree))
         return tree;
+    sweep_leftovers(trees);
 
     auto const partial = trees / fmt::format("{}.partial-{}", digest, ::getpid());
     remove_tree(partial);

@@ -5,6 +5,7 @@
 #include "tests/container/ContainerTestSupport.h"
 
 #include <filesystem>
+#include <vector>
 
 using namespace container_test;
 
@@ -16,6 +17,20 @@ std::string sha256_of(std::string const& path)
 {
     auto result = vmm::testing::run_process({ "sha256sum", path });
     return result.output.substr(0, 64);
+}
+
+// Files in the cache other than its trees and its one lock: a lock file
+// per archive or a partial tree left behind.
+std::vector<std::string> leftovers()
+{
+    std::vector<std::string> names;
+    std::error_code error;
+    for (auto const& entry : std::filesystem::directory_iterator(trees, error)) {
+        auto name = entry.path().filename().string();
+        if (name != ".lock" && (!entry.is_directory() || name.find(".partial") != std::string::npos))
+            names.push_back(name);
+    }
+    return names;
 }
 
 int cached_tree_count()
@@ -58,6 +73,7 @@ protected:
         EXPECT_NE(result.standard_error.find(message), std::string::npos) << "expected '" << message << "' in " << describe(result);
         EXPECT_EQ(cached_tree_count(), before) << "a refused archive left a tree in the cache";
         EXPECT_FALSE(std::filesystem::exists(trees + "/" + sha256_of(archive)));
+        EXPECT_EQ(leftovers(), std::vector<std::string> {}) << "a refused archive left files in the cache";
     }
 };
 
@@ -100,6 +116,7 @@ TEST_F(ContainerArchiveTest, DirectoryImageAndTarRunTheSame)
     ASSERT_EQ(::stat(cached.c_str(), &second), 0);
     EXPECT_EQ(second.st_ino, first.st_ino);
     EXPECT_FALSE(std::filesystem::exists(cached + "/written")) << "the cached tree was written";
+    EXPECT_EQ(leftovers(), std::vector<std::string> {});
     std::filesystem::remove_all(cached);
 }
 
