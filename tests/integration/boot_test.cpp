@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <sys/sysinfo.h>
 
 using vmm::testing::can_open_read_write;
 using vmm::testing::count_lines_containing;
@@ -112,6 +113,24 @@ TEST(TestGuest, ExitStatusPortSetsTheStatusAndTimingsArePrinted)
     EXPECT_NE(result.output.find("vmm: timings: vm created"), std::string::npos) << result.output;
     EXPECT_NE(result.output.find("first KVM_RUN"), std::string::npos);
     EXPECT_EQ(result.output.find("boot marker -"), std::string::npos) << "the guest wrote the boot marker port";
+}
+
+// More guest RAM than the host has runs (it is reserved lazily) with one
+// note; RAM the host has gets none.
+TEST(TestGuest, MoreMemoryThanTheHostHasRunsWithANote)
+{
+    REQUIRE_KVM();
+    struct sysinfo host {};
+    ASSERT_EQ(::sysinfo(&host), 0);
+    auto const host_gib = uint64_t(host.totalram) * host.mem_unit >> 30;
+    if (host_gib >= 512)
+        GTEST_SKIP() << "this host has more RAM (" << host_gib << " GiB) than vmm lets a guest have";
+    auto const beyond = run_process({ vmm_binary, "boot", "--mem", std::to_string(2 * host_gib + 2) + "G", guests + "exit_status.bin" });
+    EXPECT_EQ(beyond.exit_status, 42) << beyond.output;
+    EXPECT_EQ(count_lines_containing(beyond.output, "is more than this host's"), 1) << beyond.output;
+    auto const within = run_process({ vmm_binary, "boot", "--mem", "64M", guests + "exit_status.bin" });
+    EXPECT_EQ(within.exit_status, 42) << within.output;
+    EXPECT_EQ(count_lines_containing(within.output, "is more than this host's"), 0) << within.output;
 }
 
 TEST(TestGuest, ResetWithoutStatusIsAnErrorWhenACommandWasGiven)
