@@ -58,11 +58,19 @@ void sweep_directory(std::string const& directory)
 
 bool is_live_vmm(pid_t pid)
 {
-    std::ifstream comm(fmt::format("/proc/{}/comm", pid));
-    std::string name;
-    if (!std::getline(comm, name))
+    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses. A
+    // SIGKILLed vmm stays a zombie until its parent reaps it (a shell that
+    // went away leaves that to the host's init): it holds nothing then.
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string text;
+    if (!std::getline(stat, text))
         return false;
-    return name.starts_with("vmm");
+    auto const open = text.find('(');
+    auto const close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open || close + 2 >= text.size())
+        return false;
+    char const state = text[close + 2];
+    return std::string_view(text).substr(open + 1, close - open - 1).starts_with("vmm") && state != 'Z' && state != 'X';
 }
 
 std::string container_cgroup_name(pid_t pid)

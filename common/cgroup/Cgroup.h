@@ -118,7 +118,8 @@ std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime li
 // Opens the existing cgroup `name` (Persistent): nullptr if it is gone.
 std::unique_ptr<Cgroup> open_cgroup(std::string const& name);
 
-// Whether `pid` is a running vmm (whose cgroups and layers are in use).
+// Whether `pid` is a running vmm (whose cgroups and layers are in use): not
+// a zombie.
 bool is_live_vmm(pid_t pid);
 
 // Removes the cgroups that vmm processes killed with SIGKILL left behind

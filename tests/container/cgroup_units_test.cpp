@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -67,6 +68,35 @@ TEST(CgroupFormatting, CpuQuota)
     EXPECT_EQ(cpu_quota_us(2.25), 225000u);
     EXPECT_EQ(cpu_quota_us(0.001), 1000u); // The kernel's minimum.
     EXPECT_EQ(format_cpu_max(1.5), "150000 100000");
+}
+
+// A vmm killed by SIGKILL and not yet reaped (a zombie) holds no cgroup or
+// layer: the next run's sweep takes them.
+TEST(StaleSweep, AZombieVmmIsNotLive)
+{
+    int go[2];
+    ASSERT_EQ(::pipe(go), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(go[1]);
+        ::prctl(PR_SET_NAME, "vmm (test)", 0, 0, 0);
+        char byte;
+        (void)!::read(go[0], &byte, 1);
+        ::_exit(0);
+    }
+    ::close(go[0]);
+    // /proc shows the new name once the child has set it.
+    for (int tries = 0; tries < 1000 && !vmm::is_live_vmm(child); ++tries)
+        ::usleep(1000);
+    EXPECT_TRUE(vmm::is_live_vmm(child));
+    ::close(go[1]);
+    siginfo_t info {};
+    ASSERT_EQ(::waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);
+    EXPECT_FALSE(vmm::is_live_vmm(child)) << "a zombie counted as a running vmm";
+    ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+    EXPECT_FALSE(vmm::is_live_vmm(child));
+    EXPECT_FALSE(vmm::is_live_vmm(::getpid())) << "a process of another name counted as vmm";
 }
 
 TEST(CgroupDetection, ThisHost)
