@@ -43,9 +43,12 @@ int Machine::run()
     // Printed once set-up has succeeded, so that an error stays a single line.
     // More guest RAM than the host has is allowed (it is reserved lazily,
     // as QEMU and kvmtool allow it), but a typo in --mem should not go unseen.
-    if (struct sysinfo host {}; ::sysinfo(&host) == 0 && m_options.memory_size > uint64_t(host.totalram) * host.mem_unit)
-        spdlog::warn("note: --mem {:.1f} GiB is more than this host's {:.1f} GiB of RAM: the host kills vmm (out of memory) if the guest comes to use it",
-            double(m_options.memory_size) / double(1 << 30), double(uint64_t(host.totalram) * host.mem_unit) / double(1 << 30));
+    if (struct sysinfo host {}; ::sysinfo(&host) == 0) {
+        auto const host_memory = uint64_t(host.totalram) * host.mem_unit;
+        if (m_options.memory_size > host_memory)
+            spdlog::warn("note: --mem {:.1f} GiB is more than this host's {:.1f} GiB of RAM: the host kills vmm (out of memory) if the guest comes to use it",
+                double(m_options.memory_size) / double(1 << 30), double(host_memory) / double(1 << 30));
+    }
     if (m_host_kind == HostKind::Pvm && m_guest == GuestKind::Linux)
         spdlog::warn("note: /dev/kvm on this host is PVM-based: the guest kernel runs emulated (a boot takes minutes) "
                      "and guest user space cannot run; use a VMX/SVM host or scripts/nested-kvm for a full guest");
