@@ -1,6 +1,7 @@
 #include "oci/State.h"
 
 #include "common/Error.h"
+#include "common/ProcessStat.h"
 #include "common/cgroup/Cgroup.h"
 
 #include <cerrno>
@@ -10,7 +11,6 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
-#include <sstream>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -194,30 +194,8 @@ void StateDirectory::remove_container_directory(std::string const& id) const
 
 uint64_t process_start_time(pid_t pid)
 {
-    if (pid <= 0)
-        return 0;
-    std::ifstream file(fmt::format("/proc/{}/stat", pid));
-    std::string text;
-    if (!std::getline(file, text))
-        return 0;
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    auto close = text.rfind(')');
-    if (close == std::string::npos)
-        return 0;
-    std::istringstream fields(text.substr(close + 2));
-    std::string field;
-    char state = 0;
-    fields >> state;
-    if (state == 'Z' || state == 'X')
-        return 0; // Exited, not reaped yet: stopped.
-    // starttime is field 22; fields here start at 3 (state).
-    for (int index = 4; index <= 22; ++index)
-        fields >> field;
-    try {
-        return std::stoull(field);
-    } catch (...) {
-        return 0;
-    }
+    auto const stat = running_process_stat(pid);
+    return stat ? stat->start_time : 0; // Gone, or exited and not reaped yet: stopped.
 }
 
 Status current_status(StateDirectory const& directory, ContainerRecord const& record)

@@ -2,6 +2,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "common/ProcessStat.h"
 #include "common/cgroup/CgroupV1.h"
 #include "common/cgroup/CgroupV2.h"
 
@@ -58,19 +59,10 @@ void sweep_directory(std::string const& directory)
 
 bool is_live_vmm(pid_t pid)
 {
-    // "PID (COMM) STATE ...": COMM may hold spaces and parentheses. A
-    // SIGKILLed vmm stays a zombie until its parent reaps it (a shell that
+    // A SIGKILLed vmm stays a zombie until its parent reaps it (a shell that
     // went away leaves that to the host's init): it holds nothing then.
-    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-    std::string text;
-    if (!std::getline(stat, text))
-        return false;
-    auto const open = text.find('(');
-    auto const close = text.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close < open || close + 2 >= text.size())
-        return false;
-    char const state = text[close + 2];
-    return std::string_view(text).substr(open + 1, close - open - 1).starts_with("vmm") && state != 'Z' && state != 'X';
+    auto const stat = running_process_stat(pid);
+    return stat && stat->name.starts_with("vmm");
 }
 
 std::string container_cgroup_name(pid_t pid)
