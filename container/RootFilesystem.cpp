@@ -136,16 +136,28 @@ std::optional<FileDescriptor> open_if_present(std::string const& path, struct st
 
 void mask_paths(std::vector<std::string> const& paths)
 {
+    // Directories are covered by an empty read-only tmpfs, files by /dev/null.
+    // One tmpfs serves every directory: the first is covered by a new one and
+    // the rest by binds of it, which saves a superblock's set-up and teardown
+    // per directory (empty and read-only, it carries nothing between them).
+    // The binds are cloned from the attached mount, since a kernel before 6.15
+    // cannot clone a detached one.
+    std::optional<std::string> empty_directory;
     for (auto const& path : paths) {
         struct stat status {};
         auto target = open_if_present(path, status);
         if (!target)
             continue;
-        // Directories are covered by an empty read-only tmpfs, files by /dev/null.
-        auto cover = S_ISDIR(status.st_mode)
-            ? create_mount("tmpfs", "tmpfs", {}, MountAttributes::ReadOnly | no_suid_dev_exec, path)
-            : clone_mount_tree("/dev/null");
+        FileDescriptor cover;
+        if (!S_ISDIR(status.st_mode))
+            cover = clone_mount_tree("/dev/null", CloneDepth::TopOnly);
+        else if (empty_directory)
+            cover = clone_mount_tree(*empty_directory, CloneDepth::TopOnly);
+        else
+            cover = create_mount("tmpfs", "tmpfs", {}, MountAttributes::ReadOnly | no_suid_dev_exec, path);
         attach_mount(cover.get(), target->get(), path);
+        if (S_ISDIR(status.st_mode) && !empty_directory)
+            empty_directory = path;
     }
 }
 

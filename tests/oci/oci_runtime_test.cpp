@@ -129,6 +129,21 @@ TEST_F(OciRuntimeTest, HostnameMountsMaskedAndReadonlyPathsSysctlAndReadonlyRoot
     expect_nothing_left("mounts", "vmm-oci/mounts");
 }
 
+TEST_F(OciRuntimeTest, MaskedDirectoriesAreEmptyReadOnlyAndShareOneFileSystem)
+{
+    // Each masked directory is covered; one empty read-only tmpfs serves all
+    // of them (binds of the first), so they show one device number.
+    auto config = default_config({ "sh", "-c",
+        "for d in /sys/kernel /sys/fs /sys/bus; do ls -A $d | wc -l; touch $d/x 2>/dev/null && echo $d-written; done; "
+        "stat -c %d /sys/kernel /sys/fs /sys/bus | sort -u | wc -l; stat -c %d /sys/class /sys/kernel | sort -u | wc -l" });
+    config["linux"]["maskedPaths"] = { "/sys/kernel", "/sys/fs", "/proc/no-such-directory", "/sys/bus" };
+    write_config(config);
+    auto result = run({ "run", "--bundle", bundle(), "masked" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "0\n0\n0\n1\n2\n") << describe(result);
+    expect_nothing_left("masked", "vmm-oci/masked");
+}
+
 TEST_F(OciRuntimeTest, SeccompProfileFromTheConfig)
 {
     auto config = default_config({ "sh", "-c", "mkdir /tmp/x 2>&1; echo status $?" });
