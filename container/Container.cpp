@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <optional>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <utility>
 #include <unistd.h>
 
@@ -86,6 +87,20 @@ IdRange first_range(std::vector<IdMapEntry> const& entries)
 
 // Joins the PID namespace the spec names before the clone: setns on a PID
 // namespace applies to the children made afterwards.
+// An exit status of 137 alone does not say that the memory limit was the
+// cause (docker keeps that in `inspect`'s OOMKilled): a note says it.
+void note_out_of_memory_kills(Cgroup const& cgroup, ResourceLimits const& resources)
+{
+    auto const kills = cgroup.out_of_memory_kills();
+    if (kills == 0)
+        return;
+    if (resources.memory_bytes)
+        spdlog::warn("note: the container ran out of memory (its limit is {:.1f} MiB): the kernel's out-of-memory killer ended {} of its processes",
+            double(*resources.memory_bytes) / (1 << 20), kills);
+    else
+        spdlog::warn("note: the host ran out of memory: the kernel's out-of-memory killer ended {} of the container's processes", kills);
+}
+
 void join_pid_namespace(ContainerSpec const& spec)
 {
     auto const* pid_namespace = spec.find_namespace(NamespaceType::Pid);
@@ -322,6 +337,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         relay_container_terminal(master.get(), pid);
     }
     int status = init.wait();
+    if (status != 0 && cgroup)
+        note_out_of_memory_kills(*cgroup, spec.resources);
     if (context.print_timings) {
         fmt::print(stderr, "vmm: timings: boot marker {}, exit {:.3f} ms\n",
             marker_milliseconds ? fmt::format("{:.3f} ms", *marker_milliseconds) : std::string("-"), Timings::elapsed_milliseconds());

@@ -110,6 +110,18 @@ std::vector<pid_t> Cgroup::process_ids() const
     return pids;
 }
 
+uint64_t read_keyed_value(std::string const& path, std::string_view key)
+{
+    std::ifstream file(path);
+    std::string name;
+    uint64_t value = 0;
+    while (file >> name >> value) {
+        if (name == key)
+            return value;
+    }
+    return 0;
+}
+
 void Cgroup::signal_all(int signal_number) const
 {
     for (auto pid : process_ids())

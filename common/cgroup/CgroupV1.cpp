@@ -89,6 +89,11 @@ FreezerState CgroupV1::freezer_state() const
     return text == "FROZEN" || text == "FREEZING" ? FreezerState::Frozen : FreezerState::Thawed;
 }
 
+uint64_t CgroupV1::out_of_memory_kills() const
+{
+    return read_keyed_value(directory_of("memory") + "/memory.oom_control", "oom_kill");
+}
+
 std::string CgroupV1::directory_of(std::string const& controller) const
 {
     return fmt::format("{}/{}/{}", m_root, controller, m_name);

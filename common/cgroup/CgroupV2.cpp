@@ -144,6 +144,11 @@ FreezerState CgroupV2::freezer_state() const
     return value == "1" ? FreezerState::Frozen : FreezerState::Thawed;
 }
 
+uint64_t CgroupV2::out_of_memory_kills() const
+{
+    return read_keyed_value(m_directory + "/memory.events", "oom_kill");
+}
+
 void CgroupV2::attach(pid_t pid)
 {
     write_control_file(m_directory + "/cgroup.procs", fmt::format("{}", pid));

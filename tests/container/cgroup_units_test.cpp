@@ -11,6 +11,8 @@
 #include "container/Namespaces.h"
 
 #include <fcntl.h>
+#include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 #include <sys/mount.h>
@@ -68,6 +70,17 @@ TEST(CgroupFormatting, CpuQuota)
     EXPECT_EQ(cpu_quota_us(2.25), 225000u);
     EXPECT_EQ(cpu_quota_us(0.001), 1000u); // The kernel's minimum.
     EXPECT_EQ(format_cpu_max(1.5), "150000 100000");
+}
+
+TEST(CgroupFiles, KeyedValues)
+{
+    auto const path = fmt::format("/tmp/vmm-keyed-values-{}", ::getpid());
+    std::ofstream(path) << "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+    EXPECT_EQ(read_keyed_value(path, "oom_kill"), 3u);
+    EXPECT_EQ(read_keyed_value(path, "under_oom"), 0u);
+    EXPECT_EQ(read_keyed_value(path, "oom"), 0u);
+    std::filesystem::remove(path);
+    EXPECT_EQ(read_keyed_value(path, "oom_kill"), 0u);
 }
 
 // A vmm killed by SIGKILL and not yet reaped (a zombie) holds no cgroup or

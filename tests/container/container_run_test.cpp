@@ -218,6 +218,28 @@ TEST_F(ContainerRunTest, LimitsAreAccepted)
     EXPECT_EQ(result.exit_status, 0) << describe(result);
 }
 
+TEST_F(ContainerRunTest, OutOfMemoryKillsAreNamedInANote)
+{
+    // The string doubles until the 16 MiB limit ends the shell: 137, and
+    // a note that says why.
+    auto killed = run_shell(rootfs_directory, "x=a; while true; do x=$x$x; done", { "--mem", "16M" });
+    EXPECT_EQ(killed.exit_status, 128 + SIGKILL) << describe(killed);
+    EXPECT_NE(killed.standard_error.find("vmm: note: the container ran out of memory (its limit is 16.0 MiB): "
+                                         "the kernel's out-of-memory killer ended 1 of its processes\n"),
+        std::string::npos)
+        << describe(killed);
+    // The same in a subshell: the command goes on, and the note still comes
+    // with its failure.
+    auto survived = run_shell(rootfs_directory, "(x=a; while true; do x=$x$x; done); echo survived; exit 3", { "--mem", "16M" });
+    EXPECT_EQ(survived.exit_status, 3) << describe(survived);
+    EXPECT_EQ(survived.standard_output, "survived\n") << describe(survived);
+    EXPECT_NE(survived.standard_error.find("out-of-memory killer ended 1 of its processes"), std::string::npos) << describe(survived);
+    // A failure within the limit gets none.
+    auto failed = run_shell(rootfs_directory, "exit 3", { "--mem", "16M" });
+    EXPECT_EQ(failed.exit_status, 3) << describe(failed);
+    EXPECT_EQ(failed.standard_error, "") << describe(failed);
+}
+
 TEST_F(ContainerRunTest, CgroupNamespaceHidesTheHostPath)
 {
     auto result = run_shell(rootfs_directory, "cat /proc/self/cgroup", { "--mem", "64M" });
