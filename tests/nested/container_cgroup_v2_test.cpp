@@ -59,6 +59,8 @@ TEST(ContainerCgroupV2, LimitsAndDevicesAreEnforcedAndTheCgroupIsRemoved)
         GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
     EXPECT_EQ(result.exit_status, 0) << result.output;
     EXPECT_NE(result.output.find("oom-status=137"), std::string::npos) << "allocating past --mem is OOM-killed:\n" << result.output;
+    // memory.events counts the kill, and a note names it.
+    EXPECT_NE(result.output.find("the container ran out of memory (its limit is 32.0 MiB)"), std::string::npos) << result.output;
     auto const position = result.output.find("fork failed after ");
     ASSERT_NE(position, std::string::npos) << result.output;
     EXPECT_LE(std::atoi(result.output.c_str() + position + 18), 18) << result.output;
