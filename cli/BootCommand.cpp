@@ -29,6 +29,9 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("--initrd", m_options.initrd, "An initramfs to load");
     boot.add_option("--mem", m_memory, "Guest RAM (default 512M)");
     boot.add_option("--cpus", m_cpus, "vCPUs (default 1)");
+    boot.add_option("-e,--env", m_environment, "KEY=VALUE, an environment variable of the guest command, or KEY for vmm's own value (may repeat)");
+    boot.add_option("-u,--user", m_user, "USER[:GROUP] (names in the rootfs's /etc/passwd and /etc/group, or numbers) to run the guest command as");
+    boot.add_option("-w,--workdir", m_workdir, "The guest command's working directory (absolute)");
     boot.add_option("--cmdline", m_options.extra_cmdline, "Appended to the default kernel command line");
     boot.add_option("--console", m_console, "serial (ttyS0) or virtio (hvc0)")->check(CLI::IsMember({ "serial", "virtio" }))->capture_default_str();
     boot.add_flag("--timings", m_options.print_timings, "Print start-up timings on exit");
@@ -47,6 +50,7 @@ BootCommand::BootCommand(CLI::App& app)
 
 int BootCommand::run(std::vector<std::string> command)
 {
+    m_options.command_settings = command_settings_from_options(m_environment, m_user, m_workdir);
     // The network first: its bad input is refused before a rootfs image is made.
     std::optional<BootNetwork> network;
     if (m_network == "bridge") {

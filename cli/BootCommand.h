@@ -31,6 +31,9 @@ private:
     std::string m_console { "serial" };
     bool m_huge_pages { false };
     bool m_jail { false };
+    std::vector<std::string> m_environment;
+    std::string m_user;
+    std::string m_workdir;
     std::string m_network { "none" };
     std::string m_bridge { network::default_bridge_name };
     std::string m_subnet;

@@ -46,6 +46,9 @@ ContainerCommand::ContainerCommand(CLI::App& app)
         app.add_option("--volume", m_volumes,
                "Container: HOST_PATH:PATH[:ro|rw], a host directory or file bound at PATH, where writes outlive the container (may repeat)")
             ->allow_extra_args(false),
+        app.add_option("-e,--env", m_environment, "Container: KEY=VALUE, an environment variable of the command, or KEY for vmm's own value (may repeat)"),
+        app.add_option("-u,--user", m_user, "Container: USER[:GROUP] (names in the rootfs's /etc/passwd and /etc/group, or numbers) to run the command as"),
+        app.add_option("-w,--workdir", m_workdir, "Container: the command's working directory (absolute)"),
         app.add_flag("--rootless", m_rootless, "Container: map root to the calling user in a user namespace"),
         app.add_flag("-t,--tty", m_tty, "Container: a terminal of its own for CMD (the default without CMD) when stdin is a terminal"),
         app.add_flag("--timings", m_timings, "Container: print when init came up and when it exited"),
@@ -67,6 +70,7 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
     container::ContainerOptions options;
     options.rootfs = m_rootfs;
     options.command = std::move(command);
+    options.command_settings = command_settings_from_options(m_environment, m_user, m_workdir);
     if (!m_memory.empty())
         options.memory_limit = parse_size(m_memory, "--mem");
     if (!m_cpus.empty())

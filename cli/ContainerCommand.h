@@ -32,6 +32,9 @@ private:
     std::vector<std::string> m_published_ports;
     std::vector<std::string> m_security_options;
     std::vector<std::string> m_volumes;
+    std::vector<std::string> m_environment;
+    std::string m_user;
+    std::string m_workdir;
     std::string m_cgroups { "enabled" };
     std::string m_root_writes { "overlay" };
     bool m_rootless { false };

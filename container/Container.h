@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/CommandSettings.h"
 #include "network/Address.h"
 #include "network/PortMapping.h"
 
@@ -80,6 +81,7 @@ struct Volume {
 struct ContainerOptions {
     std::string rootfs;                  // A directory or an ext4 image.
     std::vector<std::string> command;    // Empty: guest/init starts a shell.
+    CommandSettings command_settings;    // -e, -w and -u, which guest/init applies.
     std::optional<uint64_t> memory_limit; // --mem, bytes.
     std::optional<double> cpus;          // --cpus, CPU quota in CPUs.
     std::optional<uint64_t> pids_limit;  // --pids.

@@ -214,7 +214,9 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     std::string executable;
     std::vector<std::string> environment = spec.init_kind == InitKind::Embedded ? process.env : process_environment(process);
     if (spec.init_kind == InitKind::Embedded) {
-        arguments = { init_name, VMM_CONTAINER_OPTION, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd), "--" };
+        arguments = { init_name, VMM_CONTAINER_OPTION, fmt::format("{}{}", VMM_MARKER_FD_OPTION, context.marker_fd) };
+        arguments.insert(arguments.end(), spec.init_options.begin(), spec.init_options.end());
+        arguments.push_back("--");
         arguments.insert(arguments.end(), process.args.begin(), process.args.end());
     } else {
         executable = find_executable(process);

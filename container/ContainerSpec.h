@@ -160,6 +160,7 @@ struct ContainerSpec {
     DirectoryWrites directory_writes { DirectoryWrites::Overlay }; // For RootSetup::Layered.
     InitKind init_kind { InitKind::Direct };
     bool require_shell { false }; // Embedded init without a command starts the tree's shell.
+    std::vector<std::string> init_options; // Embedded init's options before "--" (its --user=, --workdir=, --env=).
     MountTargetSymlinks mount_target_symlinks { MountTargetSymlinks::FollowInsideRoot };
     std::string hostname;
     std::vector<MountSpec> mounts;

@@ -93,6 +93,7 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     spec.mount_target_symlinks = MountTargetSymlinks::Refuse;
     spec.hostname = options.hostname;
 
+    spec.init_options = container_init_options(options.command_settings);
     auto& process = spec.process;
     process.args = options.command;
     process.env = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "HOSTNAME=" + options.hostname };

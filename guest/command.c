@@ -8,6 +8,7 @@
 #include "guest/protocol.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -51,6 +52,19 @@ static int report_exec_failure(const char *program, int error)
     return error == ENOENT ? 127 : 126;
 }
 
+/* In the command's child: its groups, then its group, then its user (after
+ * which it could change neither). Changing the user from root clears the
+ * capabilities, as a non-root exec would. */
+static void become_user(const struct vmm_command_user *user, const char *program)
+{
+    if (!user)
+        return;
+    if (setgroups(user->group_count, user->groups) != 0 || setgid(user->gid) != 0 || setuid(user->uid) != 0) {
+        vmm_init_warn_errno("switching to the command's user for", program);
+        _exit(VMM_INIT_FAILURE_STATUS);
+    }
+}
+
 /* Starts the command with posix_spawnp: a vfork-style child that shares
  * init's memory until the exec, instead of fork's copy of init's page tables
  * and the copy-on-write faults of the child's few writes (on a container's
@@ -80,11 +94,12 @@ static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_
     return pid;
 }
 
-/* Starts the command with fork and execvp, in its own process group in the
- * foreground, as a shell starts a job: Ctrl-C on the console reaches the
- * command, not init. Both sides do it, so that the command never runs in
- * the background. Returns its PID, or -1 with the status to report. */
-static pid_t fork_command_in_foreground(char **arguments, const sigset_t *mask, int *failure_status)
+/* Starts the command with fork and execvp, as `user` where that is not NULL.
+ * With `job_control`, in its own process group in the foreground, as a shell
+ * starts a job: Ctrl-C on the console reaches the command, not init. Both
+ * sides do it, so that the command never runs in the background. Returns its
+ * PID, or -1 with the status to report. */
+static pid_t fork_command(char **arguments, const sigset_t *mask, int job_control, const struct vmm_command_user *user, int *failure_status)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -93,20 +108,25 @@ static pid_t fork_command_in_foreground(char **arguments, const sigset_t *mask, 
         return -1;
     }
     if (pid == 0) {
-        setpgid(0, 0);
-        tcsetpgrp(STDIN_FILENO, getpid());
+        if (job_control) {
+            setpgid(0, 0);
+            tcsetpgrp(STDIN_FILENO, getpid());
+        }
         for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
             signal(signals_init_handles[index], SIG_DFL);
         sigprocmask(SIG_SETMASK, mask, NULL);
+        become_user(user, arguments[0]);
         execvp(arguments[0], arguments);
         _exit(report_exec_failure(arguments[0], errno));
     }
-    setpgid(pid, pid);
-    tcsetpgrp(STDIN_FILENO, pid);
+    if (job_control) {
+        setpgid(pid, pid);
+        tcsetpgrp(STDIN_FILENO, pid);
+    }
     return pid;
 }
 
-int vmm_run_command(char **arguments, int job_control)
+int vmm_run_command(char **arguments, int job_control, const struct vmm_command_user *user)
 {
     sigset_t blocked;
     sigset_t previous;
@@ -118,8 +138,9 @@ int vmm_run_command(char **arguments, int job_control)
         sigaddset(&blocked, signals_init_handles[index]);
     sigprocmask(SIG_BLOCK, &blocked, &previous);
     int failure_status = 127;
-    command_pid = job_control ? fork_command_in_foreground(arguments, &previous, &failure_status)
-                              : spawn_command(arguments, &previous, &failure_status);
+    /* posix_spawn cannot change the user: another user takes the fork. */
+    command_pid = job_control || user ? fork_command(arguments, &previous, job_control, user, &failure_status)
+                                      : spawn_command(arguments, &previous, &failure_status);
     sigprocmask(SIG_SETMASK, &previous, NULL);
     if (command_pid < 0)
         return failure_status;

@@ -3,12 +3,15 @@
  */
 #pragma once
 
+#include "guest/user.h"
+
 /* Init's own signal handling, set before the command starts: SIGINT,
  * SIGTERM, SIGHUP and SIGQUIT are passed on to the command, the terminal's
  * stop signals are ignored. The command starts with the defaults. */
 void vmm_handle_signals_for_command(void);
 
 /* Starts the command (in the foreground of init's terminal with
- * `job_control`), reaps every process until the command ends and returns
- * its exit status: 127 or 126 when it could not be executed. */
-int vmm_run_command(char **arguments, int job_control);
+ * `job_control`; as `user` where that is not NULL), reaps every process
+ * until the command ends and returns its exit status: 127 or 126 when it
+ * could not be executed, 125 when it could not become `user`. */
+int vmm_run_command(char **arguments, int job_control, const struct vmm_command_user *user);

@@ -147,6 +147,54 @@ static void finish_vm(int exit_status)
         pause();
 }
 
+/* The command's user, working directory and environment variables: the
+ * same in the VM (vmm.user=, vmm.workdir=, vmm.env=) and in the container
+ * (--user=, --workdir=, --env=). */
+struct command_settings {
+    const char *user;
+    const char *workdir;
+    char *environment[VMM_MAX_ENVIRONMENT + 1];
+    int environment_count;
+};
+
+/* Sets the environment variables over init's defaults, resolves the user in
+ * the tree's own passwd and group files (its home becomes HOME unless a
+ * variable set that) and enters the working directory. Returns 0, or after
+ * saying why, the status to end with. */
+static int apply_command_settings(const struct command_settings *settings, struct vmm_command_user *user)
+{
+    int home_given = 0;
+    for (int index = 0; index < settings->environment_count; ++index) {
+        char *variable = settings->environment[index];
+        if (variable[0] == '=' || strchr(variable, '=') == NULL || putenv(variable) != 0) {
+            fprintf(stderr, "vmm-init: --env '%s': not KEY=VALUE\n", variable);
+            return VMM_INIT_FAILURE_STATUS;
+        }
+        home_given |= strncmp(variable, "HOME=", 5) == 0;
+    }
+    if (settings->user) {
+        char error[512];
+        if (vmm_resolve_user(settings->user, "/etc/passwd", "/etc/group", user, error, sizeof(error)) != 0) {
+            fprintf(stderr, "vmm-init: %s\n", error);
+            return VMM_INIT_FAILURE_STATUS;
+        }
+        if (!home_given)
+            setenv("HOME", user->home, 1);
+    }
+    if (settings->workdir && chdir(settings->workdir) != 0) {
+        fprintf(stderr, "vmm-init: --workdir %s: %s\n", settings->workdir, strerror(errno));
+        return VMM_INIT_FAILURE_STATUS;
+    }
+    return 0;
+}
+
+/* A container init option of the form OPTION=VALUE: its value, or NULL. */
+static const char *option_value(const char *argument, const char *option)
+{
+    size_t length = strlen(option);
+    return strncmp(argument, option, length) == 0 ? argument + length : NULL;
+}
+
 int main(int argc, char **argv)
 {
     int first = 1;
@@ -174,7 +222,13 @@ int main(int argc, char **argv)
 
     char *shell[] = {"/bin/sh", NULL};
     char **arguments = shell;
+    struct command_settings settings;
+    memset(&settings, 0, sizeof(settings));
     if (command.is_vm) {
+        settings.user = command.user;
+        settings.workdir = command.workdir;
+        memcpy(settings.environment, command.environment, sizeof(settings.environment));
+        settings.environment_count = command.environment_count;
         /* In vmm's initramfs: the user's tree is on the root disk. */
         if (command.root_disk != VMM_ROOT_NONE && vmm_root_is_initramfs() && vmm_switch_to_root_disk(command.root_disk) != 0)
             finish_vm(VMM_INIT_FAILURE_STATUS);
@@ -197,10 +251,24 @@ int main(int argc, char **argv)
          * the command is started; init never execs, so it stays in force. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
             vmm_init_warn_errno("prctl", "PR_SET_DUMPABLE");
-        /* The runtime passes the write end of a pipe for the boot marker. */
-        if (argc > first && strncmp(argv[first], VMM_MARKER_FD_OPTION, strlen(VMM_MARKER_FD_OPTION)) == 0) {
-            marker_fd = atoi(argv[first] + strlen(VMM_MARKER_FD_OPTION));
-            ++first;
+        /* The runtime passes the write end of a pipe for the boot marker,
+         * and the command's settings. */
+        for (; argc > first; ++first) {
+            const char *value;
+            if ((value = option_value(argv[first], VMM_MARKER_FD_OPTION)))
+                marker_fd = atoi(value);
+            else if ((value = option_value(argv[first], VMM_USER_OPTION)))
+                settings.user = value;
+            else if ((value = option_value(argv[first], VMM_WORKDIR_OPTION)))
+                settings.workdir = value;
+            else if ((value = option_value(argv[first], VMM_ENV_OPTION))) {
+                if (settings.environment_count == VMM_MAX_ENVIRONMENT) {
+                    fprintf(stderr, "vmm-init: more than %d --env variables\n", VMM_MAX_ENVIRONMENT);
+                    return VMM_INIT_FAILURE_STATUS;
+                }
+                settings.environment[settings.environment_count++] = (char *)value;
+            } else
+                break;
         }
         if (argc > first && strcmp(argv[first], "--") == 0)
             ++first;
@@ -213,6 +281,13 @@ int main(int argc, char **argv)
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
     setenv("HOME", "/root", 0);
     setenv("TERM", "linux", 0);
+    struct vmm_command_user user;
+    int settings_status = apply_command_settings(&settings, &user);
+    if (settings_status != 0) {
+        if (command.is_vm)
+            finish_vm(settings_status);
+        return settings_status;
+    }
     vmm_handle_signals_for_command();
     if (command.is_vm)
         vmm_reopen_console_device();
@@ -231,7 +306,7 @@ int main(int argc, char **argv)
         close(marker_fd);
     }
 
-    int exit_status = vmm_run_command(arguments, job_control);
+    int exit_status = vmm_run_command(arguments, job_control, settings.user ? &user : NULL);
     fflush(stdout);
 
     if (!command.is_vm)

@@ -77,6 +77,35 @@ void vmm_guest_command_free(struct vmm_guest_command *command)
         free(command->arguments[index]);
     command->argument_count = 0;
     command->arguments[0] = NULL;
+    for (int index = 0; index < command->environment_count; ++index)
+        free(command->environment[index]);
+    command->environment_count = 0;
+    command->environment[0] = NULL;
+    free(command->user);
+    free(command->workdir);
+    command->user = command->workdir = NULL;
+}
+
+/* If `word` is `key` followed by a value, stores the decoded value (freed
+ * by vmm_guest_command_free()) in `*value` and returns 1; 0 for another
+ * word; -1 for a malformed value, or a second one where `*value` was set. */
+static int decode_keyed_word(const char *word, size_t word_length, const char *key, char **value)
+{
+    size_t key_length = strlen(key);
+    if (word_length < key_length || memcmp(word, key, key_length) != 0)
+        return 0;
+    if (*value)
+        return -1;
+    size_t value_length = word_length - key_length;
+    char *decoded = malloc(value_length + 1);
+    if (!decoded)
+        return -1;
+    if (vmm_percent_decode(word + key_length, value_length, decoded, value_length + 1) != 0) {
+        free(decoded);
+        return -1;
+    }
+    *value = decoded;
+    return 1;
 }
 
 /* Parses `length` bytes of dotted-quad IPv4 text into `address` (network order). */
@@ -269,18 +298,29 @@ int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *comm
             command->stdout_is_data = 1;
             continue;
         }
+        int decoded = decode_keyed_word(word, word_length, VMM_CMDLINE_USER_KEY, &command->user);
+        if (decoded == 0)
+            decoded = decode_keyed_word(word, word_length, VMM_CMDLINE_WORKDIR_KEY, &command->workdir);
+        const char *value;
+        size_t value_length;
+        if (decoded == 0 && has_key(word, word_length, VMM_CMDLINE_ENV_KEY, &value, &value_length)) {
+            if (command->environment_count == VMM_MAX_ENVIRONMENT)
+                goto fail;
+            decoded = decode_keyed_word(word, word_length, VMM_CMDLINE_ENV_KEY, &command->environment[command->environment_count]);
+            if (decoded > 0)
+                command->environment[++command->environment_count] = NULL;
+        }
+        if (decoded < 0)
+            goto fail;
+        if (decoded > 0)
+            continue;
         if (word_length < key_length || memcmp(word, VMM_CMDLINE_ARGUMENT_KEY, key_length) != 0)
             continue;
         if (command->argument_count == VMM_MAX_ARGUMENTS)
             goto fail;
-        size_t value_length = word_length - key_length;
-        char *argument = malloc(value_length + 1);
-        if (!argument)
+        char *argument = NULL;
+        if (decode_keyed_word(word, word_length, VMM_CMDLINE_ARGUMENT_KEY, &argument) < 0)
             goto fail;
-        if (vmm_percent_decode(word + key_length, value_length, argument, value_length + 1) != 0) {
-            free(argument);
-            goto fail;
-        }
         command->arguments[command->argument_count++] = argument;
         command->arguments[command->argument_count] = NULL;
     }

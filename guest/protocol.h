@@ -33,10 +33,23 @@ extern "C" {
 /* What vmm prints, under --timings or -v, when init's boot marker arrives. */
 #define VMM_BOOT_MARKER_LINE "vmm: boot marker"
 
+/* In the container, init's options before "--" may also be these: the
+ * command's user (-u), working directory (-w) and one environment variable
+ * each (-e), as the VM's init gets them from vmm.user=, vmm.workdir= and
+ * vmm.env= words. */
+#define VMM_USER_OPTION "--user="
+#define VMM_WORKDIR_OPTION "--workdir="
+#define VMM_ENV_OPTION "--env="
+
 /* Kernel command-line keys. Dotted names are ignored by the kernel's own
  * parser and are not passed on to init's argv or environment. */
 #define VMM_CMDLINE_MODE_VM "vmm.mode=vm"
 #define VMM_CMDLINE_ARGUMENT_KEY "vmm.arg="
+/* The command's user ("USER[:GROUP]"), working directory and environment
+ * variables ("KEY=VALUE", one per word), percent-encoded as vmm.arg= is. */
+#define VMM_CMDLINE_USER_KEY "vmm.user="
+#define VMM_CMDLINE_WORKDIR_KEY "vmm.workdir="
+#define VMM_CMDLINE_ENV_KEY "vmm.env="
 /* Present when vmm booted its own initramfs: guest/init mounts /dev/vda
  * (ext4) with this access ("rw" or "ro") and switches to it. */
 #define VMM_CMDLINE_ROOT_KEY "vmm.root="
@@ -89,8 +102,10 @@ void vmm_console_data_output(struct termios *settings);
 /* The exit status guest/init reports when it cannot switch to the root disk. */
 #define VMM_INIT_FAILURE_STATUS 125
 
-/* The most arguments init takes from the kernel command line. */
+/* The most arguments, and environment variables, init takes from the
+ * kernel command line. */
 #define VMM_MAX_ARGUMENTS 64
+#define VMM_MAX_ENVIRONMENT 64
 
 /*
  * Percent-encodes `input` so that it survives the kernel command line as one
@@ -135,13 +150,18 @@ struct vmm_guest_command {
     int stdout_is_data;                /* vmm.stdout=data */
     int argument_count;                /* Number of vmm.arg= words. */
     char *arguments[VMM_MAX_ARGUMENTS + 1]; /* Decoded, NULL terminated. */
+    char *user;                        /* vmm.user=, decoded; NULL when absent. */
+    char *workdir;                     /* vmm.workdir=, decoded; NULL when absent. */
+    int environment_count;             /* Number of vmm.env= words. */
+    char *environment[VMM_MAX_ENVIRONMENT + 1]; /* Decoded "KEY=VALUE", NULL terminated. */
 };
 
 /*
  * Parses a kernel command line (the text of /proc/cmdline). Fills `command`
  * with the mode, the root disk (vmm.root=), the network settings, the window
- * size (vmm.winsize=), the console modes (vmm.stdin=, vmm.stdout=) and the
- * decoded vmm.arg= words, in order (a malformed vmm.winsize= counts as
+ * size (vmm.winsize=), the console modes (vmm.stdin=, vmm.stdout=), the
+ * decoded vmm.user=, vmm.workdir= and vmm.env= values and the decoded vmm.arg=
+ * words, in order (a malformed vmm.winsize= counts as
  * absent). Returns 0 on success and -1 on a malformed or oversized argument,
  * an unknown vmm.root= value, or a malformed vmm.ip=, vmm.gw= or vmm.mtu=;
  * the caller frees the

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/CommandSettings.h"
 #include "common/MappedRegion.h"
 #include "vmm/arch/Architecture.h"
 #include "vmm/devices/virtio/DiskOptions.h"
@@ -29,6 +30,7 @@ struct BootOptions {
     bool print_timings { false };
     std::string device_tree_dump;       // --dump-dtb: where to write the guest's device tree (aarch64).
     std::vector<std::string> command;   // Run by guest/init; empty: an interactive shell.
+    CommandSettings command_settings;   // -e, -w and -u, which guest/init applies.
     std::optional<NetOptions> network;  // None: no network device (--net none).
 };
 

@@ -43,14 +43,23 @@ std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
         cmdline += " " VMM_CMDLINE_STDIN_DATA;
     if (inputs.output == HostStream::Data)
         cmdline += " " VMM_CMDLINE_STDOUT_DATA;
-    for (auto const& argument : inputs.command) {
-        std::string encoded(argument.size() * 3 + 1, '\0');
-        size_t const length = vmm_percent_encode(argument.c_str(), encoded.data(), encoded.size());
-        if (length == 0 && !argument.empty())
-            throw Error(fmt::format("guest command argument '{}' cannot be passed to the guest", argument));
+    auto add_encoded = [&](char const* key, std::string const& value) {
+        std::string encoded(value.size() * 3 + 1, '\0');
+        size_t const length = vmm_percent_encode(value.c_str(), encoded.data(), encoded.size());
+        if (length == 0 && !value.empty())
+            throw Error(fmt::format("'{}' cannot be passed to the guest", value));
         encoded.resize(length);
-        cmdline += " " VMM_CMDLINE_ARGUMENT_KEY + encoded;
-    }
+        cmdline += fmt::format(" {}{}", key, encoded);
+    };
+    auto const& settings = inputs.command_settings;
+    if (!settings.user.empty())
+        add_encoded(VMM_CMDLINE_USER_KEY, settings.user);
+    if (!settings.workdir.empty())
+        add_encoded(VMM_CMDLINE_WORKDIR_KEY, settings.workdir);
+    for (auto const& variable : settings.environment)
+        add_encoded(VMM_CMDLINE_ENV_KEY, variable);
+    for (auto const& argument : inputs.command)
+        add_encoded(VMM_CMDLINE_ARGUMENT_KEY, argument);
     if (inputs.command.size() > VMM_MAX_ARGUMENTS)
         throw Error(fmt::format("the guest command has {} arguments; guest/init takes at most {}", inputs.command.size(), VMM_MAX_ARGUMENTS));
     if (!inputs.extra.empty())

@@ -45,6 +45,7 @@ struct CmdlineInputs {
     std::optional<GuestNetwork> network;
     std::string extra;                        // --cmdline, last so that it wins.
     std::vector<std::string> command;         // Passed to guest/init as vmm.arg= words.
+    CommandSettings command_settings;         // vmm.user=, vmm.workdir= and vmm.env= words.
 };
 
 // The options the kernel needs on a PVM host (shared HOST-NOTES.md): no

@@ -1,0 +1,48 @@
+#include "common/CommandSettings.h"
+
+#include "common/Error.h"
+#include "guest/protocol.h"
+
+#include <cstdlib>
+#include <fmt/format.h>
+
+namespace vmm {
+
+CommandSettings command_settings_from_options(std::vector<std::string> const& environment, std::string const& user, std::string const& workdir)
+{
+    CommandSettings settings;
+    for (auto const& variable : environment) {
+        auto const equals = variable.find('=');
+        if (variable.empty() || equals == 0)
+            throw Error(fmt::format("--env '{}': not KEY=VALUE or KEY", variable));
+        if (equals != std::string::npos) {
+            settings.environment.push_back(variable);
+        } else if (char const* value = std::getenv(variable.c_str())) {
+            settings.environment.push_back(variable + "=" + value);
+        }
+    }
+    if (settings.environment.size() > VMM_MAX_ENVIRONMENT)
+        throw Error(fmt::format("--env: {} variables; guest/init takes at most {}", settings.environment.size(), VMM_MAX_ENVIRONMENT));
+    auto const colon = user.find(':');
+    if (!user.empty() && (colon == 0 || colon + 1 == user.size() || user.find(':', colon + 1) != std::string::npos))
+        throw Error(fmt::format("--user '{}': not USER[:GROUP] (a name or a number each)", user));
+    settings.user = user;
+    if (!workdir.empty() && workdir.front() != '/')
+        throw Error(fmt::format("--workdir '{}': not an absolute path", workdir));
+    settings.workdir = workdir;
+    return settings;
+}
+
+std::vector<std::string> container_init_options(CommandSettings const& settings)
+{
+    std::vector<std::string> options;
+    if (!settings.user.empty())
+        options.push_back(VMM_USER_OPTION + settings.user);
+    if (!settings.workdir.empty())
+        options.push_back(VMM_WORKDIR_OPTION + settings.workdir);
+    for (auto const& variable : settings.environment)
+        options.push_back(VMM_ENV_OPTION + variable);
+    return options;
+}
+
+}
