@@ -27,6 +27,12 @@ void validate(ContainerOptions const& options)
         throw Error("--cgroups disabled: --mem, --cpus and --pids need the container's cgroup");
     if (options.hostname.empty() || options.hostname.size() > 64)
         throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
+    // An unprivileged caller's user namespace maps one id, root's, to the
+    // caller: no other user exists in it to switch to.
+    if (!options.command_settings.user.empty() && ::geteuid() != 0)
+        throw Error(fmt::format("--user '{}': an unprivileged user's container has only root (mapped to you); "
+                                "run vmm as root (with --rootless for a user namespace) for other users",
+            options.command_settings.user));
 }
 
 // vmm makes the container's cgroup at the top of the hierarchy, which only

@@ -86,4 +86,9 @@ TEST_F(ContainerCommandSettingsTest, BadSettingsAreOneLineErrors)
         EXPECT_EQ(result.exit_status, 1) << describe(result);
         EXPECT_EQ(result.standard_error, message) << describe(result);
     }
+
+    // An unprivileged caller's container maps only root.
+    auto unprivileged = run_vmm({ "--container", rootfs_directory, "-u", "nobody", "--", "true" }, 60, 65534);
+    EXPECT_EQ(unprivileged.exit_status, 1) << describe(unprivileged);
+    EXPECT_NE(unprivileged.standard_error.find("--user 'nobody': an unprivileged user's container has only root"), std::string::npos) << describe(unprivileged);
 }
