@@ -87,18 +87,20 @@ IdRange first_range(std::vector<IdMapEntry> const& entries)
 
 // Joins the PID namespace the spec names before the clone: setns on a PID
 // namespace applies to the children made afterwards.
-// An exit status of 137 alone does not say that the memory limit was the
-// cause (docker keeps that in `inspect`'s OOMKilled): a note says it.
-void note_out_of_memory_kills(Cgroup const& cgroup, ResourceLimits const& resources)
+// An exit status of 137, or a shell's "can't fork", does not say that a
+// limit was the cause (docker keeps the first in `inspect`'s OOMKilled):
+// after a failed run, a note says which limit refused what.
+void note_limit_events(Cgroup const& cgroup, ResourceLimits const& resources)
 {
-    auto const kills = cgroup.out_of_memory_kills();
-    if (kills == 0)
-        return;
-    if (resources.memory_bytes)
+    auto const events = cgroup.limit_events();
+    if (events.out_of_memory_kills > 0 && resources.memory_bytes)
         spdlog::warn("note: the container ran out of memory (its limit is {:.1f} MiB): the kernel's out-of-memory killer ended {} of its processes",
-            double(*resources.memory_bytes) / (1 << 20), kills);
-    else
-        spdlog::warn("note: the host ran out of memory: the kernel's out-of-memory killer ended {} of the container's processes", kills);
+            double(*resources.memory_bytes) / (1 << 20), events.out_of_memory_kills);
+    else if (events.out_of_memory_kills > 0)
+        spdlog::warn("note: the host ran out of memory: the kernel's out-of-memory killer ended {} of the container's processes", events.out_of_memory_kills);
+    if (events.process_limit_hits > 0 && resources.pids)
+        spdlog::warn("note: the container reached its limit of {} processes: the kernel refused {} fork{}", *resources.pids,
+            events.process_limit_hits, events.process_limit_hits == 1 ? "" : "s");
 }
 
 void join_pid_namespace(ContainerSpec const& spec)
@@ -338,7 +340,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     }
     int status = init.wait();
     if (status != 0 && cgroup)
-        note_out_of_memory_kills(*cgroup, spec.resources);
+        note_limit_events(*cgroup, spec.resources);
     if (context.print_timings) {
         fmt::print(stderr, "vmm: timings: boot marker {}, exit {:.3f} ms\n",
             marker_milliseconds ? fmt::format("{:.3f} ms", *marker_milliseconds) : std::string("-"), Timings::elapsed_milliseconds());

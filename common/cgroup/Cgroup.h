@@ -100,10 +100,12 @@ public:
     std::vector<pid_t> process_ids() const;
     // Sends `signal_number` to every process in it.
     void signal_all(int signal_number) const;
-    // How many of its processes the kernel's out-of-memory killer ended
-    // because the cgroup reached its memory limit (0 without the memory
-    // controller).
-    virtual uint64_t out_of_memory_kills() const = 0;
+    // What its limits refused so far (each 0 without its controller).
+    struct LimitEvents {
+        uint64_t out_of_memory_kills { 0 }; // Processes the out-of-memory killer ended.
+        uint64_t process_limit_hits { 0 };  // Forks the process limit refused.
+    };
+    virtual LimitEvents limit_events() const = 0;
     // Removes the cgroup now (a Persistent one, at `delete`); false if busy.
     virtual bool remove() = 0;
     // From now on the cgroup outlives this object (create, once it succeeded).
@@ -141,8 +143,8 @@ void join_through_task_files(std::span<FileDescriptor const> task_files);
 constexpr uint64_t cpu_period_us = 100000;
 uint64_t cpu_quota_us(double cpus);
 
-// The value of `key` in a cgroup file of "key value" lines (v1's
-// memory.oom_control, v2's memory.events); 0 where the file or key is absent.
+// The value of `key` in a cgroup file of "key value" lines (memory.events,
+// pids.events); 0 where the file or key is absent.
 uint64_t read_keyed_value(std::string const& path, std::string_view key);
 
 // Writes `value` into the control file at `path` (one write, as the cgroup

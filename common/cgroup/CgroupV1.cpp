@@ -89,9 +89,9 @@ FreezerState CgroupV1::freezer_state() const
     return text == "FROZEN" || text == "FREEZING" ? FreezerState::Frozen : FreezerState::Thawed;
 }
 
-uint64_t CgroupV1::out_of_memory_kills() const
+Cgroup::LimitEvents CgroupV1::limit_events() const
 {
-    return read_keyed_value(directory_of("memory") + "/memory.oom_control", "oom_kill");
+    return { read_keyed_value(directory_of("memory") + "/memory.oom_control", "oom_kill"), read_keyed_value(directory_of("pids") + "/pids.events", "max") };
 }
 
 std::string CgroupV1::directory_of(std::string const& controller) const

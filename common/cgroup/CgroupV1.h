@@ -31,7 +31,7 @@ public:
     std::string const& path() const override { return m_directories.front(); }
     void set_freezer_state(FreezerState state) override;
     FreezerState freezer_state() const override;
-    uint64_t out_of_memory_kills() const override;
+    LimitEvents limit_events() const override;
     bool remove() override;
     void keep() override { m_lifetime = CgroupLifetime::Persistent; }
 

@@ -144,9 +144,9 @@ FreezerState CgroupV2::freezer_state() const
     return value == "1" ? FreezerState::Frozen : FreezerState::Thawed;
 }
 
-uint64_t CgroupV2::out_of_memory_kills() const
+Cgroup::LimitEvents CgroupV2::limit_events() const
 {
-    return read_keyed_value(m_directory + "/memory.events", "oom_kill");
+    return { read_keyed_value(m_directory + "/memory.events", "oom_kill"), read_keyed_value(m_directory + "/pids.events", "max") };
 }
 
 void CgroupV2::attach(pid_t pid)

@@ -218,6 +218,16 @@ TEST_F(ContainerRunTest, LimitsAreAccepted)
     EXPECT_EQ(result.exit_status, 0) << describe(result);
 }
 
+TEST_F(ContainerRunTest, TheProcessLimitsRefusalsAreNamedInANote)
+{
+    // Four sleeps fit under --pids 5 beside the shell; the rest are refused.
+    auto refused = run_shell(rootfs_directory, "for i in 1 2 3 4 5 6; do sleep 2 & done; wait; exit 2", { "--pids", "5" });
+    EXPECT_EQ(refused.exit_status, 2) << describe(refused);
+    EXPECT_NE(refused.standard_error.find("can't fork"), std::string::npos) << describe(refused);
+    EXPECT_NE(refused.standard_error.find("vmm: note: the container reached its limit of 5 processes: the kernel refused 1 fork\n"), std::string::npos)
+        << describe(refused);
+}
+
 TEST_F(ContainerRunTest, OutOfMemoryKillsAreNamedInANote)
 {
     // The string doubles until the 16 MiB limit ends the shell: 137, and
