@@ -3,11 +3,28 @@
 #include "guest/user.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Opens a passwd or group file of the tree: a regular file only (a fifo
+ * there would hang init's open or read). NULL when absent or not regular. */
+static FILE *open_account_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat status;
+    FILE *file = fstat(fd, &status) == 0 && S_ISREG(status.st_mode) ? fdopen(fd, "r") : NULL;
+    if (!file)
+        close(fd);
+    return file;
+}
 
 /* A whole decimal number up to 2^32 - 2 ((uid_t)-1 means "no change"). */
 static int parse_id(const char *text, unsigned int *id)
@@ -27,7 +44,7 @@ static int parse_id(const char *text, unsigned int *id)
  * is NULL; copied into `user` (and the name into `found_name`). */
 static int find_passwd_entry(const char *path, const char *name, uid_t uid, struct vmm_command_user *user, char *found_name, size_t found_name_size)
 {
-    FILE *file = fopen(path, "re");
+    FILE *file = open_account_file(path);
     if (!file)
         return -1;
     int found = -1;
@@ -48,7 +65,7 @@ static int find_passwd_entry(const char *path, const char *name, uid_t uid, stru
 
 static int find_group_by_name(const char *path, const char *name, gid_t *gid)
 {
-    FILE *file = fopen(path, "re");
+    FILE *file = open_account_file(path);
     if (!file)
         return -1;
     int found = -1;
@@ -67,7 +84,7 @@ static int find_group_by_name(const char *path, const char *name, gid_t *gid)
 /* The groups that list `name` as a member (none when the file is absent). */
 static void add_member_groups(const char *path, const char *name, struct vmm_command_user *user)
 {
-    FILE *file = fopen(path, "re");
+    FILE *file = open_account_file(path);
     if (!file)
         return;
     struct group *entry;

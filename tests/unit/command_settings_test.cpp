@@ -11,6 +11,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace vmm;
@@ -169,4 +170,10 @@ TEST_F(UserLookup, UnknownNamesAreErrorsThatNameTheFile)
     // 2^32 - 1 means "unchanged" to setuid: not a user.
     EXPECT_EQ(resolve("4294967295", user, error), -1);
     EXPECT_EQ(vmm_resolve_user("0", "/nonexistent/passwd", "/nonexistent/group", &user, nullptr, 0), 0);
+    // A fifo in the tree's place of /etc/passwd is no file to read (nor to hang on).
+    auto const fifo = passwd() + ".fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    char text[512] = "";
+    EXPECT_EQ(vmm_resolve_user("alice", fifo.c_str(), group().c_str(), &user, text, sizeof(text)), -1);
+    EXPECT_NE(std::string(text).find("no user 'alice'"), std::string::npos) << text;
 }
