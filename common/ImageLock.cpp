@@ -63,7 +63,7 @@ void lock_image(int fd, std::string_view path, ImageLockKind kind)
         auto holder = find_lock_holder(fd);
         throw Error(fmt::format("disk image {} is in use by {} ({})", path,
             holder ? fmt::format("PID {}", *holder) : std::string("another VM or container"),
-            kind == ImageLockKind::Exclusive ? "stop it first; VMs can share an image read-only with PATH,ro" : "it has the image open read-write"));
+            kind == ImageLockKind::Exclusive ? "stop it first; VMs and containers can share an image read-only with PATH,ro" : "it has the image open read-write"));
     }
     throw_system_error("fcntl F_OFD_SETLK", path);
 }

@@ -36,14 +36,16 @@ void check_ext4_image(int image_fd, std::string_view path)
         throw Error(fmt::format("{}: not an ext4 image", path));
 }
 
-LoopDevice LoopDevice::attach(std::string_view image_path)
+LoopDevice LoopDevice::attach(std::string_view image_path, ImageAccess access)
 {
-    auto image = FileDescriptor::open(image_path, O_RDWR);
+    bool const read_only = access == ImageAccess::ReadOnly;
+    auto image = FileDescriptor::open(image_path, read_only ? O_RDONLY : O_RDWR);
     check_ext4_image(image.get(), image_path);
     // The lock `vmm boot` takes on its disks: two writers of one ext4 image
-    // (two containers, or a container and a VM) would corrupt it. The loop
-    // device shares this open file, so the lock lasts while it is bound.
-    lock_image(image.get(), image_path, ImageLockKind::Exclusive);
+    // (two containers, or a container and a VM) would corrupt it, while
+    // readers may share it. The loop device shares this open file, so the
+    // lock lasts while it is bound.
+    lock_image(image.get(), image_path, read_only ? ImageLockKind::Shared : ImageLockKind::Exclusive);
     auto control = FileDescriptor::open("/dev/loop-control", O_RDWR);
 
     // Another process may take the free device between GET_FREE and
@@ -53,11 +55,11 @@ LoopDevice LoopDevice::attach(std::string_view image_path)
         if (number < 0)
             throw_system_error("ioctl LOOP_CTL_GET_FREE", "/dev/loop-control");
         auto device_path = fmt::format("/dev/loop{}", number);
-        auto device = FileDescriptor::open(device_path, O_RDWR);
+        auto device = FileDescriptor::open(device_path, read_only ? O_RDONLY : O_RDWR);
 
         loop_config config {};
         config.fd = static_cast<uint32_t>(image.get());
-        config.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+        config.info.lo_flags = LO_FLAGS_AUTOCLEAR | (read_only ? LO_FLAGS_READ_ONLY : 0);
         std::strncpy(reinterpret_cast<char*>(config.info.lo_file_name), std::string(image_path).c_str(), LO_NAME_SIZE - 1);
         if (::ioctl(device.get(), LOOP_CONFIGURE, &config) == 0)
             return LoopDevice(std::move(image), std::move(device), std::move(device_path));

@@ -126,7 +126,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     RootSource root;
     std::optional<WritableLayer> writable_layer;
     if (spec.root_setup == RootSetup::Layered) {
-        root = open_root_source(spec.root_path, spec.directory_writes);
+        root = open_root_source(spec.root_path, spec.directory_writes, spec.root_readonly ? ImageAccess::ReadOnly : ImageAccess::ReadWrite);
         if (spec.require_shell)
             check_has_shell(root);
     }

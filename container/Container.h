@@ -78,8 +78,14 @@ struct Volume {
     VolumeAccess access { VolumeAccess::ReadWrite };
 };
 
+enum class RootAccess {
+    ReadWrite,
+    ReadOnly, // ROOTFS,ro: the root is read-only, and an image shared with other read-only users.
+};
+
 struct ContainerOptions {
     std::string rootfs;                  // A directory or an ext4 image.
+    RootAccess root_access { RootAccess::ReadWrite };
     std::vector<std::string> command;    // Empty: guest/init starts a shell.
     CommandSettings command_settings;    // -e, -w and -u, which guest/init applies.
     std::optional<uint64_t> memory_limit; // --mem, bytes.

@@ -92,6 +92,9 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
 
     ContainerSpec spec;
     spec.root_path = options.rootfs;
+    // Its mounts go on as usual (a directory's overlay takes the targets
+    // they need); then the root turns read-only (mount_setattr).
+    spec.root_readonly = options.root_access == RootAccess::ReadOnly;
     spec.root_setup = RootSetup::Layered;
     spec.directory_writes = options.directory_writes;
     spec.init_kind = InitKind::Embedded;

@@ -208,7 +208,7 @@ void show_resolver_configuration(int rootfs_fd, std::string const& host_file, Tr
 
 }
 
-RootSource open_root_source(std::string const& path, DirectoryWrites writes)
+RootSource open_root_source(std::string const& path, DirectoryWrites writes, ImageAccess access)
 {
     RootSource source;
     source.display_path = path;
@@ -232,8 +232,10 @@ RootSource open_root_source(std::string const& path, DirectoryWrites writes)
     }
     if (::geteuid() != 0)
         throw Error(fmt::format("{}: mounting an ext4 image needs root (a rootfs directory does not)", path));
-    source.loop_device = LoopDevice::attach(path);
-    source.image_mount = create_mount("ext4", source.loop_device->device_path(), {}, MountAttributes::NoSuid | MountAttributes::NoDev, path);
+    source.loop_device = LoopDevice::attach(path, access);
+    bool const read_only = access == ImageAccess::ReadOnly;
+    source.image_mount = create_mount("ext4", source.loop_device->device_path(), read_only ? MountOptions { { "ro", "" } } : MountOptions {},
+        MountAttributes::NoSuid | MountAttributes::NoDev | (read_only ? MountAttributes::ReadOnly : MountAttributes::None), path);
     return source;
 }
 

@@ -31,7 +31,9 @@ struct RootSource {
 // Checks `path` and prepares it; errors are one line naming the problem
 // ("no such file or directory", "not an ext4 image", a tar archive asked to
 // be written in place).
-RootSource open_root_source(std::string const& path, DirectoryWrites writes);
+// A `read_only` image is attached and mounted read-only, shared with its
+// other read-only users.
+RootSource open_root_source(std::string const& path, DirectoryWrites writes, ImageAccess access = ImageAccess::ReadWrite);
 
 // Throws, naming what is missing, unless the tree has a shell for a run
 // without a command: /bin/sh or /bin/bash, resolved inside the tree.

@@ -1,0 +1,62 @@
+// vmm --container ROOTFS,ro: a read-only root, as vmm boot's PATH,ro; an
+// ext4 image is then shared with its other read-only users.
+
+#include "tests/container/ContainerTestSupport.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <thread>
+
+using namespace container_test;
+
+namespace {
+
+class ContainerReadOnlyRootTest : public ContainerTest { };
+
+// The root refuses writes; the tmpfs mounts (/dev/shm) and the volumes keep theirs.
+constexpr char const* write_script = "touch /new 2>&1; echo x >/dev/shm/x && cat /dev/shm/x; grep -c ' / [a-z0-9]* ro,' /proc/mounts";
+
+}
+
+TEST_F(ContainerReadOnlyRootTest, ADirectoryIsReadOnlyAndUntouched)
+{
+    auto result = run_shell(rootfs_directory + ",ro", write_script);
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "touch: /new: Read-only file system\nx\n1\n") << describe(result);
+    EXPECT_FALSE(path_exists(rootfs_directory + "/new"));
+}
+
+TEST_F(ContainerReadOnlyRootTest, AnImageIsSharedByReadersAndRefusedToAWriter)
+{
+    auto result = run_shell(image() + ",ro", write_script);
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "touch: /new: Read-only file system\nx\n1\n") << describe(result);
+
+    // While one reader runs, a second reader starts, and a writer is refused.
+    RunResult first;
+    std::thread reader([&] { first = run_shell(image() + ",ro", "sleep 2; echo first"); });
+    ::usleep(700 * 1000);
+    auto second = run_shell(image() + ",ro", "echo second");
+    auto writer = run_shell(image(), "echo writer");
+    reader.join();
+    EXPECT_EQ(first.standard_output, "first\n") << describe(first);
+    EXPECT_EQ(second.exit_status, 0) << describe(second);
+    EXPECT_EQ(second.standard_output, "second\n") << describe(second);
+    EXPECT_EQ(writer.exit_status, 1) << describe(writer);
+    EXPECT_NE(writer.standard_error.find("is in use by PID"), std::string::npos) << describe(writer);
+    // The image was opened read-only: its modification time stays.
+    struct stat before {};
+    ASSERT_EQ(::stat(image().c_str(), &before), 0);
+    run_shell(image() + ",ro", "true");
+    struct stat after {};
+    ASSERT_EQ(::stat(image().c_str(), &after), 0);
+    EXPECT_EQ(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+}
+
+TEST_F(ContainerReadOnlyRootTest, AnUnknownAccessIsAnError)
+{
+    auto result = run_shell(rootfs_directory + ",rx", "true");
+    EXPECT_EQ(result.exit_status, 1) << describe(result);
+    EXPECT_EQ(result.standard_error, "vmm: --container: unknown option 'rx' in '" + rootfs_directory + ",rx' (known: ro, rw)\n") << describe(result);
+}
