@@ -18,6 +18,10 @@ namespace {
 
 constexpr off_t ext4_magic_offset = 1080;
 constexpr uint16_t ext4_magic = 0xEF53;
+// s_feature_incompat (superblock offset 0x60) and its "the journal needs
+// recovery" bit, EXT4_FEATURE_INCOMPAT_RECOVER.
+constexpr off_t ext4_incompatible_features_offset = 1024 + 0x60;
+constexpr uint32_t ext4_needs_recovery = 0x4;
 constexpr int attach_attempts = 8;
 
 }
@@ -36,11 +40,27 @@ void check_ext4_image(int image_fd, std::string_view path)
         throw Error(fmt::format("{}: not an ext4 image", path));
 }
 
+void check_ext4_journal_is_clean(int image_fd, std::string_view path)
+{
+    uint8_t bytes[4] {};
+    if (::pread(image_fd, bytes, sizeof(bytes), ext4_incompatible_features_offset) != sizeof(bytes))
+        return;
+    uint32_t const features = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (uint32_t(bytes[3]) << 24);
+    if (features & ext4_needs_recovery)
+        throw Error(fmt::format("{}: its journal needs recovery (it was not unmounted cleanly), which a read-only user cannot do: "
+                                "use it read-write once, or run e2fsck -p on it",
+            path));
+}
+
 LoopDevice LoopDevice::attach(std::string_view image_path, ImageAccess access)
 {
     bool const read_only = access == ImageAccess::ReadOnly;
     auto image = FileDescriptor::open(image_path, read_only ? O_RDONLY : O_RDWR);
     check_ext4_image(image.get(), image_path);
+    // The kernel replays a journal at mount, which a read-only device cannot
+    // take (it refuses the mount as "Read-only file system").
+    if (read_only)
+        check_ext4_journal_is_clean(image.get(), image_path);
     // The lock `vmm boot` takes on its disks: two writers of one ext4 image
     // (two containers, or a container and a VM) would corrupt it, while
     // readers may share it. The loop device shares this open file, so the

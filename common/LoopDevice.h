@@ -22,6 +22,11 @@ enum class ImageAccess {
 // A loop device bound to an image file with LO_FLAGS_AUTOCLEAR: the kernel
 // detaches it when the last user (this object or a mount of it) goes away,
 // so neither a crash nor an error path leaves a loop device behind.
+// Throws, naming `path`, when the ext4 image open as `image_fd` has a
+// journal to replay (it was not unmounted cleanly), which only a read-write
+// mount can do: a read-only user's mount would fail.
+void check_ext4_journal_is_clean(int image_fd, std::string_view path);
+
 class LoopDevice {
 public:
     static LoopDevice attach(std::string_view image_path, ImageAccess access = ImageAccess::ReadWrite);

@@ -54,6 +54,24 @@ TEST_F(ContainerReadOnlyRootTest, AnImageIsSharedByReadersAndRefusedToAWriter)
     EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
 }
 
+TEST_F(ContainerReadOnlyRootTest, AnImageWithAJournalToReplayIsRefusedReadOnlyAndReplayedReadWrite)
+{
+    // debugfs marks the copy as not unmounted cleanly.
+    auto const copy = scratch_directory() + "/needs-recovery.ext4";
+    ASSERT_EQ(std::system(("cp --sparse=always " + image() + " " + copy + " && debugfs -w -R 'feature needs_recovery' " + copy + " >/dev/null 2>&1").c_str()), 0);
+    auto refused = run_shell(copy + ",ro", "true");
+    EXPECT_EQ(refused.exit_status, 1) << describe(refused);
+    EXPECT_EQ(refused.standard_error, "vmm: --container: " + copy + ": its journal needs recovery (it was not unmounted cleanly), "
+                                      "which a read-only user cannot do: use it read-write once, or run e2fsck -p on it\n")
+        << describe(refused);
+    // A read-write run replays it; then a reader may.
+    EXPECT_EQ(run_shell(copy, "true").exit_status, 0);
+    auto reader = run_shell(copy + ",ro", "echo clean");
+    EXPECT_EQ(reader.standard_output, "clean\n") << describe(reader);
+    EXPECT_EQ(loop_devices_backed_by(copy), 0);
+    std::remove(copy.c_str());
+}
+
 TEST_F(ContainerReadOnlyRootTest, AnUnknownAccessIsAnError)
 {
     auto result = run_shell(rootfs_directory + ",rx", "true");

@@ -190,6 +190,18 @@ TEST(BadInput, MemoryAndCpuValues)
     expect_one_line_error(run_process({ vmm_binary, "boot", "--cpus", "two", kernel, rootfs_image }), "--cpus: 'two'");
 }
 
+TEST(BadInput, ReadOnlyRootWithAJournalToReplay)
+{
+    // The guest's kernel could not mount it: refused before the boot.
+    auto const copy = std::filesystem::temp_directory_path() / ("vmm-needs-recovery-" + std::to_string(::getpid()) + ".ext4");
+    ASSERT_EQ(std::system(("cp --sparse=always " VMM_BUILD_DIR "/guest/rootfs.ext4 " + copy.string() + " && debugfs -w -R 'feature needs_recovery' " + copy.string()
+                              + " >/dev/null 2>&1")
+                              .c_str()),
+        0);
+    expect_one_line_error(run_process({ vmm_binary, "boot", kernel, copy.string() + ",ro" }), copy.string() + ": its journal needs recovery");
+    std::filesystem::remove(copy);
+}
+
 TEST(BadInput, MissingDiskAndInitrdAndUnknownFlags)
 {
     expect_one_line_error(run_process({ vmm_binary, "boot", kernel, "/nonexistent/rootfs.ext4" }), "/nonexistent/rootfs.ext4: No such file or directory");

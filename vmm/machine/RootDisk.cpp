@@ -2,6 +2,7 @@
 
 #include "common/ArchiveCache.h"
 #include "common/Error.h"
+#include "common/LoopDevice.h"
 #include "common/RootTree.h"
 #include "guest/protocol.h"
 
@@ -281,6 +282,10 @@ RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command, Priva
     std::string directory;
     switch (classify_root(given.path)) {
     case RootKind::Ext4Image:
+        // The guest's kernel cannot replay a journal on a read-only disk and
+        // would stop at mounting its root: said here, as for a container.
+        if (given.access == DiskAccess::ReadOnly)
+            check_ext4_journal_is_clean(FileDescriptor::open(given.path, O_RDONLY).get(), given.path);
         return root;
     case RootKind::Archive:
         // A tar archive (docker/podman export) boots as the tree it unpacks
