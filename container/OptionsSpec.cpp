@@ -149,6 +149,10 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
         if (mount.destination == "/dev")
             mount.options = { "nosuid", "noexec", "mode=755", "size=65536k" };
     }
+    // A read-only root keeps a writable /tmp, as the VM's guest/init mounts
+    // one: the same commands work both ways.
+    if (options.root_access == RootAccess::ReadOnly)
+        spec.mounts.push_back({ "/tmp", "tmpfs", "tmpfs", { "nosuid", "nodev", "mode=1777" } });
     if (options.system_paths == SystemPaths::Masked) {
         spec.masked_paths = default_masked_paths();
         spec.readonly_paths = default_readonly_paths();

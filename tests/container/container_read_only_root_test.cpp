@@ -13,8 +13,10 @@ namespace {
 
 class ContainerReadOnlyRootTest : public ContainerTest { };
 
-// The root refuses writes; the tmpfs mounts (/dev/shm) and the volumes keep theirs.
-constexpr char const* write_script = "touch /new 2>&1; echo x >/dev/shm/x && cat /dev/shm/x; grep -c ' / [a-z0-9]* ro,' /proc/mounts";
+// The root refuses writes; the tmpfs mounts (/dev/shm, and /tmp as in the
+// VM) and the volumes keep theirs.
+constexpr char const* write_script = "touch /new 2>&1; echo x >/dev/shm/x && cat /dev/shm/x; echo y >/tmp/y && cat /tmp/y; "
+                                     "grep -c ' / [a-z0-9]* ro,' /proc/mounts";
 
 }
 
@@ -22,7 +24,7 @@ TEST_F(ContainerReadOnlyRootTest, ADirectoryIsReadOnlyAndUntouched)
 {
     auto result = run_shell(rootfs_directory + ",ro", write_script);
     EXPECT_EQ(result.exit_status, 0) << describe(result);
-    EXPECT_EQ(result.standard_output, "touch: /new: Read-only file system\nx\n1\n") << describe(result);
+    EXPECT_EQ(result.standard_output, "touch: /new: Read-only file system\nx\ny\n1\n") << describe(result);
     EXPECT_FALSE(path_exists(rootfs_directory + "/new"));
 }
 
@@ -30,7 +32,7 @@ TEST_F(ContainerReadOnlyRootTest, AnImageIsSharedByReadersAndRefusedToAWriter)
 {
     auto result = run_shell(image() + ",ro", write_script);
     EXPECT_EQ(result.exit_status, 0) << describe(result);
-    EXPECT_EQ(result.standard_output, "touch: /new: Read-only file system\nx\n1\n") << describe(result);
+    EXPECT_EQ(result.standard_output, "touch: /new: Read-only file system\nx\ny\n1\n") << describe(result);
 
     // While one reader runs, a second reader starts, and a writer is refused.
     RunResult first;
