@@ -32,6 +32,7 @@ BootCommand::BootCommand(CLI::App& app)
     boot.add_option("-e,--env", m_environment, "KEY=VALUE, an environment variable of the guest command, or KEY for vmm's own value (may repeat)");
     boot.add_option("-u,--user", m_user, "USER[:GROUP] (names in the rootfs's /etc/passwd and /etc/group, or numbers) to run the guest command as");
     boot.add_option("-w,--workdir", m_workdir, "The guest command's working directory (absolute)");
+    boot.add_option("--hostname", m_options.hostname, "The guest's hostname (default: the rootfs's /etc/hostname)");
     boot.add_option("--cmdline", m_options.extra_cmdline, "Appended to the default kernel command line");
     boot.add_option("--console", m_console, "serial (ttyS0) or virtio (hvc0)")->check(CLI::IsMember({ "serial", "virtio" }))->capture_default_str();
     boot.add_flag("--timings", m_options.print_timings, "Print start-up timings on exit");
@@ -51,6 +52,8 @@ BootCommand::BootCommand(CLI::App& app)
 int BootCommand::run(std::vector<std::string> command)
 {
     m_options.command_settings = command_settings_from_options(m_environment, m_user, m_workdir);
+    if (m_subcommand->count("--hostname") > 0 && (m_options.hostname.empty() || m_options.hostname.size() > 64))
+        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", m_options.hostname));
     // The network first: its bad input is refused before a rootfs image is made.
     std::optional<BootNetwork> network;
     if (m_network == "bridge") {

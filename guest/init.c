@@ -51,19 +51,29 @@ static void mount_if_missing(const char *probe, const char *source, const char *
 }
 
 /* In the VM, the machine setup the container runtime does for the container:
- * the hostname from /etc/hostname and the loopback interface up. */
-static void setup_vm_identity(void)
+ * the hostname (vmm boot --hostname, else /etc/hostname's) and the loopback
+ * interface up. */
+static void setup_vm_identity(const char *hostname)
 {
     char name[65] = { 0 };
-    int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t length = read(fd, name, sizeof(name) - 1);
-        close(fd);
-        while (length > 0 && (name[length - 1] == '\n' || name[length - 1] == ' '))
-            name[--length] = '\0';
-        if (length > 0 && sethostname(name, (size_t)length) != 0)
-            vmm_init_warn_errno("sethostname", name);
+    ssize_t length = 0;
+    if (hostname) {
+        length = (ssize_t)strlen(hostname);
+        if (length >= (ssize_t)sizeof(name))
+            length = 0;
+        else
+            memcpy(name, hostname, (size_t)length);
+    } else {
+        int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            length = read(fd, name, sizeof(name) - 1);
+            close(fd);
+        }
     }
+    while (length > 0 && (name[length - 1] == '\n' || name[length - 1] == ' '))
+        name[--length] = '\0';
+    if (length > 0 && sethostname(name, (size_t)length) != 0)
+        vmm_init_warn_errno("sethostname", name);
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (sock < 0)
         return;
@@ -242,7 +252,7 @@ int main(int argc, char **argv)
         }
         mount_if_missing("/dev/pts/ptmx", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC);
         mount_if_missing("/tmp/.vmm-tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV);
-        setup_vm_identity();
+        setup_vm_identity(command.hostname);
         if (vmm_configure_network(&command.network) == 0)
             vmm_show_name_servers(&command.network);
     } else {

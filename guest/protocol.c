@@ -83,7 +83,8 @@ void vmm_guest_command_free(struct vmm_guest_command *command)
     command->environment[0] = NULL;
     free(command->user);
     free(command->workdir);
-    command->user = command->workdir = NULL;
+    free(command->hostname);
+    command->user = command->workdir = command->hostname = NULL;
 }
 
 /* If `word` is `key` followed by a value, stores the decoded value (freed
@@ -301,6 +302,8 @@ int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *comm
         int decoded = decode_keyed_word(word, word_length, VMM_CMDLINE_USER_KEY, &command->user);
         if (decoded == 0)
             decoded = decode_keyed_word(word, word_length, VMM_CMDLINE_WORKDIR_KEY, &command->workdir);
+        if (decoded == 0)
+            decoded = decode_keyed_word(word, word_length, VMM_CMDLINE_HOSTNAME_KEY, &command->hostname);
         const char *value;
         size_t value_length;
         if (decoded == 0 && has_key(word, word_length, VMM_CMDLINE_ENV_KEY, &value, &value_length)) {

@@ -50,6 +50,8 @@ extern "C" {
 #define VMM_CMDLINE_USER_KEY "vmm.user="
 #define VMM_CMDLINE_WORKDIR_KEY "vmm.workdir="
 #define VMM_CMDLINE_ENV_KEY "vmm.env="
+/* The guest's hostname (vmm boot --hostname), instead of /etc/hostname's. */
+#define VMM_CMDLINE_HOSTNAME_KEY "vmm.hostname="
 /* Present when vmm booted its own initramfs: guest/init mounts /dev/vda
  * (ext4) with this access ("rw" or "ro") and switches to it. */
 #define VMM_CMDLINE_ROOT_KEY "vmm.root="
@@ -152,6 +154,7 @@ struct vmm_guest_command {
     char *arguments[VMM_MAX_ARGUMENTS + 1]; /* Decoded, NULL terminated. */
     char *user;                        /* vmm.user=, decoded; NULL when absent. */
     char *workdir;                     /* vmm.workdir=, decoded; NULL when absent. */
+    char *hostname;                    /* vmm.hostname=, decoded; NULL when absent. */
     int environment_count;             /* Number of vmm.env= words. */
     char *environment[VMM_MAX_ENVIRONMENT + 1]; /* Decoded "KEY=VALUE", NULL terminated. */
 };
@@ -160,7 +163,7 @@ struct vmm_guest_command {
  * Parses a kernel command line (the text of /proc/cmdline). Fills `command`
  * with the mode, the root disk (vmm.root=), the network settings, the window
  * size (vmm.winsize=), the console modes (vmm.stdin=, vmm.stdout=), the
- * decoded vmm.user=, vmm.workdir= and vmm.env= values and the decoded vmm.arg=
+ * decoded vmm.user=, vmm.workdir=, vmm.hostname= and vmm.env= values and the decoded vmm.arg=
  * words, in order (a malformed vmm.winsize= counts as
  * absent). Returns 0 on success and -1 on a malformed or oversized argument,
  * an unknown vmm.root= value, or a malformed vmm.ip=, vmm.gw= or vmm.mtu=;

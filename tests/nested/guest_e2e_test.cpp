@@ -220,15 +220,17 @@ TEST_F(NestedGuest, JailedVmmBootsTheGuest)
     EXPECT_NE(result.output.find("status=0\n0\n"), std::string::npos) << "vmm ended cleanly and removed its cgroup:\n" << result.output;
 }
 
-TEST_F(NestedGuest, EnvironmentWorkdirAndUserReachTheCommand)
+TEST_F(NestedGuest, EnvironmentWorkdirUserAndHostnameReachTheCommand)
 {
     // guest/init applies -e, -w and -u as the container's init does, the user
-    // from the guest tree's /etc/passwd and /etc/group.
-    auto const result = boot({ "-e", "GREETING=a b", "-w", "/etc", "-u", "nobody:tty" },
-        { "sh", "-c", "echo \"$GREETING|$HOME\"; pwd; grep -E '^(Uid|Gid|CapEff):' /proc/self/status | tr -s '\\t ' ' '" });
+    // from the guest tree's /etc/passwd and /etc/group; --hostname replaces
+    // the tree's /etc/hostname.
+    auto const result = boot({ "-e", "GREETING=a b", "-w", "/etc", "-u", "nobody:tty", "--hostname", "guest-1" },
+        { "sh", "-c", "echo \"$GREETING|$HOME\"; pwd; grep -E '^(Uid|Gid|CapEff):' /proc/self/status | tr -s '\\t ' ' '; hostname" });
     SKIP_IF_UNAVAILABLE();
     EXPECT_EQ(result.exit_status, 0) << result.output;
-    EXPECT_NE(result.output.find("a b|/\n/etc\nUid: 65534 65534 65534 65534\nGid: 5 5 5 5\nCapEff: 0000000000000000\n"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("a b|/\n/etc\nUid: 65534 65534 65534 65534\nGid: 5 5 5 5\nCapEff: 0000000000000000\nguest-1\n"), std::string::npos)
+        << result.output;
 
     auto const unknown = boot({ "-u", "bob" }, { "true" });
     SKIP_IF_UNAVAILABLE();

@@ -88,12 +88,14 @@ TEST(CommandSettings, RoundTripThroughGuestInitsParser)
     CmdlineInputs inputs;
     inputs.command = { "pwd" };
     inputs.command_settings = command_settings_from_options({ "GREETING=a b %c", "EMPTY=" }, "alice:audio", "/home/my dir");
+    inputs.hostname = "guest-1";
     auto const cmdline = build_kernel_cmdline(inputs, 2047);
     EXPECT_NE(cmdline.find(" vmm.env=GREETING%3Da%20b%20%25c vmm.env=EMPTY%3D "), std::string::npos) << cmdline;
     vmm_guest_command command;
     ASSERT_EQ(vmm_parse_kernel_cmdline(cmdline.c_str(), &command), 0);
     EXPECT_STREQ(command.user, "alice:audio");
     EXPECT_STREQ(command.workdir, "/home/my dir");
+    EXPECT_STREQ(command.hostname, "guest-1");
     ASSERT_EQ(command.environment_count, 2);
     EXPECT_STREQ(command.environment[0], "GREETING=a b %c");
     EXPECT_STREQ(command.environment[1], "EMPTY=");
@@ -106,6 +108,7 @@ TEST(CommandSettings, RoundTripThroughGuestInitsParser)
     ASSERT_EQ(vmm_parse_kernel_cmdline("vmm.mode=vm vmm.arg=true", &command), 0);
     EXPECT_EQ(command.user, nullptr);
     EXPECT_EQ(command.workdir, nullptr);
+    EXPECT_EQ(command.hostname, nullptr);
     EXPECT_EQ(command.environment_count, 0);
     vmm_guest_command_free(&command);
 }

@@ -31,6 +31,7 @@ struct BootOptions {
     std::string device_tree_dump;       // --dump-dtb: where to write the guest's device tree (aarch64).
     std::vector<std::string> command;   // Run by guest/init; empty: an interactive shell.
     CommandSettings command_settings;   // -e, -w and -u, which guest/init applies.
+    std::string hostname;               // --hostname; empty: the tree's /etc/hostname.
     std::optional<NetOptions> network;  // None: no network device (--net none).
 };
 

@@ -51,6 +51,8 @@ std::string build_kernel_cmdline(CmdlineInputs const& inputs, size_t limit)
         encoded.resize(length);
         cmdline += fmt::format(" {}{}", key, encoded);
     };
+    if (!inputs.hostname.empty())
+        add_encoded(VMM_CMDLINE_HOSTNAME_KEY, inputs.hostname);
     auto const& settings = inputs.command_settings;
     if (!settings.user.empty())
         add_encoded(VMM_CMDLINE_USER_KEY, settings.user);

@@ -46,6 +46,7 @@ struct CmdlineInputs {
     std::string extra;                        // --cmdline, last so that it wins.
     std::vector<std::string> command;         // Passed to guest/init as vmm.arg= words.
     CommandSettings command_settings;         // vmm.user=, vmm.workdir= and vmm.env= words.
+    std::string hostname;                     // vmm.hostname=; empty: the tree's /etc/hostname.
 };
 
 // The options the kernel needs on a PVM host (shared HOST-NOTES.md): no

@@ -222,6 +222,7 @@ std::string Machine::kernel_cmdline(arch::Kernel const& kernel, arch::MachineDes
     cmdline.extra = m_options.extra_cmdline;
     cmdline.command = m_options.command;
     cmdline.command_settings = m_options.command_settings;
+    cmdline.hostname = m_options.hostname;
     cmdline.window_size = m_window_size;
     cmdline.input = m_host_input;
     cmdline.output = m_host_output;
