@@ -13,8 +13,6 @@ struct CommandSettings {
     std::vector<std::string> environment; // "KEY=VALUE", over init's defaults.
     std::string user;                     // "USER[:GROUP]", names or numbers; empty: root.
     std::string workdir;                  // Absolute; empty: /.
-
-    bool empty() const { return environment.empty() && user.empty() && workdir.empty(); }
 };
 
 // Checks the options' forms; `-e KEY` takes KEY's value from vmm's own

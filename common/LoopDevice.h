@@ -14,6 +14,11 @@ bool is_ext4_image(int image_fd);
 // ext4 superblock magic (0xEF53 at byte 1080).
 void check_ext4_image(int image_fd, std::string_view path);
 
+// Throws, naming `path`, when the ext4 image open as `image_fd` has a
+// journal to replay (it was not unmounted cleanly), which only a read-write
+// mount can do: a read-only user's mount would fail.
+void check_ext4_journal_is_clean(int image_fd, std::string_view path);
+
 enum class ImageAccess {
     ReadWrite, // Locked against every other user.
     ReadOnly,  // A read-only device, shared with other read-only users (VMs' PATH,ro too).
@@ -22,11 +27,6 @@ enum class ImageAccess {
 // A loop device bound to an image file with LO_FLAGS_AUTOCLEAR: the kernel
 // detaches it when the last user (this object or a mount of it) goes away,
 // so neither a crash nor an error path leaves a loop device behind.
-// Throws, naming `path`, when the ext4 image open as `image_fd` has a
-// journal to replay (it was not unmounted cleanly), which only a read-write
-// mount can do: a read-only user's mount would fail.
-void check_ext4_journal_is_clean(int image_fd, std::string_view path);
-
 class LoopDevice {
 public:
     static LoopDevice attach(std::string_view image_path, ImageAccess access = ImageAccess::ReadWrite);
