@@ -85,8 +85,6 @@ IdRange first_range(std::vector<IdMapEntry> const& entries)
     return { 0, 1 };
 }
 
-// Joins the PID namespace the spec names before the clone: setns on a PID
-// namespace applies to the children made afterwards.
 // An exit status of 137, or a shell's "can't fork", does not say that a
 // limit was the cause (docker keeps the first in `inspect`'s OOMKilled):
 // after a failed run, a note says which limit refused what.
@@ -103,6 +101,8 @@ void note_limit_events(Cgroup const& cgroup, ResourceLimits const& resources)
             events.process_limit_hits, events.process_limit_hits == 1 ? "" : "s");
 }
 
+// Joins the PID namespace the spec names before the clone: setns on a PID
+// namespace applies to the children made afterwards.
 void join_pid_namespace(ContainerSpec const& spec)
 {
     auto const* pid_namespace = spec.find_namespace(NamespaceType::Pid);
