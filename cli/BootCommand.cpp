@@ -52,8 +52,8 @@ BootCommand::BootCommand(CLI::App& app)
 int BootCommand::run(std::vector<std::string> command)
 {
     m_options.command_settings = command_settings_from_options(m_environment, m_user, m_workdir);
-    if (m_subcommand->count("--hostname") > 0 && (m_options.hostname.empty() || m_options.hostname.size() > 64))
-        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", m_options.hostname));
+    if (m_subcommand->count("--hostname") > 0)
+        check_hostname(m_options.hostname);
     // The network first: its bad input is refused before a rootfs image is made.
     std::optional<BootNetwork> network;
     if (m_network == "bridge") {

@@ -8,6 +8,7 @@
 #include "network/Address.h"
 #include "network/Bridge.h"
 #include "network/PortMapping.h"
+#include "vmm/machine/BootOptions.h"
 
 #include <fmt/format.h>
 #include <utility>
@@ -69,14 +70,9 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
 {
     container::ContainerOptions options;
     // ROOTFS[,ro], as vmm boot takes its disks.
-    auto const comma = m_rootfs.find(',');
-    options.rootfs = m_rootfs.substr(0, comma);
-    if (comma != std::string::npos) {
-        auto const access = m_rootfs.substr(comma + 1);
-        if (access != "ro" && access != "rw")
-            throw Error(fmt::format("--container: unknown option '{}' in '{}' (known: ro, rw)", access, m_rootfs));
-        options.root_access = access == "ro" ? container::RootAccess::ReadOnly : container::RootAccess::ReadWrite;
-    }
+    auto const root = parse_disk_option(m_rootfs, "--container");
+    options.rootfs = root.path;
+    options.root_access = root.access == DiskAccess::ReadOnly ? container::RootAccess::ReadOnly : container::RootAccess::ReadWrite;
     options.command = std::move(command);
     options.command_settings = command_settings_from_options(m_environment, m_user, m_workdir);
     if (!m_memory.empty())

@@ -33,6 +33,12 @@ CommandSettings command_settings_from_options(std::vector<std::string> const& en
     return settings;
 }
 
+void check_hostname(std::string const& name)
+{
+    if (name.empty() || name.size() > 64)
+        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", name));
+}
+
 std::vector<std::string> container_init_options(CommandSettings const& settings)
 {
     std::vector<std::string> options;

@@ -19,6 +19,10 @@ struct CommandSettings {
 // environment and is left out where vmm has none, as docker run does.
 CommandSettings command_settings_from_options(std::vector<std::string> const& environment, std::string const& user, std::string const& workdir);
 
+// Throws unless `name` is a hostname of 1 to 64 characters (--hostname of
+// vmm boot and vmm --container alike).
+void check_hostname(std::string const& name);
+
 // The settings as guest/init's container options (--user=, --workdir=, --env=).
 std::vector<std::string> container_init_options(CommandSettings const& settings);
 

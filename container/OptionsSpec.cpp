@@ -25,8 +25,7 @@ void validate(ContainerOptions const& options)
         throw Error("--pids: must be at least 1");
     if (options.cgroups == CgroupMode::Disabled && (options.memory_limit || options.cpus || options.pids_limit))
         throw Error("--cgroups disabled: --mem, --cpus and --pids need the container's cgroup");
-    if (options.hostname.empty() || options.hostname.size() > 64)
-        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", options.hostname));
+    check_hostname(options.hostname);
     // An unprivileged caller's user namespace maps one id, root's, to the
     // caller: no other user exists in it to switch to.
     if (!options.command_settings.user.empty() && ::geteuid() != 0)

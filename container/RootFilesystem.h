@@ -31,8 +31,8 @@ struct RootSource {
 // Checks `path` and prepares it; errors are one line naming the problem
 // ("no such file or directory", "not an ext4 image", a tar archive asked to
 // be written in place).
-// A `read_only` image is attached and mounted read-only, shared with its
-// other read-only users.
+// With ImageAccess::ReadOnly an image is attached and mounted read-only,
+// shared with its other read-only users.
 RootSource open_root_source(std::string const& path, DirectoryWrites writes, ImageAccess access = ImageAccess::ReadWrite);
 
 // Throws, naming what is missing, unless the tree has a shell for a run

@@ -87,28 +87,6 @@ void vmm_guest_command_free(struct vmm_guest_command *command)
     command->user = command->workdir = command->hostname = NULL;
 }
 
-/* If `word` is `key` followed by a value, stores the decoded value (freed
- * by vmm_guest_command_free()) in `*value` and returns 1; 0 for another
- * word; -1 for a malformed value, or a second one where `*value` was set. */
-static int decode_keyed_word(const char *word, size_t word_length, const char *key, char **value)
-{
-    size_t key_length = strlen(key);
-    if (word_length < key_length || memcmp(word, key, key_length) != 0)
-        return 0;
-    if (*value)
-        return -1;
-    size_t value_length = word_length - key_length;
-    char *decoded = malloc(value_length + 1);
-    if (!decoded)
-        return -1;
-    if (vmm_percent_decode(word + key_length, value_length, decoded, value_length + 1) != 0) {
-        free(decoded);
-        return -1;
-    }
-    *value = decoded;
-    return 1;
-}
-
 /* Parses `length` bytes of dotted-quad IPv4 text into `address` (network order). */
 static int parse_ipv4(const char *text, size_t length, unsigned int *address)
 {
@@ -149,6 +127,28 @@ static int has_key(const char *word, size_t word_length, const char *key, const 
         return 0;
     *value = word + key_length;
     *value_length = word_length - key_length;
+    return 1;
+}
+
+/* If `word` is `key` followed by a value, stores the decoded value (freed
+ * by vmm_guest_command_free()) in `*value` and returns 1; 0 for another
+ * word; -1 for a malformed value, or a second one where `*value` was set. */
+static int decode_keyed_word(const char *word, size_t word_length, const char *key, char **value)
+{
+    const char *text;
+    size_t text_length;
+    if (!has_key(word, word_length, key, &text, &text_length))
+        return 0;
+    if (*value)
+        return -1;
+    char *decoded = malloc(text_length + 1);
+    if (!decoded)
+        return -1;
+    if (vmm_percent_decode(text, text_length, decoded, text_length + 1) != 0) {
+        free(decoded);
+        return -1;
+    }
+    *value = decoded;
     return 1;
 }
 

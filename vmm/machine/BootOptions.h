@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vmm {
@@ -35,7 +36,9 @@ struct BootOptions {
     std::optional<NetOptions> network;  // None: no network device (--net none).
 };
 
-// Parses "PATH[,ro]" as given to --disk. Throws an Error on an unknown option.
-DiskOptions parse_disk_option(std::string const& text);
+// Parses "PATH[,ro]" as given to --disk (or to `option`: ROOTFS of vmm boot
+// and vmm --container takes the same form). Throws an Error, naming `option`,
+// on an unknown access.
+DiskOptions parse_disk_option(std::string const& text, std::string_view option = "--disk");
 
 }
