@@ -60,17 +60,17 @@ int BootCommand::run(std::vector<std::string> command)
         vmm::network::EndpointOptions options;
         options.kind = vmm::network::InstanceKind::VirtualMachine;
         options.bridge = m_bridge;
-        if (!m_subnet.empty())
-            options.subnet = vmm::network::Subnet::parse(m_subnet);
-        if (!m_address.empty())
-            options.address = vmm::network::Ipv4Address::parse(m_address, "--ip");
-        if (!m_mac.empty())
-            options.mac = vmm::network::MacAddress::parse(m_mac, "--mac");
+        if (m_subnet)
+            options.subnet = vmm::network::Subnet::parse(*m_subnet);
+        if (m_address)
+            options.address = vmm::network::Ipv4Address::parse(*m_address, "--ip");
+        if (m_mac)
+            options.mac = vmm::network::MacAddress::parse(*m_mac, "--mac");
         for (auto const& text : m_published_ports)
             options.published_ports.push_back(vmm::network::PortMapping::parse(text));
         network.emplace(BootNetwork::create(options));
         m_options.network = network->net_options();
-    } else if (!m_subnet.empty() || !m_address.empty() || !m_mac.empty() || !m_published_ports.empty() || m_bridge != vmm::network::default_bridge_name) {
+    } else if (m_subnet || m_address || m_mac || !m_published_ports.empty() || m_bridge != vmm::network::default_bridge_name) {
         throw Error("--bridge, --subnet, --ip, --mac and -p need --net bridge");
     }
     // Before the keeper tears the network down: the TAP goes with the last descriptor.

@@ -4,6 +4,7 @@
 #include "vmm/machine/BootOptions.h"
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,10 @@ private:
     std::string m_workdir;
     std::string m_network { "none" };
     std::string m_bridge { network::default_bridge_name };
-    std::string m_subnet;
-    std::string m_address;
-    std::string m_mac;
+    // Absent when not given (an empty value is given, and refused).
+    std::optional<std::string> m_subnet;
+    std::optional<std::string> m_address;
+    std::optional<std::string> m_mac;
     std::vector<std::string> m_published_ports;
 };
 

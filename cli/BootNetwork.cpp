@@ -146,7 +146,7 @@ BootNetwork BootNetwork::create(network::EndpointOptions const& options)
         throw Error(answer.error);
 
     network::BridgeInfo const bridge { answer.bridge_name, answer.bridge_index,
-        network::Subnet({ answer.subnet_network }, answer.subnet_prefix_length), answer.mtu };
+        network::Subnet({ answer.subnet_network }, answer.subnet_prefix_length), answer.mtu, std::nullopt };
     std::string const interface_name = answer.host_interface;
     auto& net = network.m_options;
     net.tap = virtio::TapDevice::create(interface_name);

@@ -87,20 +87,20 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
                                              : container::NetworkMode::None;
     if (options.network != container::NetworkMode::Bridge) {
         for (auto const& [text, name] : { std::pair { &m_bridge, "--bridge" }, { &m_subnet, "--subnet" }, { &m_address, "--ip" }, { &m_mac, "--mac" } }) {
-            if (!text->empty())
+            if (text->has_value())
                 throw Error(fmt::format("{} needs --net bridge", name));
         }
         if (!m_published_ports.empty())
             throw Error("-p needs --net bridge");
     }
-    if (!m_bridge.empty())
-        options.bridge.name = m_bridge;
-    if (!m_subnet.empty())
-        options.bridge.subnet = network::Subnet::parse(m_subnet, "--subnet");
-    if (!m_address.empty())
-        options.bridge.address = network::Ipv4Address::parse(m_address, "--ip");
-    if (!m_mac.empty())
-        options.bridge.mac = network::MacAddress::parse(m_mac, "--mac");
+    if (m_bridge)
+        options.bridge.name = *m_bridge;
+    if (m_subnet)
+        options.bridge.subnet = network::Subnet::parse(*m_subnet, "--subnet");
+    if (m_address)
+        options.bridge.address = network::Ipv4Address::parse(*m_address, "--ip");
+    if (m_mac)
+        options.bridge.mac = network::MacAddress::parse(*m_mac, "--mac");
     for (auto const& text : m_published_ports)
         options.bridge.published_ports.push_back(network::PortMapping::parse(text));
     for (auto const& text : m_security_options) {

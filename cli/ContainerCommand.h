@@ -1,6 +1,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,11 @@ private:
     std::string m_pids;
     std::string m_hostname { "vmm" };
     std::string m_network { "none" };
-    std::string m_bridge;
-    std::string m_subnet;
-    std::string m_address;
-    std::string m_mac;
+    // Absent when not given (an empty value is given, and refused).
+    std::optional<std::string> m_bridge;
+    std::optional<std::string> m_subnet;
+    std::optional<std::string> m_address;
+    std::optional<std::string> m_mac;
     std::vector<std::string> m_published_ports;
     std::vector<std::string> m_security_options;
     std::vector<std::string> m_volumes;

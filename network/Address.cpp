@@ -12,7 +12,8 @@ namespace {
 
 bool parse_decimal(std::string_view text, unsigned& value, unsigned maximum)
 {
-    if (text.empty() || text.size() > 3)
+    // A leading zero is refused: inet_aton and ping read "010" as octal 8.
+    if (text.empty() || text.size() > 3 || (text.size() > 1 && text[0] == '0'))
         return false;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     return error == std::errc() && end == text.data() + text.size() && value <= maximum;
@@ -118,6 +119,29 @@ Subnet Subnet::parse(std::string_view text, std::string_view option)
     Subnet subnet({ network }, prefix_length);
     if (subnet.network().value != network)
         throw Error(fmt::format("{}: '{}' is not a subnet: its host bits are set (did you mean {}?)", option, text, subnet.to_string()));
+    // Ranges no interface can be addressed from (RFC 6890): the kernel
+    // takes some of them on the bridge, then fails on the route through it.
+    struct Reserved {
+        char const* range;
+        char const* what;
+    };
+    static constexpr Reserved reserved[] = {
+        { "0.0.0.0/8", "\"this network\"" },
+        { "127.0.0.0/8", "loopback" },
+        { "169.254.0.0/16", "link-local" },
+        { "224.0.0.0/4", "multicast" },
+        { "240.0.0.0/4", "reserved (and broadcast)" },
+    };
+    for (auto const& range : reserved) {
+        auto const slash_at = std::string_view(range.range).find('/');
+        uint32_t reserved_network = 0;
+        parse_ipv4(std::string_view(range.range).substr(0, slash_at), reserved_network);
+        unsigned reserved_length = 0;
+        parse_decimal(std::string_view(range.range).substr(slash_at + 1), reserved_length, 32);
+        if (subnet.overlaps(Subnet({ reserved_network }, reserved_length)))
+            throw Error(fmt::format("{}: '{}' overlaps {}, a {} range; take a private one (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)", option, text,
+                range.range, range.what));
+    }
     return subnet;
 }
 

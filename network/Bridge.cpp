@@ -67,6 +67,8 @@ BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& r
     bool const plain = std::all_of(name.begin(), name.end(), [](char character) { return std::isalnum(static_cast<unsigned char>(character)) || character == '-' || character == '_'; });
     if (name.empty() || name.size() >= 16 || !plain)
         throw Error(fmt::format("--bridge '{}': a bridge name has 1 to 15 letters, digits, '-' or '_'", name));
+    if (is_instance_interface_name(name))
+        throw Error(fmt::format("--bridge '{}': names of the form vmm and eight hex digits are those of instances' interfaces", name));
     auto socket = NetlinkSocket::open();
     auto index = socket.find_link(name);
     std::optional<Subnet> subnet = requested;
@@ -96,14 +98,20 @@ BridgeInfo ensure_bridge(std::string const& name, std::optional<Subnet> const& r
             socket.delete_link(name);
             throw;
         }
-    } else if (!socket.interface_address(*index)) {
-        socket.add_address(*index, subnet->gateway(), subnet->prefix_length());
+    } else {
+        if (!socket.interface_address(*index))
+            socket.add_address(*index, subnet->gateway(), subnet->prefix_length());
+        // A bridge someone took down would take instances' traffic nowhere.
         socket.set_up(name);
     }
+    return { name, *index, *subnet, socket.link_mtu(name), socket.link_mac(name) };
+}
+
+void enable_bridge_nat(BridgeInfo const& bridge)
+{
     enable_ip_forwarding();
-    ensure_bridge_nat(name, subnet->to_string());
-    set_route_localnet(name, true);
-    return { name, *index, *subnet, socket.link_mtu(name) };
+    ensure_bridge_nat(bridge.name, bridge.subnet.to_string());
+    set_route_localnet(bridge.name, true);
 }
 
 void release_bridge(std::string const& name)
@@ -121,6 +129,22 @@ void attach_to_bridge(std::string const& name, BridgeInfo const& bridge)
 void delete_interface(std::string const& name)
 {
     auto socket = NetlinkSocket::open();
+    socket.delete_link(name);
+}
+
+bool is_instance_interface_name(std::string_view name)
+{
+    return name.size() == 11 && name.starts_with("vmm") && std::all_of(name.begin() + 3, name.end(), [](char character) { return std::isxdigit(static_cast<unsigned char>(character)); });
+}
+
+void delete_instance_interface(std::string const& name)
+{
+    auto socket = NetlinkSocket::open();
+    if (!socket.find_link(name))
+        return;
+    // Only what an instance makes: a veth (its peer goes with it) or a TAP.
+    if (auto const kind = socket.link_kind(name); kind != "veth" && kind != "tun")
+        return;
     socket.delete_link(name);
 }
 

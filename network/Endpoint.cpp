@@ -1,6 +1,7 @@
 #include "network/Endpoint.h"
 
 #include "common/Error.h"
+#include "network/Conntrack.h"
 #include "network/PublishedPorts.h"
 
 #include <fmt/format.h>
@@ -22,10 +23,9 @@ void check_distinct_host_ports(std::vector<PortMapping> const& ports)
 
 }
 
-Endpoint::Endpoint(BridgeInfo bridge, Lease lease, MacAddress mac, std::vector<PortMapping> ports, std::vector<FileDescriptor> port_sockets)
+Endpoint::Endpoint(BridgeInfo bridge, Lease lease, std::vector<PortMapping> ports, std::vector<FileDescriptor> port_sockets)
     : m_bridge(std::move(bridge))
     , m_lease(std::move(lease))
-    , m_mac(mac)
     , m_ports(std::move(ports))
     , m_port_sockets(std::move(port_sockets))
 {
@@ -34,7 +34,6 @@ Endpoint::Endpoint(BridgeInfo bridge, Lease lease, MacAddress mac, std::vector<P
 Endpoint::Endpoint(Endpoint&& other) noexcept
     : m_bridge(std::move(other.m_bridge))
     , m_lease(std::move(other.m_lease))
-    , m_mac(other.m_mac)
     , m_ports(std::move(other.m_ports))
     , m_port_sockets(std::move(other.m_port_sockets))
 {
@@ -48,26 +47,18 @@ Endpoint Endpoint::create(EndpointOptions const& options)
     NetworkLock lock;
     sweep_stale_leases();
     auto bridge = ensure_bridge(options.bridge, options.subnet);
-    auto const release_bridge_if_unused = [&] {
-        if (live_leases(bridge.name).empty())
-            release_bridge(bridge.name);
-    };
-    std::optional<Lease> lease;
+    // From here on what the instance makes on the host exists only while
+    // its lease file does, so that a vmm killed at any point leaves a file
+    // whose sweep (by any later run) takes it all.
+    auto lease = Lease::acquire(bridge, options.kind, options.address, options.mac, options.published_ports);
+    auto ports = options.published_ports;
     try {
-        lease.emplace(Lease::acquire(bridge, options.kind, options.address, options.published_ports));
+        enable_bridge_nat(bridge);
+        auto sockets = reserve_host_ports(ports);
+        publish_ports(lease.rule_tag(), lease.address(), ports);
+        return Endpoint(std::move(bridge), std::move(lease), std::move(ports), std::move(sockets));
     } catch (...) {
-        release_bridge_if_unused();
-        throw;
-    }
-    try {
-        auto sockets = reserve_host_ports(options.published_ports);
-        publish_ports(lease->rule_tag(), lease->address(), options.published_ports);
-        auto const mac = options.mac.value_or(MacAddress::for_address(lease->address()));
-        return Endpoint(std::move(bridge), std::move(*lease), mac, options.published_ports, std::move(sockets));
-    } catch (...) {
-        remove_tagged_rules(lease->rule_tag());
-        lease->release();
-        release_bridge_if_unused();
+        release_host_side(bridge.name, lease);
         throw;
     }
 }
@@ -86,12 +77,20 @@ Endpoint::~Endpoint()
 void Endpoint::tear_down()
 {
     NetworkLock lock;
-    delete_interface(m_lease->host_interface_name());
-    remove_tagged_rules(m_lease->rule_tag());
-    m_lease->release();
+    delete_instance_interface(m_lease->host_interface_name());
     m_port_sockets.clear();
-    if (live_leases(m_bridge.name).empty())
-        release_bridge(m_bridge.name);
+    release_host_side(m_bridge.name, *m_lease);
+}
+
+void Endpoint::release_host_side(std::string const& bridge, Lease& lease)
+{
+    remove_tagged_rules(lease.rule_tag());
+    forget_connections_of(lease.address());
+    auto others = live_leases(bridge);
+    std::erase(others, lease.address());
+    if (others.empty())
+        release_bridge(bridge);
+    lease.release();
 }
 
 }

@@ -1,6 +1,7 @@
 #include "network/Lease.h"
 
 #include "common/Error.h"
+#include "network/Conntrack.h"
 #include "network/PublishedPorts.h"
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
+#include <map>
 #include <set>
 #include <sstream>
 #include <sys/file.h>
@@ -39,6 +41,7 @@ void make_directories(std::string const& path)
 // What a lease file says about its holder.
 struct LeaseRecord {
     pid_t pid { 0 };
+    std::optional<MacAddress> mac; // Absent from an older vmm's: the address's default.
     std::vector<PortMapping> ports;
 };
 
@@ -50,6 +53,13 @@ LeaseRecord parse_record(std::string const& text)
     while (lines >> key) {
         if (key == "pid") {
             lines >> record.pid;
+        } else if (key == "mac") {
+            std::string mac;
+            lines >> mac;
+            try {
+                record.mac = MacAddress::parse(mac, "lease");
+            } catch (Error const&) {
+            }
         } else if (key == "publish") {
             std::string mapping;
             lines >> mapping;
@@ -180,9 +190,10 @@ std::string host_interface_name_for(Ipv4Address address)
     return fmt::format("vmm{:08x}", address.value);
 }
 
-Lease::Lease(std::string bridge, Ipv4Address address, std::string path, FileDescriptor fd)
+Lease::Lease(std::string bridge, Ipv4Address address, MacAddress mac, std::string path, FileDescriptor fd)
     : m_bridge(std::move(bridge))
     , m_address(address)
+    , m_mac(mac)
     , m_path(std::move(path))
     , m_fd(std::move(fd))
 {
@@ -220,11 +231,17 @@ void Lease::release()
     ::rmdir(bridge_directory(m_bridge).c_str());
 }
 
-Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<Ipv4Address> fixed, std::vector<PortMapping> const& ports)
+Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<Ipv4Address> fixed, std::optional<MacAddress> fixed_mac,
+    std::vector<PortMapping> const& ports)
 {
     auto const directory = bridge_directory(bridge.name);
     make_directories(directory);
     std::set<std::string> taken;
+    // Two interfaces with one MAC on a bridge take turns in its forwarding
+    // table, and each loses frames: a MAC in use is refused like an address.
+    std::map<MacAddress, pid_t> taken_macs;
+    if (bridge.mac)
+        taken_macs.emplace(*bridge.mac, 0);
     for (auto const& lease : live_lease_records()) {
         for (auto const& mapping : ports) {
             for (auto const& other : lease.record.ports) {
@@ -233,9 +250,18 @@ Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<
                         mapping.protocol_name(), lease.record.pid));
             }
         }
-        if (lease.bridge == bridge.name)
-            taken.insert(lease.address);
+        if (lease.bridge != bridge.name)
+            continue;
+        taken.insert(lease.address);
+        if (auto const address = Ipv4Address::try_parse(lease.address))
+            taken_macs.emplace(lease.record.mac.value_or(MacAddress::for_address(*address)), lease.record.pid);
     }
+    auto const mac_in_use = [&](MacAddress mac) -> std::optional<std::string> {
+        auto const found = taken_macs.find(mac);
+        if (found == taken_macs.end())
+            return std::nullopt;
+        return found->second == 0 ? fmt::format("is {}'s own", bridge.name) : fmt::format("is in use by PID {}", found->second);
+    };
 
     auto const& subnet = bridge.subnet;
     std::optional<Ipv4Address> chosen;
@@ -247,7 +273,7 @@ Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<
         chosen = fixed;
     } else {
         for (auto address = subnet.first_lease(); address <= subnet.last_lease(); address.value++) {
-            if (!taken.contains(address.to_string())) {
+            if (!taken.contains(address.to_string()) && (fixed_mac || !mac_in_use(MacAddress::for_address(address)))) {
                 chosen = address;
                 break;
             }
@@ -255,6 +281,13 @@ Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<
         if (!chosen)
             throw Error(fmt::format("subnet {} of {} is exhausted: all {} addresses are leased", subnet.to_string(), bridge.name,
                 subnet.last_lease().value - subnet.first_lease().value + 1));
+    }
+    auto const mac = fixed_mac.value_or(MacAddress::for_address(*chosen));
+    // A taken address is refused below, naming its holder, before its MAC.
+    if (auto const use = taken.contains(chosen->to_string()) ? std::nullopt : mac_in_use(mac)) {
+        if (fixed_mac)
+            throw Error(fmt::format("--mac {} {}", mac.to_string(), *use));
+        throw Error(fmt::format("--ip {}: its MAC {} {} (give another with --mac)", chosen->to_string(), mac.to_string(), *use));
     }
 
     auto const path = fmt::format("{}/{}", directory, chosen->to_string());
@@ -272,9 +305,9 @@ Lease Lease::acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<
             throw Error(fmt::format("--ip {} is in use by PID {}", chosen->to_string(), read_record(fd.get()).pid));
         ::usleep(1000);
     }
-    Lease lease(bridge.name, *chosen, path, std::move(fd));
-    std::string record = fmt::format("pid {}\nkind {}\ninterface {}\n", ::getpid(), kind == InstanceKind::Container ? "container" : "vm",
-        lease.host_interface_name());
+    Lease lease(bridge.name, *chosen, mac, path, std::move(fd));
+    std::string record = fmt::format("pid {}\nkind {}\ninterface {}\nmac {}\n", ::getpid(), kind == InstanceKind::Container ? "container" : "vm",
+        lease.host_interface_name(), mac.to_string());
     for (auto const& mapping : ports)
         record += fmt::format("publish {}\n", mapping.to_string());
     try {
@@ -331,8 +364,9 @@ void sweep_stale_leases()
                 ::unlink(path.c_str());
                 continue;
             }
-            delete_interface(host_interface_name_for(address));
+            delete_instance_interface(host_interface_name_for(address));
             remove_tagged_rules(rule_tag_for(bridge_name, address));
+            forget_connections_of(address);
             ::unlink(path.c_str());
         }
         ::rmdir(bridge.path().c_str()); // Only when it is empty.

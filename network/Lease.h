@@ -41,7 +41,7 @@ enum class InstanceKind {
 // The kernel drops the lock when the holder dies, also by SIGKILL, so a file
 // whose lock can be taken is a dead instance's, and sweep_stale_leases()
 // removes what that instance left. The file records the owner's PID, its
-// kind, its host interface and its published ports.
+// kind, its host interface, its MAC and its published ports.
 class Lease {
 public:
     // Takes the lowest free address of `bridge.subnet`, or `fixed` (--ip)
@@ -50,7 +50,11 @@ public:
     // 10.88.0.0/16", "subnet 10.88.0.0/30 of vmm0 is exhausted (1
     // addresses, all leased)", "-p 8080:80/tcp: host port 8080/tcp is
     // already published by PID 1234". Call with the NetworkLock held.
-    static Lease acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<Ipv4Address> fixed, std::vector<PortMapping> const& ports);
+    // The MAC is `fixed_mac` (--mac), else MacAddress::for_address(); one
+    // in use on the bridge (the bridge's own included) is refused: "--mac
+    // 02:00:00:00:00:42 is in use by PID 1234".
+    static Lease acquire(BridgeInfo const& bridge, InstanceKind kind, std::optional<Ipv4Address> fixed, std::optional<MacAddress> fixed_mac,
+        std::vector<PortMapping> const& ports);
 
     Lease(Lease&&) = default;
     Lease& operator=(Lease&&) = default;
@@ -58,6 +62,7 @@ public:
     ~Lease();
 
     Ipv4Address address() const { return m_address; }
+    MacAddress mac() const { return m_mac; }
     std::string const& bridge_name() const { return m_bridge; }
     // The host side of the instance's link (a veth end or a TAP):
     // "vmm" and the address in hex, e.g. vmm0a580005. Fixed by the address,
@@ -70,9 +75,10 @@ public:
     void release();
 
 private:
-    Lease(std::string bridge, Ipv4Address address, std::string path, FileDescriptor fd);
+    Lease(std::string bridge, Ipv4Address address, MacAddress mac, std::string path, FileDescriptor fd);
     std::string m_bridge;
     Ipv4Address m_address;
+    MacAddress m_mac;
     std::string m_path;
     FileDescriptor m_fd;
 };

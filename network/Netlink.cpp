@@ -3,6 +3,7 @@
 #include "common/Error.h"
 
 #include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
@@ -186,6 +187,19 @@ std::string NetlinkSocket::link_kind(std::string const& name)
     Link link(raw);
     char const* type = rtnl_link_get_type(link.get());
     return type ? type : "";
+}
+
+std::optional<MacAddress> NetlinkSocket::link_mac(std::string const& name)
+{
+    rtnl_link* raw = nullptr;
+    check(rtnl_link_get_kernel(m_socket, 0, name.c_str(), &raw), "get link", name);
+    Link link(raw);
+    nl_addr* address = rtnl_link_get_addr(link.get());
+    MacAddress mac;
+    if (!address || nl_addr_get_len(address) != mac.bytes.size())
+        return std::nullopt;
+    std::memcpy(mac.bytes.data(), nl_addr_get_binary_addr(address), mac.bytes.size());
+    return mac;
 }
 
 unsigned NetlinkSocket::link_mtu(std::string const& name)

@@ -39,6 +39,7 @@ public:
     int link_index(std::string const& name);
     std::string link_kind(std::string const& name); // "bridge", "veth", "tun", "" for a plain device.
     unsigned link_mtu(std::string const& name);
+    std::optional<MacAddress> link_mac(std::string const& name);
 
     void create_bridge(std::string const& name, MacAddress mac);
     // A veth pair: `host_name` in this namespace on bridge `bridge_index`,

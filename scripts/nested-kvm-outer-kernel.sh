@@ -7,7 +7,7 @@
 # on; L1 has no modprobe): L1's init loads them from the list in
 # /nested/network.
 network_modules=(llc stp bridge veth tun tap vhost_iotlb vhost vhost_net libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6
-    nf_conntrack nf_nat nft_chain_nat nft_masq nft_nat nft_fib nft_fib_ipv4 nft_fib_ipv6 nft_fib_inet nft_ct)
+    nf_conntrack nf_nat nf_conntrack_netlink nft_chain_nat nft_masq nft_nat nft_fib nft_fib_ipv4 nft_fib_ipv6 nft_fib_inet nft_ct)
 
 # Drops the signature that Debian appends to a module: checking it takes the
 # emulated L1 kernel about half a second for kvm.ko. The module's last 40 bytes

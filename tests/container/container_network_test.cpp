@@ -336,7 +336,13 @@ TEST_F(ContainerNetworkTest, BadInputIsOneLineAndLeavesNothing)
 {
     expect_refused({ "--net", "bridge", "--bridge", m_bridge, "--subnet", "10.1.2.3" }, "--subnet: '10.1.2.3' is not a subnet");
     expect_refused({ "--net", "bridge", "--bridge", m_bridge, "--subnet", "10.1.2.3/24" }, "did you mean 10.1.2.0/24?");
-    expect_refused({ "--net", "bridge", "--bridge", m_bridge, "--subnet", "127.0.0.0/16" }, "overlaps the host's route 127.0.0.0/8 dev lo");
+    expect_refused({ "--net", "bridge", "--bridge", m_bridge, "--subnet", "127.0.0.0/16" }, "overlaps 127.0.0.0/8, a loopback range");
+    expect_refused({ "--net", "bridge", "--bridge", m_bridge, "--subnet", "224.1.0.0/24" }, "overlaps 224.0.0.0/4, a multicast range");
+    // Given empty is given, not the default.
+    expect_refused({ "--net", "bridge", "--bridge", "" }, "--bridge '': a bridge name has 1 to 15 letters");
+    expect_refused({ "--net", "bridge", "--subnet", "" }, "--subnet: '' is not a subnet");
+    expect_refused({ "--net", "bridge", "--ip", "" }, "--ip: '' is not an IPv4 address");
+    expect_refused({ "--net", "bridge", "--mac", "" }, "--mac: '' is not a MAC address");
     EXPECT_EQ(::if_nametoindex(m_bridge.c_str()), 0u) << "a refused subnet left its bridge";
     expect_refused(bridge_options({ "-p", "70000:80" }), "-p '70000:80': ports are whole numbers from 1 to 65535");
     expect_refused(bridge_options({ "-p", "8080:80/sctp" }), "the protocol must be tcp or udp");
@@ -373,8 +379,31 @@ TEST_F(ContainerNetworkTest, BadInputIsOneLineAndLeavesNothing)
     EXPECT_NE(result.standard_error.find("--ip " + held + " is in use by PID " + holder), std::string::npos) << describe(result);
     result = run_vmm({ "--container", rootfs_directory, "--net", "bridge", "--bridge", m_bridge, "--", "true" });
     EXPECT_NE(result.standard_error.find("is exhausted"), std::string::npos) << describe(result);
+
     result = run_vmm({ "--container", rootfs_directory, "--net", "bridge", "--bridge", m_bridge, "--subnet", m_subnet.to_string(), "--", "true" });
     EXPECT_NE(result.standard_error.find("has subnet " + Subnet(m_subnet.network(), 30).to_string()), std::string::npos) << describe(result);
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+    EXPECT_EQ(leftovers(), "");
+}
+
+// Two interfaces with one MAC on a bridge take turns in its forwarding table.
+TEST_F(ContainerNetworkTest, AMacInUseOnTheBridgeIsRefused)
+{
+    auto const mac = std::string("02:00:00:00:00:42");
+    auto arguments = std::vector<std::string> { "--container", rootfs_directory };
+    for (auto const& option : bridge_options({ "--mac", mac }))
+        arguments.push_back(option);
+    arguments.insert(arguments.end(), { "--", "/bin/sh", "-c", "echo ready; sleep 60" });
+    pid_t pid = start_vmm_until_output(arguments);
+    ASSERT_GT(pid, 0);
+    auto refused = std::vector<std::string> { "--container", rootfs_directory };
+    for (auto const& option : bridge_options({ "--mac", mac }))
+        refused.push_back(option);
+    refused.insert(refused.end(), { "--", "true" });
+    auto const result = run_vmm(refused);
+    EXPECT_EQ(result.exit_status, 1) << describe(result);
+    EXPECT_EQ(result.standard_error, fmt::format("vmm: --container: --mac {} is in use by PID {}\n", mac, pid)) << describe(result);
     ::kill(pid, SIGTERM);
     ::waitpid(pid, nullptr, 0);
     EXPECT_EQ(leftovers(), "");

@@ -1,6 +1,8 @@
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "network/Conntrack.h"
 #include "network/Endpoint.h"
+#include "network/Netlink.h"
 #include "network/PublishedPorts.h"
 #include "network/Veth.h"
 
@@ -8,6 +10,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -193,15 +196,30 @@ TEST(Endpoint, ASubnetOverlappingAHostRouteIsRefusedAndLeavesNothing)
     if (::geteuid() != 0)
         GTEST_SKIP() << "bridges need root";
     TestBridge bridge;
+    // A route of the host's own (each address has a local one) that a
+    // subnet may cover: not the default route, nor a reserved range.
+    std::optional<Route> host_route;
+    std::optional<Subnet> covering;
+    for (auto const& route : NetlinkSocket::open().ipv4_routes()) {
+        if (route.destination.prefix_length() < 8)
+            continue;
+        try {
+            covering = Subnet::parse(Subnet(route.destination.network(), std::min(route.destination.prefix_length(), 30u)).to_string());
+            host_route = route;
+            break;
+        } catch (vmm::Error const&) {
+        }
+    }
+    if (!host_route)
+        GTEST_SKIP() << "the host has no route outside the reserved ranges to overlap";
     EndpointOptions options;
     options.bridge = bridge.name;
-    // 127.0.0.0/8 is always routed (the local table).
-    options.subnet = Subnet::parse("127.0.0.0/16");
+    options.subnet = covering;
     try {
         Endpoint::create(options);
         ADD_FAILURE() << "an overlapping subnet was accepted";
     } catch (vmm::Error const& error) {
-        EXPECT_NE(std::string(error.what()).find("overlaps the host's route 127.0.0.0/8 dev lo"), std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find("overlaps the host's route " + host_route->description()), std::string::npos) << error.what();
     }
     EXPECT_FALSE(interface_exists(bridge.name));
 }
@@ -293,4 +311,84 @@ TEST(Endpoint, AnInstanceCannotReachTheHostsLoopbackServices)
         ASSERT_TRUE(WIFEXITED(status));
         EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the instance connected to the host's 127.0.0.1; 4: its routes could not be set";
     }
+}
+
+// A published UDP port's flow is tracked with its DNAT to the instance; the
+// entry must go with the instance, or the client's next datagrams (each
+// refreshing it) reach whatever instance gets the address next.
+TEST(Endpoint, TheAddressesTrackedConnectionsGoWithIt)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "bridges, veths and nftables need root";
+    TestBridge bridge;
+    NamespaceProcess instance;
+    Ipv4Address address;
+    {
+        EndpointOptions options;
+        options.bridge = bridge.name;
+        options.subnet = bridge.subnet;
+        options.published_ports = { PortMapping::parse("17002:7002/udp") };
+        auto endpoint = Endpoint::create(options);
+        address = endpoint.address();
+        create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), instance.namespace_fd(),
+            { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+        if (::access("/proc/sys/net/netfilter/nf_conntrack_count", F_OK) < 0)
+            GTEST_SKIP() << "this host tracks no connections (no nf_conntrack)";
+        vmm::FileDescriptor socket(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        auto const peer = socket_address(endpoint.gateway(), 17002);
+        ASSERT_EQ(::sendto(socket.get(), "x", 1, 0, reinterpret_cast<sockaddr const*>(&peer), sizeof(peer)), 1) << strerror(errno);
+        EXPECT_GE(count_connections(address), 1u) << "the datagram to the published port left no tracked flow to " << address.to_string();
+    }
+    EXPECT_EQ(count_connections(address), 0u);
+}
+
+// Instances' host interfaces are named vmm and eight hex digits; a link of
+// another kind with such a name is not vmm's to delete, and no bridge may
+// take such a name.
+TEST(Endpoint, ALinkOfAnotherKindWithAnInstancesNameIsLeftAlone)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "bridges and links need root";
+    TestBridge bridge;
+    NamespaceProcess instance;
+    auto const name = host_interface_name_for(bridge.subnet.first_lease());
+    ASSERT_EQ(std::system(fmt::format("ip link add {} type bridge", name).c_str()), 0);
+    {
+        EndpointOptions options;
+        options.bridge = bridge.name;
+        options.subnet = bridge.subnet;
+        auto endpoint = Endpoint::create(options);
+        ASSERT_EQ(endpoint.host_interface_name(), name);
+        EXPECT_THROW(create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), instance.namespace_fd(),
+                         { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() }),
+            vmm::Error);
+    }
+    EXPECT_TRUE(interface_exists(name)) << "the endpoint deleted a bridge that had its interface's name";
+    delete_interface(name);
+
+    EndpointOptions options;
+    options.bridge = name;
+    try {
+        Endpoint::create(options);
+        ADD_FAILURE() << "an instance interface's name was taken for a bridge";
+    } catch (vmm::Error const& error) {
+        EXPECT_EQ(std::string(error.what()), fmt::format("--bridge '{}': names of the form vmm and eight hex digits are those of instances' interfaces", name));
+    }
+    EXPECT_FALSE(interface_exists(name));
+}
+
+TEST(Endpoint, ABridgeSomeoneTookDownIsBroughtUp)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "bridges need root";
+    TestBridge bridge;
+    EndpointOptions options;
+    options.bridge = bridge.name;
+    options.subnet = bridge.subnet;
+    Endpoint::create(options);
+    ASSERT_EQ(std::system(fmt::format("ip link set {} down", bridge.name).c_str()), 0);
+    auto endpoint = Endpoint::create(options);
+    unsigned flags = 0;
+    std::ifstream(fmt::format("/sys/class/net/{}/flags", bridge.name)) >> std::hex >> flags;
+    EXPECT_TRUE(flags & IFF_UP) << "flags " << std::hex << flags;
 }

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <filesystem>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <set>
 #include <sys/file.h>
@@ -30,15 +31,15 @@ protected:
         if (!m_bridge.name.empty())
             std::filesystem::remove_all(std::string(state_directory) + "/leases/" + m_bridge.name);
     }
-    Lease acquire(std::optional<Ipv4Address> fixed = std::nullopt, std::vector<PortMapping> ports = {})
+    Lease acquire(std::optional<Ipv4Address> fixed = std::nullopt, std::vector<PortMapping> ports = {}, std::optional<MacAddress> mac = std::nullopt)
     {
         NetworkLock lock;
-        return Lease::acquire(m_bridge, InstanceKind::Container, fixed, ports);
+        return Lease::acquire(m_bridge, InstanceKind::Container, fixed, mac, ports);
     }
-    std::string acquire_error(std::optional<Ipv4Address> fixed, std::vector<PortMapping> ports = {})
+    std::string acquire_error(std::optional<Ipv4Address> fixed, std::vector<PortMapping> ports = {}, std::optional<MacAddress> mac = std::nullopt)
     {
         try {
-            acquire(fixed, ports);
+            acquire(fixed, ports, mac);
         } catch (vmm::Error const& error) {
             return error.what();
         }
@@ -63,7 +64,7 @@ protected:
         ::kill(child, SIGKILL);
         ::waitpid(child, nullptr, 0);
     }
-    BridgeInfo m_bridge { {}, 0, Subnet::parse("10.250.0.0/29"), 1500 };
+    BridgeInfo m_bridge { {}, 0, Subnet::parse("10.250.0.0/29"), 1500, std::nullopt };
 };
 
 Ipv4Address address(char const* text)
@@ -112,6 +113,27 @@ TEST_F(LeaseTest, APublishedHostPortIsRefusedToASecondInstance)
     EXPECT_NE(error.find("already published by vmm"), std::string::npos) << error;
     // The same number over UDP is another port.
     EXPECT_NO_THROW(acquire(std::nullopt, { PortMapping::parse("18080:80/udp") }));
+}
+
+TEST_F(LeaseTest, AMacInUseOnTheBridgeIsRefusedAndADefaultOneIsSkipped)
+{
+    m_bridge.mac = MacAddress::parse("02:76:0a:fa:00:01", "test");
+    auto const chosen = MacAddress::parse("02:00:00:00:00:42", "test");
+    auto first = acquire(std::nullopt, {}, chosen);
+    EXPECT_EQ(first.mac(), chosen);
+    auto const in_use = acquire_error(std::nullopt, {}, chosen);
+    EXPECT_EQ(in_use, fmt::format("--mac 02:00:00:00:00:42 is in use by PID {}", ::getpid()));
+    auto const bridges = acquire_error(std::nullopt, {}, m_bridge.mac);
+    EXPECT_EQ(bridges, fmt::format("--mac 02:76:0a:fa:00:01 is {}'s own", m_bridge.name));
+    // An instance at .3 with .4's default MAC: the next free address is
+    // one whose default MAC is free too, and .4 itself is refused.
+    auto second = acquire(std::nullopt, {}, MacAddress::for_address(address("10.250.0.4")));
+    EXPECT_EQ(second.address().to_string(), "10.250.0.3");
+    auto third = acquire();
+    EXPECT_EQ(third.address().to_string(), "10.250.0.5");
+    EXPECT_EQ(third.mac(), MacAddress::for_address(address("10.250.0.5")));
+    auto const fixed = acquire_error(address("10.250.0.4"), {}, std::nullopt);
+    EXPECT_EQ(fixed, "--ip 10.250.0.4: its MAC 02:76:0a:fa:00:04 is in use by PID " + std::to_string(::getpid()) + " (give another with --mac)");
 }
 
 TEST_F(LeaseTest, AKilledHoldersLeaseIsFreeAndSwept)

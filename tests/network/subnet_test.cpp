@@ -57,6 +57,21 @@ TEST(Subnet, RefusesWhatIsNotASubnetWithOneLine)
         EXPECT_EQ(parse_error(text).find('\n'), std::string::npos);
 }
 
+TEST(Subnet, RefusesRangesNoInterfaceIsAddressedFrom)
+{
+    EXPECT_EQ(parse_error("224.1.0.0/24"),
+        "--subnet: '224.1.0.0/24' overlaps 224.0.0.0/4, a multicast range; take a private one (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)");
+    EXPECT_NE(parse_error("240.0.0.0/24").find("reserved (and broadcast)"), std::string::npos);
+    EXPECT_NE(parse_error("255.255.1.0/24").find("reserved (and broadcast)"), std::string::npos);
+    EXPECT_NE(parse_error("0.1.0.0/24").find("\"this network\""), std::string::npos);
+    EXPECT_NE(parse_error("127.0.0.0/16").find("loopback"), std::string::npos);
+    EXPECT_NE(parse_error("169.254.0.0/24").find("link-local"), std::string::npos);
+    // A prefix around a reserved range overlaps it too.
+    EXPECT_NE(parse_error("224.0.0.0/8").find("multicast"), std::string::npos);
+    EXPECT_NO_THROW(Subnet::parse("223.255.255.0/24"));
+    EXPECT_NO_THROW(Subnet::parse("172.16.0.0/12"));
+}
+
 TEST(Subnet, OverlapIsSymmetricAndExact)
 {
     auto const a = Subnet::parse("10.88.0.0/16");
@@ -78,6 +93,9 @@ TEST(Address, ParsesAddressesAndMacs)
     EXPECT_THROW(Ipv4Address::parse("192.0.2", "--ip"), vmm::Error);
     EXPECT_THROW(Ipv4Address::parse("192.0.2.1.5", "--ip"), vmm::Error);
     EXPECT_THROW(Ipv4Address::parse("1.2.3.1000", "--ip"), vmm::Error);
+    // inet_aton would read 010 as octal: ambiguous, refused.
+    EXPECT_THROW(Ipv4Address::parse("010.213.0.9", "--ip"), vmm::Error);
+    EXPECT_EQ(Ipv4Address::parse("10.0.0.9", "--ip").value, 0x0a000009u);
     EXPECT_EQ(MacAddress::parse("02:AB:cd:00:11:ff", "--mac").to_string(), "02:ab:cd:00:11:ff");
     EXPECT_THROW(MacAddress::parse("03:00:00:00:00:01", "--mac"), vmm::Error); // Multicast.
     EXPECT_THROW(MacAddress::parse("00:00:00:00:00:00", "--mac"), vmm::Error);
