@@ -19,12 +19,18 @@ public:
     int run(std::vector<std::string> command);
 
 private:
+    // ROOTFS (first, when given) and each --disk; throws a UsageError for a
+    // malformed one or for one image given twice.
+    std::vector<DiskOptions> parse_disks() const;
+
     CLI::App* m_subcommand { nullptr };
     BootOptions m_options;
-    std::string m_rootfs;
+    // Absent when not given; an empty value is given, and refused.
+    std::optional<std::string> m_rootfs;
     std::vector<std::string> m_extra_disks;
-    std::string m_memory;
-    std::string m_cpus;
+    std::optional<std::string> m_initrd;
+    std::optional<std::string> m_memory;
+    std::optional<std::string> m_cpus;
     // Longer polls only burn a core: a wake-up costs less than this.
     static constexpr uint32_t max_block_poll_us = 1000;
     uint32_t m_block_poll_us { 0 };
@@ -33,8 +39,8 @@ private:
     bool m_huge_pages { false };
     bool m_jail { false };
     std::vector<std::string> m_environment;
-    std::string m_user;
-    std::string m_workdir;
+    std::optional<std::string> m_user; // Absent when not given.
+    std::optional<std::string> m_workdir;
     std::string m_network { "none" };
     std::string m_bridge { network::default_bridge_name };
     // Absent when not given (an empty value is given, and refused).

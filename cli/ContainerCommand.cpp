@@ -69,18 +69,20 @@ std::vector<std::string> ContainerCommand::options_given() const
 int ContainerCommand::run(std::vector<std::string> command, bool verbose)
 {
     container::ContainerOptions options;
+    if (m_rootfs->empty())
+        throw UsageError("--container: an empty path (ROOTFS is a directory, an ext4 image or a tar archive)");
     // ROOTFS[,ro], as vmm boot takes its disks.
-    auto const root = parse_disk_option(m_rootfs, "--container");
+    auto const root = parse_disk_option(*m_rootfs, "--container");
     options.rootfs = root.path;
     options.root_access = root.access == DiskAccess::ReadOnly ? container::RootAccess::ReadOnly : container::RootAccess::ReadWrite;
     options.command = std::move(command);
     options.command_settings = command_settings_from_options(m_environment, m_user, m_workdir);
-    if (!m_memory.empty())
-        options.memory_limit = parse_size(m_memory, "--mem");
-    if (!m_cpus.empty())
-        options.cpus = parse_cpu_quota(m_cpus);
-    if (!m_pids.empty())
-        options.pids_limit = parse_positive_count(m_pids, "--pids");
+    if (m_memory)
+        options.memory_limit = parse_size_option(*m_memory, "--mem");
+    if (m_cpus)
+        options.cpus = parse_cpu_quota(*m_cpus);
+    if (m_pids)
+        options.pids_limit = parse_process_limit(*m_pids);
     options.hostname = m_hostname;
     options.network = m_network == "host" ? container::NetworkMode::Host
         : m_network == "bridge"              ? container::NetworkMode::Bridge
@@ -88,21 +90,21 @@ int ContainerCommand::run(std::vector<std::string> command, bool verbose)
     if (options.network != container::NetworkMode::Bridge) {
         for (auto const& [text, name] : { std::pair { &m_bridge, "--bridge" }, { &m_subnet, "--subnet" }, { &m_address, "--ip" }, { &m_mac, "--mac" } }) {
             if (text->has_value())
-                throw Error(fmt::format("{} needs --net bridge", name));
+                throw UsageError(fmt::format("{} needs --net bridge", name));
         }
         if (!m_published_ports.empty())
-            throw Error("-p needs --net bridge");
+            throw UsageError("-p needs --net bridge");
     }
     if (m_bridge)
         options.bridge.name = *m_bridge;
     if (m_subnet)
-        options.bridge.subnet = network::Subnet::parse(*m_subnet, "--subnet");
+        options.bridge.subnet = parse_option_value([&] { return network::Subnet::parse(*m_subnet, "--subnet"); });
     if (m_address)
-        options.bridge.address = network::Ipv4Address::parse(*m_address, "--ip");
+        options.bridge.address = parse_option_value([&] { return network::Ipv4Address::parse(*m_address, "--ip"); });
     if (m_mac)
-        options.bridge.mac = network::MacAddress::parse(*m_mac, "--mac");
+        options.bridge.mac = parse_option_value([&] { return network::MacAddress::parse(*m_mac, "--mac"); });
     for (auto const& text : m_published_ports)
-        options.bridge.published_ports.push_back(network::PortMapping::parse(text));
+        options.bridge.published_ports.push_back(parse_option_value([&] { return network::PortMapping::parse(text); }));
     for (auto const& text : m_security_options) {
         if (text == "seccomp=unconfined")
             options.seccomp = container::SeccompMode::Unconfined;

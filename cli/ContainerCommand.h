@@ -13,17 +13,18 @@ class ContainerCommand {
 public:
     explicit ContainerCommand(CLI::App& app);
 
-    bool was_given() const { return !m_rootfs.empty(); }
+    bool was_given() const { return m_rootfs.has_value(); }
     // Options of this command given although another command runs.
     std::vector<std::string> options_given() const;
     int run(std::vector<std::string> command, bool verbose);
 
 private:
     std::vector<CLI::Option*> m_options;
-    std::string m_rootfs;
-    std::string m_memory;
-    std::string m_cpus;
-    std::string m_pids;
+    // Absent when not given (an empty value is given, and refused).
+    std::optional<std::string> m_rootfs;
+    std::optional<std::string> m_memory;
+    std::optional<std::string> m_cpus;
+    std::optional<std::string> m_pids;
     std::string m_hostname { "vmm" };
     std::string m_network { "none" };
     // Absent when not given (an empty value is given, and refused).
@@ -35,8 +36,8 @@ private:
     std::vector<std::string> m_security_options;
     std::vector<std::string> m_volumes;
     std::vector<std::string> m_environment;
-    std::string m_user;
-    std::string m_workdir;
+    std::optional<std::string> m_user;
+    std::optional<std::string> m_workdir;
     std::string m_cgroups { "enabled" };
     std::string m_root_writes { "overlay" };
     bool m_rootless { false };

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <charconv>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -21,6 +22,16 @@ std::string_view program_name(char const* path)
     std::string_view name(path);
     auto slash = name.rfind('/');
     return slash == std::string_view::npos ? name : name.substr(slash + 1);
+}
+
+// exec --preserve-fds: a whole non-negative number, as runc's typed flag.
+int parse_fd_count(std::string const& text)
+{
+    int count = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || count < 0)
+        throw Error(fmt::format("exec --preserve-fds: '{}' is not a number of file descriptors", text));
+    return count;
 }
 
 void parse_exec_arguments(std::vector<std::string> const& arguments, oci::ExecOptions& options)
@@ -52,7 +63,7 @@ void parse_exec_arguments(std::vector<std::string> const& arguments, oci::ExecOp
         else if (flag == "-u" || flag == "--user")
             options.user = value(flag, argument);
         else if (flag == "--preserve-fds")
-            options.preserve_fds = std::stoi(value(flag, argument));
+            options.preserve_fds = parse_fd_count(value(flag, argument));
         else if (flag == "-t" || flag == "--tty")
             options.tty = true;
         else if (flag == "-d" || flag == "--detach")

@@ -70,12 +70,16 @@ int main(int argc, char** argv)
         if (boot_command.was_given()) {
             // Options before `boot` are the container's: refuse them rather than drop them.
             if (auto const given = container_command.options_given(); !given.empty())
-                throw vmm::Error(given.front() + " before boot is a container option; give boot's options after `boot`");
+                throw vmm::UsageError(given.front() + " before boot is a container option; give boot's options after `boot`");
             exit_after_run(boot_command.run(std::move(command)));
         }
         if (container_command.was_given())
             exit_after_run(container_command.run(std::move(command), verbose));
         std::fputs(app.help().c_str(), stdout);
+        return 2;
+    } catch (vmm::UsageError const& error) {
+        // As for what CLI11 refuses: the command line, not the run, failed.
+        std::fprintf(stderr, "vmm: %s\n", error.what());
         return 2;
     } catch (vmm::Error const& error) {
         std::fprintf(stderr, "vmm: %s\n", error.what());

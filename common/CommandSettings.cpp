@@ -8,7 +8,8 @@
 
 namespace vmm {
 
-CommandSettings command_settings_from_options(std::vector<std::string> const& environment, std::string const& user, std::string const& workdir)
+CommandSettings command_settings_from_options(std::vector<std::string> const& environment, std::optional<std::string> const& user,
+    std::optional<std::string> const& workdir)
 {
     CommandSettings settings;
     for (auto const& variable : environment) {
@@ -23,13 +24,21 @@ CommandSettings command_settings_from_options(std::vector<std::string> const& en
     }
     if (settings.environment.size() > VMM_MAX_ENVIRONMENT)
         throw Error(fmt::format("--env: {} variables; guest/init takes at most {}", settings.environment.size(), VMM_MAX_ENVIRONMENT));
-    auto const colon = user.find(':');
-    if (!user.empty() && (colon == 0 || colon + 1 == user.size() || user.find(':', colon + 1) != std::string::npos))
-        throw Error(fmt::format("--user '{}': not USER[:GROUP] (a name or a number each)", user));
-    settings.user = user;
-    if (!workdir.empty() && workdir.front() != '/')
-        throw Error(fmt::format("--workdir '{}': not an absolute path", workdir));
-    settings.workdir = workdir;
+    if (user) {
+        if (user->empty())
+            throw Error("--user: an empty name (USER[:GROUP], a name or a number each)");
+        auto const colon = user->find(':');
+        if (colon == 0 || colon + 1 == user->size() || user->find(':', colon + 1) != std::string::npos)
+            throw Error(fmt::format("--user '{}': not USER[:GROUP] (a name or a number each)", *user));
+        settings.user = *user;
+    }
+    if (workdir) {
+        if (workdir->empty())
+            throw Error("--workdir: an empty path (an absolute directory)");
+        if (workdir->front() != '/')
+            throw Error(fmt::format("--workdir '{}': not an absolute path", *workdir));
+        settings.workdir = *workdir;
+    }
     return settings;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,9 @@ struct CommandSettings {
 
 // Checks the options' forms; `-e KEY` takes KEY's value from vmm's own
 // environment and is left out where vmm has none, as docker run does.
-CommandSettings command_settings_from_options(std::vector<std::string> const& environment, std::string const& user, std::string const& workdir);
+// `user` and `workdir` are absent where not given; an empty one is refused.
+CommandSettings command_settings_from_options(std::vector<std::string> const& environment, std::optional<std::string> const& user,
+    std::optional<std::string> const& workdir);
 
 // Throws unless `name` is a hostname of 1 to 64 characters (--hostname of
 // vmm boot and vmm --container alike).

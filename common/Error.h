@@ -17,6 +17,14 @@ public:
     }
 };
 
+// A command line vmm cannot run as given: an option's value it cannot parse,
+// or options that do not go together. main() exits 2 for it, as for what the
+// option parser itself refuses; every other Error is a failed run (exit 1).
+class UsageError : public Error {
+public:
+    using Error::Error;
+};
+
 // Builds "CALL SUBJECT: strerror(errno)", in the manner of crun's errors.
 std::string describe_system_error(std::string_view call, std::string_view subject, int error_number);
 

@@ -20,6 +20,20 @@ FileDescriptor FileDescriptor::open(std::string_view path, int flags, int mode)
     return FileDescriptor(fd);
 }
 
+FileDescriptor open_without_waiting(std::string const& path, int flags)
+{
+    FileDescriptor file(::open(path.c_str(), flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!file.is_valid() || (flags & O_NONBLOCK))
+        return file;
+    int const status_flags = ::fcntl(file.get(), F_GETFL);
+    if (status_flags < 0 || ::fcntl(file.get(), F_SETFL, status_flags & ~O_NONBLOCK) < 0) {
+        int const error = errno;
+        file.reset();
+        errno = error;
+    }
+    return file;
+}
+
 std::string read_all(int fd)
 {
     std::string text;
@@ -52,10 +66,11 @@ bool write_all(int fd, void const* data, size_t size)
 
 std::vector<uint8_t> read_file(std::string const& path, std::string_view what, uint64_t size_limit)
 {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    // The type is checked before anything is read: a FIFO, a terminal or a
+    // device would block the read, or never end it.
+    auto file = open_without_waiting(path, O_RDONLY);
+    if (!file.is_valid())
         throw Error(describe_system_error(what, path, errno));
-    FileDescriptor file(fd);
     struct stat status {};
     if (fstat(file.get(), &status) != 0)
         throw_system_error("fstat", path);

@@ -48,6 +48,15 @@ private:
     int m_fd { -1 };
 };
 
+// open(2) for a file given by a user, which may be anything: it never waits
+// in open() (a FIFO without a writer would block there forever) nor makes a
+// terminal the controlling one. The file is opened with O_NONBLOCK and
+// O_NOCTTY added, and O_NONBLOCK is cleared again once it is open, so that
+// reads of the regular file or block device the caller checks for with
+// fstat block as usual. Returns an invalid descriptor, with errno set, when
+// either call fails.
+FileDescriptor open_without_waiting(std::string const& path, int flags);
+
 // Writes all of `size` bytes, retrying on EINTR and short writes. Returns false on error.
 bool write_all(int fd, void const* data, size_t size);
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace vmm {
@@ -55,17 +56,27 @@ void check_ext4_journal_is_clean(int image_fd, std::string_view path)
 LoopDevice LoopDevice::attach(std::string_view image_path, ImageAccess access)
 {
     bool const read_only = access == ImageAccess::ReadOnly;
-    auto image = FileDescriptor::open(image_path, read_only ? O_RDONLY : O_RDWR);
+    // Never waits in open(), whatever the path is (a FIFO would block it).
+    auto image = open_without_waiting(std::string(image_path), read_only ? O_RDONLY : O_RDWR);
+    if (!image.is_valid())
+        throw_system_error("open", image_path);
+    struct stat status {};
+    if (::fstat(image.get(), &status) != 0)
+        throw_system_error("fstat", image_path);
+    if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode))
+        throw Error(fmt::format("{}: not a regular file or block device", image_path));
     check_ext4_image(image.get(), image_path);
-    // The kernel replays a journal at mount, which a read-only device cannot
-    // take (it refuses the mount as "Read-only file system").
-    if (read_only)
-        check_ext4_journal_is_clean(image.get(), image_path);
     // The lock `vmm boot` takes on its disks: two writers of one ext4 image
     // (two containers, or a container and a VM) would corrupt it, while
     // readers may share it. The loop device shares this open file, so the
     // lock lasts while it is bound.
     lock_image(image.get(), image_path, read_only ? ImageLockKind::Shared : ImageLockKind::Exclusive);
+    // The kernel replays a journal at mount, which a read-only device cannot
+    // take (it refuses the mount as "Read-only file system"). Checked under
+    // the lock: an image a writer has mounted has a journal in use, and its
+    // user must be told that, not to run e2fsck on a mounted file system.
+    if (read_only)
+        check_ext4_journal_is_clean(image.get(), image_path);
     auto control = FileDescriptor::open("/dev/loop-control", O_RDWR);
 
     // Another process may take the free device between GET_FREE and

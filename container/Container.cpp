@@ -28,6 +28,7 @@
 #include <optional>
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <sys/syscall.h>
 #include <utility>
 #include <unistd.h>
 
@@ -221,6 +222,11 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     std::optional<SignalForwarder> forwarder;
     if (lifecycle == Lifecycle::Attached)
         forwarder.emplace();
+    // The child's check that vmm did not die while its parent-death signal
+    // was cleared (container/ContainerInit.cpp); close-on-exec as every pidfd.
+    FileDescriptor parent_pidfd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+    if (!parent_pidfd.is_valid())
+        throw_system_error("pidfd_open", "(vmm itself)");
     join_pid_namespace(spec);
     pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
@@ -234,7 +240,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         if (terminal)
             terminal->read_end.reset();
         become_container_init({ spec, root, user_namespace, cgroup.get(), cgroup_join, parent_makes,
-            lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives,
+            lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives, parent_pidfd.get(),
             sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(),
             prepared.read_end.get(), terminal_fd,
             context.start_fd, context.preserve_fds, seccomp });
@@ -242,6 +248,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
+    parent_pidfd.reset();
     // Not where the child runs createContainer hooks before its last byte:
     // they would start with the narrower set of CPUs.
     std::optional<ChildPlacement> placement;
@@ -319,12 +326,21 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         throw;
     }
 
-    // The error pipe closes on the exec (or, for create, once the process
-    // waits for start): empty means it is set up.
+    // The error pipe closes on the exec: empty means it is set up. For
+    // create, the process sends created_and_waiting before it waits for
+    // start; without it, it died first.
     auto message = read_all(errors.read_end.get());
+    bool const created = lifecycle == Lifecycle::Detached && message == std::string(1, created_and_waiting);
+    if (created)
+        message.clear();
     if (!message.empty()) {
         init.wait();
         throw Error(message);
+    }
+    if (lifecycle == Lifecycle::Detached && !created) {
+        int const status = init.wait();
+        throw Error(fmt::format("the container's process died during create ({})",
+            status > 128 ? fmt::format("killed by SIG{}", ::sigabbrev_np(status - 128) ? ::sigabbrev_np(status - 128) : "?") : fmt::format("exit status {}", status)));
     }
     if (lifecycle == Lifecycle::Detached) {
         if (cgroup)

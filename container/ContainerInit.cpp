@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <string>
 #include <sys/prctl.h>
@@ -116,6 +117,28 @@ FileDescriptor receive_overlay(int prepared_fd)
     return std::move(fds->front());
 }
 
+// The container dies with vmm: SIGKILL when its parent goes. The kernel
+// clears PR_SET_PDEATHSIG whenever the process's credentials change (the
+// switch to a user namespace's root, which turns host root into the mapped
+// id; the switch to the process's user), so this runs again after each. A
+// parent that died before it is seen through its pidfd, which becomes
+// readable once it has exited: getppid() cannot tell, as it says 0 in a new
+// PID namespace whoever the parent is.
+void arm_parent_death_signal(ContainerInitContext const& context)
+{
+    if (context.parent_death != ParentDeath::KillsContainer)
+        return;
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        throw_system_error("prctl PR_SET_PDEATHSIG");
+    pollfd parent { context.parent_pidfd, POLLIN, 0 };
+    int ready;
+    while ((ready = ::poll(&parent, 1, 0)) < 0 && errno == EINTR) { }
+    if (ready < 0)
+        throw_system_error("poll", "(the parent's pidfd)");
+    if (ready > 0)
+        ::_exit(1); // vmm is gone: nobody would wait for or clean up after the container.
+}
+
 // In a new user namespace the set-up runs as its root, which the parent mapped.
 void become_namespace_root()
 {
@@ -138,8 +161,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
 {
     auto const& spec = context.spec;
     auto const& process = spec.process;
-    if (context.parent_death == ParentDeath::KillsContainer && ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        throw_system_error("prctl PR_SET_PDEATHSIG");
+    arm_parent_death_signal(context);
     // A session of its own, without a controlling terminal: the host's
     // terminal cannot be driven from inside (TIOCSTI needs it as the
     // caller's controlling terminal), and kill(0, ...) reaches only the
@@ -162,8 +184,12 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         ::_exit(1); // The parent gave up (or died) before the container was ready.
     auto const hook_state = read_all(context.sync_fd);
     ::close(context.sync_fd);
-    if (context.user_namespace == UserNamespace::Yes)
+    if (spec.find_namespace(NamespaceType::Mount))
+        open_root_directory(context.root);
+    if (context.user_namespace == UserNamespace::Yes) {
         become_namespace_root();
+        arm_parent_death_signal(context);
+    }
     // No ptrace or /proc/PID access from the container while the runtime's
     // memory is still mapped here (CVE-2016-9962); execve resets it. Not
     // earlier: an unprivileged parent could then not write our id maps.
@@ -238,6 +264,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     limit_bounding_set(process.capabilities.bounding);
     switch_user(process);
     apply_capability_sets(process.capabilities);
+    arm_parent_death_signal(context);
     if (process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         throw_system_error("prctl PR_SET_NO_NEW_PRIVS");
 
@@ -251,7 +278,11 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
     reset_signals();
 
     if (context.start_fd >= 0) {
-        // Set up: create returns now; start's byte lets the process go.
+        // Set up: create returns now; start's byte lets the process go. The
+        // byte says so, where a bare close could also be this process dying
+        // (its memory limit's out-of-memory kill, a signal) before here.
+        char const ready = created_and_waiting;
+        write_all(context.error_fd, &ready, 1);
         ::close(context.error_fd);
         if (!wait_for_byte(context.start_fd))
             ::_exit(1);

@@ -39,6 +39,10 @@ enum class CgroupJoin {
     WithPreparedByte,
 };
 
+// What create's process writes on the error pipe once it is set up and
+// waits for start: a byte no error message starts with.
+constexpr char created_and_waiting = '\0';
+
 // What the child needs to turn itself into the container's first process.
 struct ContainerInitContext {
     ContainerSpec const& spec;
@@ -48,6 +52,7 @@ struct ContainerInitContext {
     CgroupJoin cgroup_join;
     ParentMakes parent_makes;
     ParentDeath parent_death;
+    int parent_pidfd; // ParentDeath::KillsContainer: a pidfd of the parent, readable once it has exited.
     int sync_fd;    // Read end: a byte once the parent has written the id maps and run its hooks, then the hooks' state JSON.
     int error_fd; // Write end (close-on-exec): a one-line error, if set-up fails.
     int marker_fd;   // InitKind::Embedded: write end for init's boot marker, kept open across execve.

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <string>
 #include <sys/stat.h>
@@ -101,10 +102,25 @@ bool has_mount(ContainerSpec const& spec, std::string_view destination)
     return false;
 }
 
+// Whether a bind mount (a --volume, an OCI "bind") covers /dev: a host
+// directory, which no node or link may be written into.
+bool binds_dev(ContainerSpec const& spec)
+{
+    for (auto const& mount : spec.mounts) {
+        auto const destination = std::filesystem::path(mount.destination).lexically_normal();
+        if ((destination == "/dev" || destination == "/dev/") && parse_mount_options(mount).bind)
+            return true;
+    }
+    return false;
+}
+
 }
 
 void create_devices(int rootfs_fd, ContainerSpec const& spec, UserNamespace user_namespace)
 {
+    // The container gets what the bound directory has, as runc does.
+    if (binds_dev(spec))
+        return;
     // /dev is opened once for the default nodes and links.
     auto const directory = open_directory(rootfs_fd, "/dev");
     if (spec.default_devices) {

@@ -10,7 +10,9 @@ namespace vmm::container {
 // urandom and tty where they are missing, the spec's own devices, /dev/ptmx
 // pointing into /dev/pts and the fd, stdin, stdout and stderr links. Nodes
 // are made with mknod, or inside a user namespace (where mknod is not
-// allowed) bound from the host's nodes.
+// allowed) bound from the host's nodes. Where a bind mount covers /dev (a
+// host directory: --volume HOST_DIR:/dev) nothing is made, as runc does:
+// the container gets what that directory has, and it is never written.
 void create_devices(int rootfs_fd, ContainerSpec const& spec, UserNamespace user_namespace);
 
 }

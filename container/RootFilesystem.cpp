@@ -1,9 +1,7 @@
 #include "container/RootFilesystem.h"
 
-#include "common/RootTree.h"
-
-#include "common/ArchiveCache.h"
 #include "common/Error.h"
+#include "common/RootTree.h"
 #include "container/CgroupView.h"
 #include "container/Devices.h"
 #include "common/Mount.h"
@@ -11,7 +9,6 @@
 
 #include <array>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
@@ -49,6 +46,24 @@ std::string overlay_path(std::string_view path)
 // show it (--root-writes in-place): no overlay to mount and unmount,
 // but the container's writes change the user's tree, and a setuid file its
 // root writes there is one for the host's users too. Hence not the default.
+// Attaches `tree` over the directory rootfs, on top of what is mounted there.
+void attach_over_directory(int tree, RootSource const& source)
+{
+    if (source.directory_target.is_valid())
+        attach_mount(tree, source.directory_target.get(), source.directory);
+    else
+        attach_mount(tree, source.directory);
+}
+
+// A new fd of the mount `tree` (attached: its fd stays valid and is the root).
+FileDescriptor reopen_mount_root(int tree, std::string const& what)
+{
+    FileDescriptor root(::openat(tree, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.is_valid())
+        throw_system_error("open", what);
+    return root;
+}
+
 FileDescriptor bind_directory_in_place(RootSource const& source)
 {
     auto const& directory = source.directory;
@@ -58,8 +73,8 @@ FileDescriptor bind_directory_in_place(RootSource const& source)
         clone = clone_mount_tree(directory, CloneDepth::Recursive);
     int const tree = source.directory_tree.is_valid() ? source.directory_tree.get() : clone.get();
     set_mount_attributes(tree, MountAttributes::NoSuid | MountAttributes::NoDev, directory);
-    attach_mount(tree, directory);
-    return FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
+    attach_over_directory(tree, source);
+    return reopen_mount_root(tree, directory);
 }
 
 // net.ipv4.ip_forward is /proc/sys/net/ipv4/ip_forward (a key may use '/' too).
@@ -134,23 +149,28 @@ std::optional<FileDescriptor> open_if_present(std::string const& path, struct st
     return fd;
 }
 
-void mask_paths(std::vector<std::string> const& paths)
+// `null_device` is a clone of the host's /dev/null, taken before the pivot:
+// the container's own may be missing (a --volume at /dev has what it has).
+void mask_paths(std::vector<std::string> const& paths, FileDescriptor null_device)
 {
     // Directories are covered by an empty read-only tmpfs, files by /dev/null.
     // One tmpfs serves every directory: the first is covered by a new one and
     // the rest by binds of it, which saves a superblock's set-up and teardown
     // per directory (empty and read-only, it carries nothing between them).
     // The binds are cloned from the attached mount, since a kernel before 6.15
-    // cannot clone a detached one.
+    // cannot clone a detached one; so are those of /dev/null.
     std::optional<std::string> empty_directory;
+    std::optional<std::string> null_file;
     for (auto const& path : paths) {
         struct stat status {};
         auto target = open_if_present(path, status);
         if (!target)
             continue;
         FileDescriptor cover;
-        if (!S_ISDIR(status.st_mode))
-            cover = clone_mount_tree("/dev/null", CloneDepth::TopOnly);
+        if (!S_ISDIR(status.st_mode) && null_file)
+            cover = clone_mount_tree(*null_file, CloneDepth::TopOnly);
+        else if (!S_ISDIR(status.st_mode))
+            cover = std::move(null_device);
         else if (empty_directory)
             cover = clone_mount_tree(*empty_directory, CloneDepth::TopOnly);
         else
@@ -158,6 +178,8 @@ void mask_paths(std::vector<std::string> const& paths)
         attach_mount(cover.get(), target->get(), path);
         if (S_ISDIR(status.st_mode) && !empty_directory)
             empty_directory = path;
+        if (!S_ISDIR(status.st_mode) && !null_file)
+            null_file = path;
     }
 }
 
@@ -208,45 +230,6 @@ void show_resolver_configuration(int rootfs_fd, std::string const& host_file, Tr
 
 }
 
-RootSource open_root_source(std::string const& path, DirectoryWrites writes, ImageAccess access)
-{
-    RootSource source;
-    source.display_path = path;
-    switch (classify_root(path)) {
-    case RootKind::Directory: {
-        char resolved[PATH_MAX];
-        if (!::realpath(path.c_str(), resolved))
-            throw_system_error("realpath", path);
-        source.directory = resolved;
-        return source;
-    }
-    case RootKind::Archive:
-        // A tar archive runs as the directory it unpacks to, once, in vmm's
-        // cache: the archive itself is only read, and the cache is shared.
-        if (writes == DirectoryWrites::InPlace)
-            throw Error(fmt::format("{}: --root-writes in-place takes a directory (a tar archive's tree is vmm's shared cache, never written)", path));
-        source.directory = unpacked_archive(path).string();
-        return source;
-    case RootKind::Ext4Image:
-        break;
-    }
-    if (::geteuid() != 0)
-        throw Error(fmt::format("{}: mounting an ext4 image needs root (a rootfs directory does not)", path));
-    source.loop_device = LoopDevice::attach(path, access);
-    bool const read_only = access == ImageAccess::ReadOnly;
-    source.image_mount = create_mount("ext4", source.loop_device->device_path(), read_only ? MountOptions { { "ro", "" } } : MountOptions {},
-        MountAttributes::NoSuid | MountAttributes::NoDev | (read_only ? MountAttributes::ReadOnly : MountAttributes::None), path);
-    return source;
-}
-
-void check_has_shell(RootSource const& source)
-{
-    if (source.image_mount.is_valid())
-        return check_tree_has_shell(source.image_mount.get(), source.display_path);
-    auto directory = FileDescriptor::open(source.directory, O_PATH | O_DIRECTORY);
-    check_tree_has_shell(directory.get(), source.display_path);
-}
-
 // The container's view of a directory rootfs: the user's tree as the lower
 // layer of an overlay whose upper layer is the container's own (its
 // WritableLayer, or a tmpfs). Whatever the container writes (a setuid copy,
@@ -259,9 +242,17 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
     // An id-mapped tree can be a layer only once it is attached in this
     // mount namespace (overlayfs clones its layers' mounts): over the
     // directory itself, where nothing else sees it.
-    if (source.directory_tree.is_valid())
-        attach_mount(source.directory_tree.get(), directory);
-    auto lower = FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
+    // Through fds only: the user namespace's root may not be allowed to
+    // look the directory's path up (open_root_directory()).
+    FileDescriptor lower;
+    if (source.directory_tree.is_valid()) {
+        attach_over_directory(source.directory_tree.get(), source);
+        lower = reopen_mount_root(source.directory_tree.get(), directory);
+    } else if (source.directory_target.is_valid()) {
+        lower = reopen_mount_root(source.directory_target.get(), directory);
+    } else {
+        lower = FileDescriptor::open(directory, O_PATH | O_DIRECTORY);
+    }
     FileDescriptor writes;
     if (!source.writable_layer.empty()) {
         writes = FileDescriptor::open(source.writable_layer, O_PATH | O_DIRECTORY);
@@ -316,16 +307,6 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
     return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory, optional_flags);
 }
 
-void map_root_ids(RootSource& source, int user_namespace_fd)
-{
-    if (source.image_mount.is_valid()) {
-        set_mount_id_map(source.image_mount.get(), user_namespace_fd, source.display_path);
-        return;
-    }
-    source.directory_tree = clone_mount_tree(source.directory);
-    set_mount_id_map(source.directory_tree.get(), user_namespace_fd, source.display_path);
-}
-
 std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, UserNamespace user_namespace)
 {
     // Nothing of the container's reaches the host's mounts (or, for
@@ -356,14 +337,14 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
         attach_mount(source.image_mount.get(), image_staging_directory);
         rootfs_fd = source.image_mount.get();
     } else if (source.overlay_mount.is_valid()) {
-        attach_mount(source.overlay_mount.get(), source.directory);
+        attach_over_directory(source.overlay_mount.get(), source);
         rootfs_fd = source.overlay_mount.get();
     } else if (spec.directory_writes == DirectoryWrites::InPlace) {
         directory_tree = bind_directory_in_place(source);
         rootfs_fd = directory_tree.get();
     } else {
         directory_tree = mount_overlay(source, user_namespace);
-        attach_mount(directory_tree.get(), source.directory);
+        attach_over_directory(directory_tree.get(), source);
         rootfs_fd = directory_tree.get();
     }
 
@@ -376,10 +357,13 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
     create_devices(rootfs_fd, spec, user_namespace);
     if (before_pivot)
         before_pivot();
+    FileDescriptor null_device;
+    if (!spec.masked_paths.empty())
+        null_device = clone_mount_tree("/dev/null", CloneDepth::TopOnly);
     pivot_into(rootfs_fd);
     for (auto const& [key, value] : spec.sysctl)
         write_sysctl(key, value);
-    mask_paths(spec.masked_paths);
+    mask_paths(spec.masked_paths, std::move(null_device));
     make_paths_read_only(spec.readonly_paths);
     if (spec.root_readonly) {
         mount_attr attribute {};

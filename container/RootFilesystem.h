@@ -22,6 +22,9 @@ struct RootSource {
     std::string display_path; // As the user gave it, for messages.
     std::string directory;    // Set for a directory rootfs.
     FileDescriptor directory_tree; // Its id-mapped clone, where ids are mapped.
+    // `directory` in the child's mount namespace (open_root_directory()):
+    // where its trees are attached, without looking its path up again.
+    FileDescriptor directory_target;
     std::string writable_layer;    // The overlay's upper/ and work/ on disk; empty: a tmpfs.
     std::optional<LoopDevice> loop_device;
     FileDescriptor image_mount;
@@ -47,6 +50,12 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
 // Shows the rootfs's files through the maps of `user_namespace_fd`, so that
 // the container's root (an unprivileged host id) owns what host root owns.
 void map_root_ids(RootSource& source, int user_namespace_fd);
+
+// Runs in the child before it changes its credentials: opens the directory
+// rootfs's `directory_target`, whose path the user namespace's root (an
+// unprivileged host id, with --rootless as root) may not be allowed to
+// traverse (the archive cache's trees/, 0700; a tree under /root).
+void open_root_directory(RootSource& source);
 
 // Runs in the container's new mount namespace, first: makes / private (or
 // as rootfsPropagation says) and makes the spec's mounts, not attached

@@ -143,8 +143,11 @@ FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind 
         auto prefix = last ? relative : relative.substr(0, slash);
         auto fd = open_in_root(prefix, no_symlinks);
         if (!fd.is_valid()) {
-            if (errno == ELOOP)
+            // Components are opened one by one: the first refused is the symlink.
+            if (errno == ELOOP && last)
                 throw Error(fmt::format("{}: mount target is a symlink (refusing to follow it)", path));
+            if (errno == ELOOP)
+                throw Error(fmt::format("{}: /{} on the way is a symlink (refusing to follow it to a mount target)", path, prefix));
             if (errno != ENOENT)
                 throw_system_error("open mount target", path);
             auto parent_slash = prefix.rfind('/');
@@ -239,6 +242,18 @@ DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_nam
 void attach_into_root(int root_fd, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks)
 {
     auto target = make_mount_target(root_fd, mount.destination, detached.kind, symlinks);
+    // The kernel's answer to a file over a directory (or the reverse) is a
+    // bare EINVAL: said here in words.
+    struct stat status {};
+    if (::fstat(target.get(), &status) < 0)
+        throw_system_error("stat mount target", mount.destination);
+    bool const bind = parse_mount_options(mount).bind;
+    if (detached.kind == TargetKind::File && S_ISDIR(status.st_mode))
+        throw Error(fmt::format("mount {}: {} is a file, which cannot be bound over a directory", mount.destination, mount.source));
+    if (detached.kind == TargetKind::Directory && !S_ISDIR(status.st_mode)) {
+        throw Error(bind ? fmt::format("mount {}: {} is a directory, which cannot be bound over a file", mount.destination, mount.source)
+                         : fmt::format("mount {}: a {} file system cannot be mounted over a file", mount.destination, mount.type));
+    }
     attach_mount(detached.tree.get(), target.get(), mount.destination);
 }
 

@@ -85,9 +85,16 @@ bool is_empty_directory(std::string const& path)
 
 void remove_layer(std::string const& path)
 {
+    // What vanishes under the walk was removed by another vmm sweeping the
+    // same stale layer at once: the walk starts again on what is left (none
+    // once the layer itself is gone), so that one of them finishes it.
     std::error_code error;
-    std::filesystem::remove_all(path, error);
-    if (error)
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        std::filesystem::remove_all(path, error);
+        if (error != std::errc::no_such_file_or_directory)
+            break;
+    }
+    if (error && error != std::errc::no_such_file_or_directory)
         spdlog::warn("cannot remove the container's writable layer {}: {}", path, error.message());
 }
 

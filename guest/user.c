@@ -81,6 +81,17 @@ static int find_group_by_name(const char *path, const char *name, gid_t *gid)
     return found;
 }
 
+/* Adds `gid` to the user's groups unless it is there already. */
+static void add_group(struct vmm_command_user *user, gid_t gid)
+{
+    for (size_t index = 0; index < user->group_count; ++index) {
+        if (user->groups[index] == gid)
+            return;
+    }
+    if (user->group_count < VMM_MAX_SUPPLEMENTARY_GROUPS)
+        user->groups[user->group_count++] = gid;
+}
+
 /* The groups that list `name` as a member (none when the file is absent). */
 static void add_member_groups(const char *path, const char *name, struct vmm_command_user *user)
 {
@@ -88,10 +99,10 @@ static void add_member_groups(const char *path, const char *name, struct vmm_com
     if (!file)
         return;
     struct group *entry;
-    while ((entry = fgetgrent(file)) != NULL && user->group_count < VMM_MAX_SUPPLEMENTARY_GROUPS) {
+    while ((entry = fgetgrent(file)) != NULL) {
         for (char **member = entry->gr_mem; member && *member; ++member) {
             if (strcmp(*member, name) == 0) {
-                user->groups[user->group_count++] = entry->gr_gid;
+                add_group(user, entry->gr_gid);
                 break;
             }
         }
@@ -138,9 +149,10 @@ int vmm_resolve_user(const char *specification, const char *passwd_path, const c
             return -1;
         }
     }
+    /* The primary group first, then the memberships, as initgroups(3)
+     * and docker give them: `id` lists it whatever /etc/group says. */
+    add_group(user, user->gid);
     if (name[0] != '\0')
         add_member_groups(group_path, name, user);
-    if (user->group_count == 0)
-        user->groups[user->group_count++] = user->gid;
     return 0;
 }

@@ -21,7 +21,7 @@ extern "C" {
 struct vmm_command_user {
     uid_t uid;
     gid_t gid;
-    gid_t groups[VMM_MAX_SUPPLEMENTARY_GROUPS]; /* setgroups(): the groups listing the user, else gid. */
+    gid_t groups[VMM_MAX_SUPPLEMENTARY_GROUPS]; /* setgroups(): gid first, then the groups listing the user. */
     size_t group_count;
     char home[256]; /* The passwd entry's home; "/" without one. */
 };
@@ -29,8 +29,8 @@ struct vmm_command_user {
 /*
  * Resolves "USER[:GROUP]". USER is a name in `passwd_path` or a number (one
  * without an entry gets gid 0 and home "/"); GROUP, a name in `group_path`
- * or a number, replaces the entry's group. The supplementary groups are the
- * groups of `group_path` that list the user's name. Returns 0, or -1 with a
+ * or a number, replaces the entry's group. The supplementary groups are that
+ * group and the groups of `group_path` that list the user's name. Returns 0, or -1 with a
  * message (naming the user or group and the file) in `error`.
  */
 int vmm_resolve_user(const char *specification, const char *passwd_path, const char *group_path, struct vmm_command_user *user,

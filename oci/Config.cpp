@@ -93,24 +93,35 @@ uint64_t capability_set(json const& capabilities, char const* key)
 std::vector<container::IdMapEntry> read_id_mappings(json const& linux_section, char const* key)
 {
     std::vector<container::IdMapEntry> entries;
-    for (auto const& entry : get<json>(linux_section, key, json::array(), "linux")) {
+    for (auto const& entry : get_object_array(linux_section, key, "linux")) {
         entries.push_back({ get<uint32_t>(entry, "containerID", 0, key), get<uint32_t>(entry, "hostID", 0, key), get<uint32_t>(entry, "size", 0, key) });
     }
     return entries;
 }
 
-container::HookSpec read_hook(json const& hook, std::string_view phase)
+// A user or group id: 0-4294967294. 4294967295 is (uid_t)-1, which the
+// set*id() calls take for "leave unchanged": the process would keep root's
+// id (runc refuses it too).
+uint32_t checked_id(int64_t id, std::string_view field)
 {
+    if (id < 0 || id > 4294967294)
+        throw Error(fmt::format("config.json: {} {} is out of range (0-4294967294)", field, id));
+    return static_cast<uint32_t>(id);
+}
+
+container::HookSpec read_hook(json const& hook, std::string_view hook_phase)
+{
+    auto const phase = fmt::format("hooks.{}", hook_phase);
     container::HookSpec result;
     result.path = get<std::string>(hook, "path", "", phase);
     if (result.path.empty() || result.path.front() != '/')
-        throw Error(fmt::format("config.json: hooks.{}: path '{}' is not absolute", phase, result.path));
+        throw Error(fmt::format("config.json: {}: path '{}' is not absolute", phase, result.path));
     result.args = get<std::vector<std::string>>(hook, "args", {}, phase);
     result.env = get<std::vector<std::string>>(hook, "env", {}, phase);
     if (hook.contains("timeout")) {
         int timeout = get<int>(hook, "timeout", 0, phase);
         if (timeout <= 0)
-            throw Error(fmt::format("config.json: hooks.{}: timeout {} is not positive", phase, timeout));
+            throw Error(fmt::format("config.json: {}: timeout {} is not positive", phase, timeout));
         result.timeout_seconds = timeout;
     }
     return result;
@@ -119,7 +130,7 @@ container::HookSpec read_hook(json const& hook, std::string_view phase)
 std::vector<container::HookSpec> read_hooks(json const& hooks, char const* phase)
 {
     std::vector<container::HookSpec> result;
-    for (auto const& hook : get<json>(hooks, phase, json::array(), "hooks"))
+    for (auto const& hook : get_object_array(hooks, phase, "hooks"))
         result.push_back(read_hook(hook, phase));
     return result;
 }
@@ -161,10 +172,12 @@ void read_process(json const& process_json, container::ProcessSpec& process)
     process.cwd = get<std::string>(process_json, "cwd", "/", "process");
     if (process.cwd.empty() || process.cwd.front() != '/')
         throw Error(fmt::format("config.json: process.cwd '{}' is not an absolute path", process.cwd));
-    auto user = get<json>(process_json, "user", json::object(), "process");
-    process.uid = get<uint32_t>(user, "uid", 0, "process.user");
-    process.gid = get<uint32_t>(user, "gid", 0, "process.user");
-    process.additional_gids = get<std::vector<uint32_t>>(user, "additionalGids", {}, "process.user");
+    auto user = get_object(process_json, "user", "process");
+    process.uid = checked_id(get<int64_t>(user, "uid", 0, "process.user"), "process.user.uid");
+    process.gid = checked_id(get<int64_t>(user, "gid", 0, "process.user"), "process.user.gid");
+    process.additional_gids.clear();
+    for (auto gid : get<std::vector<int64_t>>(user, "additionalGids", {}, "process.user"))
+        process.additional_gids.push_back(checked_id(gid, "process.user.additionalGids"));
     if (user.contains("umask"))
         process.umask = get<uint32_t>(user, "umask", 022, "process.user");
     if (user.contains("username"))
@@ -173,11 +186,11 @@ void read_process(json const& process_json, container::ProcessSpec& process)
     process.no_new_privileges = get<bool>(process_json, "noNewPrivileges", false, "process");
     if (process_json.contains("oomScoreAdj"))
         process.oom_score_adj = get<int>(process_json, "oomScoreAdj", 0, "process");
-    auto capabilities = get<json>(process_json, "capabilities", json::object(), "process");
+    auto capabilities = get_object(process_json, "capabilities", "process");
     process.capabilities = { capability_set(capabilities, "bounding"), capability_set(capabilities, "effective"), capability_set(capabilities, "permitted"),
         capability_set(capabilities, "inheritable"), capability_set(capabilities, "ambient") };
     process.rlimits.clear();
-    for (auto const& limit : get<json>(process_json, "rlimits", json::array(), "process")) {
+    for (auto const& limit : get_object_array(process_json, "rlimits", "process")) {
         auto type = get<std::string>(limit, "type", "", "process.rlimits");
         std::optional<int> resource;
         for (auto const& [name, value] : rlimit_names) {
@@ -211,18 +224,18 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
     spec.mount_target_symlinks = container::MountTargetSymlinks::FollowInsideRoot;
     spec.default_devices = true;
 
-    if (!config.contains("process"))
+    if (!config.contains("process") || config["process"].is_null())
         throw Error("config.json: process is missing (create needs a process to run)");
-    read_process(config["process"], spec.process);
+    read_process(get_object(config, "process", ""), spec.process);
 
-    auto root = get<json>(config, "root", json::object(), "");
+    auto root = get_object(config, "root", "");
     spec.root_path = resolve_root_path(bundle, get<std::string>(root, "path", "", "root"));
     spec.root_readonly = get<bool>(root, "readonly", false, "root");
     spec.hostname = get<std::string>(config, "hostname", "", "");
     if (!get<std::string>(config, "domainname", "", "").empty())
         spdlog::warn("config.json: domainname is not supported and is ignored");
 
-    for (auto const& mount : get<json>(config, "mounts", json::array(), "")) {
+    for (auto const& mount : get_object_array(config, "mounts", "")) {
         container::MountSpec entry;
         entry.destination = get<std::string>(mount, "destination", "", "mounts");
         if (entry.destination.empty() || entry.destination.front() != '/')
@@ -242,7 +255,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
         spec.mounts.push_back(std::move(entry));
     }
 
-    auto hooks = get<json>(config, "hooks", json::object(), "");
+    auto hooks = get_object(config, "hooks", "");
     spec.hooks.prestart = read_hooks(hooks, "prestart");
     spec.hooks.create_runtime = read_hooks(hooks, "createRuntime");
     spec.hooks.create_container = read_hooks(hooks, "createContainer");
@@ -250,9 +263,9 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
     spec.hooks.poststart = read_hooks(hooks, "poststart");
     spec.hooks.poststop = read_hooks(hooks, "poststop");
 
-    auto linux_section = get<json>(config, "linux", json::object(), "");
+    auto linux_section = get_object(config, "linux", "");
     warn_unknown_keys(linux_section, known_linux, "linux.");
-    for (auto const& space : get<json>(linux_section, "namespaces", json::array(), "linux")) {
+    for (auto const& space : get_object_array(linux_section, "namespaces", "linux")) {
         auto type_name = get<std::string>(space, "type", "", "linux.namespaces");
         auto type = namespace_type(type_name);
         if (!type)
@@ -270,7 +283,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
     if (!spec.hostname.empty() && !spec.has_namespace(NamespaceType::Uts))
         throw Error("config.json: hostname is set but there is no new uts namespace");
 
-    for (auto const& device : get<json>(linux_section, "devices", json::array(), "linux")) {
+    for (auto const& device : get_object_array(linux_section, "devices", "linux")) {
         container::DeviceNodeSpec node;
         node.path = get<std::string>(device, "path", "", "linux.devices");
         if (!node.path.starts_with("/dev/"))
@@ -286,7 +299,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
         node.gid = get<uint32_t>(device, "gid", 0, "linux.devices");
         spec.devices.push_back(node);
     }
-    read_resources(get<json>(linux_section, "resources", json::object(), "linux"), spec);
+    read_resources(get_object(linux_section, "resources", "linux"), spec);
     // The default devices and linux.devices are allowed whatever
     // linux.resources.devices says (rules apply in order: these come last).
     auto defaults = vmm::default_device_rules();
@@ -296,7 +309,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
             spec.device_rules.push_back({ node.type == 'b' ? vmm::DeviceType::Block : vmm::DeviceType::Character, node.major, node.minor });
     }
     spec.cgroups_path = get<std::string>(linux_section, "cgroupsPath", "", "linux");
-    auto const sysctl = get<json>(linux_section, "sysctl", json::object(), "linux");
+    auto const sysctl = get_object(linux_section, "sysctl", "linux");
     for (auto const& [key, value] : sysctl.items())
         spec.sysctl[key] = value.is_string() ? value.get<std::string>() : value.dump();
     spec.masked_paths = get<std::vector<std::string>>(linux_section, "maskedPaths", {}, "linux");

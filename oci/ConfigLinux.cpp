@@ -58,9 +58,14 @@ int seccomp_operator(std::string const& name)
 void read_resources(json const& resources, ContainerSpec& spec)
 {
     auto& limits = spec.resources;
-    auto memory = get<json>(resources, "memory", json::object(), "linux.resources");
+    auto memory = get_object(resources, "memory", "linux.resources");
+    // -1 is no limit (update uses it to lift one), 0 none given, as in runc.
     if (auto limit = get<int64_t>(memory, "limit", 0, "linux.resources.memory"); limit > 0)
         limits.memory_bytes = static_cast<uint64_t>(limit);
+    else if (limit == -1)
+        limits.memory_bytes = vmm::unlimited_limit;
+    else if (limit < 0)
+        throw Error(fmt::format("config.json: linux.resources.memory.limit {} is not a size (-1: no limit)", limit));
     if (auto reservation = get<int64_t>(memory, "reservation", 0, "linux.resources.memory"); reservation > 0)
         limits.memory_reservation = static_cast<uint64_t>(reservation);
     if (memory.contains("swap") && !memory["swap"].is_null())
@@ -69,7 +74,7 @@ void read_resources(json const& resources, ContainerSpec& spec)
         if (memory.contains(key))
             spdlog::warn("config.json: linux.resources.memory.{} is not supported and is ignored", key);
     }
-    auto cpu = get<json>(resources, "cpu", json::object(), "linux.resources");
+    auto cpu = get_object(resources, "cpu", "linux.resources");
     if (auto shares = get<uint64_t>(cpu, "shares", 0, "linux.resources.cpu"); shares > 0)
         limits.cpu_shares = shares;
     if (auto quota = get<int64_t>(cpu, "quota", 0, "linux.resources.cpu"); quota != 0)
@@ -80,10 +85,13 @@ void read_resources(json const& resources, ContainerSpec& spec)
         if (cpu.contains(key) && !(cpu[key].is_string() && cpu[key].get<std::string>().empty()))
             spdlog::warn("config.json: linux.resources.cpu.{} is not supported and is ignored", key);
     }
-    auto pids = get<json>(resources, "pids", json::object(), "linux.resources");
+    auto pids = get_object(resources, "pids", "linux.resources");
+    // Negative: no limit ("max"), as runc writes it; 0: none given.
     if (auto limit = get<int64_t>(pids, "limit", 0, "linux.resources.pids"); limit > 0)
         limits.pids = static_cast<uint64_t>(limit);
-    auto block_io = get<json>(resources, "blockIO", json::object(), "linux.resources");
+    else if (limit < 0)
+        limits.pids = vmm::unlimited_limit;
+    auto block_io = get_object(resources, "blockIO", "linux.resources");
     if (auto weight = get<uint16_t>(block_io, "weight", 0, "linux.resources.blockIO"); weight > 0)
         limits.blkio_weight = weight;
     for (auto const& [key, value] : block_io.items()) {
@@ -94,9 +102,9 @@ void read_resources(json const& resources, ContainerSpec& spec)
         if (resources.contains(key) && !resources[key].empty())
             spdlog::warn("config.json: linux.resources.{} is not supported and is ignored", key);
     }
-    if (resources.contains("devices")) {
+    if (resources.contains("devices") && !resources["devices"].is_null()) {
         spec.device_rules.clear();
-        for (auto const& rule : resources["devices"]) {
+        for (auto const& rule : get_object_array(resources, "devices", "linux.resources")) {
             vmm::DeviceRule device_rule { vmm::DeviceType::All, vmm::any_device_number, vmm::any_device_number };
             auto type = get<std::string>(rule, "type", "a", "linux.resources.devices");
             if (type == "c" || type == "u")
@@ -140,14 +148,14 @@ container::SeccompSpec read_seccomp(json const& seccomp)
     }
     if (!get<std::string>(seccomp, "listenerPath", "", "linux.seccomp").empty())
         throw Error("config.json: linux.seccomp.listenerPath (a seccomp listener) is not supported");
-    for (auto const& rule : get<json>(seccomp, "syscalls", json::array(), "linux.seccomp")) {
+    for (auto const& rule : get_object_array(seccomp, "syscalls", "linux.seccomp")) {
         container::SeccompSyscallSpec syscall;
         syscall.names = get<std::vector<std::string>>(rule, "names", {}, "linux.seccomp.syscalls");
         std::optional<uint32_t> errno_return;
         if (rule.contains("errnoRet"))
             errno_return = get<uint32_t>(rule, "errnoRet", EPERM, "linux.seccomp.syscalls");
         syscall.action = seccomp_action(get<std::string>(rule, "action", "", "linux.seccomp.syscalls"), errno_return);
-        for (auto const& argument : get<json>(rule, "args", json::array(), "linux.seccomp.syscalls")) {
+        for (auto const& argument : get_object_array(rule, "args", "linux.seccomp.syscalls")) {
             auto index = get<unsigned>(argument, "index", 0, "linux.seccomp.syscalls.args");
             if (index > 5)
                 throw Error(fmt::format("config.json: linux.seccomp: argument index {} is not 0-5", index));

@@ -1,4 +1,4 @@
-// exec: a further process in a running container, and update.
+// exec: a further process in a running container.
 
 #include "oci/Runtime.h"
 
@@ -10,16 +10,17 @@
 #include "container/ProcessSetup.h"
 #include "container/SeccompProfile.h"
 #include "container/SeccompSpec.h"
+#include "oci/ArgumentFiles.h"
 #include "oci/Config.h"
+#include "oci/ContainerCgroup.h"
+#include "oci/SignalProxy.h"
 #include "oci/State.h"
 
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <fstream>
-#include <iostream>
-#include <iterator>
+#include <optional>
 #include <linux/close_range.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -136,35 +137,33 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     auto spec = spec_from_config(config, record.bundle);
     auto process = spec.process;
     if (!options.process_file.empty()) {
-        json process_json;
-        try {
-            if (options.process_file == "-") {
-                process_json = json::parse(std::cin);
-            } else {
-                std::ifstream file(options.process_file);
-                if (!file)
-                    throw Error(fmt::format("--process {}: cannot read it", options.process_file));
-                process_json = json::parse(file);
-            }
-        } catch (json::parse_error const& error) {
-            throw Error(fmt::format("--process {}: invalid JSON: {}", options.process_file, error.what()));
-        }
-        read_process(process_json, process);
+        auto process_json = read_json_argument(options.process_file, "--process");
+        read_as_argument(options.process_file, "--process", [&] {
+            if (!process_json.is_object())
+                throw Error(fmt::format("must be a JSON object, not {}", process_json.type_name()));
+            read_process(process_json, process);
+        });
     } else {
         if (options.command.empty())
             throw Error("exec: give a command or --process");
         process.args = options.command;
         process.terminal = options.tty ? container::ProcessTerminal::Pseudo : container::ProcessTerminal::None;
     }
-    if (!options.cwd.empty())
+    if (!options.cwd.empty()) {
+        // The spec's rule for process.cwd, as runc applies it to --cwd.
+        if (options.cwd.front() != '/')
+            throw Error(fmt::format("exec --cwd {}: the cwd must be an absolute path", options.cwd));
         process.cwd = options.cwd;
+    }
     for (auto const& variable : options.env)
         process.env.push_back(variable);
     if (!options.user.empty()) {
+        // runc's UID[:GID], numbers only: names would be looked up in the
+        // container's files, which the runtime does not trust.
         auto colon = options.user.find(':');
-        process.uid = static_cast<uint32_t>(std::stoul(options.user.substr(0, colon)));
+        process.uid = parse_id(options.user.substr(0, colon), "exec --user: the uid");
         if (colon != std::string::npos)
-            process.gid = static_cast<uint32_t>(std::stoul(options.user.substr(colon + 1)));
+            process.gid = parse_id(options.user.substr(colon + 1), "exec --user: the gid");
     }
     std::vector<sock_filter> seccomp;
     if (spec.seccomp_kind == container::SeccompKind::Spec)
@@ -186,7 +185,7 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
         terminal_fd = console.get();
     }
     auto namespaces = open_namespaces(record.pid);
-    auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
+    auto cgroup = open_container_cgroup(record);
 
     int pid_pipe[2];
     int error_pipe[2];
@@ -225,8 +224,20 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     pid_write.reset();
     error_write.reset();
     console.reset();
+    // In the foreground the runtime stands for the process (runc's signal
+    // proxy): what it gets before the PID is known is sent once it is.
+    std::optional<SignalProxy> proxy;
+    if (!options.detach)
+        proxy.emplace();
     pid_t child = -1;
-    bool const got_pid = ::read(pid_read.get(), &child, sizeof(child)) == sizeof(child);
+    bool got_pid = false;
+    for (;;) {
+        auto const length = ::read(pid_read.get(), &child, sizeof(child));
+        if (length < 0 && errno == EINTR)
+            continue;
+        got_pid = length == sizeof(child);
+        break;
+    }
     while (::waitpid(middle, nullptr, 0) < 0 && errno == EINTR) { }
     auto message = read_all(error_read.get());
     if (!message.empty()) {
@@ -236,6 +247,8 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     }
     if (!got_pid)
         throw Error("exec: the process could not be started");
+    if (proxy)
+        proxy->forward_to(child);
     if (!options.pid_file.empty())
         write_file_atomically(options.pid_file, std::to_string(child));
     if (options.detach)
@@ -247,53 +260,6 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) { }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int update_container(GlobalOptions const& global, UpdateOptions const& options)
-{
-    StateDirectory directory(global.root);
-    auto [lock, record, status] = directory.open_locked(options.id);
-    if (status == Status::Stopped)
-        throw Error(fmt::format("container {} is stopped", options.id));
-    container::ContainerSpec spec;
-    if (!options.resources_file.empty()) {
-        json resources;
-        try {
-            if (options.resources_file == "-") {
-                resources = json::parse(std::cin);
-            } else {
-                std::ifstream file(options.resources_file);
-                if (!file)
-                    throw Error(fmt::format("--resources {}: cannot read it", options.resources_file));
-                resources = json::parse(file);
-            }
-        } catch (json::parse_error const& error) {
-            throw Error(fmt::format("--resources: invalid JSON: {}", error.what()));
-        }
-        read_resources(resources, spec);
-    }
-    auto number = [](std::string const& text, char const* flag) -> int64_t {
-        try {
-            return std::stoll(text);
-        } catch (...) {
-            throw Error(fmt::format("{}: '{}' is not a number", flag, text));
-        }
-    };
-    if (!options.memory.empty())
-        spec.resources.memory_bytes = static_cast<uint64_t>(number(options.memory, "--memory"));
-    if (!options.cpu_quota.empty())
-        spec.resources.cpu_quota_us = number(options.cpu_quota, "--cpu-quota");
-    if (!options.cpu_period.empty())
-        spec.resources.cpu_period_us = static_cast<uint64_t>(number(options.cpu_period, "--cpu-period"));
-    if (!options.cpu_shares.empty())
-        spec.resources.cpu_shares = static_cast<uint64_t>(number(options.cpu_shares, "--cpu-share"));
-    if (!options.pids_limit.empty())
-        spec.resources.pids = static_cast<uint64_t>(number(options.pids_limit, "--pids-limit"));
-    auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
-    if (!cgroup)
-        throw Error(fmt::format("container {} has no cgroup to update", options.id));
-    cgroup->apply(spec.resources);
-    return 0;
 }
 
 }

@@ -5,6 +5,7 @@
 
 #include "common/Error.h"
 #include "common/cgroup/Cgroup.h"
+#include "oci/ContainerCgroup.h"
 #include "oci/State.h"
 
 #include <algorithm>
@@ -23,7 +24,7 @@ int pause_container(GlobalOptions const& global, std::string const& id)
     auto [lock, record, status] = directory.open_locked(id);
     if (status != Status::Running)
         throw Error(fmt::format("container {} is {}: only a running container can be paused", id, status_name(status)));
-    auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path);
+    auto cgroup = open_container_cgroup(record);
     if (!cgroup)
         throw Error(fmt::format("container {} has no cgroup to freeze", id));
     cgroup->set_freezer_state(vmm::FreezerState::Frozen);
@@ -36,7 +37,10 @@ int resume_container(GlobalOptions const& global, std::string const& id)
     auto [lock, record, status] = directory.open_locked(id);
     if (status != Status::Paused)
         throw Error(fmt::format("container {} is {}, not paused", id, status_name(status)));
-    vmm::open_cgroup(record.cgroups_path)->set_freezer_state(vmm::FreezerState::Thawed);
+    auto cgroup = open_container_cgroup(record);
+    if (!cgroup)
+        throw Error(fmt::format("container {} has no cgroup to thaw", id));
+    cgroup->set_freezer_state(vmm::FreezerState::Thawed);
     return 0;
 }
 
@@ -71,7 +75,7 @@ int list_processes(GlobalOptions const& global, std::string const& id, bool json
     StateDirectory directory(global.root);
     auto [lock, record, status] = directory.open_locked(id);
     std::vector<pid_t> pids;
-    if (auto cgroup = record.cgroups_path.empty() ? nullptr : vmm::open_cgroup(record.cgroups_path))
+    if (auto cgroup = open_container_cgroup(record))
         pids = cgroup->process_ids();
     else if (status != Status::Stopped)
         pids.push_back(record.pid);

@@ -79,7 +79,22 @@ void set_up_logging(std::string const& file, LogFormat format, bool debug)
 
 void log_error(std::string const& message)
 {
-    spdlog::error("{}", message);
+    // One line per error, as callers read it: a message built from the
+    // kernel's own (a mount's fs-context log) may hold line breaks.
+    std::string line;
+    for (size_t index = 0; index < message.size(); ++index) {
+        char const character = message[index];
+        if (character != '\n' && character != '\r') {
+            line += character;
+            continue;
+        }
+        // Breaks between lines become "; "; one that ends the message or
+        // a parenthesis ("(tmpfs: Unknown parameter 'x'\n)") goes.
+        auto const next = message.find_first_not_of("\r\n", index);
+        if (next != std::string::npos && message[next] != ')' && !line.empty() && !line.ends_with("; "))
+            line += "; ";
+    }
+    spdlog::error("{}", line);
 }
 
 std::string rfc3339_now()

@@ -7,16 +7,21 @@
 #include "container/ContainerTerminal.h"
 #include "container/Hooks.h"
 #include "oci/Config.h"
+#include "oci/ContainerCgroup.h"
 #include "oci/Log.h"
+#include "oci/SignalProxy.h"
 #include "oci/State.h"
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <csignal>
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,9 +34,6 @@ namespace vmm::oci {
 using nlohmann::json;
 
 namespace {
-
-// Where a container without linux.cgroupsPath gets its cgroup.
-constexpr std::string_view default_cgroup_parent = "vmm-oci";
 
 std::string absolute_directory(std::string const& path, std::string_view what)
 {
@@ -56,63 +58,38 @@ FileDescriptor connect_console_socket(std::string const& path)
     return socket;
 }
 
-std::string cgroup_path_for(std::string const& configured, std::string const& id)
-{
-    if (configured.empty())
-        return fmt::format("{}/{}", default_cgroup_parent, id);
-    if (configured.find(':') != std::string::npos)
-        throw Error(fmt::format("linux.cgroupsPath '{}' is systemd's slice:prefix:name form: vmm manages cgroups itself (--systemd-cgroup is not supported)", configured));
-    auto path = configured;
-    while (!path.empty() && path.front() == '/')
-        path.erase(0, 1);
-    if (path.empty() || path.find("..") != std::string::npos)
-        throw Error(fmt::format("linux.cgroupsPath '{}' is not a cgroup path", configured));
-    return path;
-}
-
-// Removes the container's cgroup, killing what is still in it, and our own
-// parent directory once it is empty.
-void remove_container_cgroup(std::string const& cgroups_path)
-{
-    if (cgroups_path.empty())
-        return;
-    auto remove_our_parent = [&] {
-        if (cgroups_path.starts_with(std::string(default_cgroup_parent) + "/")) {
-            if (auto parent = vmm::open_cgroup(std::string(default_cgroup_parent)); parent && parent->process_ids().empty())
-                parent->remove();
-        }
-    };
-    auto cgroup = vmm::open_cgroup(cgroups_path);
-    if (!cgroup) {
-        remove_our_parent();
-        return;
-    }
-    for (int attempt = 0; attempt < 500; ++attempt) {
-        auto pids = cgroup->process_ids();
-        if (pids.empty())
-            break;
-        cgroup->signal_all(SIGKILL);
-        // Killed tasks in a frozen cgroup die only once it is thawed.
-        if (cgroup->freezer_state() == vmm::FreezerState::Frozen)
-            cgroup->set_freezer_state(vmm::FreezerState::Thawed);
-        ::usleep(2000);
-    }
-    if (!cgroup->remove())
-        throw Error(fmt::format("cannot remove cgroup {}: {}", cgroups_path, std::strerror(errno)));
-    remove_our_parent();
-}
-
 // Waits until `record`'s process is gone (reaped or a zombie): at most ~5 s.
 bool wait_until_gone(ContainerRecord const& record)
 {
-    for (int attempt = 0; attempt < 2500; ++attempt) {
+    for (int attempt = 0; attempt < 2500 && record.pid_start_time != 0; ++attempt) {
         if (process_start_time(record.pid) != record.pid_start_time)
             return true;
         // Our own child (run): reap it.
         ::waitpid(record.pid, nullptr, WNOHANG);
         ::usleep(2000);
     }
-    return false;
+    // No start time: no process was ever recorded, so none can be waited for.
+    return record.pid_start_time == 0;
+}
+
+// create found its process gone before it could record it: what ended
+// it, and the memory limit where the cgroup says that killed it (runc
+// fails the same create with "unable to set memory limit").
+std::string init_died_message(pid_t pid, container::ContainerSpec const& spec)
+{
+    std::string how = "it ended";
+    // Looked at, not reaped (WNOWAIT): the caller's SIGKILL must not reach
+    // a process that took the PID since.
+    siginfo_t info {};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
+        if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)
+            how = fmt::format("it was killed by SIG{}", ::sigabbrev_np(info.si_status) ? ::sigabbrev_np(info.si_status) : "?");
+        else if (info.si_code == CLD_EXITED)
+            how = fmt::format("it exited with status {}", info.si_status);
+    }
+    if (auto cgroup = vmm::open_cgroup(spec.cgroups_path); cgroup && spec.resources.memory_bytes && cgroup->limit_events().out_of_memory_kills > 0)
+        how = fmt::format("the memory limit of {} bytes (linux.resources.memory.limit) is too low for it", *spec.resources.memory_bytes);
+    return fmt::format("container {}: its process died during create: {}", spec.id, how);
 }
 
 void run_hooks_warning(std::vector<container::HookSpec> const& hooks, std::string_view phase, std::string const& state)
@@ -134,6 +111,7 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
     auto config = read_bundle_config(bundle);
     auto& spec = config.spec;
     spec.id = options.id;
+    bool const default_cgroup = spec.cgroups_path.empty();
     spec.cgroups_path = cgroup_path_for(spec.cgroups_path, options.id);
     if (spec.process.terminal == container::ProcessTerminal::Pseudo && console_fd < 0 && options.console_socket.empty())
         throw Error("process.terminal is true: give --console-socket (or --detach=false with run)");
@@ -141,6 +119,12 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
     StateDirectory directory(global.root);
     auto lock = directory.create_container_directory(options.id);
     ContainerRecord record;
+    try {
+        record.cgroup_joined = prepare_container_cgroup(spec.cgroups_path, default_cgroup);
+    } catch (...) {
+        directory.remove_container_directory(options.id);
+        throw;
+    }
     record.id = options.id;
     record.bundle = bundle;
     record.cgroups_path = spec.cgroups_path;
@@ -174,17 +158,26 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
         };
         pid = container::create(spec, context);
         record.pid = pid;
+        record.cgroup_inode = cgroup_identity(spec.cgroups_path);
         record.pid_start_time = process_start_time(pid);
+        if (record.pid_start_time == 0)
+            throw Error(init_died_message(pid, spec));
         directory.write_record(record, nullptr);
         if (!options.pid_file.empty())
             write_file_atomically(options.pid_file, std::to_string(pid));
     } catch (...) {
+        // Only what this create made goes: its process, and the cgroup
+        // directories it made (container::create removed them itself if it
+        // failed). Those it joined stay; they held nothing before.
         if (pid > 0) {
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
         }
         try {
-            remove_container_cgroup(spec.cgroups_path);
+            if (pid > 0 && record.cgroup_inode != 0)
+                remove_container_cgroup(record);
+            else
+                remove_default_parent_if_empty(spec.cgroups_path);
         } catch (Error const& error) {
             spdlog::warn("{}", error.what());
         }
@@ -198,25 +191,28 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
 
 int parse_signal(std::string const& text)
 {
+    // runc's parsing: a whole number as it is (0 checks that the process
+    // exists), else a name in any case, with or without SIG.
     if (text.empty())
         return SIGTERM;
-    if (std::isdigit(static_cast<unsigned char>(text[0]))) {
-        int number = 0;
-        try {
-            number = std::stoi(text);
-        } catch (...) {
-        }
-        if (number <= 0 || number >= NSIG)
-            throw Error(fmt::format("signal '{}' is not a signal number", text));
+    int number = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error == std::errc() && end == text.data() + text.size()) {
+        if (number < 0 || number >= NSIG)
+            throw Error(fmt::format("signal {} is not a signal number (0-{})", text, NSIG - 1));
         return number;
     }
-    auto name = text.starts_with("SIG") ? text.substr(3) : text;
-    for (int number = 1; number < NSIG; ++number) {
-        char const* abbreviation = ::sigabbrev_np(number);
+    std::string name;
+    for (char character : text)
+        name += static_cast<char>(std::toupper(static_cast<unsigned char>(character)));
+    if (name.starts_with("SIG"))
+        name.erase(0, 3);
+    for (int candidate = 1; candidate < NSIG && !name.empty(); ++candidate) {
+        char const* abbreviation = ::sigabbrev_np(candidate);
         if (abbreviation && name == abbreviation)
-            return number;
+            return candidate;
     }
-    throw Error(fmt::format("signal '{}' is unknown", text));
+    throw Error(fmt::format("unknown signal '{}'", text));
 }
 
 int create_container(GlobalOptions const& global, CreateOptions const& options)
@@ -270,8 +266,8 @@ int kill_container(GlobalOptions const& global, std::string const& id, std::stri
     auto [lock, record, status] = directory.open_locked(id);
     if (status == Status::Stopped)
         throw Error(fmt::format("container {} is not running", id));
-    if (all && !record.cgroups_path.empty()) {
-        if (auto cgroup = vmm::open_cgroup(record.cgroups_path)) {
+    if (all) {
+        if (auto cgroup = open_container_cgroup(record)) {
             cgroup->signal_all(signal_number);
             return 0;
         }
@@ -298,17 +294,15 @@ int delete_container(GlobalOptions const& global, std::string const& id, bool fo
         throw Error(fmt::format("container {} is {}: stop it first or use delete --force", id, status_name(status)));
     if (status != Status::Stopped) {
         ::kill(record.pid, SIGKILL);
-        if (!record.cgroups_path.empty()) {
-            if (auto cgroup = vmm::open_cgroup(record.cgroups_path)) {
-                cgroup->signal_all(SIGKILL);
-                if (cgroup->freezer_state() == vmm::FreezerState::Frozen)
-                    cgroup->set_freezer_state(vmm::FreezerState::Thawed);
-            }
+        if (auto cgroup = open_container_cgroup(record)) {
+            cgroup->signal_all(SIGKILL);
+            if (cgroup->freezer_state() == vmm::FreezerState::Frozen)
+                cgroup->set_freezer_state(vmm::FreezerState::Thawed);
         }
         if (!wait_until_gone(record))
             throw Error(fmt::format("container {}: pid {} did not die after SIGKILL", id, record.pid));
     }
-    remove_container_cgroup(record.cgroups_path);
+    remove_container_cgroup(record);
     json config;
     try {
         config = directory.read_config(id);
@@ -339,6 +333,12 @@ int run_container(GlobalOptions const& global, CreateOptions const& options, boo
     }
     pid_t pid = create_with_console(global, options, relay ? their_end.get() : -1);
     their_end.reset();
+    // From start on, the runtime stands for the container's process.
+    std::optional<SignalProxy> proxy;
+    if (!detach) {
+        proxy.emplace();
+        proxy->forward_to(pid);
+    }
     start_container(global, options.id);
     if (detach)
         return 0;

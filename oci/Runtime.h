@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,9 @@ struct UpdateOptions {
 };
 
 int update_container(GlobalOptions const& global, UpdateOptions const& options);
+// update --memory: bytes, or runc's sizes ("100M" is 104857600: k, m, g, t
+// and p are powers of 1024, "KiB"/"kb" spellings too); "-1" is no limit.
+uint64_t parse_memory_size(std::string const& text);
 
 // A signal by number ("9") or name ("KILL", "SIGKILL").
 int parse_signal(std::string const& text);

@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "common/ProcessStat.h"
 #include "common/cgroup/Cgroup.h"
+#include "oci/ContainerCgroup.h"
 
 #include <cerrno>
 #include <csignal>
@@ -58,10 +59,17 @@ StateDirectory::StateDirectory(std::string root)
 
 FileDescriptor StateDirectory::create_container_directory(std::string const& id) const
 {
+    // The root's own directory is private, as runc makes it: the config
+    // copies in it may hold secrets (process.env). Its parents, and a root
+    // that exists already, are left as they are.
+    auto const parent = std::filesystem::path(m_root).parent_path();
     std::error_code error;
-    std::filesystem::create_directories(m_root, error);
+    if (!parent.empty())
+        std::filesystem::create_directories(parent, error);
     if (error)
-        throw Error(fmt::format("mkdir {} (--root): {}", m_root, error.message()));
+        throw Error(fmt::format("mkdir {} (--root): {}", parent.string(), error.message()));
+    if (::mkdir(m_root.c_str(), 0700) < 0 && errno != EEXIST)
+        throw_system_error("mkdir", fmt::format("{} (--root)", m_root));
     auto path = container_directory(id);
     if (::mkdir(path.c_str(), 0711) < 0) {
         if (errno == EEXIST)
@@ -108,7 +116,7 @@ void write_file_atomically(std::string const& path, std::string const& text)
 {
     auto temporary = path + ".tmp";
     {
-        FileDescriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        FileDescriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!file.is_valid())
             throw_system_error("open", temporary);
         if (!write_all(file.get(), text.data(), text.size()))
@@ -130,6 +138,8 @@ void StateDirectory::write_record(ContainerRecord const& record, json const& con
         { "pid", record.pid },
         { "pidStartTime", record.pid_start_time },
         { "cgroupsPath", record.cgroups_path },
+        { "cgroupJoined", record.cgroup_joined },
+        { "cgroupInode", record.cgroup_inode },
         { "created", record.created },
         { "owner", record.owner },
         { "annotations", record.annotations },
@@ -162,6 +172,8 @@ ContainerRecord StateDirectory::read_record(std::string const& id) const
         record.pid = state.at("pid").get<pid_t>();
         record.pid_start_time = state.at("pidStartTime").get<uint64_t>();
         record.cgroups_path = state.at("cgroupsPath").get<std::string>();
+        record.cgroup_joined = state.value("cgroupJoined", std::vector<std::string> {});
+        record.cgroup_inode = state.value("cgroupInode", uint64_t { 0 });
         record.created = state.at("created").get<std::string>();
         record.owner = state.value("owner", "");
         record.annotations = state.value("annotations", json::object());
@@ -200,14 +212,14 @@ uint64_t process_start_time(pid_t pid)
 
 Status current_status(StateDirectory const& directory, ContainerRecord const& record)
 {
-    if (record.pid <= 0 || process_start_time(record.pid) != record.pid_start_time)
+    // A start time of 0 is no process's: one that died before create read
+    // it. Taken for a live one, it would match every PID that is gone.
+    if (record.pid <= 0 || record.pid_start_time == 0 || process_start_time(record.pid) != record.pid_start_time)
         return Status::Stopped;
     if (::access((directory.container_directory(record.id) + "/exec.fifo").c_str(), F_OK) == 0)
         return Status::Created;
-    if (!record.cgroups_path.empty()) {
-        if (auto cgroup = vmm::open_cgroup(record.cgroups_path); cgroup && cgroup->freezer_state() == vmm::FreezerState::Frozen)
-            return Status::Paused;
-    }
+    if (auto cgroup = open_container_cgroup(record); cgroup && cgroup->freezer_state() == vmm::FreezerState::Frozen)
+        return Status::Paused;
     return Status::Running;
 }
 

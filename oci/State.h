@@ -35,6 +35,10 @@ struct ContainerRecord {
     pid_t pid { 0 };
     uint64_t pid_start_time { 0 }; // /proc/PID/stat's starttime: tells PID reuse apart.
     std::string cgroups_path;
+    // The cgroup's directories that existed before create (a cgroupsPath
+    // it joined): left at delete, where the ones create made are removed.
+    std::vector<std::string> cgroup_joined;
+    uint64_t cgroup_inode { 0 }; // Its directory's, at create: tells a cgroup made since apart.
     std::string created; // RFC 3339.
     std::string owner;
     nlohmann::json annotations = nlohmann::json::object();
@@ -82,14 +86,16 @@ struct LockedContainer {
     Status status;
 };
 
-// /proc/PID/stat's starttime; 0 if the process is gone.
+// /proc/PID/stat's starttime; 0 if the process is gone (or a zombie),
+// which a record never takes for its process.
 uint64_t process_start_time(pid_t pid);
 
 // The state JSON of the runtime-spec ("ociVersion", "id", "status", "pid",
 // "bundle", "annotations"), as `state` prints and hooks read.
 nlohmann::json state_json(ContainerRecord const& record, Status status);
 
-// Writes `text` to `path` through a temporary file and a rename.
+// Writes `text` to `path` through a temporary file and a rename; the file
+// is readable by its owner only (the config copy may hold secrets in env).
 void write_file_atomically(std::string const& path, std::string const& text);
 
 }

@@ -79,15 +79,53 @@ void check_entry_name(std::string_view name, std::string const& archive_path, ch
     }
 }
 
-void make_private_directory(std::filesystem::path const& path)
+// Makes `path` (and its parents) and gives it `mode`, whatever the umask.
+void make_directory(std::filesystem::path const& path, mode_t mode)
 {
     std::error_code error;
     std::filesystem::create_directories(path, error);
     if (error)
         throw Error(fmt::format("mkdir {}: {}", path.string(), error.message()));
-    // Root's trees may hold setuid files: no other user may reach them.
-    if (::chmod(path.c_str(), 0700) < 0)
+    if (::chmod(path.c_str(), mode) < 0)
         throw_system_error("chmod", path.string());
+}
+
+// The mode of a tree's root where its archive has no entry for it ("./"),
+// as `docker export` and `podman export` write them: docker's.
+constexpr mode_t default_root_mode = 0755;
+
+bool is_root_entry(std::string_view name)
+{
+    while (name.starts_with("./"))
+        name.remove_prefix(2);
+    return name.empty() || name == ".";
+}
+
+// Whether the archive open as `fd` has an entry for the tree's root.
+bool has_root_entry(int fd)
+{
+    auto reader = open_reader(fd);
+    archive_entry* entry = nullptr;
+    while (reader && archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
+        if (char const* name = archive_entry_pathname(entry); name && is_root_entry(name))
+            return true;
+    }
+    return false;
+}
+
+// Trees that earlier versions of vmm unpacked from an archive without a
+// root entry kept their private staging directory's mode, 0700, at the root,
+// so that no user but root could use the container: given the default here.
+// A root that the archive itself made 0700 stays so.
+void fix_legacy_root_mode(int archive_fd, std::filesystem::path const& tree)
+{
+    struct stat status {};
+    if (::stat(tree.c_str(), &status) < 0)
+        throw_system_error("stat", tree.string());
+    if ((status.st_mode & 07777) != 0700 || has_root_entry(archive_fd))
+        return;
+    if (::chmod(tree.c_str(), default_root_mode) < 0)
+        throw_system_error("chmod", tree.string());
 }
 
 void remove_tree(std::filesystem::path const& path)
@@ -200,14 +238,17 @@ std::filesystem::path unpack_archive_into_cache(std::string const& archive_path)
 {
     auto archive_file = FileDescriptor::open(archive_path, O_RDONLY);
     auto const trees = archive_cache_directory() / "trees";
-    make_private_directory(trees);
+    // Root's trees may hold setuid files: no other user may reach them.
+    make_directory(trees, 0700);
 
     auto const digest = sha256_of(archive_file.get(), archive_path);
     auto const tree = trees / digest;
     // A tree is renamed into place only once it is complete: one that is
     // there is used without the lock.
-    if (std::filesystem::is_directory(tree))
+    if (std::filesystem::is_directory(tree)) {
+        fix_legacy_root_mode(archive_file.get(), tree);
         return tree;
+    }
     // One lock for the cache, as for vmm boot's images: a second run waits
     // for the tree the first unpacks. No file per archive stays behind.
     auto const lock_path = (trees / ".lock").string();
@@ -222,7 +263,9 @@ std::filesystem::path unpack_archive_into_cache(std::string const& archive_path)
 
     auto const partial = trees / fmt::format("{}.partial-{}", digest, ::getpid());
     remove_tree(partial);
-    make_private_directory(partial);
+    // It becomes the tree's root, whose mode an archive's "./" entry sets
+    // (trees/ keeps the cache private).
+    make_directory(partial, default_root_mode);
     try {
         unpack(archive_file.get(), archive_path, partial);
         if (::rename(partial.c_str(), tree.c_str()) < 0)

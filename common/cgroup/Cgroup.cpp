@@ -35,8 +35,29 @@ namespace {
 
 constexpr std::string_view container_cgroup_prefix = "vmm-container-";
 
-void sweep_directory(std::string const& directory)
+// SIGKILLs the processes of the stale cgroup `path` and removes it once
+// the kernel has taken them out (within a second): true if it did.
+bool end_stale_processes(std::string const& path)
 {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        std::ifstream processes(path + "/cgroup.procs");
+        pid_t pid = 0;
+        while (processes >> pid)
+            ::kill(pid, SIGKILL);
+        timespec pause { 0, 10000000 };
+        ::nanosleep(&pause, nullptr);
+        if (::rmdir(path.c_str()) == 0 || errno == ENOENT)
+            return true;
+        if (errno != EBUSY)
+            return false;
+    }
+    return false;
+}
+
+// Returns whether it ended the processes of a stale cgroup.
+bool sweep_directory(std::string const& directory)
+{
+    bool ended_processes = false;
     std::error_code error;
     for (auto const& entry : std::filesystem::directory_iterator(directory, error)) {
         auto name = entry.path().filename().string();
@@ -49,10 +70,20 @@ void sweep_directory(std::string const& directory)
             continue;
         if (owner == ::getpid() || is_live_vmm(owner))
             continue;
-        // rmdir refuses a cgroup that still has processes: those are kept.
-        if (::rmdir(entry.path().c_str()) == 0)
+        if (::rmdir(entry.path().c_str()) == 0) {
             spdlog::debug("removed the stale cgroup {}", entry.path().string());
+            continue;
+        }
+        // Processes that outlived their vmm, which they should have died
+        // with (a container of a vmm version that lost its parent-death
+        // signal, or one still starting when vmm was killed): they hold its
+        // mounts, loop device and image lock, so they are ended here.
+        if (errno == EBUSY && end_stale_processes(entry.path().string())) {
+            spdlog::debug("ended the processes of the stale cgroup {} and removed it", entry.path().string());
+            ended_processes = true;
+        }
     }
+    return ended_processes;
 }
 
 }
@@ -70,15 +101,15 @@ std::string container_cgroup_name(pid_t pid)
     return fmt::format("{}{}", container_cgroup_prefix, pid);
 }
 
-void sweep_stale_cgroups()
+bool sweep_stale_cgroups()
 {
     std::string const root = "/sys/fs/cgroup";
-    if (detect_cgroup_version(root) == CgroupVersion::V2) {
-        sweep_directory(root);
-        return;
-    }
+    if (detect_cgroup_version(root) == CgroupVersion::V2)
+        return sweep_directory(root);
+    bool ended_processes = false;
     for (auto const* controller : CgroupV1::controllers)
-        sweep_directory(fmt::format("{}/{}", root, controller));
+        ended_processes |= sweep_directory(fmt::format("{}/{}", root, controller));
+    return ended_processes;
 }
 
 std::unique_ptr<Cgroup> create_cgroup(std::string const& name, CgroupLifetime lifetime, CgroupControllers controllers)
@@ -162,20 +193,49 @@ void write_control_file(int fd, std::string const& path, std::string const& valu
         throw_system_error("write " + value + " to", path);
 }
 
-void make_cgroup_directory(std::string const& path)
+bool make_cgroup_directory(std::string const& path)
 {
     if (::mkdir(path.c_str(), 0755) == 0)
-        return;
-    if (errno == EEXIST && ::rmdir(path.c_str()) == 0 && ::mkdir(path.c_str(), 0755) == 0)
-        return;
+        return true;
+    if (errno == EEXIST) {
+        // A per-PID name (container_cgroup_name) that exists was left by a
+        // vmm that was killed and whose PID is ours now: its limits and
+        // device programs are not ours, so it is made anew (rmdir refuses
+        // it while it has processes). Any other cgroup is joined as it is,
+        // never removed: it is the caller's (an OCI cgroupsPath) or
+        // another's, and what it holds is not ours to touch.
+        auto const slash = path.rfind('/');
+        auto const name = std::string_view(path).substr(slash == std::string::npos ? 0 : slash + 1);
+        if (!name.starts_with(container_cgroup_prefix))
+            return false;
+        if (::rmdir(path.c_str()) == 0 && ::mkdir(path.c_str(), 0755) == 0)
+            return true;
+    }
     // A parent made for it was removed meanwhile (a delete that emptied it,
     // e.g. vmm-oci/): made again, once.
     if (errno == ENOENT) {
         make_cgroup_parents(path);
         if (::mkdir(path.c_str(), 0755) == 0)
-            return;
+            return true;
+        if (errno == EEXIST)
+            return false;
     }
     throw_system_error("mkdir", path);
+}
+
+std::vector<std::string> cgroup_directories(std::string const& name)
+{
+    std::vector<std::string> directories;
+    if (detect_cgroup_version() == CgroupVersion::V2) {
+        if (auto directory = fmt::format("/sys/fs/cgroup/{}", name); ::access(directory.c_str(), F_OK) == 0)
+            directories.push_back(directory);
+        return directories;
+    }
+    for (auto const* controller : CgroupV1::controllers) {
+        if (auto directory = fmt::format("/sys/fs/cgroup/{}/{}", controller, name); ::access(directory.c_str(), F_OK) == 0)
+            directories.push_back(directory);
+    }
+    return directories;
 }
 
 bool remove_cgroup_directory(std::string const& path)

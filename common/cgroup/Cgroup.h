@@ -14,6 +14,10 @@
 
 namespace vmm {
 
+// A memory or PID limit of `unlimited_limit` removes the limit (v1's -1 or
+// "max", v2's "max"), as an OCI update with -1 asks.
+constexpr uint64_t unlimited_limit = UINT64_MAX;
+
 struct ResourceLimits {
     std::optional<uint64_t> memory_bytes;
     std::optional<double> cpus;
@@ -131,8 +135,10 @@ bool is_live_vmm(pid_t pid);
 
 // Removes the cgroups that vmm processes killed with SIGKILL left behind
 // (their owner is gone, or its PID now belongs to another program). SIGKILL
-// cannot be caught, so the next run sweeps; a cgroup still in use is kept.
-void sweep_stale_cgroups();
+// cannot be caught, so the next run sweeps. Processes still in one (a
+// container that should have died with its vmm) are killed first; returns
+// whether there were any.
+bool sweep_stale_cgroups();
 
 // Moves the calling thread into the v1 cgroups whose tasks files (opened
 // by the parent's prepare_join(), so written with its credentials) are
@@ -152,9 +158,15 @@ uint64_t read_keyed_value(std::string const& path, std::string_view key);
 void write_control_file(std::string const& path, std::string const& value);
 // The same into `fd`, already open on `path` (for a file written many times).
 void write_control_file(int fd, std::string const& path, std::string const& value);
-// Makes a cgroup directory. One left by a vmm that was killed (whose PID,
-// and so name, is now ours again) is removed first if it is empty.
-void make_cgroup_directory(std::string const& path);
+// Makes a cgroup directory: true if it made it, false if it existed and is
+// joined as it is (it is then never removed by its Cgroup's destructor).
+// One with a per-PID name (container_cgroup_name) is left by a vmm that
+// was killed (whose PID, and so name, is now ours again): it is removed and
+// made again if it is empty.
+bool make_cgroup_directory(std::string const& path);
+// The directories of cgroup `name` that exist: v2's one, or one per v1
+// hierarchy that vmm uses (in CgroupV1::controllers' order).
+std::vector<std::string> cgroup_directories(std::string const& name);
 // Makes the missing parents of cgroup directory `path`.
 void make_cgroup_parents(std::string const& path);
 // Removes a cgroup directory, waiting briefly while the kernel finishes

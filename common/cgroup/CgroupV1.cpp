@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <fstream>
+#include <optional>
 #include <fmt/format.h>
 #include <ranges>
 #include <spdlog/spdlog.h>
@@ -35,14 +36,15 @@ CgroupV1::CgroupV1(std::string const& root, std::string const& name, CgroupLifet
                 continue;
             }
             make_cgroup_parents(directory);
-            make_cgroup_directory(directory);
+            if (make_cgroup_directory(directory))
+                m_made.push_back(directory);
             m_directories.push_back(directory);
         }
         if (m_directories.empty())
             throw Error(fmt::format("cgroup {}: no cgroup v1 hierarchy has it", m_name));
     } catch (...) {
         // The destructor does not run for a half-built object.
-        for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it)
+        for (auto it = m_made.rbegin(); it != m_made.rend(); ++it)
             remove_cgroup_directory(*it);
         throw;
     }
@@ -52,7 +54,7 @@ CgroupV1::~CgroupV1()
 {
     if (m_lifetime == CgroupLifetime::Persistent)
         return;
-    for (auto it = m_directories.rbegin(); it != m_directories.rend(); ++it) {
+    for (auto it = m_made.rbegin(); it != m_made.rend(); ++it) {
         if (!remove_cgroup_directory(*it))
             spdlog::warn("cannot remove cgroup {}: {}", *it, std::strerror(errno));
     }
@@ -94,6 +96,21 @@ Cgroup::LimitEvents CgroupV1::limit_events() const
     return { read_keyed_value(directory_of("memory") + "/memory.oom_control", "oom_kill"), read_keyed_value(directory_of("pids") + "/pids.events", "max") };
 }
 
+namespace {
+
+// A v1 limit file's value; its maximum where it cannot be read (no swap
+// accounting: nothing to order against).
+uint64_t read_limit(std::string const& path)
+{
+    std::ifstream file(path);
+    uint64_t value = 0;
+    if (!(file >> value))
+        return UINT64_MAX;
+    return value;
+}
+
+}
+
 std::string CgroupV1::directory_of(std::string const& controller) const
 {
     return fmt::format("{}/{}/{}", m_root, controller, m_name);
@@ -103,17 +120,31 @@ void CgroupV1::apply(ResourceLimits const& limits)
 {
     auto const memory = directory_of("memory");
     bool const has_swap_accounting = ::access((memory + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0;
+    auto const limit_text = [](uint64_t limit) { return limit == unlimited_limit ? std::string("-1") : fmt::format("{}", limit); };
+    // Memory plus swap gets the memory limit unless a swap limit is given,
+    // so the limit cannot be dodged by swapping; the file is missing when
+    // swap accounting is off.
+    std::optional<std::string> memory_and_swap;
+    if (limits.memory_swap)
+        memory_and_swap = fmt::format("{}", *limits.memory_swap);
+    else if (limits.memory_bytes)
+        memory_and_swap = limit_text(*limits.memory_bytes);
+    if (!has_swap_accounting)
+        memory_and_swap.reset();
     if (limits.memory_bytes) {
-        auto value = fmt::format("{}", *limits.memory_bytes);
-        write_control_file(memory + "/memory.limit_in_bytes", value);
-        // Memory plus swap gets the same limit unless a swap limit is given,
-        // so the limit cannot be dodged by swapping; the file is missing
-        // when swap accounting is off.
-        if (has_swap_accounting && !limits.memory_swap)
-            write_control_file(memory + "/memory.memsw.limit_in_bytes", value);
+        // The kernel keeps the memory limit at most the memory+swap one at
+        // every write: a raise past the current memory+swap limit writes
+        // that one first.
+        auto const current_swap_limit = read_limit(memory + "/memory.memsw.limit_in_bytes");
+        bool const swap_first = memory_and_swap && (*limits.memory_bytes == unlimited_limit || *limits.memory_bytes > current_swap_limit);
+        if (swap_first)
+            write_control_file(memory + "/memory.memsw.limit_in_bytes", *memory_and_swap);
+        write_control_file(memory + "/memory.limit_in_bytes", limit_text(*limits.memory_bytes));
+        if (swap_first)
+            memory_and_swap.reset();
     }
-    if (limits.memory_swap && has_swap_accounting)
-        write_control_file(memory + "/memory.memsw.limit_in_bytes", fmt::format("{}", *limits.memory_swap));
+    if (memory_and_swap)
+        write_control_file(memory + "/memory.memsw.limit_in_bytes", *memory_and_swap);
     if (limits.memory_reservation)
         write_control_file(memory + "/memory.soft_limit_in_bytes", fmt::format("{}", *limits.memory_reservation));
     auto const cpu = directory_of("cpu");
@@ -128,7 +159,7 @@ void CgroupV1::apply(ResourceLimits const& limits)
     if (limits.cpu_shares)
         write_control_file(cpu + "/cpu.shares", fmt::format("{}", *limits.cpu_shares));
     if (limits.pids)
-        write_control_file(directory_of("pids") + "/pids.max", fmt::format("{}", *limits.pids));
+        write_control_file(directory_of("pids") + "/pids.max", *limits.pids == unlimited_limit ? std::string("max") : fmt::format("{}", *limits.pids));
     if (limits.blkio_weight) {
         auto file = directory_of("blkio") + "/blkio.weight";
         if (::access(file.c_str(), F_OK) < 0)

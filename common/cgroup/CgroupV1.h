@@ -47,7 +47,8 @@ private:
     std::string m_root;
     std::string m_name;
     CgroupLifetime m_lifetime;
-    std::vector<std::string> m_directories; // Made by us, removed in reverse order.
+    std::vector<std::string> m_directories; // Made or joined, in controllers' order.
+    std::vector<std::string> m_made; // Those made by us: what a Temporary one removes, in reverse order.
     std::vector<FileDescriptor> m_join_files; // Each directory's tasks file.
 };
 

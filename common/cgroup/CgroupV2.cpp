@@ -22,13 +22,13 @@ CgroupV2::CgroupV2(std::string const& root, std::string const& name, CgroupLifet
 {
     if (mode == Create) {
         make_cgroup_parents(m_directory);
-        make_cgroup_directory(m_directory);
+        m_made = make_cgroup_directory(m_directory);
     }
 }
 
 CgroupV2::~CgroupV2()
 {
-    if (m_lifetime == CgroupLifetime::Persistent)
+    if (m_lifetime == CgroupLifetime::Persistent || !m_made)
         return;
     if (!remove_cgroup_directory(m_directory))
         spdlog::warn("cannot remove cgroup {}: {}", m_directory, std::strerror(errno));
@@ -68,10 +68,12 @@ void CgroupV2::apply(ResourceLimits const& limits)
 {
     if (limits.memory_bytes) {
         enable_controller("memory");
-        write_control_file(m_directory + "/memory.max", fmt::format("{}", *limits.memory_bytes));
-        // No swap either, as with v1's memsw limit; absent without swap support.
+        bool const unlimited = *limits.memory_bytes == unlimited_limit;
+        write_control_file(m_directory + "/memory.max", unlimited ? std::string("max") : fmt::format("{}", *limits.memory_bytes));
+        // No swap either, as with v1's memsw limit (none where memory has
+        // none, as runc does); absent without swap support.
         if (::access((m_directory + "/memory.swap.max").c_str(), F_OK) == 0)
-            write_control_file(m_directory + "/memory.swap.max", "0");
+            write_control_file(m_directory + "/memory.swap.max", unlimited ? "max" : "0");
     }
     if (limits.memory_reservation) {
         enable_controller("memory");
@@ -79,7 +81,7 @@ void CgroupV2::apply(ResourceLimits const& limits)
     }
     if (limits.memory_swap && limits.memory_bytes && ::access((m_directory + "/memory.swap.max").c_str(), F_OK) == 0) {
         // v2 limits swap alone; the spec's value is memory plus swap.
-        auto swap = *limits.memory_swap < 0 ? std::string("max") : fmt::format("{}", *limits.memory_swap - static_cast<int64_t>(*limits.memory_bytes));
+        auto swap = *limits.memory_swap < 0 || *limits.memory_bytes == unlimited_limit ? std::string("max") : fmt::format("{}", *limits.memory_swap - static_cast<int64_t>(*limits.memory_bytes));
         write_control_file(m_directory + "/memory.swap.max", swap);
     }
     if (limits.cpus) {
@@ -105,7 +107,7 @@ void CgroupV2::apply(ResourceLimits const& limits)
     }
     if (limits.pids) {
         enable_controller("pids");
-        write_control_file(m_directory + "/pids.max", fmt::format("{}", *limits.pids));
+        write_control_file(m_directory + "/pids.max", *limits.pids == unlimited_limit ? std::string("max") : fmt::format("{}", *limits.pids));
     }
 }
 

@@ -42,6 +42,7 @@ private:
     std::string m_root;
     std::string m_directory;
     CgroupLifetime m_lifetime;
+    bool m_made { false }; // Joined as it was otherwise: a Temporary one leaves it.
     FileDescriptor m_directory_fd;
 };
 

@@ -122,6 +122,64 @@ TEST_F(ContainerArchiveTest, DirectoryImageAndTarRunTheSame)
     std::filesystem::remove_all(cached);
 }
 
+// `docker export` archives have no entry for the root ("./"): the tree's
+// root gets docker's 0755 (the cache's trees/ stays private), so that any
+// user can run there; a tree an older vmm left at 0700 is given it too.
+TEST_F(ContainerArchiveTest, AnArchiveWithoutARootEntryGetsARootOfMode0755)
+{
+    auto const tar_path = scratch_directory() + "/no-root-entry.tar";
+    ASSERT_EQ(std::system(("tar -C " + rootfs_directory + " -cf " + tar_path + " bin etc sbin usr").c_str()), 0);
+    auto const cached = trees + "/" + sha256_of(tar_path);
+    std::filesystem::remove_all(cached);
+
+    for (int run = 0; run < 2; ++run) {
+        auto root = run_vmm({ "--container", tar_path, "--", "/bin/sh", "-c", "stat -c %a /" });
+        EXPECT_EQ(root.exit_status, 0) << describe(root);
+        EXPECT_EQ(root.standard_output, "755\n") << describe(root);
+        auto nobody = run_vmm({ "--container", tar_path, "-u", "nobody", "--", "/bin/ls", "/" });
+        EXPECT_EQ(nobody.exit_status, 0) << describe(nobody);
+        struct stat status {};
+        ASSERT_EQ(::stat(cached.c_str(), &status), 0);
+        EXPECT_EQ(status.st_mode & 07777, 0755u);
+        ASSERT_EQ(::stat(trees.c_str(), &status), 0);
+        EXPECT_EQ(status.st_mode & 07777, 0700u) << "the cache is not private";
+        // As an older vmm left it: mended at the next use.
+        ASSERT_EQ(::chmod(cached.c_str(), 0700), 0);
+    }
+    struct stat status {};
+    ASSERT_EQ(::stat(cached.c_str(), &status), 0);
+    EXPECT_EQ(status.st_mode & 07777, 0700u);
+    auto mended = run_vmm({ "--container", tar_path, "-u", "nobody", "--", "/bin/ls", "/" });
+    EXPECT_EQ(mended.exit_status, 0) << describe(mended);
+    ASSERT_EQ(::stat(cached.c_str(), &status), 0);
+    EXPECT_EQ(status.st_mode & 07777, 0755u);
+
+    // A root entry's own mode is kept, 0700 too.
+    auto const private_root = scratch_directory() + "/private-root";
+    auto const private_tar = scratch_directory() + "/private-root.tar";
+    ASSERT_EQ(std::system(("rm -rf " + private_root + " && cp -aH " + rootfs_directory + " " + private_root + " && chmod 700 " + private_root
+                              + " && tar -C " + private_root + " -cf " + private_tar + " .")
+                              .c_str()),
+        0);
+    auto kept = run_vmm({ "--container", private_tar, "--", "/bin/sh", "-c", "stat -c %a /" });
+    EXPECT_EQ(kept.standard_output, "700\n") << describe(kept);
+    std::filesystem::remove_all(cached);
+    std::filesystem::remove_all(trees + "/" + sha256_of(private_tar));
+    std::filesystem::remove_all(private_root);
+}
+
+// As root, --rootless runs an archive's tree although the mapped root may
+// not look up a path in the cache (trees/ is 0700): it is reached by fd.
+TEST_F(ContainerArchiveTest, RootlessAsRootRunsAnArchive)
+{
+    auto const tar_path = scratch_directory() + "/rootless.tar";
+    ASSERT_EQ(std::system(("tar -C " + rootfs_directory + " -cf " + tar_path + " .").c_str()), 0);
+    auto result = run_vmm({ "--container", tar_path, "--rootless", "--", "/bin/sh", "-c", "touch /written && stat -c %U /etc" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    EXPECT_EQ(result.standard_output, "root\n") << describe(result);
+    std::filesystem::remove_all(trees + "/" + sha256_of(tar_path));
+}
+
 TEST_F(ContainerArchiveTest, EntriesLeavingTheTreeRefuseTheArchive)
 {
     auto const outside = scratch_directory() + "/outside";

@@ -125,11 +125,24 @@ TEST_F(ContainerBadInputTest, BadHostname)
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--hostname", std::string(100, 'h'), "--", "/bin/true" }), "--hostname");
 }
 
+// An empty value is given, not absent: each is refused with a line naming
+// the option, instead of running without a limit, as root or in /.
+TEST_F(ContainerBadInputTest, EmptyValuesAreRefused)
+{
+    for (auto const* option : { "--mem", "--cpus", "--pids", "-u", "-w" }) {
+        auto result = run_vmm({ "--container", rootfs_directory, option, "", "--", "/bin/true" });
+        SCOPED_TRACE(option);
+        expect_one_error_line(result, std::string(option) == "-u" ? "--user" : std::string(option) == "-w" ? "--workdir" : option);
+    }
+    // Not the whole help on stdout: one line.
+    expect_one_error_line(run_vmm({ "--container", "", "--", "/bin/true" }), "vmm: --container: an empty path");
+}
+
 // The tree's own /sbin/init is never what runs as PID 1.
 TEST_F(ContainerBadInputTest, TheTreesOwnInitIsNotRun)
 {
     auto rootfs = scratch_directory() + "/own-init";
-    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -a " + rootfs_directory + " " + rootfs + " && rm " + rootfs
+    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -aH " + rootfs_directory + " " + rootfs + " && rm " + rootfs
                               + "/sbin/init && printf '#!/bin/sh\\necho wrong-init\\n' > " + rootfs + "/sbin/init && chmod +x " + rootfs + "/sbin/init")
                               .c_str()),
         0);

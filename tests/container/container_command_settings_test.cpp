@@ -53,9 +53,15 @@ TEST_F(ContainerCommandSettingsTest, NumbersAndGroupsFromTheTreesFiles)
         return options;
     };
 
+    // Its own group is among its groups, as initgroups(3) and docker give
+    // it (the kernel lists them sorted); a GROUP given takes its place.
+    auto own_group = run_shell(rootfs_directory, identity_script, with({ "-u", "alice" }));
+    EXPECT_EQ(own_group.exit_status, 0) << describe(own_group);
+    EXPECT_EQ(own_group.standard_output, "Uid: 1000 1000 1000 1000\nGid: 1000 1000 1000 1000\nGroups: 29 44 1000 \nCapEff: 0000000000000000\nhome=/tmp\n/\n")
+        << describe(own_group);
     auto named = run_shell(rootfs_directory, identity_script, with({ "-u", "alice:staff" }));
     EXPECT_EQ(named.exit_status, 0) << describe(named);
-    EXPECT_EQ(named.standard_output, "Uid: 1000 1000 1000 1000\nGid: 50 50 50 50\nGroups: 29 44 \nCapEff: 0000000000000000\nhome=/tmp\n/\n") << describe(named);
+    EXPECT_EQ(named.standard_output, "Uid: 1000 1000 1000 1000\nGid: 50 50 50 50\nGroups: 29 44 50 \nCapEff: 0000000000000000\nhome=/tmp\n/\n") << describe(named);
 
     auto numbered = run_shell(rootfs_directory, identity_script, with({ "-u", "4242:44", "-e", "HOME=/srv" }));
     EXPECT_EQ(numbered.exit_status, 0) << describe(numbered);

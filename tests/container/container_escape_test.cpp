@@ -177,7 +177,7 @@ TEST_P(SymlinkedMountTargetTest, CannotRedirectAMountOntoTheHost)
     std::string const target_name = GetParam();
     auto rootfs = scratch_directory() + "/symlinked-" + target_name;
     auto host_directory = scratch_directory() + "/host-" + target_name;
-    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -a " + rootfs_directory + " " + rootfs).c_str()), 0);
+    ASSERT_EQ(std::system(("rm -rf " + rootfs + " && cp -aH " + rootfs_directory + " " + rootfs).c_str()), 0);
     ASSERT_EQ(::mkdir(host_directory.c_str(), 0755), 0);
     ASSERT_EQ(std::system(("rmdir " + rootfs + "/" + target_name + " && ln -s " + host_directory + " " + rootfs + "/" + target_name).c_str()), 0);
 

@@ -244,4 +244,20 @@ TEST_F(HostIsolationTest, RootlessAsRootMapsToAnUnprivilegedRange)
     }
 }
 
+// The mapped root (an unprivileged host id) may not look up a path under a
+// 0700 directory of root's: the rootfs is attached through fds opened before
+// the switch, so a tree there runs, in both ways of writing.
+TEST_F(HostIsolationTest, RootlessAsRootRunsATreeUnderAPrivateDirectory)
+{
+    auto const parent = scratch_directory() + "/private-parent";
+    auto const tree = parent + "/rootfs";
+    ASSERT_EQ(std::system(("rm -rf " + parent + " && mkdir -m 700 " + parent + " && cp -aH " + rootfs_directory + " " + tree).c_str()), 0);
+    for (auto const* writes : { "overlay", "in-place" }) {
+        auto result = run_vmm({ "--container", tree, "--rootless", "--root-writes", writes, "--", "/bin/sh", "-c", "stat -c %U /etc" });
+        EXPECT_EQ(result.exit_status, 0) << writes << "\n" << describe(result);
+        EXPECT_EQ(result.standard_output, "root\n") << writes << "\n" << describe(result);
+    }
+    std::system(("rm -rf " + parent).c_str());
+}
+
 }

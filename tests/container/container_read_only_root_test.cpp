@@ -77,6 +77,6 @@ TEST_F(ContainerReadOnlyRootTest, AnImageWithAJournalToReplayIsRefusedReadOnlyAn
 TEST_F(ContainerReadOnlyRootTest, AnUnknownAccessIsAnError)
 {
     auto result = run_shell(rootfs_directory + ",rx", "true");
-    EXPECT_EQ(result.exit_status, 1) << describe(result);
+    EXPECT_EQ(result.exit_status, 2) << "a usage error: " << describe(result);
     EXPECT_EQ(result.standard_error, "vmm: --container: unknown option 'rx' in '" + rootfs_directory + ",rx' (known: ro, rw)\n") << describe(result);
 }

@@ -185,6 +185,48 @@ TEST_F(ContainerVolumeRun, BadVolumeIsOneLineAndStartsNothing)
     EXPECT_EQ(std::count(result.standard_error.begin(), result.standard_error.end(), '\n'), 1) << describe(result);
 }
 
+// A volume at /dev is the container's /dev as it is: vmm wrote its device
+// nodes and links into the host directory (and failed on a read-only one).
+TEST_F(ContainerVolumeRun, AVolumeAtDevIsNeverWritten)
+{
+    auto volume = make_volume("volume-dev");
+    for (auto const* access : { ":rw", ":ro" }) {
+        auto result = run_shell(rootfs_directory, "ls /dev", { "--volume", volume + ":/dev" + access });
+        EXPECT_EQ(result.exit_status, 0) << access << "\n" << describe(result);
+        EXPECT_EQ(result.standard_output, "from-host\n") << access << "\n" << describe(result);
+        std::vector<std::string> names;
+        for (auto const& entry : std::filesystem::directory_iterator(volume))
+            names.push_back(entry.path().filename().string());
+        EXPECT_EQ(names, std::vector<std::string> { "from-host" }) << access << ": vmm wrote into the volume";
+    }
+}
+
+// The kernel says EINVAL, and a symlink on the way was named as the target.
+TEST_F(ContainerVolumeRun, AMismatchedOrSymlinkedTargetIsNamed)
+{
+    auto volume = make_volume("volume-mismatch");
+    auto const file = volume + "/from-host";
+    auto file_over_directory = run_vmm({ "--container", rootfs_directory, "--volume", file + ":/etc", "--", "/bin/true" });
+    EXPECT_EQ(file_over_directory.standard_error, "vmm: --container: mount /etc: " + file + " is a file, which cannot be bound over a directory\n")
+        << describe(file_over_directory);
+    EXPECT_EQ(file_over_directory.exit_status, 1);
+    auto directory_over_file = run_vmm({ "--container", rootfs_directory, "--volume", volume + ":/etc/passwd", "--", "/bin/true" });
+    EXPECT_EQ(directory_over_file.standard_error,
+        "vmm: --container: mount /etc/passwd: " + volume + " is a directory, which cannot be bound over a file\n")
+        << describe(directory_over_file);
+
+    auto const tree = scratch_directory() + "/symlinked-lib";
+    ASSERT_EQ(std::system(("rm -rf " + tree + " && cp -aH " + rootfs_directory + " " + tree + " && mkdir -p " + tree + "/usr/lib && ln -s usr/lib "
+                              + tree + "/lib")
+                              .c_str()),
+        0);
+    auto through_symlink = run_vmm({ "--container", tree, "--volume", volume + ":/lib/data", "--", "/bin/true" });
+    EXPECT_EQ(through_symlink.standard_error, "vmm: --container: /lib/data: /lib on the way is a symlink (refusing to follow it to a mount target)\n")
+        << describe(through_symlink);
+    EXPECT_FALSE(path_exists(tree + "/usr/lib/data")) << "the symlink was followed";
+    std::system(("rm -rf " + tree).c_str());
+}
+
 TEST_F(ContainerVolumeRun, RootOverlayIsVolatileAndItsLayerServesTheNextContainer)
 {
     // Read the root's super options: "volatile" (Linux 5.10) or, from 6.x

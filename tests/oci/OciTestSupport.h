@@ -72,7 +72,7 @@ public:
         m_scratch = std::filesystem::temp_directory_path() / ("vmm-oci-test-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::remove_all(m_scratch);
         std::filesystem::create_directories(m_scratch + "/bundle");
-        ASSERT_EQ(std::system(("cp -a " + test_rootfs + " " + m_scratch + "/bundle/rootfs").c_str()), 0);
+        ASSERT_EQ(std::system(("cp -aH " + test_rootfs + " " + m_scratch + "/bundle/rootfs").c_str()), 0);
         m_root = m_scratch + "/state";
         write_config(default_config({ "true" }));
     }

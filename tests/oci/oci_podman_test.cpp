@@ -131,7 +131,7 @@ TEST(ContainerdTest, CtrRunWithVmmAsTheRuncBinary)
         GTEST_SKIP() << "containerd, ctr or containerd-shim-runc-v2 is not installed";
     std::string scratch = std::filesystem::temp_directory_path() / ("vmm-containerd-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(scratch);
-    ASSERT_EQ(std::system(("cp -a " + test_rootfs + " " + scratch + "/rootfs").c_str()), 0);
+    ASSERT_EQ(std::system(("cp -aH " + test_rootfs + " " + scratch + "/rootfs").c_str()), 0);
     std::ofstream(scratch + "/config.toml") << "version = 2\nroot = \"" << scratch << "/root\"\nstate = \"" << scratch
                                             << "/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"" << scratch
                                             << "/containerd.sock\"\n[ttrpc]\n  address = \"" << scratch << "/containerd.sock.ttrpc\"\n";

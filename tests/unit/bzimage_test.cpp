@@ -9,6 +9,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <iterator>
+#include <unistd.h>
 
 using namespace vmm;
 using namespace vmm::x86_64;
@@ -91,6 +92,38 @@ TEST_F(RealKernel, CorruptCopiesAreRejected)
     auto no_64_bit = m_bytes;
     no_64_bit[0x236] &= ~XLF_KERNEL_64;
     EXPECT_NE(parse_error(no_64_bit).find("64-bit"), std::string::npos);
+}
+
+TEST_F(RealKernel, SignedCopyWithACertificateTableAppendedParses)
+{
+    // What sbsign does to a kernel (Debian's stock ones): a certificate table
+    // appended past the kernel, and fields of the PE header in the setup
+    // code (its checksum, the table's place) patched, so that the CRC32 the
+    // build appended no longer matches. Linux never checks that CRC.
+    constexpr size_t patched = 0x80; // In the legacy boot sector, which no loader reads.
+    auto signed_copy = m_bytes;
+    signed_copy[patched] ^= 0x5a;
+    signed_copy.insert(signed_copy.end(), 1472, 0x30);
+    EXPECT_EQ(parse_error(signed_copy), "") << "a signed kernel was refused";
+    auto const kernel = BzImage::parse(signed_copy, "signed");
+    EXPECT_EQ(kernel.protocol_version(), BzImage::parse(m_bytes, "built").protocol_version());
+
+    // The same change to a file as the build wrote it (nothing appended) is caught.
+    auto patched_only = m_bytes;
+    patched_only[patched] ^= 0x5a;
+    EXPECT_NE(parse_error(patched_only).find("corrupt"), std::string::npos);
+    // So is a signed copy cut short of the kernel its header promises.
+    std::vector<uint8_t> cut(signed_copy.begin(), signed_copy.begin() + static_cast<long>(m_bytes.size() - 16));
+    EXPECT_NE(parse_error(cut).find("truncated"), std::string::npos);
+}
+
+TEST(BzImage, DebiansSignedKernelParses)
+{
+    // The stock kernel scripts/nested-kvm boots its host with, where it was fetched.
+    std::string const path = VMM_BUILD_DIR "/nested/vmlinuz";
+    if (::access(path.c_str(), R_OK) != 0)
+        GTEST_SKIP() << path << " is missing (scripts/nested-kvm fetches it)";
+    EXPECT_NO_THROW(BzImage::load_file(path));
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <optional>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@ using namespace vmm;
 
 namespace {
 
-std::string error_of(std::vector<std::string> const& environment, std::string const& user, std::string const& workdir)
+std::string error_of(std::vector<std::string> const& environment, std::optional<std::string> const& user, std::optional<std::string> const& workdir)
 {
     try {
         command_settings_from_options(environment, user, workdir);
@@ -72,15 +73,23 @@ TEST(CommandSettings, FormsAreChecked)
     EXPECT_EQ(settings.workdir, "/srv");
     EXPECT_EQ(container_init_options(settings),
         (std::vector<std::string> { "--user=alice:audio", "--workdir=/srv", "--env=A=1", "--env=B=", "--env=VMM_SETTINGS_TEST=from vmm", "--env=C=x=y" }));
-    EXPECT_TRUE(container_init_options(command_settings_from_options({}, "", "")).empty());
+    EXPECT_TRUE(container_init_options(command_settings_from_options({}, std::nullopt, std::nullopt)).empty());
 
-    EXPECT_EQ(error_of({ "=1" }, "", ""), "--env '=1': not KEY=VALUE or KEY");
-    EXPECT_EQ(error_of({ "" }, "", ""), "--env '': not KEY=VALUE or KEY");
-    EXPECT_EQ(error_of({}, ":audio", ""), "--user ':audio': not USER[:GROUP] (a name or a number each)");
-    EXPECT_EQ(error_of({}, "alice:", ""), "--user 'alice:': not USER[:GROUP] (a name or a number each)");
-    EXPECT_EQ(error_of({}, "a:b:c", ""), "--user 'a:b:c': not USER[:GROUP] (a name or a number each)");
-    EXPECT_EQ(error_of({}, "", "srv"), "--workdir 'srv': not an absolute path");
-    EXPECT_NE(error_of(std::vector<std::string>(VMM_MAX_ENVIRONMENT + 1, "A=1"), "", "").find("at most 64"), std::string::npos);
+    EXPECT_EQ(error_of({ "=1" }, std::nullopt, std::nullopt), "--env '=1': not KEY=VALUE or KEY");
+    EXPECT_EQ(error_of({ "" }, std::nullopt, std::nullopt), "--env '': not KEY=VALUE or KEY");
+    EXPECT_EQ(error_of({}, ":audio", std::nullopt), "--user ':audio': not USER[:GROUP] (a name or a number each)");
+    EXPECT_EQ(error_of({}, "alice:", std::nullopt), "--user 'alice:': not USER[:GROUP] (a name or a number each)");
+    EXPECT_EQ(error_of({}, "a:b:c", std::nullopt), "--user 'a:b:c': not USER[:GROUP] (a name or a number each)");
+    EXPECT_EQ(error_of({}, std::nullopt, "srv"), "--workdir 'srv': not an absolute path");
+    EXPECT_NE(error_of(std::vector<std::string>(VMM_MAX_ENVIRONMENT + 1, "A=1"), std::nullopt, std::nullopt).find("at most 64"), std::string::npos);
+    EXPECT_EQ(error_of({}, std::nullopt, std::nullopt), "");
+}
+
+// An empty -u or -w is given, not absent: refused rather than read as root or /.
+TEST(CommandSettings, EmptyUserAndWorkdirAreRefused)
+{
+    EXPECT_EQ(error_of({}, "", std::nullopt), "--user: an empty name (USER[:GROUP], a name or a number each)");
+    EXPECT_EQ(error_of({}, std::nullopt, ""), "--workdir: an empty path (an absolute directory)");
 }
 
 TEST(CommandSettings, RoundTripThroughGuestInitsParser)
@@ -132,14 +141,23 @@ TEST_F(UserLookup, NamesNumbersAndGroups)
     EXPECT_EQ(user.uid, 1000u);
     EXPECT_EQ(user.gid, 1000u);
     EXPECT_STREQ(user.home, "/home/alice");
-    ASSERT_EQ(user.group_count, 2u);
-    EXPECT_EQ(user.groups[0], 29u);
-    EXPECT_EQ(user.groups[1], 44u);
+    // Its own group first, as initgroups(3) and docker give it, then those listing it.
+    ASSERT_EQ(user.group_count, 3u);
+    EXPECT_EQ(user.groups[0], 1000u);
+    EXPECT_EQ(user.groups[1], 29u);
+    EXPECT_EQ(user.groups[2], 44u);
 
     // A group by name or number replaces the entry's; the memberships stay.
     ASSERT_EQ(resolve("alice:staff", user, error), 0) << error;
     EXPECT_EQ(user.gid, 50u);
-    EXPECT_EQ(user.group_count, 2u);
+    ASSERT_EQ(user.group_count, 3u);
+    EXPECT_EQ(user.groups[0], 50u);
+    EXPECT_EQ(user.groups[1], 29u);
+    // A group given that also lists the user is there once.
+    ASSERT_EQ(resolve("alice:audio", user, error), 0) << error;
+    ASSERT_EQ(user.group_count, 2u);
+    EXPECT_EQ(user.groups[0], 29u);
+    EXPECT_EQ(user.groups[1], 44u);
     ASSERT_EQ(resolve("1000:7", user, error), 0) << error;
     EXPECT_EQ(user.uid, 1000u);
     EXPECT_EQ(user.gid, 7u);

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +132,46 @@ TEST_F(RootDiskTest, GuestWritesGoToAPrivateCopy)
     auto const read_only = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadOnly }, CommandGiven::Yes, PrivateCopy::Named);
     EXPECT_EQ(read_only.disk().path, image) << "read-only: the cached image itself";
     EXPECT_EQ(read_only.disk().access, DiskAccess::ReadOnly);
+}
+
+TEST_F(RootDiskTest, EveryRunSweepsWhatKilledRunsLeft)
+{
+    if (!have_mke2fs())
+        GTEST_SKIP() << "mke2fs or debugfs (e2fsprogs) is not installed";
+    auto const image = cached_tree_image(m_tree);
+    // What runs killed by SIGKILL leave: a half-made image, and the private
+    // copy of a --jail run that nobody holds the lock of any more.
+    auto const partial = m_cache / "tree-0123.ext4.partial";
+    auto const dead_copy = m_cache / "run-0123456789ab.ext4";
+    // The copy of a run still going: its lock is held (here, through another open file).
+    auto const live_copy = m_cache / "run-ba9876543210.ext4";
+    write(live_copy, "a running vmm's copy");
+    FileDescriptor live(::open(live_copy.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(live.is_valid());
+    ASSERT_EQ(::flock(live.get(), LOCK_SH), 0);
+
+    write(partial, "half made");
+    write(dead_copy, "left behind");
+    EXPECT_EQ(cached_tree_image(m_tree), image) << "the image is found in the cache, so none is made";
+    EXPECT_FALSE(fs::exists(partial)) << "a run that found its image cached left a .partial";
+    EXPECT_FALSE(fs::exists(dead_copy)) << "a run that found its image cached left a dead run's copy";
+    EXPECT_TRUE(fs::exists(live_copy)) << "a running vmm's copy was removed";
+
+    // A run without --jail (its copy unnamed) sweeps as well.
+    write(partial, "half made");
+    write(dead_copy, "left behind");
+    {
+        auto const root = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Unnamed);
+        EXPECT_FALSE(fs::exists(partial));
+        EXPECT_FALSE(fs::exists(dead_copy));
+        EXPECT_TRUE(fs::exists(live_copy));
+    }
+    // A named copy is locked before it has its name: another run's sweep leaves it.
+    auto const named = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadWrite }, CommandGiven::Yes, PrivateCopy::Named);
+    EXPECT_TRUE(fs::path(named.disk().path).filename().string().starts_with("run-")) << named.disk().path;
+    auto const other = RootDisk::prepare({ m_tree.string(), DiskAccess::ReadOnly }, CommandGiven::Yes, PrivateCopy::Unnamed);
+    EXPECT_TRUE(fs::exists(named.disk().path));
+    EXPECT_EQ(fs::file_size(named.disk().path), fs::file_size(image));
 }
 
 TEST_F(RootDiskTest, BadTreesGetOneLine)

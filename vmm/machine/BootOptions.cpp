@@ -12,14 +12,14 @@ DiskOptions parse_disk_option(std::string const& text, std::string_view option)
     auto const comma = text.find(',');
     disk.path = text.substr(0, comma);
     if (disk.path.empty())
-        throw Error(fmt::format("{}: '{}' names no image", option, text));
+        throw UsageError(fmt::format("{}: '{}' names no image", option, text));
     if (comma == std::string::npos)
         return disk;
     std::string const flags = text.substr(comma + 1);
     if (flags == "ro")
         disk.access = DiskAccess::ReadOnly;
     else if (flags != "rw")
-        throw Error(fmt::format("{}: unknown option '{}' in '{}' (known: ro, rw)", option, flags, text));
+        throw UsageError(fmt::format("{}: unknown option '{}' in '{}' (known: ro, rw)", option, flags, text));
     return disk;
 }
 

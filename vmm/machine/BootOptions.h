@@ -37,8 +37,8 @@ struct BootOptions {
 };
 
 // Parses "PATH[,ro]" as given to --disk (or to `option`: ROOTFS of vmm boot
-// and vmm --container takes the same form). Throws an Error, naming `option`,
-// on an unknown access.
+// and vmm --container takes the same form). Throws a UsageError, naming
+// `option`, on an unknown access or no path.
 DiskOptions parse_disk_option(std::string const& text, std::string_view option = "--disk");
 
 }

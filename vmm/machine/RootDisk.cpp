@@ -2,6 +2,7 @@
 
 #include "common/ArchiveCache.h"
 #include "common/Error.h"
+#include "common/ImageLock.h"
 #include "common/LoopDevice.h"
 #include "common/RootTree.h"
 #include "guest/protocol.h"
@@ -14,6 +15,7 @@
 #include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,18 +204,58 @@ void copy_sparse(int source, int target, uint64_t size, std::string const& name)
     }
 }
 
-// Removes the private copies of vmm runs that were killed: nobody holds their lock.
-void sweep_private_copies(std::string const& cache)
+// Removes what killed vmm runs left in the cache, cheaply enough for every
+// run that uses it: ".partial" images, which are only made under the cache's
+// lock, held by the caller, and private copies whose lock nobody holds.
+void sweep_leftovers(std::string const& cache)
 {
     std::error_code ignored;
     for (auto const& entry : std::filesystem::directory_iterator(cache, ignored)) {
         auto const name = entry.path().filename().string();
+        if (name.ends_with(".partial")) {
+            spdlog::debug("removing {}, left by a vmm that was killed", entry.path().string());
+            std::filesystem::remove(entry.path(), ignored);
+            continue;
+        }
         if (!name.starts_with("run-") || !name.ends_with(".ext4"))
             continue;
-        FileDescriptor copy(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-        if (copy.is_valid() && ::flock(copy.get(), LOCK_EX | LOCK_NB) == 0)
+        FileDescriptor copy(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+        if (!copy.is_valid() || ::flock(copy.get(), LOCK_EX | LOCK_NB) != 0)
+            continue;
+        // Only if the name is still the file that was locked: another sweep
+        // may have removed it, and a new copy taken the name, in between.
+        struct stat locked {};
+        struct stat named {};
+        if (::fstat(copy.get(), &locked) == 0 && ::lstat(entry.path().c_str(), &named) == 0 && locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
+            spdlog::debug("removing {}, the private copy of a vmm that was killed", entry.path().string());
             ::unlink(entry.path().c_str());
+        }
     }
+}
+
+// A private copy in the cache under a name, for --jail to bind into its
+// root. It is locked before it has a name (an unnamed file, then linked), so
+// that no sweep ever finds it unlocked and takes it for a dead run's.
+FileDescriptor make_named_copy(std::string const& cache, std::string& path)
+{
+    FileDescriptor copy(::open(cache.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (!copy.is_valid())
+        throw_system_error("open O_TMPFILE", cache);
+    // Held while the copy is in use: a sweep that can take it knows the vmm that made the copy is gone.
+    if (::flock(copy.get(), LOCK_SH) != 0)
+        throw_system_error("flock", cache);
+    auto const unnamed = fmt::format("/proc/self/fd/{}", copy.get());
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        uint64_t random = 0;
+        if (::getrandom(&random, sizeof(random), 0) != sizeof(random))
+            throw_system_error("getrandom", cache);
+        path = fmt::format("{}/run-{:012x}.ext4", cache, random & 0xffffffffffffull);
+        if (::linkat(AT_FDCWD, unnamed.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0)
+            return copy;
+        if (errno != EEXIST)
+            throw_system_error("linkat", path);
+    }
+    throw Error(fmt::format("cache directory {}: no free name for a private copy", cache));
 }
 
 }
@@ -249,16 +291,11 @@ std::string cached_tree_image(std::string const& directory)
         if (errno != EINTR)
             throw_system_error("flock", cache + "/.lock");
     }
+    // Every run that uses the cache sweeps it, whether or not it makes an image.
+    sweep_leftovers(cache);
     if (::access(image.c_str(), F_OK) == 0) {
         spdlog::debug("rootfs {}: cached image {}", directory, image);
         return image;
-    }
-    // Every image is made under the lock, so a ".partial" seen while holding
-    // it was left by a vmm that was killed: removed.
-    std::error_code ignored;
-    for (auto const& entry : std::filesystem::directory_iterator(cache, ignored)) {
-        if (entry.path().extension() == ".partial")
-            std::filesystem::remove(entry.path(), ignored);
     }
     spdlog::debug("rootfs {}: making {}", directory, image);
     auto const partial = image + ".partial";
@@ -284,8 +321,16 @@ RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command, Priva
     case RootKind::Ext4Image:
         // The guest's kernel cannot replay a journal on a read-only disk and
         // would stop at mounting its root: said here, as for a container.
-        if (given.access == DiskAccess::ReadOnly)
-            check_ext4_journal_is_clean(FileDescriptor::open(given.path, O_RDONLY).get(), given.path);
+        // Under the read-only users' lock, so that an image a writer has
+        // mounted (its journal in use) is reported as in use, never as one
+        // to repair with e2fsck; the disk takes the lock again when it opens.
+        if (given.access == DiskAccess::ReadOnly) {
+            auto image = open_without_waiting(given.path, O_RDONLY);
+            if (!image.is_valid())
+                throw_system_error("open", given.path);
+            lock_image(image.get(), given.path, ImageLockKind::Shared);
+            check_ext4_journal_is_clean(image.get(), given.path);
+        }
         return root;
     case RootKind::Archive:
         // A tar archive (docker/podman export) boots as the tree it unpacks
@@ -314,15 +359,8 @@ RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command, Priva
             throw_system_error("open O_TMPFILE", cache);
         path = fmt::format("/proc/self/fd/{}", root.m_private_copy.get());
     } else {
-        sweep_private_copies(cache);
-        path = cache + "/run-XXXXXX.ext4";
-        root.m_private_copy = FileDescriptor(::mkostemps(path.data(), 5, O_CLOEXEC));
-        if (!root.m_private_copy.is_valid())
-            throw_system_error("mkstemp", path);
+        root.m_private_copy = make_named_copy(cache, path);
         root.m_private_path = path;
-        // Held while the copy is in use: a sweep that can take it knows the vmm that made the copy is gone.
-        if (::flock(root.m_private_copy.get(), LOCK_SH) != 0)
-            throw_system_error("flock", path);
     }
     auto source_image = FileDescriptor::open(image, O_RDONLY);
     if (::fstat(source_image.get(), &status) != 0)

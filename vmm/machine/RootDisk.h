@@ -67,6 +67,8 @@ std::string tree_listing_key(std::string const& directory);
 
 // The ext4 image of `directory`, made once into the cache (under a lock,
 // through a ".partial" file renamed when complete) and found there after.
+// Each call also removes what killed runs left in the cache: ".partial"
+// files and private copies whose owner is gone.
 std::string cached_tree_image(std::string const& directory);
 
 }

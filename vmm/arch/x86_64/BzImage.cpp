@@ -84,10 +84,19 @@ BzImage BzImage::parse(std::vector<uint8_t> bytes, std::string const& name)
     if (__builtin_add_overflow(run_address, run_size, &run_end) || run_end > mmio_hole_start)
         return fail(fmt::format("pref_address {:#x} with init_size {:#x} does not fit below {:#x}, the end of low guest memory",
             uint64_t(header.pref_address), uint64_t(header.init_size), mmio_hole_start));
-    uint32_t stored_crc = 0;
-    std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof(stored_crc), sizeof(stored_crc));
-    if (bzimage_crc32({ bytes.data(), bytes.size() - sizeof(stored_crc) }) != stored_crc)
-        return fail("corrupt: the CRC32 at the end of the file does not match its contents");
+    // The kernel's build (arch/x86/boot/tools/build.c) pads the file to
+    // exactly the setup code and syssize paragraphs, whose last four bytes
+    // are a CRC32 of the rest: a file as built is checked against it. Linux
+    // itself never checks that CRC, and a signed kernel (sbsign, as
+    // Debian's are) has a certificate table appended and the PE header in
+    // the setup code patched, so there the CRC no longer matches: a longer
+    // file is checked by the header's sizes above alone.
+    if (bytes.size() == setup_size + uint64_t(header.syssize) * 16) {
+        uint32_t stored_crc = 0;
+        std::memcpy(&stored_crc, bytes.data() + bytes.size() - sizeof(stored_crc), sizeof(stored_crc));
+        if (bzimage_crc32({ bytes.data(), bytes.size() - sizeof(stored_crc) }) != stored_crc)
+            return fail("corrupt: the CRC32 at the end of the file does not match its contents");
+    }
     return BzImage(std::move(bytes), header, setup_size);
 }
 

@@ -12,7 +12,8 @@ namespace vmm::x86_64 {
 
 // A Linux bzImage, checked against the x86 boot protocol before anything is
 // loaded: "HdrS" magic, protocol >= 2.12, a 64-bit entry point, a setup size
-// and payload inside the file, and the CRC32 that the kernel's build appends.
+// and payload inside the file, and, in a file as the kernel's build wrote it
+// (not one signed since), the CRC32 that the build appends.
 class BzImage {
 public:
     // Larger files are refused before they are read.

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace vmm::oci {
+
+// The JSON files that exec --process and update --resources name ("-":
+// stdin). Errors name the flag and the file, not config.json: a directory,
+// an unreadable file or invalid JSON is one line.
+nlohmann::json read_json_argument(std::string const& path, char const* flag);
+
+// Runs `read` (read_process, read_resources) on such a file's JSON: its
+// "config.json: FIELD ..." errors are given as "FLAG FILE: FIELD ...".
+void read_as_argument(std::string const& path, char const* flag, std::function<void()> const& read);
+
+// A user or group id as runc takes one: a decimal number 0-4294967294
+// ((uid_t)-1 is no id). An Error names `what` otherwise.
+uint32_t parse_id(std::string const& text, std::string const& what);
+
+}

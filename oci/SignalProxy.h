@@ -1,0 +1,37 @@
+#pragma once
+
+#include <csignal>
+#include <sys/types.h>
+#include <vector>
+
+namespace vmm::oci {
+
+// Foreground `run` and `exec` stand for the container's process, as runc
+// does: every signal the runtime can catch goes on to that process, so
+// that `kill RUNTIME` stops the container instead of orphaning it, and the
+// runtime then exits with the process's status. Not SIGCHLD (the runtime's
+// own children), SIGWINCH (the terminal relay resizes the pty instead) or
+// SIGPIPE (a write to a closed pipe of the runtime's own). A fault the
+// runtime itself causes (SIGSEGV ...) or raises (abort) is not forwarded:
+// it ends the runtime as it would without the proxy.
+//
+// Signals that arrive before forward_to() wait for it and are sent then.
+// One proxy at a time; destroying it restores what the signals did before.
+class SignalProxy {
+public:
+    SignalProxy();
+    ~SignalProxy();
+    SignalProxy(SignalProxy const&) = delete;
+    SignalProxy& operator=(SignalProxy const&) = delete;
+
+    void forward_to(pid_t pid);
+
+private:
+    struct Previous {
+        int signal_number;
+        struct sigaction action;
+    };
+    std::vector<Previous> m_previous;
+};
+
+}
