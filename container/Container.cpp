@@ -13,6 +13,7 @@
 #include "container/OptionsSpec.h"
 #include "container/SeccompProfile.h"
 #include "container/SeccompSpec.h"
+#include "container/SignalProxy.h"
 #include "container/ContainerTerminal.h"
 #include "container/InitProgram.h"
 #include "container/Namespaces.h"
@@ -219,9 +220,9 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             terminal_fd = terminal->write_end.get();
         }
     }
-    std::optional<SignalForwarder> forwarder;
+    std::optional<SignalProxy> proxy;
     if (lifecycle == Lifecycle::Attached)
-        forwarder.emplace();
+        proxy.emplace();
     // The child's check that vmm did not die while its parent-death signal
     // was cleared (container/ContainerInit.cpp); close-on-exec as every pidfd.
     FileDescriptor parent_pidfd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
@@ -254,8 +255,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     std::optional<ChildPlacement> placement;
     if (spec.hooks.create_container.empty())
         placement.emplace(pid);
-    if (forwarder)
-        forwarder->forward_to(pid);
+    if (proxy)
+        proxy->forward_to(pid);
     sync.read_end.reset();
     errors.write_end.reset();
     if (marker)

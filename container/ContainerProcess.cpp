@@ -13,43 +13,6 @@
 
 namespace vmm::container {
 
-namespace {
-
-volatile sig_atomic_t forward_to_pid = 0;
-
-void forward_signal(int signal_number)
-{
-    if (forward_to_pid > 0)
-        ::kill(forward_to_pid, signal_number);
-}
-
-}
-
-SignalForwarder::SignalForwarder()
-{
-    struct sigaction action {};
-    action.sa_handler = forward_signal;
-    sigemptyset(&action.sa_mask);
-    for (size_t index = 0; index < std::size(signals); ++index)
-        ::sigaction(signals[index], &action, &m_previous[index]);
-    struct sigaction ignore {};
-    ignore.sa_handler = SIG_IGN;
-    ::sigaction(SIGPIPE, &ignore, &m_previous_pipe);
-}
-
-SignalForwarder::~SignalForwarder()
-{
-    forward_to_pid = 0;
-    for (size_t index = 0; index < std::size(signals); ++index)
-        ::sigaction(signals[index], &m_previous[index], nullptr);
-    ::sigaction(SIGPIPE, &m_previous_pipe, nullptr);
-}
-
-void SignalForwarder::forward_to(pid_t pid)
-{
-    forward_to_pid = pid;
-}
-
 pid_t ContainerProcess::release()
 {
     return std::exchange(m_pid, -1);

@@ -10,24 +10,6 @@
 
 namespace vmm::container {
 
-// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container's init while
-// it runs and ignores SIGPIPE (a child that died early closes the sync pipe),
-// and puts the previous handlers back afterwards.
-class SignalForwarder {
-public:
-    SignalForwarder();
-    ~SignalForwarder();
-    SignalForwarder(SignalForwarder const&) = delete;
-    SignalForwarder& operator=(SignalForwarder const&) = delete;
-
-    void forward_to(pid_t pid);
-
-private:
-    static constexpr int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-    struct sigaction m_previous[std::size(signals)] {};
-    struct sigaction m_previous_pipe {};
-};
-
 // The container's init as the parent sees it. Killed and reaped on
 // destruction if nobody waited for it, so an error path leaves no process.
 class ContainerProcess {

@@ -28,15 +28,16 @@ extern char **environ;
 
 /* The signals whose handling init sets for itself; the command starts with
  * their defaults. The first SIGNALS_FORWARDED_COUNT init passes on to the
- * command: every one vmm passes on to a container's init (SignalForwarder,
- * container/ContainerProcess.h). As PID 1, init would otherwise drop them
- * (a PID namespace's init ignores a signal it has no handler for), and a
- * hang-up of vmm's terminal would not reach the container's shell. The rest,
- * the terminal's stop signals, init ignores: it hands the console to the
- * command and takes it back from the background. */
-static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTTOU, SIGTTIN, SIGTSTP };
+ * command: those a user sends a container's runtime to reach its program
+ * (vmm passes on every signal it can catch: container/SignalProxy.h), a
+ * daemon's SIGUSR1 and SIGUSR2 (reopen the logs, ...) included. As PID 1,
+ * init would otherwise drop them (a PID namespace's init ignores a signal it
+ * has no handler for), and a hang-up of vmm's terminal would not reach the
+ * container's shell. The rest, the terminal's stop signals, init ignores: it
+ * hands the console to the command and takes it back from the background. */
+static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTOU, SIGTTIN, SIGTSTP };
 #define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
-#define SIGNALS_FORWARDED_COUNT 4
+#define SIGNALS_FORWARDED_COUNT 6
 
 void vmm_handle_signals_for_command(void)
 {

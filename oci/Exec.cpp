@@ -13,7 +13,7 @@
 #include "oci/ArgumentFiles.h"
 #include "oci/Config.h"
 #include "oci/ContainerCgroup.h"
-#include "oci/SignalProxy.h"
+#include "container/SignalProxy.h"
 #include "oci/State.h"
 
 #include <cerrno>
@@ -226,7 +226,7 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     console.reset();
     // In the foreground the runtime stands for the process (runc's signal
     // proxy): what it gets before the PID is known is sent once it is.
-    std::optional<SignalProxy> proxy;
+    std::optional<container::SignalProxy> proxy;
     if (!options.detach)
         proxy.emplace();
     pid_t child = -1;

@@ -9,7 +9,7 @@
 #include "oci/Config.h"
 #include "oci/ContainerCgroup.h"
 #include "oci/Log.h"
-#include "oci/SignalProxy.h"
+#include "container/SignalProxy.h"
 #include "oci/State.h"
 
 #include <cctype>
@@ -334,7 +334,7 @@ int run_container(GlobalOptions const& global, CreateOptions const& options, boo
     pid_t pid = create_with_console(global, options, relay ? their_end.get() : -1);
     their_end.reset();
     // From start on, the runtime stands for the container's process.
-    std::optional<SignalProxy> proxy;
+    std::optional<container::SignalProxy> proxy;
     if (!detach) {
         proxy.emplace();
         proxy->forward_to(pid);

@@ -63,6 +63,9 @@ TEST_F(LeftoversTest, ARootlessContainerDiesWithItsVmm)
         std::vector<std::string> const sleeper { "sleep", "987651" };
         pid_t pid = start_vmm_until_output({ "--container", rootfs, "--rootless", "--", "/bin/sh", "-c", "echo ready; exec sleep 987651" });
         ASSERT_GT(pid, 0);
+        // "ready" comes just before the exec of the sleeper.
+        for (int attempt = 0; attempt < 50 && processes_running(sleeper) == 0; ++attempt)
+            ::usleep(100000);
         EXPECT_EQ(processes_running(sleeper), 1) << "the test shows nothing";
         ::kill(pid, SIGKILL);
         ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);

@@ -274,7 +274,9 @@ TEST_F(ContainerRunTest, SigtermIsForwardedToTheContainer)
 // not pass on.
 TEST_F(ContainerRunTest, SighupAndSigquitAreForwardedToTheContainer)
 {
-    for (auto [name, number] : { std::pair { "HUP", SIGHUP }, std::pair { "QUIT", SIGQUIT } }) {
+    // And a daemon's SIGUSR1 and SIGUSR2 (reopen the logs, ...), as docker
+    // run passes them on.
+    for (auto [name, number] : { std::pair { "HUP", SIGHUP }, std::pair { "QUIT", SIGQUIT }, std::pair { "USR1", SIGUSR1 }, std::pair { "USR2", SIGUSR2 } }) {
         auto const script = std::string("trap 'exit 42' ") + name + "; echo ready; while true; do sleep 0.1; done";
         pid_t pid = start_vmm_until_output({ "--container", rootfs_directory, "--", "/bin/sh", "-c", script });
         ASSERT_GT(pid, 0) << name;

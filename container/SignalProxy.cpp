@@ -1,4 +1,4 @@
-#include "oci/SignalProxy.h"
+#include "container/SignalProxy.h"
 
 #include "common/Error.h"
 
@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-namespace vmm::oci {
+namespace vmm::container {
 
 namespace {
 
@@ -44,6 +44,7 @@ void proxy_signal(int signal_number, siginfo_t* info, void*)
 bool is_proxied(int signal_number)
 {
     return signal_number != SIGKILL && signal_number != SIGSTOP && signal_number != SIGCHLD && signal_number != SIGWINCH && signal_number != SIGPIPE
+        && signal_number != SIGTSTP && signal_number != SIGTTIN && signal_number != SIGTTOU
         // glibc's own (thread cancellation, setxid): not the program's to catch.
         && (signal_number < 32 || signal_number >= SIGRTMIN);
 }
@@ -72,6 +73,11 @@ SignalProxy::SignalProxy()
         }
         m_previous.push_back(previous);
     }
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    Previous pipe { SIGPIPE, {} };
+    if (::sigaction(SIGPIPE, &ignore, &pipe.action) == 0)
+        m_previous.push_back(pipe);
 }
 
 SignalProxy::~SignalProxy()
