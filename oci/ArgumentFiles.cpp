@@ -15,13 +15,16 @@ namespace vmm::oci {
 
 using nlohmann::json;
 
+namespace {
+
 json read_json_argument(std::string const& path, char const* flag)
 {
     std::string text;
     if (path == "-") {
         text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     } else {
-        FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        // Not a FIFO's open, which would wait for a writer.
+        auto file = open_without_waiting(path, O_RDONLY);
         if (!file.is_valid())
             throw_system_error("open", fmt::format("{} ({})", path, flag));
         struct stat status {};
@@ -38,10 +41,15 @@ json read_json_argument(std::string const& path, char const* flag)
     }
 }
 
-void read_as_argument(std::string const& path, char const* flag, std::function<void()> const& read)
+}
+
+void read_object_argument(std::string const& path, char const* flag, std::function<void(json const&)> const& read)
 {
+    auto const object = read_json_argument(path, flag);
     try {
-        read();
+        if (!object.is_object())
+            throw Error(fmt::format("must be a JSON object, not {}", object.type_name()));
+        read(object);
     } catch (Error const& error) {
         // The readers are config.json's; their messages start with its name.
         std::string_view message(error.what());

@@ -8,12 +8,12 @@ namespace vmm::oci {
 
 // The JSON files that exec --process and update --resources name ("-":
 // stdin). Errors name the flag and the file, not config.json: a directory,
-// an unreadable file or invalid JSON is one line.
-nlohmann::json read_json_argument(std::string const& path, char const* flag);
+// a FIFO, an unreadable file or invalid JSON is one line.
 
-// Runs `read` (read_process, read_resources) on such a file's JSON: its
-// "config.json: FIELD ..." errors are given as "FLAG FILE: FIELD ...".
-void read_as_argument(std::string const& path, char const* flag, std::function<void()> const& read);
+// Reads such a file, which must hold a JSON object, and runs `read`
+// (read_process, read_resources) on it: its "config.json: FIELD ..." errors
+// are given as "FLAG FILE: FIELD ...".
+void read_object_argument(std::string const& path, char const* flag, std::function<void(nlohmann::json const&)> const& read);
 
 // A user or group id as runc takes one: a decimal number 0-4294967294
 // ((uid_t)-1 is no id). An Error names `what` otherwise.

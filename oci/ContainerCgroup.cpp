@@ -52,7 +52,7 @@ std::string cgroup_path_for(std::string const& configured, std::string const& id
     return path;
 }
 
-std::vector<std::string> prepare_container_cgroup(std::string const& cgroups_path, bool default_path)
+std::vector<std::string> prepare_container_cgroup(std::string const& cgroups_path, CgroupPathSource source)
 {
     auto existing_directories = vmm::cgroup_directories(cgroups_path);
     if (existing_directories.empty())
@@ -67,7 +67,7 @@ std::vector<std::string> prepare_container_cgroup(std::string const& cgroups_pat
         if (count > 0)
             throw Error(fmt::format("cgroup {} is not empty: {} process(es) of another container or program are in {}", cgroups_path, count, directory));
     }
-    if (!default_path)
+    if (source == CgroupPathSource::Configured)
         return existing_directories;
     // vmm-oci/ID left by a runtime that was killed: made anew, so that no
     // limit of the earlier container stays. rmdir refuses one with child

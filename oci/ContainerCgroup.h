@@ -22,10 +22,16 @@ namespace vmm::oci {
 // The cgroup's name: linux.cgroupsPath, or vmm-oci/ID without one.
 std::string cgroup_path_for(std::string const& configured, std::string const& id);
 
+// Where the container's cgroup path came from.
+enum class CgroupPathSource {
+    Default,    // vmm-oci/ID: vmm's own, made anew where a killed runtime left it.
+    Configured, // linux.cgroupsPath: the caller's, joined where it exists.
+};
+
 // Before create: the cgroup's directories that exist already and are to be
 // joined (none: it is made, and so is ours to remove). An Error names the
 // cgroup where it holds processes.
-std::vector<std::string> prepare_container_cgroup(std::string const& cgroups_path, bool default_path);
+std::vector<std::string> prepare_container_cgroup(std::string const& cgroups_path, CgroupPathSource source);
 
 // The inode of the cgroup's directory (v1: its first hierarchy's): 0 if
 // it is gone.

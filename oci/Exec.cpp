@@ -137,12 +137,7 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     auto spec = spec_from_config(config, record.bundle);
     auto process = spec.process;
     if (!options.process_file.empty()) {
-        auto process_json = read_json_argument(options.process_file, "--process");
-        read_as_argument(options.process_file, "--process", [&] {
-            if (!process_json.is_object())
-                throw Error(fmt::format("must be a JSON object, not {}", process_json.type_name()));
-            read_process(process_json, process);
-        });
+        read_object_argument(options.process_file, "--process", [&](nlohmann::json const& process_json) { read_process(process_json, process); });
     } else {
         if (options.command.empty())
             throw Error("exec: give a command or --process");

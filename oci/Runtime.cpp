@@ -111,7 +111,7 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
     auto config = read_bundle_config(bundle);
     auto& spec = config.spec;
     spec.id = options.id;
-    bool const default_cgroup = spec.cgroups_path.empty();
+    auto const cgroup_source = spec.cgroups_path.empty() ? CgroupPathSource::Default : CgroupPathSource::Configured;
     spec.cgroups_path = cgroup_path_for(spec.cgroups_path, options.id);
     if (spec.process.terminal == container::ProcessTerminal::Pseudo && console_fd < 0 && options.console_socket.empty())
         throw Error("process.terminal is true: give --console-socket (or --detach=false with run)");
@@ -120,7 +120,7 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
     auto lock = directory.create_container_directory(options.id);
     ContainerRecord record;
     try {
-        record.cgroup_joined = prepare_container_cgroup(spec.cgroups_path, default_cgroup);
+        record.cgroup_joined = prepare_container_cgroup(spec.cgroups_path, cgroup_source);
     } catch (...) {
         directory.remove_container_directory(options.id);
         throw;

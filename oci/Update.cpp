@@ -77,12 +77,7 @@ int update_container(GlobalOptions const& global, UpdateOptions const& options)
         throw Error(fmt::format("container {} is stopped", options.id));
     container::ContainerSpec spec;
     if (!options.resources_file.empty()) {
-        auto resources = read_json_argument(options.resources_file, "--resources");
-        read_as_argument(options.resources_file, "--resources", [&] {
-            if (!resources.is_object())
-                throw Error(fmt::format("must be a JSON object, not {}", resources.type_name()));
-            read_resources(resources, spec);
-        });
+        read_object_argument(options.resources_file, "--resources", [&](nlohmann::json const& resources) { read_resources(resources, spec); });
     }
     auto& limits = spec.resources;
     if (!options.memory.empty())

@@ -116,6 +116,13 @@ TEST_F(OciInputValidationTest, ExecFlagsAndFilesAreChecked)
     expect_refused({ "exec", "--cwd", "tmp", "target", "pwd" }, "must be an absolute path");
     expect_refused({ "exec", "--preserve-fds", "x", "target", "true" }, "--preserve-fds: 'x' is not a number");
     expect_refused({ "exec", "--process", "/tmp", "target" }, "--process /tmp: not a regular file");
+    // A FIFO without a writer: refused, not waited on.
+    auto const fifo = m_scratch + "/process.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    expect_refused({ "exec", "--process", fifo, "target" }, "--process " + fifo + ": not a regular file");
+    auto const array_file = m_scratch + "/array.json";
+    std::ofstream(array_file) << "[]";
+    expect_refused({ "exec", "--process", array_file, "target" }, "--process " + array_file + ": must be a JSON object, not array");
     auto process_file = m_scratch + "/process.json";
     std::ofstream(process_file) << R"({"args":["id"],"cwd":"/","user":{"uid":-1}})";
     expect_refused({ "exec", "--process", process_file, "target" }, "--process " + process_file + ": process.user.uid -1 is out of range");
