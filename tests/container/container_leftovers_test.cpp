@@ -122,7 +122,13 @@ TEST_F(LeftoversTest, ConcurrentSweepsOfOneLayerDoNotWarn)
 {
     for (int round = 0; round < 3; ++round) {
         auto const layer = "/var/lib/vmm/containers/" + std::to_string(unused_pid());
-        ASSERT_EQ(std::system(("mkdir -p " + layer + "/upper/many && cd " + layer + "/upper/many && seq 3000 | xargs touch").c_str()), 0);
+        // Filled aside and moved into place: a vmm run of another test could
+        // sweep the dead PID's layer while its files are being made.
+        auto const staging = "/var/lib/vmm/test-layer-" + std::to_string(::getpid());
+        ASSERT_EQ(std::system(("rm -rf " + staging + " && mkdir -p " + staging + "/upper/many && cd " + staging + "/upper/many && seq 3000 | xargs touch && mv "
+                                  + staging + " " + layer)
+                                  .c_str()),
+            0);
         auto const errors = scratch_directory() + "/sweep-errors";
         std::string const script = "for i in 1 2 3; do " + vmm_binary + " --container " + rootfs_directory + " -- true 2>" + errors
             + ".$i & done; wait; cat " + errors + ".*; rm -f " + errors + ".*";
