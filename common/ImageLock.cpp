@@ -68,4 +68,17 @@ void lock_image(int fd, std::string_view path, ImageLockKind kind)
     throw_system_error("fcntl F_OFD_SETLK", path);
 }
 
+FileDescriptor open_disk_image(std::string_view path, int flags)
+{
+    auto image = open_without_waiting(std::string(path), flags);
+    if (!image.is_valid())
+        throw_system_error("open", path);
+    struct stat status {};
+    if (::fstat(image.get(), &status) != 0)
+        throw_system_error("fstat", path);
+    if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode))
+        throw Error(fmt::format("disk image {}: not a regular file or block device", path));
+    return image;
+}
+
 }

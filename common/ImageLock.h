@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/FileDescriptor.h"
+
 #include <string_view>
 
 namespace vmm {
@@ -15,5 +17,11 @@ enum class ImageLockKind {
 // The lock lasts until the last descriptor of that open file is closed.
 // Throws an Error naming `path` when someone else holds a conflicting lock.
 void lock_image(int fd, std::string_view path, ImageLockKind kind);
+
+// Opens the disk image a user named, with `flags` (O_RDONLY or O_RDWR),
+// without ever waiting in open() (open_without_waiting()), and throws
+// "disk image PATH: not a regular file or block device" for anything else:
+// a FIFO would block every read, a character device has no size.
+FileDescriptor open_disk_image(std::string_view path, int flags);
 
 }

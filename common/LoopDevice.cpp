@@ -56,15 +56,7 @@ void check_ext4_journal_is_clean(int image_fd, std::string_view path)
 LoopDevice LoopDevice::attach(std::string_view image_path, ImageAccess access)
 {
     bool const read_only = access == ImageAccess::ReadOnly;
-    // Never waits in open(), whatever the path is (a FIFO would block it).
-    auto image = open_without_waiting(std::string(image_path), read_only ? O_RDONLY : O_RDWR);
-    if (!image.is_valid())
-        throw_system_error("open", image_path);
-    struct stat status {};
-    if (::fstat(image.get(), &status) != 0)
-        throw_system_error("fstat", image_path);
-    if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode))
-        throw Error(fmt::format("{}: not a regular file or block device", image_path));
+    auto image = open_disk_image(image_path, read_only ? O_RDONLY : O_RDWR);
     check_ext4_image(image.get(), image_path);
     // The lock `vmm boot` takes on its disks: two writers of one ext4 image
     // (two containers, or a container and a VM) would corrupt it, while

@@ -70,7 +70,7 @@ void connect_to_bridge(network::Endpoint const& endpoint, pid_t pid)
 {
     auto const netns = FileDescriptor::open(fmt::format("/proc/{}/ns/net", pid), O_RDONLY);
     network::create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), netns.get(),
-        { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+        endpoint.interface_configuration());
 }
 
 enum class Lifecycle {
@@ -224,10 +224,14 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     if (lifecycle == Lifecycle::Attached)
         proxy.emplace();
     // The child's check that vmm did not die while its parent-death signal
-    // was cleared (container/ContainerInit.cpp); close-on-exec as every pidfd.
-    FileDescriptor parent_pidfd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
-    if (!parent_pidfd.is_valid())
-        throw_system_error("pidfd_open", "(vmm itself)");
+    // was cleared (container/ContainerInit.cpp), where the container dies
+    // with vmm; close-on-exec as every pidfd.
+    FileDescriptor parent_pidfd;
+    if (lifecycle == Lifecycle::Attached) {
+        parent_pidfd = FileDescriptor(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+        if (!parent_pidfd.is_valid())
+            throw_system_error("pidfd_open", "(vmm itself)");
+    }
     join_pid_namespace(spec);
     pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
@@ -340,8 +344,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     }
     if (lifecycle == Lifecycle::Detached && !created) {
         int const status = init.wait();
-        throw Error(fmt::format("the container's process died during create ({})",
-            status > 128 ? fmt::format("killed by SIG{}", ::sigabbrev_np(status - 128) ? ::sigabbrev_np(status - 128) : "?") : fmt::format("exit status {}", status)));
+        throw Error(death_during_create(spec, status, cgroup.get()));
     }
     if (lifecycle == Lifecycle::Detached) {
         if (cgroup)
@@ -387,6 +390,18 @@ int run(ContainerOptions const& options)
     } catch (Error const& error) {
         throw Error(fmt::format("--container: {}", error.what()));
     }
+}
+
+std::string death_during_create(ContainerSpec const& spec, int status, Cgroup const* cgroup)
+{
+    std::string how = "it ended";
+    if (status > 128)
+        how = fmt::format("it was killed by SIG{}", ::sigabbrev_np(status - 128) ? ::sigabbrev_np(status - 128) : "?");
+    else if (status >= 0)
+        how = fmt::format("it exited with status {}", status);
+    if (cgroup && spec.resources.memory_bytes && cgroup->limit_events().out_of_memory_kills > 0)
+        how = fmt::format("the memory limit of {} bytes (linux.resources.memory.limit) is too low for it", *spec.resources.memory_bytes);
+    return fmt::format("container {}: its process died during create: {}", spec.id, how);
 }
 
 }

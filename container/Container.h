@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+namespace vmm {
+class Cgroup;
+}
+
 namespace vmm::container {
 
 enum class NetworkMode {
@@ -137,5 +141,13 @@ int run(ContainerSpec const& spec, LaunchContext const& context);
 // `context.start_fd` (which start writes) and returns its PID; the cgroup
 // stays until delete. On failure nothing is left (no process, no cgroup).
 pid_t create(ContainerSpec const& spec, LaunchContext const& context);
+
+// Why create's process is gone before create could hand it over, from its
+// `status` as a shell reports it (-1: unknown) and its cgroup's limit
+// events: "container ID: its process died during create: HOW", where HOW is
+// the memory limit that the out-of-memory killer enforced, the signal or
+// the exit status (runc fails such a create with "unable to set memory
+// limit").
+std::string death_during_create(ContainerSpec const& spec, int status, Cgroup const* cgroup);
 
 }

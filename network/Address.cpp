@@ -122,25 +122,22 @@ Subnet Subnet::parse(std::string_view text, std::string_view option)
     // Ranges no interface can be addressed from (RFC 6890): the kernel
     // takes some of them on the bridge, then fails on the route through it.
     struct Reserved {
-        char const* range;
+        uint32_t network;
+        unsigned prefix_length;
         char const* what;
     };
     static constexpr Reserved reserved[] = {
-        { "0.0.0.0/8", "\"this network\"" },
-        { "127.0.0.0/8", "loopback" },
-        { "169.254.0.0/16", "link-local" },
-        { "224.0.0.0/4", "multicast" },
-        { "240.0.0.0/4", "reserved (and broadcast)" },
+        { 0x00000000, 8, "\"this network\"" },
+        { 0x7f000000, 8, "loopback" },
+        { 0xa9fe0000, 16, "link-local" },
+        { 0xe0000000, 4, "multicast" },
+        { 0xf0000000, 4, "reserved (and broadcast)" },
     };
     for (auto const& range : reserved) {
-        auto const slash_at = std::string_view(range.range).find('/');
-        uint32_t reserved_network = 0;
-        parse_ipv4(std::string_view(range.range).substr(0, slash_at), reserved_network);
-        unsigned reserved_length = 0;
-        parse_decimal(std::string_view(range.range).substr(slash_at + 1), reserved_length, 32);
-        if (subnet.overlaps(Subnet({ reserved_network }, reserved_length)))
+        Subnet const reserved_range({ range.network }, range.prefix_length);
+        if (subnet.overlaps(reserved_range))
             throw Error(fmt::format("{}: '{}' overlaps {}, a {} range; take a private one (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)", option, text,
-                range.range, range.what));
+                reserved_range.to_string(), range.what));
     }
     return subnet;
 }

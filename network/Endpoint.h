@@ -4,6 +4,7 @@
 #include "network/Bridge.h"
 #include "network/Lease.h"
 #include "network/PortMapping.h"
+#include "network/Veth.h"
 
 #include <optional>
 #include <string>
@@ -49,6 +50,8 @@ public:
     unsigned mtu() const { return m_bridge.mtu; }
     std::string host_interface_name() const { return m_lease->host_interface_name(); }
     std::vector<PortMapping> const& published_ports() const { return m_ports; }
+    // What the instance's side of its link gets (create_veth_into_namespace()).
+    InterfaceConfiguration interface_configuration() const { return { address(), prefix_length(), gateway(), mac(), mtu() }; }
 
 private:
     Endpoint(BridgeInfo bridge, Lease lease, std::vector<PortMapping> ports, std::vector<FileDescriptor> port_sockets);

@@ -41,6 +41,12 @@ struct IsIntegerVector : std::false_type { };
 template<ConfigInteger T>
 struct IsIntegerVector<std::vector<T>> : std::true_type { };
 
+// A field's name in messages: "process.user.uid", or "KEY" at the top.
+inline std::string field_name(std::string_view where, char const* key)
+{
+    return where.empty() ? std::string(key) : fmt::format("{}.{}", where, key);
+}
+
 // config.json's fields, read with their type checked: `fallback` where the
 // field is absent or null, one line naming the field where it has the
 // wrong type or (an integer) is out of the type's range.
@@ -50,7 +56,7 @@ T get(nlohmann::json const& object, char const* key, T fallback, std::string_vie
     auto it = object.find(key);
     if (it == object.end() || it->is_null())
         return fallback;
-    auto const field = where.empty() ? std::string(key) : fmt::format("{}.{}", where, key);
+    auto const field = field_name(where, key);
     if constexpr (ConfigInteger<T>) {
         return config_integer<T>(*it, field);
     } else if constexpr (IsIntegerVector<T>::value) {
@@ -84,7 +90,7 @@ inline nlohmann::json get_object_array(nlohmann::json const& object, char const*
     auto it = object.find(key);
     if (it == object.end() || it->is_null())
         return nlohmann::json::array();
-    auto const field = where.empty() ? std::string(key) : fmt::format("{}.{}", where, key);
+    auto const field = field_name(where, key);
     if (!it->is_array())
         throw Error(fmt::format("config.json: {} must be an array, not {}", field, it->type_name()));
     for (size_t index = 0; index < it->size(); ++index) {
@@ -101,7 +107,7 @@ inline nlohmann::json get_object(nlohmann::json const& object, char const* key, 
     if (it == object.end() || it->is_null())
         return nlohmann::json::object();
     if (!it->is_object())
-        throw Error(fmt::format("config.json: {} must be an object, not {}", where.empty() ? std::string(key) : fmt::format("{}.{}", where, key), it->type_name()));
+        throw Error(fmt::format("config.json: {} must be an object, not {}", field_name(where, key), it->type_name()));
     return *it;
 }
 

@@ -72,24 +72,17 @@ bool wait_until_gone(ContainerRecord const& record)
     return record.pid_start_time == 0;
 }
 
-// create found its process gone before it could record it: what ended
-// it, and the memory limit where the cgroup says that killed it (runc
-// fails the same create with "unable to set memory limit").
-std::string init_died_message(pid_t pid, container::ContainerSpec const& spec)
+// The status of create's process, gone before create could record it, as
+// a shell reports it (-1: unknown). Looked at, not reaped (WNOWAIT): the
+// caller's SIGKILL must not reach a process that took the PID since.
+int status_of_gone_process(pid_t pid)
 {
-    std::string how = "it ended";
-    // Looked at, not reaped (WNOWAIT): the caller's SIGKILL must not reach
-    // a process that took the PID since.
     siginfo_t info {};
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
-        if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)
-            how = fmt::format("it was killed by SIG{}", ::sigabbrev_np(info.si_status) ? ::sigabbrev_np(info.si_status) : "?");
-        else if (info.si_code == CLD_EXITED)
-            how = fmt::format("it exited with status {}", info.si_status);
-    }
-    if (auto cgroup = vmm::open_cgroup(spec.cgroups_path); cgroup && spec.resources.memory_bytes && cgroup->limit_events().out_of_memory_kills > 0)
-        how = fmt::format("the memory limit of {} bytes (linux.resources.memory.limit) is too low for it", *spec.resources.memory_bytes);
-    return fmt::format("container {}: its process died during create: {}", spec.id, how);
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid)
+        return -1;
+    if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)
+        return 128 + info.si_status;
+    return info.si_code == CLD_EXITED ? info.si_status : -1;
 }
 
 void run_hooks_warning(std::vector<container::HookSpec> const& hooks, std::string_view phase, std::string const& state)
@@ -161,7 +154,7 @@ pid_t create_with_console(GlobalOptions const& global, CreateOptions const& opti
         record.cgroup_inode = cgroup_identity(spec.cgroups_path);
         record.pid_start_time = process_start_time(pid);
         if (record.pid_start_time == 0)
-            throw Error(init_died_message(pid, spec));
+            throw Error(container::death_during_create(spec, status_of_gone_process(pid), vmm::open_cgroup(spec.cgroups_path).get()));
         directory.write_record(record, nullptr);
         if (!options.pid_file.empty())
             write_file_atomically(options.pid_file, std::to_string(pid));

@@ -172,7 +172,7 @@ TEST(Endpoint, VethIntoANamespaceTalksToTheHostBothWaysAndPublishesAPort)
         host_interface = endpoint.host_interface_name();
         tag = rule_tag_for(bridge.name, endpoint.address());
         create_veth_into_namespace(host_interface, endpoint.bridge(), instance.namespace_fd(),
-            { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+            endpoint.interface_configuration());
         EXPECT_TRUE(interface_exists(host_interface));
         auto const tags = instance_rule_tags();
         EXPECT_NE(std::find(tags.begin(), tags.end(), tag), tags.end());
@@ -302,7 +302,7 @@ TEST(Endpoint, AnInstanceCannotReachTheHostsLoopbackServices)
         auto endpoint = Endpoint::create(options);
         auto const netns = vmm::FileDescriptor::open(namespace_path, O_RDONLY);
         create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), netns.get(),
-            { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+            endpoint.interface_configuration());
         auto const gateway = endpoint.gateway().value;
         (void)!::write(go[1], &gateway, sizeof(gateway));
         ::close(go[1]);
@@ -331,7 +331,7 @@ TEST(Endpoint, TheAddressesTrackedConnectionsGoWithIt)
         auto endpoint = Endpoint::create(options);
         address = endpoint.address();
         create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), instance.namespace_fd(),
-            { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() });
+            endpoint.interface_configuration());
         if (::access("/proc/sys/net/netfilter/nf_conntrack_count", F_OK) < 0)
             GTEST_SKIP() << "this host tracks no connections (no nf_conntrack)";
         vmm::FileDescriptor socket(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -360,7 +360,7 @@ TEST(Endpoint, ALinkOfAnotherKindWithAnInstancesNameIsLeftAlone)
         auto endpoint = Endpoint::create(options);
         ASSERT_EQ(endpoint.host_interface_name(), name);
         EXPECT_THROW(create_veth_into_namespace(endpoint.host_interface_name(), endpoint.bridge(), instance.namespace_fd(),
-                         { endpoint.address(), endpoint.prefix_length(), endpoint.gateway(), endpoint.mac(), endpoint.mtu() }),
+                         endpoint.interface_configuration()),
             vmm::Error);
     }
     EXPECT_TRUE(interface_exists(name)) << "the endpoint deleted a bridge that had its interface's name";

@@ -325,9 +325,7 @@ RootDisk RootDisk::prepare(DiskOptions const& given, CommandGiven command, Priva
         // mounted (its journal in use) is reported as in use, never as one
         // to repair with e2fsck; the disk takes the lock again when it opens.
         if (given.access == DiskAccess::ReadOnly) {
-            auto image = open_without_waiting(given.path, O_RDONLY);
-            if (!image.is_valid())
-                throw_system_error("open", given.path);
+            auto image = open_disk_image(given.path, O_RDONLY);
             lock_image(image.get(), given.path, ImageLockKind::Shared);
             check_ext4_journal_is_clean(image.get(), given.path);
         }

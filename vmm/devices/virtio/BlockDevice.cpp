@@ -72,18 +72,11 @@ uint8_t* status_byte(DescriptorChain const& chain)
 
 std::shared_ptr<BlockDevice> BlockDevice::open(std::string const& path, BlockAccess access, uint16_t queue_count)
 {
-    // A disk is a regular file or a block device, checked before anything
-    // else: a FIFO would block open() and every read, a character device has
-    // no size to give the guest.
-    auto image = open_without_waiting(path, access == BlockAccess::ReadOnly ? O_RDONLY : O_RDWR);
-    if (!image.is_valid())
-        throw_system_error("open", path);
+    auto image = open_disk_image(path, access == BlockAccess::ReadOnly ? O_RDONLY : O_RDWR);
+    lock_image(image.get(), path, access == BlockAccess::ReadOnly ? ImageLockKind::Shared : ImageLockKind::Exclusive);
     struct stat status {};
     if (fstat(image.get(), &status) != 0)
         throw_system_error("fstat", path);
-    if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode))
-        throw Error(fmt::format("disk image {}: not a regular file or block device", path));
-    lock_image(image.get(), path, access == BlockAccess::ReadOnly ? ImageLockKind::Shared : ImageLockKind::Exclusive);
     off_t const size = lseek(image.get(), 0, SEEK_END);
     if (size < 0)
         throw_system_error("lseek", path);
