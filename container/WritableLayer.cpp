@@ -87,14 +87,14 @@ void remove_layer(std::string const& path)
 {
     // What vanishes under the walk was removed by another vmm sweeping the
     // same stale layer at once: the walk starts again on what is left (none
-    // once the layer itself is gone), so that one of them finishes it.
+    // once the layer itself is gone). No count limits the restarts, since
+    // every vmm that gave up early could leave the layer behind; each
+    // restart follows another's progress on a tree to which nobody adds.
     std::error_code error;
-    for (int attempt = 0; attempt < 10; ++attempt) {
+    do
         std::filesystem::remove_all(path, error);
-        if (error != std::errc::no_such_file_or_directory)
-            break;
-    }
-    if (error && error != std::errc::no_such_file_or_directory)
+    while (error == std::errc::no_such_file_or_directory);
+    if (error)
         spdlog::warn("cannot remove the container's writable layer {}: {}", path, error.message());
 }
 
