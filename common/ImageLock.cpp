@@ -48,6 +48,33 @@ std::optional<pid_t> find_lock_holder(int fd)
     return std::nullopt;
 }
 
+// A loop device the host set up on the image (mount -o loop, losetup)
+// takes no lock: it is found through sysfs, where each loop device names
+// its backing file. A read-only one conflicts only with a writer.
+std::optional<std::string> find_conflicting_loop_device(int fd, ImageLockKind kind)
+{
+    struct stat image {};
+    if (::fstat(fd, &image) < 0 || !S_ISREG(image.st_mode))
+        return std::nullopt;
+    std::error_code error;
+    for (auto const& device : std::filesystem::directory_iterator("/sys/block", error)) {
+        auto const name = device.path().filename().string();
+        std::ifstream backing_file(device.path() / "loop" / "backing_file");
+        std::string backing_path;
+        if (!name.starts_with("loop") || !std::getline(backing_file, backing_path))
+            continue;
+        struct stat backing {};
+        if (::stat(backing_path.c_str(), &backing) < 0 || backing.st_dev != image.st_dev || backing.st_ino != image.st_ino)
+            continue;
+        int read_only = 0;
+        std::ifstream(device.path() / "ro") >> read_only;
+        if (kind == ImageLockKind::Shared && read_only == 1)
+            continue;
+        return "/dev/" + name;
+    }
+    return std::nullopt;
+}
+
 }
 
 void lock_image(int fd, std::string_view path, ImageLockKind kind)
@@ -57,8 +84,13 @@ void lock_image(int fd, std::string_view path, ImageLockKind kind)
     lock.l_whence = SEEK_SET;
     lock.l_start = 0;
     lock.l_len = 0; // The whole file, however it grows.
-    if (fcntl(fd, F_OFD_SETLK, &lock) == 0)
+    if (fcntl(fd, F_OFD_SETLK, &lock) == 0) {
+        if (auto device = find_conflicting_loop_device(fd, kind)) {
+            throw Error(fmt::format("disk image {} is in use by {}, a loop device set up outside vmm{} (is it mounted? detach it first)", path, *device,
+                kind == ImageLockKind::Exclusive ? "" : " for writing"));
+        }
         return;
+    }
     if (errno == EAGAIN || errno == EACCES) {
         auto holder = find_lock_holder(fd);
         throw Error(fmt::format("disk image {} is in use by {} ({})", path,

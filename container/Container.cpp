@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "common/FdPassing.h"
 #include "common/FileDescriptor.h"
+#include "common/ParentDeath.h"
 #include "common/Timings.h"
 #include "common/cgroup/Cgroup.h"
 #include "container/CgroupView.h"
@@ -29,7 +30,6 @@
 #include <optional>
 #include <sched.h>
 #include <spdlog/spdlog.h>
-#include <sys/syscall.h>
 #include <utility>
 #include <unistd.h>
 
@@ -227,11 +227,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // was cleared (container/ContainerInit.cpp), where the container dies
     // with vmm; close-on-exec as every pidfd.
     FileDescriptor parent_pidfd;
-    if (lifecycle == Lifecycle::Attached) {
-        parent_pidfd = FileDescriptor(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
-        if (!parent_pidfd.is_valid())
-            throw_system_error("pidfd_open", "(vmm itself)");
-    }
+    if (lifecycle == Lifecycle::Attached)
+        parent_pidfd = open_own_pidfd();
     join_pid_namespace(spec);
     pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {

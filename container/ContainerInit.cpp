@@ -3,6 +3,7 @@
 #include "common/Error.h"
 #include "common/FdPassing.h"
 #include "common/FileDescriptor.h"
+#include "common/ParentDeath.h"
 #include "container/Capabilities.h"
 #include "container/CgroupView.h"
 #include "container/ContainerTerminal.h"
@@ -20,7 +21,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
-#include <poll.h>
 #include <sched.h>
 #include <string>
 #include <sys/prctl.h>
@@ -117,26 +117,14 @@ FileDescriptor receive_overlay(int prepared_fd)
     return std::move(fds->front());
 }
 
-// The container dies with vmm: SIGKILL when its parent goes. The kernel
-// clears PR_SET_PDEATHSIG whenever the process's credentials change (the
-// switch to a user namespace's root, which turns host root into the mapped
-// id; the switch to the process's user), so this runs again after each. A
-// parent that died before it is seen through its pidfd, which becomes
-// readable once it has exited: getppid() cannot tell, as it says 0 in a new
-// PID namespace whoever the parent is.
+// The container dies with vmm: SIGKILL when its parent goes, armed again
+// after each change of credentials (the switch to a user namespace's root,
+// which turns host root into the mapped id; the switch to the process's
+// user), which clears it.
 void arm_parent_death_signal(ContainerInitContext const& context)
 {
-    if (context.parent_death != ParentDeath::KillsContainer)
-        return;
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        throw_system_error("prctl PR_SET_PDEATHSIG");
-    pollfd parent { context.parent_pidfd, POLLIN, 0 };
-    int ready;
-    while ((ready = ::poll(&parent, 1, 0)) < 0 && errno == EINTR) { }
-    if (ready < 0)
-        throw_system_error("poll", "(the parent's pidfd)");
-    if (ready > 0)
-        ::_exit(1); // vmm is gone: nobody would wait for or clean up after the container.
+    if (context.parent_death == ParentDeath::KillsContainer)
+        die_with_parent(context.parent_pidfd);
 }
 
 // In a new user namespace the set-up runs as its root, which the parent mapped.

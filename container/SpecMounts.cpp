@@ -241,12 +241,23 @@ DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_nam
 
 void attach_into_root(int root_fd, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks)
 {
-    auto target = make_mount_target(root_fd, mount.destination, detached.kind, symlinks);
-    // The kernel's answer to a file over a directory (or the reverse) is a
-    // bare EINVAL: said here in words.
+    // proc and sysfs go on a real directory, never through a symlink, as
+    // runc requires: a /proc that points at / would put an unmasked procfs
+    // where maskedPaths and readonlyPaths do not look.
+    bool const kernel_interface = mount.type == "proc" || mount.type == "sysfs";
+    auto target = make_mount_target(root_fd, mount.destination, detached.kind, kernel_interface ? MountTargetSymlinks::Refuse : symlinks);
     struct stat status {};
     if (::fstat(target.get(), &status) < 0)
         throw_system_error("stat mount target", mount.destination);
+    // Nothing but the root's own entry mounts over the root: through a
+    // symlink to /, a mount would hide the root and everything set up in it.
+    struct stat root_status {};
+    if (::fstat(root_fd, &root_status) < 0)
+        throw_system_error("stat", "(the container's root)");
+    if (mount.destination.find_first_not_of('/') != std::string::npos && status.st_dev == root_status.st_dev && status.st_ino == root_status.st_ino)
+        throw Error(fmt::format("mount {}: the target is the container's root itself (through a symlink)", mount.destination));
+    // The kernel's answer to a file over a directory (or the reverse) is a
+    // bare EINVAL: said here in words.
     bool const bind = parse_mount_options(mount).bind;
     if (detached.kind == TargetKind::File && S_ISDIR(status.st_mode))
         throw Error(fmt::format("mount {}: {} is a file, which cannot be bound over a directory", mount.destination, mount.source));

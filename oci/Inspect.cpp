@@ -56,7 +56,7 @@ int list_containers(GlobalOptions const& global, bool json_format, bool quiet)
         } catch (Error const&) {
             continue;
         }
-        auto status = current_status(directory, record);
+        auto status = observed_status(directory, record);
         auto state = state_json(record, status);
         state["created"] = record.created;
         state["owner"] = record.owner;

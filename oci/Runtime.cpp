@@ -242,7 +242,9 @@ int start_container(GlobalOptions const& global, std::string const& id)
 int print_state(GlobalOptions const& global, std::string const& id)
 {
     StateDirectory directory(global.root);
-    auto [lock, record, status] = directory.open_locked(id);
+    validate_container_id(id);
+    auto record = directory.read_record(id);
+    auto status = observed_status(directory, record);
     auto state = state_json(record, status);
     std::string root_path = directory.read_config(id).value("root", json::object()).value("path", "");
     state["rootfs"] = root_path.starts_with("/") ? root_path : record.bundle + "/" + root_path;

@@ -223,6 +223,17 @@ Status current_status(StateDirectory const& directory, ContainerRecord const& re
     return Status::Running;
 }
 
+Status observed_status(StateDirectory const& directory, ContainerRecord const& record)
+{
+    if (record.pid <= 0) {
+        auto path = directory.container_directory(record.id);
+        FileDescriptor lock(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (lock.is_valid() && ::flock(lock.get(), LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+            return Status::Creating;
+    }
+    return current_status(directory, record);
+}
+
 json state_json(ContainerRecord const& record, Status status)
 {
     json state {

@@ -16,8 +16,9 @@ namespace vmm::oci {
 //                its start time, bundle, cgroup, created time, annotations)
 //   config.json  the bundle's config as it was at create
 //   exec.fifo    while created: start writes a byte here to let it run
-// Every command locks the container's directory (flock) for what it does,
-// so concurrent calls on one container take turns.
+// Every command that changes a container locks its directory (flock) for
+// what it does, so concurrent calls on one container take turns; state and
+// list only read, and do not wait.
 
 enum class Status {
     Creating,
@@ -79,6 +80,10 @@ void validate_container_id(std::string const& id);
 // The status of a container now: its process alive (the same process, by
 // start time), created until start removes the fifo, paused if frozen.
 Status current_status(StateDirectory const& directory, ContainerRecord const& record);
+// The same for commands that read without the lock (state, list), so that
+// they answer while a create runs its hooks: a record without a process is
+// "creating" while its create holds the lock, and stopped once it died.
+Status observed_status(StateDirectory const& directory, ContainerRecord const& record);
 
 struct LockedContainer {
     FileDescriptor lock;

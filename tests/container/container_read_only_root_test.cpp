@@ -74,6 +74,34 @@ TEST_F(ContainerReadOnlyRootTest, AnImageWithAJournalToReplayIsRefusedReadOnlyAn
     std::remove(copy.c_str());
 }
 
+// The host's own loop device on an image (mount -o loop, losetup) takes no
+// lock: a writer beside it, or a reader beside a writable one, would read
+// or corrupt a file system the host has mounted.
+TEST_F(ContainerReadOnlyRootTest, AnImageOnTheHostsLoopDeviceIsRefusedToAWriter)
+{
+    auto const copy = scratch_directory() + "/on-host-loop.ext4";
+    ASSERT_EQ(std::system(("cp --sparse=always " + image() + " " + copy).c_str()), 0);
+    auto attach = [&](std::string const& flags) {
+        auto result = vmm::testing::run_process({ "/bin/sh", "-c", "losetup " + flags + " --find --show " + copy }, 10);
+        EXPECT_EQ(result.exit_status, 0) << result.output;
+        return result.output.substr(0, result.output.find('\n'));
+    };
+    auto device = attach("");
+    for (auto const& access : { std::string(), std::string(",ro") }) {
+        auto refused = run_shell(copy + access, "true");
+        EXPECT_EQ(refused.exit_status, 1) << describe(refused);
+        EXPECT_NE(refused.standard_error.find("is in use by " + device + ", a loop device set up outside vmm"), std::string::npos) << describe(refused);
+    }
+    EXPECT_EQ(std::system(("losetup -d " + device).c_str()), 0);
+    device = attach("--read-only");
+    EXPECT_EQ(run_shell(copy + ",ro", "echo shared").standard_output, "shared\n");
+    auto writer = run_shell(copy, "true");
+    EXPECT_EQ(writer.exit_status, 1) << describe(writer);
+    EXPECT_NE(writer.standard_error.find("is in use by " + device), std::string::npos) << describe(writer);
+    EXPECT_EQ(std::system(("losetup -d " + device).c_str()), 0);
+    std::remove(copy.c_str());
+}
+
 TEST_F(ContainerReadOnlyRootTest, AnUnknownAccessIsAnError)
 {
     auto result = run_shell(rootfs_directory + ",rx", "true");

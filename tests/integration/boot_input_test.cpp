@@ -130,6 +130,19 @@ TEST_F(BootInput, ReadOnlyUserOfAnImageInUseIsToldItIsInUse)
     expect_one_line_error(run_vmm({ "boot", kernel, image + ",ro", "--", "true" }), image + ": its journal needs recovery", 1);
 }
 
+TEST_F(BootInput, AnImageOnTheHostsLoopDeviceIsRefusedToAWriter)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "losetup needs root";
+    auto const image = rootfs_copy("on-host-loop.ext4");
+    auto attached = run_process({ "losetup", "--find", "--show", image }, timeout_seconds);
+    ASSERT_EQ(attached.exit_status, 0) << attached.output;
+    auto const device = attached.output.substr(0, attached.output.find('\n'));
+    expect_one_line_error(run_vmm({ "boot", kernel, image, "--", "true" }), "disk image " + image + " is in use by " + device, 1);
+    expect_one_line_error(run_vmm({ "boot", kernel, rootfs, "--disk", image + ",ro", "--", "true" }), "is in use by " + device, 1);
+    EXPECT_EQ(run_process({ "losetup", "-d", device }, timeout_seconds).exit_status, 0);
+}
+
 TEST_F(BootInput, RootfsErrorsNameRootfs)
 {
     auto const image = rootfs + ",xx";

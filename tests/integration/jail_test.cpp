@@ -37,6 +37,25 @@ std::string first_line(std::filesystem::path const& path)
     return line;
 }
 
+// The jailed VMM is the child of the one started: its /proc directory once
+// its vCPU runs, empty if none did within five seconds.
+std::filesystem::path find_jailed_vmm(pid_t pid)
+{
+    for (int tick = 0; tick < 200; ++tick) {
+        std::this_thread::sleep_for(25ms);
+        auto const children = first_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+        if (children.empty())
+            continue;
+        std::filesystem::path const candidate = "/proc/" + children.substr(0, children.find(' '));
+        if (first_line(candidate / "status").empty())
+            continue;
+        std::error_code error;
+        if (std::distance(std::filesystem::directory_iterator(candidate / "task", error), {}) >= 2)
+            return candidate;
+    }
+    return {};
+}
+
 }
 
 TEST(Jail, TestGuestBootsAndReportsItsStatus)
@@ -74,20 +93,7 @@ TEST(Jail, JailedVmmSeesOnlyItsFilesAndOwnNamespaces)
         }
     } reaper { pid, disk };
 
-    // The jailed VMM is the child of the one started; wait until its vCPU runs.
-    std::filesystem::path jailed;
-    for (int tick = 0; tick < 200 && jailed.empty(); ++tick) {
-        std::this_thread::sleep_for(25ms);
-        auto const children = first_line("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-        if (children.empty())
-            continue;
-        std::filesystem::path const candidate = "/proc/" + children.substr(0, children.find(' '));
-        if (first_line(candidate / "status").empty())
-            continue;
-        std::error_code error;
-        if (std::distance(std::filesystem::directory_iterator(candidate / "task", error), {}) >= 2)
-            jailed = candidate;
-    }
+    auto const jailed = find_jailed_vmm(pid);
     ASSERT_FALSE(jailed.empty()) << "no jailed vmm with a running vCPU appeared";
 
     std::set<std::string> names;
@@ -130,4 +136,32 @@ TEST(Jail, JailedVmmSeesOnlyItsFilesAndOwnNamespaces)
     reaper.reaped = true;
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << "status " << status;
     EXPECT_FALSE(std::filesystem::exists(memory_limit.parent_path())) << "vmm removes the jail's cgroup";
+}
+
+// SIGKILL leaves the outer vmm no chance to stop the jailed one: the kernel
+// does, through the parent-death signal the jailed vmm armed.
+TEST(Jail, TheJailedVmmDiesWithItsParent)
+{
+    SKIP_UNLESS_ROOT_AND_KVM();
+    pid_t const pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0)
+        vmm::testing::exec_or_exit({ vmm_binary, "boot", "--jail", guests + "spin.bin" });
+    auto const jailed = find_jailed_vmm(pid);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    ASSERT_FALSE(jailed.empty()) << "no jailed vmm with a running vCPU appeared";
+    // Gone, or a zombie that init has yet to reap.
+    auto running = [&] {
+        std::ifstream status(jailed / "status");
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.starts_with("State:"))
+                return line.find("Z (zombie)") == std::string::npos;
+        }
+        return false;
+    };
+    for (int tick = 0; tick < 200 && running(); ++tick)
+        std::this_thread::sleep_for(25ms);
+    EXPECT_FALSE(running()) << jailed << " outlived its parent";
 }

@@ -69,6 +69,27 @@ TEST_F(OciBadBundleTest, RootPathSymlinkOut)
     expect_refused("symlink", "leads outside the bundle (to /etc)");
 }
 
+// A rootfs whose /proc or /sys points at / would get an unmasked,
+// writable procfs or sysfs over the root, where maskedPaths and
+// readonlyPaths do not look; no mount may cover the root through a symlink.
+TEST_F(OciBadBundleTest, KernelFileSystemsAndMountsOverTheRootThroughSymlinksAreRefused)
+{
+    auto const rootfs = bundle() + "/rootfs";
+    for (auto const* directory : { "proc", "sys" }) {
+        std::filesystem::remove_all(rootfs + "/" + directory);
+        std::filesystem::create_directory_symlink("/", rootfs + "/" + directory);
+        write_config(default_config({ "true" }));
+        expect_refused(std::string("link-") + directory, std::string("/") + directory + ": mount target is a symlink");
+        std::filesystem::remove(rootfs + "/" + directory);
+        std::filesystem::create_directory(rootfs + "/" + directory);
+    }
+    std::filesystem::create_directory_symlink("../..", rootfs + "/cover");
+    auto config = default_config({ "true" });
+    config["mounts"].push_back({ { "destination", "/cover" }, { "type", "tmpfs" }, { "source", "tmpfs" } });
+    write_config(config);
+    expect_refused("cover", "mount /cover: the target is the container's root itself");
+}
+
 TEST_F(OciBadBundleTest, DuplicateIdAndDeleteOfARunningContainer)
 {
     write_config(default_config({ "sleep", "1000" }));

@@ -206,6 +206,39 @@ TEST_F(OciRuntimeTest, HooksGetTheStateOnStdin)
     EXPECT_EQ(nlohmann::json::parse(read_text(m_scratch + "/poststop"))["status"], "stopped");
 }
 
+// state and list answer while create runs a slow hook, as runc's do: the
+// container is "creating" then, and "created" once create returned.
+TEST_F(OciRuntimeTest, StateAnswersCreatingWhileAHookRuns)
+{
+    auto config = default_config({ "true" });
+    auto const go = m_scratch + "/go";
+    config["hooks"] = { { "createRuntime", { { { "path", "/bin/sh" }, { "args", { "sh", "-c", "while [ ! -e " + go + " ]; do sleep 0.05; done" } } } } } };
+    write_config(config);
+    std::thread create([&] { EXPECT_EQ(run({ "create", "--bundle", bundle(), "slow" }).exit_status, 0); });
+    auto runtime = [&](std::vector<std::string> arguments) {
+        arguments.insert(arguments.begin(), { runtime_binary, "--root", m_root });
+        return vmm::testing::run_process(arguments, { .timeout_seconds = 10, .input = {}, .streams = vmm::testing::OutputStreams::Separate });
+    };
+    std::string status;
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (status != "creating" && std::chrono::steady_clock::now() < deadline) {
+        auto result = runtime({ "state", "slow" });
+        if (result.exit_status == 0)
+            status = nlohmann::json::parse(result.output).value("status", "");
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(status, "creating");
+    auto listed = runtime({ "list", "--format", "json" });
+    EXPECT_FALSE(listed.timed_out);
+    EXPECT_NE(listed.output.find("\"creating\""), std::string::npos) << listed.output;
+    std::ofstream { go };
+    create.join();
+    EXPECT_EQ(state("slow")["status"], "created");
+    EXPECT_EQ(run({ "delete", "--force", "slow" }).exit_status, 0);
+    expect_nothing_left("slow", "vmm-oci/slow");
+}
+
 TEST_F(OciRuntimeTest, ExecPsPauseResume)
 {
     write_config(default_config({ "sleep", "1000" }));

@@ -1,6 +1,7 @@
 #include "vmm/machine/Jail.h"
 
 #include "common/Error.h"
+#include "common/ParentDeath.h"
 #include "common/cgroup/Cgroup.h"
 #include "common/Mount.h"
 #include "guest/protocol.h"
@@ -14,7 +15,6 @@
 #include <fmt/format.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -77,8 +77,6 @@ void place(int root_fd, FileDescriptor const& mount, std::string const& path, st
 // In the child, the PID 1 of the new namespaces: builds the jail root and pivots into it.
 void build_jail(BootOptions& options)
 {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
-        throw_system_error("prctl", "PR_SET_PDEATHSIG");
     if (::unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) != 0)
         throw_system_error("unshare", "(jail namespaces)");
     // Nothing done here may reach the host's mount table.
@@ -195,6 +193,7 @@ std::optional<int> enter_jail(BootOptions& options)
         if (::sigaction(signal_number, &action, nullptr) != 0)
             throw_system_error("sigaction", "(jail parent)");
     }
+    auto parent_pidfd = open_own_pidfd();
     pid_t const child = ::fork();
     if (child < 0)
         throw_system_error("fork", "(jailed vmm)");
@@ -217,6 +216,15 @@ std::optional<int> enter_jail(BootOptions& options)
     }
     for (int signal_number : { SIGINT, SIGTERM, SIGHUP })
         ::signal(signal_number, SIG_DFL);
+    // Armed before the go byte is read: a parent killed after sending it
+    // would otherwise leave the jailed vmm running with nobody to wait for it.
+    try {
+        die_with_parent(parent_pidfd.get());
+    } catch (Error const& error) {
+        std::fprintf(stderr, "vmm: %s\n", error.what());
+        ::_exit(1);
+    }
+    parent_pidfd.reset();
     sync_write.reset();
     char go = 0;
     if (::read(sync_read.get(), &go, 1) != 1)
