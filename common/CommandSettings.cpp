@@ -15,7 +15,7 @@ CommandSettings command_settings_from_options(std::vector<std::string> const& en
     for (auto const& variable : environment) {
         auto const equals = variable.find('=');
         if (variable.empty() || equals == 0)
-            throw Error(fmt::format("--env '{}': not KEY=VALUE or KEY", variable));
+            throw UsageError(fmt::format("--env '{}': not KEY=VALUE or KEY", variable));
         if (equals != std::string::npos) {
             settings.environment.push_back(variable);
         } else if (char const* value = std::getenv(variable.c_str())) {
@@ -23,20 +23,20 @@ CommandSettings command_settings_from_options(std::vector<std::string> const& en
         }
     }
     if (settings.environment.size() > VMM_MAX_ENVIRONMENT)
-        throw Error(fmt::format("--env: {} variables; guest/init takes at most {}", settings.environment.size(), VMM_MAX_ENVIRONMENT));
+        throw UsageError(fmt::format("--env: {} variables; guest/init takes at most {}", settings.environment.size(), VMM_MAX_ENVIRONMENT));
     if (user) {
         if (user->empty())
-            throw Error("--user: an empty name (USER[:GROUP], a name or a number each)");
+            throw UsageError("--user: an empty name (USER[:GROUP], a name or a number each)");
         auto const colon = user->find(':');
         if (colon == 0 || colon + 1 == user->size() || user->find(':', colon + 1) != std::string::npos)
-            throw Error(fmt::format("--user '{}': not USER[:GROUP] (a name or a number each)", *user));
+            throw UsageError(fmt::format("--user '{}': not USER[:GROUP] (a name or a number each)", *user));
         settings.user = *user;
     }
     if (workdir) {
         if (workdir->empty())
-            throw Error("--workdir: an empty path (an absolute directory)");
+            throw UsageError("--workdir: an empty path (an absolute directory)");
         if (workdir->front() != '/')
-            throw Error(fmt::format("--workdir '{}': not an absolute path", *workdir));
+            throw UsageError(fmt::format("--workdir '{}': not an absolute path", *workdir));
         settings.workdir = *workdir;
     }
     return settings;
@@ -45,7 +45,7 @@ CommandSettings command_settings_from_options(std::vector<std::string> const& en
 void check_hostname(std::string const& name)
 {
     if (name.empty() || name.size() > 64)
-        throw Error(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", name));
+        throw UsageError(fmt::format("--hostname: '{}' is not a hostname of 1 to 64 characters", name));
 }
 
 std::vector<std::string> container_init_options(CommandSettings const& settings)

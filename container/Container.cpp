@@ -384,6 +384,8 @@ int run(ContainerOptions const& options)
         LaunchContext context;
         context.print_timings = options.print_timings;
         return run(spec, context);
+    } catch (UsageError const& error) {
+        throw UsageError(fmt::format("--container: {}", error.what()));
     } catch (Error const& error) {
         throw Error(fmt::format("--container: {}", error.what()));
     }

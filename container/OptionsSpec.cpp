@@ -20,11 +20,11 @@ constexpr uint64_t minimum_memory_limit = 4 * 1024 * 1024;
 void validate(ContainerOptions const& options)
 {
     if (options.memory_limit && *options.memory_limit < minimum_memory_limit)
-        throw Error(fmt::format("--mem: {} bytes is below the minimum of 4M", *options.memory_limit));
+        throw UsageError(fmt::format("--mem: {} bytes is below the minimum of 4M", *options.memory_limit));
     if (options.pids_limit && *options.pids_limit < 1)
-        throw Error("--pids: must be at least 1");
+        throw UsageError("--pids: must be at least 1");
     if (options.cgroups == CgroupMode::Disabled && (options.memory_limit || options.cpus || options.pids_limit))
-        throw Error("--cgroups disabled: --mem, --cpus and --pids need the container's cgroup");
+        throw UsageError("--cgroups disabled: --mem, --cpus and --pids need the container's cgroup");
     check_hostname(options.hostname);
     // An unprivileged caller's user namespace maps one id, root's, to the
     // caller: no other user exists in it to switch to.

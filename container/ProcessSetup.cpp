@@ -2,7 +2,9 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "guest/user.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -61,11 +63,19 @@ void switch_user(ProcessSpec const& process)
 std::vector<std::string> process_environment(ProcessSpec const& process)
 {
     auto environment = process.env;
-    for (auto const& variable : environment) {
-        if (variable.starts_with("PATH="))
-            return environment;
+    auto has = [&](std::string_view prefix) {
+        return std::any_of(environment.begin(), environment.end(), [&](auto const& variable) { return variable.starts_with(prefix); });
+    };
+    if (!has("PATH="))
+        environment.push_back(std::string("PATH=") + default_path);
+    // runc's HOME where config.json sets none: the user's entry in the
+    // container's own /etc/passwd, else /.
+    if (!has("HOME=")) {
+        vmm_command_user user {};
+        char error[256];
+        bool const found = vmm_resolve_user(std::to_string(process.uid).c_str(), "/etc/passwd", "/etc/group", &user, error, sizeof(error)) == 0;
+        environment.push_back(std::string("HOME=") + (found && user.home[0] ? user.home : "/"));
     }
-    environment.push_back(std::string("PATH=") + default_path);
     return environment;
 }
 

@@ -25,7 +25,8 @@ void switch_user(ProcessSpec const& process);
 // it, if there is no such executable file.
 std::string find_executable(ProcessSpec const& process);
 
-// The environment with PATH added when the spec's has none.
+// The environment with PATH and HOME added where the spec has none (HOME
+// from the container's /etc/passwd, read from inside it), as runc adds them.
 std::vector<std::string> process_environment(ProcessSpec const& process);
 
 }

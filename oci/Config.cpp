@@ -207,6 +207,19 @@ void read_process(json const& process_json, container::ProcessSpec& process)
         spdlog::warn("config.json: process.selinuxLabel is not supported and is ignored");
 }
 
+container::HooksSpec hooks_from_config(json const& config)
+{
+    auto hooks = get_object(config, "hooks", "");
+    container::HooksSpec spec;
+    spec.prestart = read_hooks(hooks, "prestart");
+    spec.create_runtime = read_hooks(hooks, "createRuntime");
+    spec.create_container = read_hooks(hooks, "createContainer");
+    spec.start_container = read_hooks(hooks, "startContainer");
+    spec.poststart = read_hooks(hooks, "poststart");
+    spec.poststop = read_hooks(hooks, "poststop");
+    return spec;
+}
+
 ContainerSpec spec_from_config(json const& config, std::string const& bundle)
 {
     if (!config.is_object())
@@ -255,13 +268,7 @@ ContainerSpec spec_from_config(json const& config, std::string const& bundle)
         spec.mounts.push_back(std::move(entry));
     }
 
-    auto hooks = get_object(config, "hooks", "");
-    spec.hooks.prestart = read_hooks(hooks, "prestart");
-    spec.hooks.create_runtime = read_hooks(hooks, "createRuntime");
-    spec.hooks.create_container = read_hooks(hooks, "createContainer");
-    spec.hooks.start_container = read_hooks(hooks, "startContainer");
-    spec.hooks.poststart = read_hooks(hooks, "poststart");
-    spec.hooks.poststop = read_hooks(hooks, "poststop");
+    spec.hooks = hooks_from_config(config);
 
     auto linux_section = get_object(config, "linux", "");
     warn_unknown_keys(linux_section, known_linux, "linux.");

@@ -26,6 +26,8 @@ BundleConfig read_bundle_config(std::string const& bundle);
 
 // The spec of a config already read (the copy in the state directory).
 container::ContainerSpec spec_from_config(nlohmann::json const& config, std::string const& bundle);
+// Only its hooks: what start and delete need, also once root.path is gone.
+container::HooksSpec hooks_from_config(nlohmann::json const& config);
 
 // process.* of a config (or of exec's --process file) into `process`.
 void read_process(nlohmann::json const& json, container::ProcessSpec& process);

@@ -232,10 +232,9 @@ int start_container(GlobalOptions const& global, std::string const& id)
         throw_system_error("write", fifo_path);
     if (::unlink(fifo_path.c_str()) < 0)
         throw_system_error("unlink", fifo_path);
-    auto config = directory.read_config(id);
-    auto spec = spec_from_config(config, record.bundle);
-    if (!spec.hooks.poststart.empty())
-        run_hooks_warning(spec.hooks.poststart, "poststart", state_json(record, Status::Running).dump());
+    auto hooks = hooks_from_config(directory.read_config(id));
+    if (!hooks.poststart.empty())
+        run_hooks_warning(hooks.poststart, "poststart", state_json(record, Status::Running).dump());
     return 0;
 }
 
@@ -304,9 +303,9 @@ int delete_container(GlobalOptions const& global, std::string const& id, bool fo
     } catch (Error const&) {
     }
     if (!config.is_null()) {
-        auto spec = spec_from_config(config, record.bundle);
-        if (!spec.hooks.poststop.empty())
-            run_hooks_warning(spec.hooks.poststop, "poststop", state_json(record, Status::Stopped).dump());
+        auto hooks = hooks_from_config(config);
+        if (!hooks.poststop.empty())
+            run_hooks_warning(hooks.poststop, "poststop", state_json(record, Status::Stopped).dump());
     }
     directory.remove_container_directory(id);
     return 0;

@@ -89,7 +89,7 @@ TEST_F(ContainerCommandSettingsTest, BadSettingsAreOneLineErrors)
              { { "-u", "a:" }, "vmm: --user 'a:': not USER[:GROUP] (a name or a number each)\n" },
          }) {
         auto result = run_shell(rootfs_directory, "true", options);
-        EXPECT_EQ(result.exit_status, 1) << describe(result);
+        EXPECT_EQ(result.exit_status, 2) << "a usage error: " << describe(result);
         EXPECT_EQ(result.standard_error, message) << describe(result);
     }
 

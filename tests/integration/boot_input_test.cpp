@@ -200,6 +200,19 @@ TEST_F(BootInput, ContainerLimitsOutOfRangeAreUsageErrors)
     expect_one_line_error(run_vmm({ "--container", "/nonexistent", "--mem", "abc", "--", "true" }), "--mem: 'abc' is not a size", 2);
     expect_one_line_error(run_vmm({ "--container", "/nonexistent,RO", "--", "true" }), "--container: unknown option 'RO'", 2);
     expect_one_line_error(run_vmm({ "--container", "/nonexistent", "--ip", "10.0.0.2", "--", "true" }), "--ip needs --net bridge", 2);
+    // The command's settings: their forms, for the container and the VM alike.
+    for (auto const* mode : { "--container", "boot" }) {
+        auto with = [&](std::vector<std::string> const& options) {
+            std::vector<std::string> arguments = std::string(mode) == "boot" ? std::vector<std::string> { "boot", kernel, rootfs + ",ro" } : std::vector<std::string> { "--container", "/nonexistent" };
+            arguments.insert(arguments.end(), options.begin(), options.end());
+            arguments.insert(arguments.end(), { "--", "true" });
+            return run_vmm(arguments);
+        };
+        expect_one_line_error(with({ "-e", "=x" }), "--env '=x': not KEY=VALUE or KEY", 2);
+        expect_one_line_error(with({ "-u", "a:b:c" }), "--user 'a:b:c'", 2);
+        expect_one_line_error(with({ "-w", "relative" }), "--workdir 'relative': not an absolute path", 2);
+        expect_one_line_error(with({ "--hostname", std::string(65, 'h') }), "--hostname", 2);
+    }
     // The rootfs is missing: a failed run.
     expect_one_line_error(run_vmm({ "--container", "/nonexistent", "--pids", "4194304", "--", "true" }), "/nonexistent", 1);
 }

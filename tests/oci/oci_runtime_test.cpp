@@ -239,6 +239,59 @@ TEST_F(OciRuntimeTest, StateAnswersCreatingWhileAHookRuns)
     expect_nothing_left("slow", "vmm-oci/slow");
 }
 
+namespace {
+
+void without_home(nlohmann::json& config)
+{
+    auto& environment = config["process"]["env"];
+    for (auto variable = environment.begin(); variable != environment.end();)
+        variable = variable->get<std::string>().starts_with("HOME=") ? environment.erase(variable) : variable + 1;
+}
+
+}
+
+// HOME comes from the container's /etc/passwd where process.env has none,
+// for run and exec, as runc sets it; one that env sets stays.
+TEST_F(OciRuntimeTest, HomeIsTheUsersWhereEnvHasNone)
+{
+    std::ofstream(bundle() + "/rootfs/etc/passwd", std::ios::app) << "tester:x:1234:1234::/home/tester:/bin/sh\n";
+    auto config = default_config({ "sh", "-c", "echo $HOME" });
+    without_home(config);
+    write_config(config);
+    EXPECT_EQ(run({ "run", "--bundle", bundle(), "root-home" }).standard_output, "/root\n");
+    config["process"]["user"] = { { "uid", 1234 }, { "gid", 1234 } };
+    write_config(config);
+    EXPECT_EQ(run({ "run", "--bundle", bundle(), "user-home" }).standard_output, "/home/tester\n");
+    config["process"]["user"] = { { "uid", 4321 }, { "gid", 4321 } };
+    write_config(config);
+    EXPECT_EQ(run({ "run", "--bundle", bundle(), "no-entry" }).standard_output, "/\n");
+    config["process"]["env"].push_back("HOME=/given");
+    write_config(config);
+    EXPECT_EQ(run({ "run", "--bundle", bundle(), "given" }).standard_output, "/given\n");
+
+    config = default_config({ "sleep", "1000" });
+    without_home(config);
+    write_config(config);
+    ASSERT_EQ(run({ "run", "--detach", "--bundle", bundle(), "exec-home" }).exit_status, 0);
+    EXPECT_EQ(run({ "exec", "--user", "1234", "exec-home", "sh", "-c", "echo $HOME" }).standard_output, "/home/tester\n");
+    EXPECT_EQ(run({ "delete", "--force", "exec-home" }).exit_status, 0);
+}
+
+// delete needs only the record and the hooks: a container whose rootfs was
+// removed (a failed image mount, a cleaned-up bundle) still goes.
+TEST_F(OciRuntimeTest, DeleteWorksOnceTheRootfsIsGone)
+{
+    auto config = default_config({ "sleep", "1000" });
+    config["hooks"] = { { "poststop", { { { "path", "/bin/sh" }, { "args", { "sh", "-c", "touch " + m_scratch + "/poststop" } } } } } };
+    write_config(config);
+    ASSERT_EQ(run({ "create", "--bundle", bundle(), "orphaned" }).exit_status, 0);
+    std::filesystem::remove_all(bundle() + "/rootfs");
+    auto deleted = run({ "delete", "--force", "orphaned" });
+    EXPECT_EQ(deleted.exit_status, 0) << describe(deleted);
+    EXPECT_TRUE(std::filesystem::exists(m_scratch + "/poststop"));
+    expect_nothing_left("orphaned", "vmm-oci/orphaned");
+}
+
 TEST_F(OciRuntimeTest, ExecPsPauseResume)
 {
     write_config(default_config({ "sleep", "1000" }));
