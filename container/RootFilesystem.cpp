@@ -16,7 +16,9 @@
 #include <span>
 #include <sstream>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -304,7 +306,19 @@ FileDescriptor mount_overlay(RootSource const& source, UserNamespace user_namesp
     std::span<char const* const> optional_flags;
     if (!source.writable_layer.empty())
         optional_flags = volatile_flag;
-    return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory, optional_flags);
+    try {
+        return create_mount("overlay", "vmm-rootfs", options, MountAttributes::NoSuid | MountAttributes::NoDev, directory, optional_flags);
+    } catch (Error const&) {
+        // The kernel stacks file systems two deep: a tree on an overlay
+        // that is itself on one takes no third (a bare EINVAL; the reason
+        // goes to the kernel log only).
+        struct statfs lower_file_system {};
+        if (::fstatfs(lower.get(), &lower_file_system) == 0 && lower_file_system.f_type == OVERLAYFS_SUPER_MAGIC)
+            throw Error(fmt::format("{}: the tree is on an overlay file system, which takes no overlay of the container's over it here "
+                                    "(the kernel stacks two deep): copy the tree, or run with --root-writes in-place (the container then writes to it)",
+                directory));
+        throw;
+    }
 }
 
 std::vector<DetachedMount> make_container_mounts(ContainerSpec const& spec, UserNamespace user_namespace)

@@ -14,6 +14,7 @@
 #include <memory>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -128,10 +129,26 @@ void fix_legacy_root_mode(int archive_fd, std::filesystem::path const& tree)
         throw_system_error("chmod", tree.string());
 }
 
+// An unpacked tree may hold directories without write permission (0555,
+// as images' /root or /proc are): root removes their entries anyway, any
+// other user first gives the directories back their write bit (they are
+// the user's own). A tree that still cannot go is said, not kept silently.
 void remove_tree(std::filesystem::path const& path)
 {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
+    std::error_code error;
+    std::filesystem::remove_all(path, error);
+    if (error && (error == std::errc::permission_denied || error == std::errc::operation_not_permitted)) {
+        std::error_code walk_error;
+        if (::chmod(path.c_str(), 0700) == 0) {
+            for (std::filesystem::recursive_directory_iterator entry(path, walk_error), end; !walk_error && entry != end; entry.increment(walk_error)) {
+                if (entry->is_directory(walk_error) && !entry->is_symlink(walk_error))
+                    ::chmod(entry->path().c_str(), 0700);
+            }
+        }
+        std::filesystem::remove_all(path, error);
+    }
+    if (error && error != std::errc::no_such_file_or_directory)
+        spdlog::warn("cannot remove the unpacked tree {}: {}", path.string(), error.message());
 }
 
 // What runs that died (SIGKILL) while unpacking left: their partial

@@ -199,6 +199,26 @@ TEST_F(ContainerArchiveTest, DamagedOrForeignFilesAreRefused)
     ASSERT_EQ(std::system(("tar -C " + tree + " -cf - . | head -c 40000 > " + truncated).c_str()), 0);
     expect_refused(truncated, "Truncated tar archive");
 
+    // Unpacked by a user other than root, a failed archive's directories
+    // without write permission (0555) do not keep its partial tree behind.
+    auto const home = "/tmp/vmm-unpack-test-home-" + std::to_string(::getpid());
+    std::string const make = "rm -rf " + home + " && mkdir -p " + home + "/t/ro && echo a >" + home + "/t/ro/a && chmod 555 " + home
+        + "/t/ro && head -c 3000000 /dev/urandom >" + home + "/t/big && tar -C " + home + "/t -cf - ro big | head -c 1000000 >" + home
+        + "/cut.tar && chown -R 65534:65534 " + home;
+    ASSERT_EQ(std::system(make.c_str()), 0);
+    auto const as_nobody = vmm::testing::run_process({ "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "HOME=" + home,
+                                                          "XDG_CACHE_HOME=", vmm_binary, "--container", home + "/cut.tar", "--", "/bin/true" },
+        60);
+    EXPECT_EQ(as_nobody.exit_status, 1) << as_nobody.output;
+    EXPECT_EQ(std::count(as_nobody.output.begin(), as_nobody.output.end(), '\n'), 1) << as_nobody.output;
+    std::error_code error;
+    std::vector<std::string> left;
+    for (auto const& entry : std::filesystem::directory_iterator(home + "/.cache/vmm/trees", error))
+        left.push_back(entry.path().filename().string());
+    EXPECT_TRUE(std::none_of(left.begin(), left.end(), [](auto const& name) { return name.find(".partial-") != std::string::npos; }))
+        << "left: " << ::testing::PrintToString(left);
+    std::system(("chmod -R u+w " + home + " 2>/dev/null; rm -rf " + home).c_str());
+
     auto const random = scratch_directory() + "/random.bin";
     ASSERT_EQ(std::system(("head -c 8192 /dev/urandom > " + random).c_str()), 0);
     auto result = run_vmm({ "--container", random, "--", "/bin/true" });

@@ -125,6 +125,27 @@ TEST_F(ContainerBadInputTest, BadHostname)
     expect_one_error_line(run_vmm({ "--container", rootfs_directory, "--hostname", std::string(100, 'h'), "--", "/bin/true" }), "--hostname");
 }
 
+// A tree on an overlay that is itself on an overlay takes no third level:
+// the kernel's bare EINVAL is said in words, with what works instead.
+TEST_F(ContainerBadInputTest, ATreeOnStackedOverlaysSaysWhy)
+{
+    if (::geteuid() != 0)
+        GTEST_SKIP() << "mounting overlays needs root";
+    auto const base = scratch_directory() + "/stacked";
+    auto mount_overlay = [&](std::string const& lower, std::string const& name) {
+        std::string const command = "mkdir -p " + base + "/" + name + "-upper " + base + "/" + name + "-work " + base + "/" + name
+            + " && mount -t overlay overlay -o lowerdir=" + lower + ",upperdir=" + base + "/" + name + "-upper,workdir=" + base + "/" + name
+            + "-work " + base + "/" + name;
+        return std::system(command.c_str()) == 0;
+    };
+    ASSERT_TRUE(mount_overlay(rootfs_directory, "first"));
+    ASSERT_TRUE(mount_overlay(base + "/first", "second"));
+    auto result = run_vmm({ "--container", base + "/second", "--", "/bin/true" });
+    std::system(("umount " + base + "/second " + base + "/first").c_str());
+    expect_one_error_line(result, base + "/second: the tree is on an overlay file system, which takes no overlay of the container's over it here");
+    EXPECT_NE(result.standard_error.find("--root-writes in-place"), std::string::npos) << describe(result);
+}
+
 // An empty value is given, not absent: each is refused with a line naming
 // the option, instead of running without a limit, as root or in /.
 TEST_F(ContainerBadInputTest, EmptyValuesAreRefused)
