@@ -71,7 +71,7 @@ void parse_exec_arguments(std::vector<std::string> const& arguments, oci::ExecOp
         else if (flag == "--process-label" || flag == "--apparmor" || flag == "--cgroup")
             spdlog::warn("exec: {} {} is not supported and is ignored", flag, value(flag, argument));
         else if (flag == "--no-new-privs")
-            continue;
+            options.no_new_privileges = true;
         else
             throw Error(fmt::format("exec: unknown flag {}", argument));
     }
@@ -170,6 +170,18 @@ int run_oci_command(int argc, char** argv)
     auto* exec = app.add_subcommand("exec", "Run a further process in a container: exec [flags] ID [COMMAND...]");
     exec->allow_extras();
     exec->prefix_command();
+    exec->footer("Flags (before ID):\n"
+                 "  -p,--process FILE       the process as config.json's process object ('-': stdin)\n"
+                 "  -t,--tty                a terminal for the process\n"
+                 "  --console-socket PATH   where the terminal's master goes (with --tty)\n"
+                 "  -d,--detach             do not wait for the process\n"
+                 "  --pid-file PATH         write the process's PID there\n"
+                 "  --cwd DIR               its working directory\n"
+                 "  -e,--env KEY=VALUE      an environment variable (may repeat)\n"
+                 "  -u,--user UID[:GID]     who runs it\n"
+                 "  --preserve-fds N        pass N file descriptors after stdio\n"
+                 "  --no-new-privs          no_new_privs for the process, whatever its config says\n"
+                 "  --process-label, --apparmor, --cgroup   accepted and ignored, with a warning");
 
     oci::UpdateOptions update_options;
     auto* update = app.add_subcommand("update", "Change a container's cgroup limits");

@@ -44,11 +44,14 @@ int main(int argc, char** argv)
     CLI::App app { "vmm: a small KVM virtual machine monitor and its sibling container runtime" };
     app.set_help_all_flag("--help-all", "Show the help of every subcommand");
     app.require_subcommand(0, 1);
+    app.footer("vmm oci COMMAND ... (or vmm-runc COMMAND ...): the container engine as an OCI runtime, with runc's command line (vmm oci --help)");
     bool verbose = false;
     app.add_flag("-v,--verbose", verbose, "Log what vmm does on stderr");
 
     vmm::cli::ContainerCommand container_command(app);
     vmm::cli::BootCommand boot_command(app);
+    // Where users put it too: `vmm boot -v ...` as `vmm -v boot ...`.
+    app.get_subcommand("boot")->add_flag("-v,--verbose", verbose, "Log what vmm does on stderr");
     auto* host_kind = app.add_subcommand("host-kind", "Print what /dev/kvm is on this host: absent, pvm, vmx or svm (for scripts)");
 
     try {

@@ -152,6 +152,8 @@ int exec_in_container(GlobalOptions const& global, ExecOptions const& options)
     }
     for (auto const& variable : options.env)
         process.env.push_back(variable);
+    if (options.no_new_privileges)
+        process.no_new_privileges = true;
     if (!options.user.empty()) {
         // runc's UID[:GID], numbers only: names would be looked up in the
         // container's files, which the runtime does not trust.

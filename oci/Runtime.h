@@ -47,6 +47,7 @@ struct ExecOptions {
     std::string user; // UID[:GID]
     bool tty { false };
     bool detach { false };
+    bool no_new_privileges { false }; // --no-new-privs: set it whatever the process says.
     int preserve_fds { 0 };
 };
 

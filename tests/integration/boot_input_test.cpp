@@ -189,6 +189,19 @@ TEST_F(BootInput, UsageErrorsExitTwoFailedRunsOne)
     expect_one_line_error(run_vmm({ "boot", kernel, "/nonexistent/rootfs.ext4" }), "/nonexistent/rootfs.ext4", 1);
 }
 
+// -v after boot, where the README lists it, as before it.
+TEST_F(BootInput, VerboseGoesBeforeOrAfterBoot)
+{
+    if (!can_open_read_write("/dev/kvm"))
+        GTEST_SKIP() << "this host has no usable /dev/kvm";
+    for (auto const& arguments : { std::vector<std::string> { "-v", "boot", guests + "serial_hello.bin" }, std::vector<std::string> { "boot", "-v", guests + "serial_hello.bin" } }) {
+        auto const result = run_vmm(arguments);
+        EXPECT_EQ(result.exit_status, 0) << result.output;
+        EXPECT_NE(result.output.find("hello from the test guest"), std::string::npos) << result.output;
+        EXPECT_GE(count_lines_containing(result.output, "vmm: "), 1) << "nothing logged: " << result.output;
+    }
+}
+
 TEST_F(BootInput, ContainerLimitsOutOfRangeAreUsageErrors)
 {
     // Refused while the options are parsed, before the rootfs is looked at.

@@ -103,7 +103,9 @@ TEST_F(OciInputValidationTest, ATmpfsOptionErrorIsOneLine)
 
 TEST_F(OciInputValidationTest, ExecFlagsAndFilesAreChecked)
 {
-    write_config(default_config({ "sleep", "1000" }));
+    auto config = default_config({ "sleep", "1000" });
+    config["process"]["noNewPrivileges"] = false;
+    write_config(config);
     ASSERT_EQ(run({ "run", "--detach", "--bundle", bundle(), "target" }).exit_status, 0);
     for (auto const* user : { "-1", "4294967295", "99999999999", "nobody", ":" })
         expect_refused({ "exec", "--user", user, "target", "id" }, "exec --user: the uid");
@@ -112,6 +114,15 @@ TEST_F(OciInputValidationTest, ExecFlagsAndFilesAreChecked)
     auto allowed = run({ "exec", "--user", "1000:1001", "target", "id" });
     EXPECT_EQ(allowed.exit_status, 0) << describe(allowed);
     EXPECT_NE(allowed.standard_output.find("uid=1000 gid=1001"), std::string::npos) << describe(allowed);
+    // --no-new-privs sets it where the config does not.
+    auto privileges = [&](std::vector<std::string> flags) {
+        std::vector<std::string> arguments { "exec" };
+        arguments.insert(arguments.end(), flags.begin(), flags.end());
+        arguments.insert(arguments.end(), { "target", "grep", "NoNewPrivs", "/proc/self/status" });
+        return run(arguments).standard_output;
+    };
+    EXPECT_NE(privileges({}).find("NoNewPrivs:\t0"), std::string::npos);
+    EXPECT_NE(privileges({ "--no-new-privs" }).find("NoNewPrivs:\t1"), std::string::npos);
 
     expect_refused({ "exec", "--cwd", "tmp", "target", "pwd" }, "must be an absolute path");
     expect_refused({ "exec", "--preserve-fds", "x", "target", "true" }, "--preserve-fds: 'x' is not a number");

@@ -7,7 +7,9 @@
 #include "vmm/machine/MemoryUsage.h"
 #include "vmm/memory/GuestMemory.h"
 
+#include <filesystem>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 using namespace vmm;
 
@@ -36,6 +38,23 @@ TEST(DiskOption, ParsesReadOnlyFlag)
     EXPECT_EQ(disk.access, DiskAccess::ReadOnly);
     EXPECT_THROW(parse_disk_option("a.img,fast"), Error);
     EXPECT_THROW(parse_disk_option(",ro"), Error);
+}
+
+// Commas in a path: the access is the last comma's, and a path that exists
+// as given is taken whole.
+TEST(DiskOption, PathsMayHoldCommas)
+{
+    auto const directory = std::filesystem::temp_directory_path() / ("vmm-a,b-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(directory / "c,d");
+    auto const path = (directory / "c,d").string();
+    EXPECT_EQ(parse_disk_option(path).path, path);
+    EXPECT_EQ(parse_disk_option(path).access, DiskAccess::ReadWrite);
+    auto const read_only = parse_disk_option(path + ",ro");
+    EXPECT_EQ(read_only.path, path);
+    EXPECT_EQ(read_only.access, DiskAccess::ReadOnly);
+    EXPECT_EQ(parse_disk_option("a,b.img,rw").path, "a,b.img");
+    EXPECT_THROW(parse_disk_option("/nonexistent/a,b"), UsageError);
+    std::filesystem::remove_all(directory);
 }
 
 TEST(GuestMemory, BoundsAreCheckedWithoutOverflow)
