@@ -129,6 +129,10 @@ ContainerSpec spec_from_options(ContainerOptions const& options)
     if (options.network == NetworkMode::Bridge) {
         spec.bridge = options.bridge;
         spec.resolver_configuration = network::host_resolver_configuration();
+    } else if (options.network == NetworkMode::Host && ::access("/etc/resolv.conf", R_OK) == 0) {
+        // The host's network and so the host's resolver, a loopback stub
+        // (systemd-resolved's 127.0.0.53) included, as docker --network host.
+        spec.resolver_configuration = "/etc/resolv.conf";
     }
     if (user_namespace) {
         spec.namespaces.push_back({ NamespaceType::User, {} });

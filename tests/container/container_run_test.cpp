@@ -5,6 +5,8 @@
 #include "tests/container/ContainerTestSupport.h"
 #include "tests/support/ProcStatus.h"
 
+#include <fstream>
+#include <iterator>
 #include <sched.h>
 
 using namespace container_test;
@@ -166,6 +168,13 @@ TEST_F(ContainerRunTest, NetHostSharesTheHostsInterfaces)
         ::closedir(directory);
     }
     EXPECT_EQ(std::atoi(count_host.standard_output.c_str()), host_interfaces) << describe(count_host);
+    // And the host's resolver configuration, which the host's network reaches.
+    std::ifstream host_file("/etc/resolv.conf");
+    std::string const host_resolver((std::istreambuf_iterator<char>(host_file)), std::istreambuf_iterator<char>());
+    if (host_resolver.empty())
+        GTEST_SKIP() << "this host has no /etc/resolv.conf to compare";
+    EXPECT_EQ(run_shell(rootfs_directory, "cat /etc/resolv.conf", { "--net", "host" }).standard_output, host_resolver);
+    EXPECT_EQ(run_shell(rootfs_directory, "cat /etc/resolv.conf").standard_output, "") << "the tree's own file without --net host";
 }
 
 TEST_F(ContainerRunTest, MinimalEnvironment)
