@@ -230,6 +230,9 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     if (lifecycle == Lifecycle::Attached)
         parent_pidfd = open_own_pidfd();
     join_pid_namespace(spec);
+    std::optional<SignalProxy::HeldForChild> held_signals;
+    if (proxy)
+        held_signals.emplace();
     pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
     if (pid == 0) {
         for (int fd : context.close_in_child)
@@ -250,6 +253,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
+    held_signals.reset();
     parent_pidfd.reset();
     // Not where the child runs createContainer hooks before its last byte:
     // they would start with the narrower set of CPUs.

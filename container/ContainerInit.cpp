@@ -50,11 +50,16 @@ bool wait_for_byte(int fd)
     }
 }
 
-void reset_signals()
+// vmm-init takes the signals vmm held blocked for it (SignalProxy::
+// HeldForChild) once its handlers are in place; any other program starts
+// with nothing blocked, as runc starts it.
+void reset_signals(InitKind init_kind)
 {
-    sigset_t empty;
-    sigemptyset(&empty);
-    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+    if (init_kind != InitKind::Embedded) {
+        sigset_t empty;
+        sigemptyset(&empty);
+        ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+    }
     // Handlers are reset by execve; the forwarding ones must not run here.
     for (int signal_number : { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE })
         ::signal(signal_number, SIG_DFL);
@@ -263,7 +268,7 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         throw_system_error("close_range");
     if (context.marker_fd >= 0 && ::fcntl(context.marker_fd, F_SETFD, 0) < 0)
         throw_system_error("fcntl F_SETFD", "(boot marker pipe)");
-    reset_signals();
+    reset_signals(spec.init_kind);
 
     if (context.start_fd >= 0) {
         // Set up: create returns now; start's byte lets the process go. The

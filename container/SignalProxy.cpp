@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <fmt/format.h>
+#include <pthread.h>
 #include <unistd.h>
 
 namespace vmm::container {
@@ -44,7 +45,6 @@ void proxy_signal(int signal_number, siginfo_t* info, void*)
 bool is_proxied(int signal_number)
 {
     return signal_number != SIGKILL && signal_number != SIGSTOP && signal_number != SIGCHLD && signal_number != SIGWINCH && signal_number != SIGPIPE
-        && signal_number != SIGTSTP && signal_number != SIGTTIN && signal_number != SIGTTOU
         // glibc's own (thread cancellation, setxid): not the program's to catch.
         && (signal_number < 32 || signal_number >= SIGRTMIN);
 }
@@ -85,6 +85,23 @@ SignalProxy::~SignalProxy()
     target_pid = 0;
     for (auto const& [number, old] : m_previous)
         ::sigaction(number, &old, nullptr);
+}
+
+SignalProxy::HeldForChild::HeldForChild()
+{
+    sigset_t held;
+    sigemptyset(&held);
+    for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+        if (is_proxied(signal_number))
+            sigaddset(&held, signal_number);
+    }
+    if (::pthread_sigmask(SIG_BLOCK, &held, &m_previous) != 0)
+        throw Error("pthread_sigmask: cannot hold the proxied signals for the container's start");
+}
+
+SignalProxy::HeldForChild::~HeldForChild()
+{
+    ::pthread_sigmask(SIG_SETMASK, &m_previous, nullptr);
 }
 
 void SignalProxy::forward_to(pid_t pid)

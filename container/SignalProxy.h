@@ -11,11 +11,12 @@ namespace vmm::container {
 // (`vmm --container`: the container's init, which passes them to the
 // command; `vmm-runc run` and `exec`: the process itself), so that `kill
 // RUNTIME` stops the container instead of orphaning it, and the runtime then
-// exits with the process's status. Not SIGCHLD (the runtime's own
-// children), SIGWINCH (the terminal relay resizes the pty instead), the
-// terminal's stop signals (the runtime stops as any job would) or SIGPIPE,
-// which is ignored while the proxy lives: a write to a child that died
-// early fails with EPIPE instead. A fault the runtime itself causes
+// exits with the process's status. The terminal's stop signals go on too,
+// as runc and docker pass them: the runtime does not stop while the
+// container runs on (a container's init ignores them). Not SIGCHLD (the
+// runtime's own children), SIGWINCH (the terminal relay resizes the pty
+// instead) or SIGPIPE, which is ignored while the proxy lives: a write to a
+// child that died early fails with EPIPE instead. A fault the runtime itself causes
 // (SIGSEGV ...) or raises (abort) is not forwarded: it ends the runtime as
 // it would without the proxy.
 //
@@ -29,6 +30,24 @@ public:
     SignalProxy& operator=(SignalProxy const&) = delete;
 
     void forward_to(pid_t pid);
+
+    // Holds the proxied signals blocked in this thread while it lives, so
+    // that a child made meanwhile starts with them blocked: what the proxy
+    // forwards before the child's init has handlers then waits, queued,
+    // instead of meeting the inherited proxy handler or the default action
+    // of a PID namespace's init, which discards it. (The kernel never
+    // discards a blocked signal.) The child unblocks them once it can take
+    // them; vmm-init does after installing its handlers.
+    class HeldForChild {
+    public:
+        HeldForChild();
+        ~HeldForChild();
+        HeldForChild(HeldForChild const&) = delete;
+        HeldForChild& operator=(HeldForChild const&) = delete;
+
+    private:
+        sigset_t m_previous;
+    };
 
 private:
     struct Previous {

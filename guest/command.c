@@ -26,23 +26,64 @@ static void forward_signal(int signal_number)
 
 extern char **environ;
 
-/* The signals whose handling init sets for itself; the command starts with
- * their defaults. The first SIGNALS_FORWARDED_COUNT init passes on to the
- * command: those a user sends a container's runtime to reach its program
+/* The signals init passes on to the command: every one a program can catch
  * (vmm passes on every signal it can catch: container/SignalProxy.h), a
- * daemon's SIGUSR1 and SIGUSR2 (reopen the logs, ...) included. As PID 1,
- * init would otherwise drop them (a PID namespace's init ignores a signal it
- * has no handler for), and a hang-up of vmm's terminal would not reach the
- * container's shell. The rest, the terminal's stop signals, init ignores: it
- * hands the console to the command and takes it back from the background. */
-static const int signals_init_handles[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTOU, SIGTTIN, SIGTSTP };
-#define SIGNALS_INIT_HANDLES_COUNT (sizeof(signals_init_handles) / sizeof(signals_init_handles[0]))
-#define SIGNALS_FORWARDED_COUNT 6
+ * daemon's SIGUSR1 and SIGUSR2 (reopen the logs, ...), SIGALRM and the
+ * real-time ones included. As PID 1, init would otherwise drop them (a PID
+ * namespace's init ignores a signal it has no handler for), and a hang-up of
+ * vmm's terminal would not reach the container's shell. Not init's own:
+ * SIGCHLD, the faults, SIGPIPE, SIGWINCH (the terminal tells the foreground
+ * job itself), glibc's internal signals, and the terminal's stop signals,
+ * which init ignores: it hands the console to the command and takes it back
+ * from the background, and a command stopped by one could not be resumed by
+ * any shell above it. The command starts with every one at its default. */
+static int is_forwarded(int signal_number)
+{
+    switch (signal_number) {
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGCHLD:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGABRT:
+    case SIGPIPE:
+    case SIGWINCH:
+    case SIGTTOU:
+    case SIGTTIN:
+    case SIGTSTP:
+        return 0;
+    default:
+        return signal_number < 32 || signal_number >= SIGRTMIN;
+    }
+}
+
+static int is_terminal_stop(int signal_number)
+{
+    return signal_number == SIGTTOU || signal_number == SIGTTIN || signal_number == SIGTSTP;
+}
+
+/* The signals whose handling init sets for itself: the forwarded ones and
+ * the terminal's stop signals. */
+static void add_handled_signals(sigset_t *set)
+{
+    for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+        if (is_forwarded(signal_number) || is_terminal_stop(signal_number))
+            sigaddset(set, signal_number);
+    }
+}
 
 void vmm_handle_signals_for_command(void)
 {
-    for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
-        signal(signals_init_handles[index], index < SIGNALS_FORWARDED_COUNT ? forward_signal : SIG_IGN);
+    for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+        if (is_forwarded(signal_number))
+            signal(signal_number, forward_signal);
+        else if (is_terminal_stop(signal_number))
+            signal(signal_number, SIG_IGN);
+    }
 }
 
 /* Says why the command could not be executed; returns the status a shell
@@ -76,8 +117,7 @@ static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_
 {
     sigset_t defaults;
     sigemptyset(&defaults);
-    for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
-        sigaddset(&defaults, signals_init_handles[index]);
+    add_handled_signals(&defaults);
     posix_spawnattr_t attributes;
     pid_t pid = -1;
     int error = posix_spawnattr_init(&attributes);
@@ -113,8 +153,10 @@ static pid_t fork_command(char **arguments, const sigset_t *mask, int job_contro
             setpgid(0, 0);
             tcsetpgrp(STDIN_FILENO, getpid());
         }
-        for (size_t index = 0; index < SIGNALS_INIT_HANDLES_COUNT; ++index)
-            signal(signals_init_handles[index], SIG_DFL);
+        for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+            if (is_forwarded(signal_number) || is_terminal_stop(signal_number))
+                signal(signal_number, SIG_DFL);
+        }
         sigprocmask(SIG_SETMASK, mask, NULL);
         become_user(user, arguments[0]);
         execvp(arguments[0], arguments);
@@ -130,19 +172,23 @@ static pid_t fork_command(char **arguments, const sigset_t *mask, int job_contro
 int vmm_run_command(char **arguments, int job_control, const struct vmm_command_user *user)
 {
     sigset_t blocked;
-    sigset_t previous;
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGCHLD);
     /* A forwarded signal that comes before command_pid is set would be
-     * lost (the command may already be printing): held until then. */
-    for (size_t index = 0; index < SIGNALS_FORWARDED_COUNT; ++index)
-        sigaddset(&blocked, signals_init_handles[index]);
-    sigprocmask(SIG_BLOCK, &blocked, &previous);
+     * lost (the command may already be printing): held until then. In a
+     * container, vmm started init with them blocked already, so that those
+     * sent while the container was set up wait here too. */
+    add_handled_signals(&blocked);
+    sigprocmask(SIG_BLOCK, &blocked, NULL);
+    /* The command starts with nothing blocked, whatever init was given;
+     * init takes what was held once command_pid is set. */
+    sigset_t unblocked;
+    sigemptyset(&unblocked);
     int failure_status = 127;
     /* posix_spawn cannot change the user: another user takes the fork. */
-    command_pid = job_control || user ? fork_command(arguments, &previous, job_control, user, &failure_status)
-                                      : spawn_command(arguments, &previous, &failure_status);
-    sigprocmask(SIG_SETMASK, &previous, NULL);
+    command_pid = job_control || user ? fork_command(arguments, &unblocked, job_control, user, &failure_status)
+                                      : spawn_command(arguments, &unblocked, &failure_status);
+    sigprocmask(SIG_SETMASK, &unblocked, NULL);
     if (command_pid < 0)
         return failure_status;
 

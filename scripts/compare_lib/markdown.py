@@ -1,13 +1,8 @@
 """report.md: the table a person reads first, then ratios, hosts and reasons."""
 
 from . import network
+from .mdtable import table as _table
 from .metrics import format_value, ratios_to_baseline, within_noise
-
-
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def _cell(figure):

@@ -18,6 +18,7 @@ import re
 import subprocess
 import time
 
+from .mdtable import table
 from .metrics import summarize
 
 METRICS = {
@@ -94,11 +95,17 @@ def _measure(name, argv, address_of, port, paths, sizes):
     try:
         before = server.ready()
         address = address_of(before)
-        return _client(paths, address, port, sizes)
+        figures = _client(paths, address, port, sizes)
     finally:
+        # The server is waited for however the client ended (on Ctrl-C it got
+        # the same SIGINT and removes its veth and rules); its status counts
+        # only when nothing else went wrong, so that an interrupt is never
+        # taken for the row's failure.
         server.process.stdout.close()
-        if server.finish() not in (0, None):
-            raise RuntimeError(f"{name}: the server ended with status {server.process.returncode}")
+        status = server.finish()
+    if status not in (0, None):
+        raise RuntimeError(f"{name}: the server ended with status {status}")
+    return figures
 
 
 def _eth0_address(lines):
@@ -285,9 +292,9 @@ def markdown(network):
     lines = ["", "## Network: TCP request/response and bulk throughput", "",
              "The server runs in the subject, `workload rr`/`workload stream` on the same host connect to it "
              "(1-byte ping-pong on one TCP_NODELAY connection; bulk: 128 KiB writes). Cells: median (min–max) "
-             "over the rounds.", "",
-             "| subject | host | path | " + " | ".join(f"{label} ({unit})" for label, unit, _ in METRICS.values()) + " |",
-             "|---|---|---|" + "---|" * len(METRICS)]
+             "over the rounds.", ""]
+    header = ["subject", "host", "path"] + [f"{label} ({unit})" for label, unit, _ in METRICS.values()]
+    rows = []
     for row in network["rows"]:
         if row["status"] == "measured":
             cells = []
@@ -297,7 +304,8 @@ def markdown(network):
                     f" ({figure['min']:.1f}–{figure['max']:.1f})" if len(figure["samples"]) > 1 else ""))
         else:
             cells = [f"{row['status']}: {row['reason']}"] + [""] * (len(METRICS) - 1)
-        lines.append(f"| {row['name']} | {row['host']} | {row['path']} | " + " | ".join(cells) + " |")
+        rows.append([row["name"], row["host"], row["path"]] + cells)
+    lines += table(header, rows)
     reference = network["reference"]
     lines += ["", f"**Published comparison.** {reference['source']}: {reference['setup']}. Finding: "
               f"{reference['finding']}."]

@@ -71,7 +71,7 @@ def failure_reason(runs, label):
     if not failed:
         return None
     status = int(failed[0]["status"])
-    detail = " | ".join(line for line in runs.logs[-4:] if line.strip())
+    detail = "; ".join(line.strip() for line in runs.logs[-4:] if line.strip())
     what = "timed out" if status == 124 else f"exited with status {status}"
     return f"{what}" + (f": {detail}" if detail else "")
 

@@ -179,6 +179,29 @@ def _heartbeat(stop, what, expected_seconds):
         progress(f"{what}: {time.monotonic() - start:.0f} s so far (expect up to ~{expected_seconds} s)")
 
 
+def _run_to_its_end(command, timeout, interrupt_grace=60):
+    """subprocess.run with the output captured, except on Ctrl-C: the child,
+    which got the same SIGINT (scripts/nested-kvm stops QEMU and removes its
+    work directory), is given `interrupt_grace` seconds to finish before it
+    is killed, rather than subprocess.run's quarter of a second."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    except KeyboardInterrupt:
+        try:
+            process.communicate(timeout=interrupt_grace)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            process.kill()
+            process.wait()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def run_nested(paths, plan, work_dir, runs_by_label, outputs=None):
     """Returns (host description or None, reason when nothing could be measured);
     L1's output goes to outputs["stdout"] (the network rows read it)."""
@@ -202,8 +225,7 @@ def run_nested(paths, plan, work_dir, runs_by_label, outputs=None):
     thread = threading.Thread(target=_heartbeat, args=(stop, "[nested] L1 running", plan.nested_timeout), daemon=True)
     thread.start()
     try:
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=plan.nested_timeout + 120)
+        result = _run_to_its_end(command, timeout=plan.nested_timeout + 120)
     except subprocess.TimeoutExpired:
         return None, "scripts/nested-kvm did not finish in time"
     finally:
@@ -216,7 +238,7 @@ def run_nested(paths, plan, work_dir, runs_by_label, outputs=None):
     parse_workload_output(result.stdout, runs_by_label)
     described = parse_host_lines(result.stdout)
     if result.returncode != 0 or not described:
-        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        tail = "; ".join(result.stderr.strip().splitlines()[-3:])
         return (described or None), f"scripts/nested-kvm exited with status {result.returncode}: {tail}"
     progress(f"[nested] done: {len(result.stdout.splitlines())} lines of results")
     return described, None

@@ -5,6 +5,7 @@ host command that runs it, or says why this host cannot run it."""
 import copy as copy_module
 import json
 import os
+import shutil
 import subprocess
 import urllib.parse
 
@@ -98,6 +99,25 @@ class OciBundles:
         return self.bundles[key]
 
 
+# The container ids of this run's `runc run` and `crun run`, and where the
+# runtimes keep their state (their default --root, as root).
+OCI_IDS = {"runc": f"vmm-compare-{os.getpid()}", "crun": f"vmm-compare-crun-{os.getpid()}"}
+OCI_ROOTS = {"runc": "/run/runc", "crun": "/run/crun"}
+
+
+def remove_oci_containers():
+    """Deletes, with --force, the runc or crun container an interrupted run
+    left in the runtime's state (a `run` killed half-way through leaves one
+    created, or its state directory)."""
+    for runtime, container in OCI_IDS.items():
+        if shutil.which(runtime) and os.path.isdir(os.path.join(OCI_ROOTS[runtime], container)):
+            try:
+                subprocess.run([runtime, "delete", "--force", container], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            except (OSError, subprocess.SubprocessError):
+                pass
+
+
 def qemu_kernel_cmdline(inner):
     words = " ".join("vmm.arg=" + urllib.parse.quote(word, safe="-_.~/=,:+@") for word in inner)
     return f"console=ttyS0 reboot=k panic=-1 quiet root=/dev/vda rw vmm.mode=vm {words}"
@@ -162,14 +182,14 @@ def local_subjects(paths, host, work_dir):
         bundles = OciBundles(work_dir, paths.rootfs)
         add(Subject("local-runc", "runc run", "container", "local",
                     "runc run --bundle (runc spec over the same rootfs, args = CMD)",
-                    lambda inner: ["runc", "run", "--bundle", bundles.bundle_for(inner), f"vmm-compare-{os.getpid()}"]))
+                    lambda inner: ["runc", "run", "--bundle", bundles.bundle_for(inner), OCI_IDS["runc"]]))
     else:
         add(Subject("local-runc", "runc run", "container", "local", "runc run", reason="runc is not installed"))
 
     if hostinfo.have("crun"):
         crun_bundles = OciBundles(os.path.join(work_dir, "crun"), paths.rootfs)
         crun_argv = lambda inner: ["crun", "run", "--bundle", crun_bundles.bundle_for(inner),  # noqa: E731
-                                   f"vmm-compare-crun-{os.getpid()}"]
+                                   OCI_IDS["crun"]]
         probe = subprocess.run(crun_argv(["/bin/true"]), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                timeout=30)
         if probe.returncode == 0:

@@ -5,6 +5,8 @@ import copy
 import json
 import os
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 
-from compare_lib import check, hostinfo, markdown, network, plots, runner, schema  # noqa: E402
+from compare_lib import check, hostinfo, markdown, mdtable, network, output, plots, runner, schema  # noqa: E402
 from compare_lib.order import round_order  # noqa: E402
 from compare_lib.parse import parse_host_lines, parse_workload_output  # noqa: E402
 from compare_lib.plan import Plan  # noqa: E402
@@ -340,9 +342,6 @@ class PlotAndCheckTest(unittest.TestCase):
             self.assertGreater(os.path.getsize(path), 1000)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 def network_row(row_id, kind, host, median):
     figure = {"median": median, "min": median, "max": median, "samples": [median]}
@@ -405,3 +404,191 @@ class NetworkTest(unittest.TestCase):
         report["network"] = network.section(rows)
         self.assertEqual(schema.validate(report), [])
 
+
+def table_cells(line):
+    """The cells of a Markdown table row, split where GitHub splits them (at
+    every '|' that is not escaped)."""
+    return re.split(r"(?<!\\)\|", line.strip())[1:-1]
+
+
+class MarkdownEscapeTest(unittest.TestCase):
+    """Text from a run that holds '|' or a line break stays in its cell."""
+
+    def test_cell(self):
+        self.assertEqual(mdtable.cell("a | b"), "a \\| b")
+        self.assertEqual(mdtable.cell("one\ntwo\r\nthree"), "one two three")
+        self.assertEqual(mdtable.cell(1.5), "1.5")
+
+    def test_network_reason_with_a_pipe(self):
+        report = load_fixture()
+        rows = network.nested_rows("compare-net nested-net-vm server-failed vmm: a | b\n", None)
+        report["network"] = network.section(rows)
+        lines = markdown.render(report).splitlines()
+        header = next(line for line in lines if line.startswith("| subject | host | path |"))
+        row = next(line for line in lines if line.startswith("| vmm boot --net bridge (vhost-net) |"))
+        self.assertEqual(len(table_cells(row)), len(table_cells(header)), row)
+        self.assertIn("a \\| b", row)
+
+    def test_every_table_keeps_its_columns(self):
+        report = load_fixture()
+        subject(report, "local-crun")["name"] = "crun | run"
+        report["hosts"]["local"]["kernel"] = "6.1 | custom\nbuild"
+        reason = "scripts/nested-kvm exited with status 1: a | b; c"
+        report["network"] = network.section(network.nested_rows("", reason))
+        text = markdown.render(report)
+        table = []
+        for line in text.splitlines() + [""]:
+            if line.startswith("|"):
+                table.append(line)
+            elif table:
+                widths = {len(table_cells(row)) for row in table}
+                self.assertEqual(len(widths), 1, table)
+                table = []
+
+    def test_nested_failure_tail_is_not_joined_with_pipes(self):
+        with open(os.path.join(PROJECT, "scripts", "compare_lib", "runner.py")) as file:
+            self.assertNotIn('" | ".join', file.read())
+
+
+class OutputTest(unittest.TestCase):
+    """compare_lib.output: the output directory checked up front, the report
+    moved into place all at once, stale plots removed."""
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="compare-output-test-")
+        self.addCleanup(shutil.rmtree, self.directory, True)
+
+    def write_old(self, names):
+        for name in names:
+            with open(os.path.join(self.directory, name), "w") as file:
+                file.write("old")
+
+    def contents(self):
+        found = {}
+        for name in os.listdir(self.directory):
+            with open(os.path.join(self.directory, name)) as file:
+                found[name] = file.read()
+        return found
+
+    def writer(self, names, fail_after=None, interrupt_after=None):
+        def write(staging):
+            for index, name in enumerate(names):
+                if index == fail_after:
+                    raise OSError(28, "No space left on device", os.path.join(staging, name))
+                if index == interrupt_after:
+                    os.kill(os.getpid(), signal.SIGINT)
+                with open(os.path.join(staging, name), "w") as file:
+                    file.write("new")
+            return names
+        return write
+
+    def test_prepare_makes_the_directory(self):
+        target = os.path.join(self.directory, "a", "b")
+        made = output.prepare(target)
+        self.assertTrue(os.path.isdir(target))
+        self.assertEqual(made, [target, os.path.dirname(target)])
+        self.assertEqual(os.listdir(target), [])
+        output.remove_made(made)
+        self.assertEqual(os.listdir(self.directory), [])
+
+    def test_prepare_refuses_a_file_and_a_path_below_one(self):
+        path = os.path.join(self.directory, "file")
+        open(path, "w").close()
+        with self.assertRaisesRegex(output.OutputError, "is not a directory"):
+            output.prepare(path)
+        with self.assertRaisesRegex(output.OutputError, "cannot create .*file/sub: Not a directory"):
+            output.prepare(os.path.join(path, "sub"))
+        self.assertEqual(os.listdir(self.directory), ["file"])
+
+    @unittest.skipIf(os.geteuid() == 0, "root writes to a directory whatever its mode")
+    def test_prepare_refuses_a_directory_it_cannot_write_to(self):
+        os.chmod(self.directory, 0o500)
+        self.addCleanup(os.chmod, self.directory, 0o700)
+        with self.assertRaisesRegex(output.OutputError, "cannot write into"):
+            output.prepare(self.directory)
+
+    def test_publish_replaces_and_removes_stale_plots(self):
+        self.write_old(["report.md", "summary.png", "cpu_ms.png", "mine.txt"])
+        written = output.publish(self.directory, self.writer(["report.md", "summary.png", "true_ms.png"]),
+                                 stale_names={"cpu_ms.png", "true_ms.png"})
+        self.assertEqual(sorted(os.path.basename(path) for path in written), ["report.md", "summary.png", "true_ms.png"])
+        self.assertEqual(self.contents(), {"report.md": "new", "summary.png": "new", "true_ms.png": "new",
+                                           "mine.txt": "old"})
+
+    def test_a_failed_write_leaves_the_old_report(self):
+        self.write_old(["report.md", "summary.png"])
+        with self.assertRaisesRegex(output.OutputError, "summary.png: No space left on device"):
+            output.publish(self.directory, self.writer(["report.md", "summary.png"], fail_after=1))
+        self.assertEqual(self.contents(), {"report.md": "old", "summary.png": "old"})
+
+    def test_ctrl_c_while_writing_leaves_the_old_report(self):
+        self.write_old(["report.md", "summary.png"])
+        with self.assertRaises(KeyboardInterrupt):
+            output.publish(self.directory, self.writer(["report.md", "summary.png"], interrupt_after=1))
+        self.assertEqual(self.contents(), {"report.md": "old", "summary.png": "old"})
+
+    def test_ctrl_c_while_moving_waits_for_the_whole_report(self):
+        self.write_old(["report.md", "summary.png", "cpu_ms.png"])
+        replace = os.replace
+        calls = []
+
+        def interrupted_replace(source, target):
+            if not calls:
+                os.kill(os.getpid(), signal.SIGINT)
+            calls.append(target)
+            replace(source, target)
+        output.os.replace = interrupted_replace
+        self.addCleanup(setattr, output.os, "replace", replace)
+        with self.assertRaises(KeyboardInterrupt):
+            output.publish(self.directory, self.writer(["report.md", "summary.png"]), stale_names={"cpu_ms.png"})
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(self.contents(), {"report.md": "new", "summary.png": "new"})
+
+
+class RenderTest(unittest.TestCase):
+    """scripts/compare --render: what it writes and says, and a directory it
+    cannot write to."""
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="compare-render-test-")
+        self.addCleanup(shutil.rmtree, self.directory, True)
+        report = load_fixture()
+        for entry in report["subjects"]:
+            entry["figures"].pop("cpu_ms", None)
+        with open(os.path.join(self.directory, "report.json"), "w") as file:
+            json.dump(report, file)
+
+    def render(self, directory):
+        return subprocess.run([sys.executable, os.path.join(PROJECT, "scripts", "compare"), "--render", directory],
+                              capture_output=True, text=True, timeout=300)
+
+    def test_render_writes_the_report_and_not_report_json(self):
+        with open(os.path.join(self.directory, "cpu_ms.png"), "w") as file:
+            file.write("a plot of a metric the report no longer has")
+        with open(os.path.join(self.directory, "report.json")) as file:
+            before = file.read()
+        result = self.render(self.directory)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(f"wrote {self.directory}/report.md and 10 plots (from its report.json)", result.stderr)
+        self.assertNotIn("wrote " + os.path.join(self.directory, "report.json"), result.stderr)
+        with open(os.path.join(self.directory, "report.json")) as file:
+            self.assertEqual(file.read(), before)
+        self.assertFalse(os.path.exists(os.path.join(self.directory, "cpu_ms.png")))
+        self.assertEqual(check.check_directory(self.directory), [])
+        self.assertEqual([name for name in os.listdir(self.directory) if name.startswith(".")], [])
+
+    def test_render_of_a_missing_report_is_one_line(self):
+        result = self.render(os.path.join(self.directory, "absent"))
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertIn("report.json", result.stderr)
+
+    def test_usage_error_is_one_line(self):
+        result = subprocess.run([sys.executable, os.path.join(PROJECT, "scripts", "compare"), "--bogus"],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
