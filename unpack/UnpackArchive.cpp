@@ -245,8 +245,13 @@ void unpack(int fd, std::string const& archive_path, std::filesystem::path const
     }
     if (archive_write_close(writer.get()) != ARCHIVE_OK)
         fail(writer.get(), "");
-    if (entries == 0)
+    if (entries == 0) {
+        // A compressed file other than a tar archive (an ext4 image, say)
+        // reads as an empty one: its first block of zeros ends a tar.
+        if (archive_filter_count(reader.get()) > 1)
+            throw Error(fmt::format("{}: {} data without a tar archive in it (uncompress an image first)", archive_path, archive_filter_name(reader.get(), 0)));
         throw Error(fmt::format("{}: the archive is empty", archive_path));
+    }
 }
 
 }

@@ -198,6 +198,10 @@ TEST_F(ContainerArchiveTest, DamagedOrForeignFilesAreRefused)
     auto const truncated = scratch_directory() + "/truncated.tar";
     ASSERT_EQ(std::system(("tar -C " + tree + " -cf - . | head -c 40000 > " + truncated).c_str()), 0);
     expect_refused(truncated, "Truncated tar archive");
+    // A compressed image is not an archive with nothing in it.
+    auto const compressed_image = scratch_directory() + "/image.ext4.gz";
+    ASSERT_EQ(std::system(("head -c 300000 " + image() + " | gzip > " + compressed_image).c_str()), 0);
+    expect_refused(compressed_image, compressed_image + ": gzip data without a tar archive in it (uncompress an image first)");
 
     // Unpacked by a user other than root, a failed archive's directories
     // without write permission (0555) do not keep its partial tree behind.
