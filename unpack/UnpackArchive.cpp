@@ -4,6 +4,7 @@
 
 #include "common/Error.h"
 #include "common/FileDescriptor.h"
+#include "unpack/ArchiveDigest.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -12,7 +13,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <memory>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -36,32 +36,6 @@ ArchiveReader open_reader(int fd)
     if (::lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(reader.get(), fd, 64 * 1024) != ARCHIVE_OK)
         return ArchiveReader(nullptr, archive_read_free);
     return reader;
-}
-
-std::string sha256_of(int fd, std::string const& path)
-{
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1)
-        throw Error("EVP_DigestInit_ex (sha256): failed");
-    std::vector<char> buffer(1 << 20);
-    for (off_t offset = 0;;) {
-        ssize_t length = ::pread(fd, buffer.data(), buffer.size(), offset);
-        if (length < 0 && errno == EINTR)
-            continue;
-        if (length < 0)
-            throw_system_error("read", path);
-        if (length == 0)
-            break;
-        EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(length));
-        offset += length;
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_length = 0;
-    EVP_DigestFinal_ex(context.get(), digest, &digest_length);
-    std::string text;
-    for (unsigned int index = 0; index < digest_length; ++index)
-        text += fmt::format("{:02x}", digest[index]);
-    return text;
 }
 
 // Entry names stay inside the tree: relative, without "..".
@@ -263,7 +237,7 @@ std::filesystem::path unpack_archive_into_cache(std::string const& archive_path)
     // Root's trees may hold setuid files: no other user may reach them.
     make_directory(trees, 0700);
 
-    auto const digest = sha256_of(archive_file.get(), archive_path);
+    auto const digest = archive_digest(archive_file.get(), archive_path, trees);
     auto const tree = trees / digest;
     // A tree is renamed into place only once it is complete: one that is
     // there is used without the lock.

@@ -4,7 +4,11 @@
 
 #include "tests/container/ContainerTestSupport.h"
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 #include <vector>
 
 using namespace container_test;
@@ -32,6 +36,12 @@ std::vector<std::string> leftovers_of(std::string const& digest)
             names.push_back(name);
     }
     return names;
+}
+
+std::string read_text(std::filesystem::path const& path)
+{
+    std::ifstream file(path);
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
 int cached_tree_count()
@@ -120,6 +130,36 @@ TEST_F(ContainerArchiveTest, DirectoryImageAndTarRunTheSame)
     EXPECT_FALSE(std::filesystem::exists(cached + "/written")) << "the cached tree was written";
     EXPECT_EQ(leftovers_of(sha256_of(tar_path)), std::vector<std::string> {});
     std::filesystem::remove_all(cached);
+}
+
+// The digest that names an archive's tree is remembered for the file as it
+// is, so a later start does not hash it again; the same file rewritten in
+// place, at the same size, is hashed again and runs its new content.
+TEST_F(ContainerArchiveTest, TheDigestIsRememberedUntilTheArchiveChanges)
+{
+    auto tree = make_foreign_tree(scratch_directory() + "/remembered");
+    ASSERT_FALSE(tree.empty());
+    auto const tar_path = scratch_directory() + "/remembered.tar";
+    ASSERT_EQ(std::system(("printf aaaa-" + std::to_string(::getpid()) + " > " + tree + "/marker && tar -C " + tree + " -cf " + tar_path + " .").c_str()), 0);
+    // A memo is made only for a file that has not changed for a second.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    auto first = run_vmm({ "--container", tar_path, "--", "/bin/bash", "-c", "cat /marker" });
+    EXPECT_EQ(first.standard_output, "aaaa-" + std::to_string(::getpid())) << describe(first);
+    auto const digest = sha256_of(tar_path);
+    bool remembered = false;
+    std::error_code error;
+    for (auto const& memo : std::filesystem::directory_iterator(trees + "/.digests", error))
+        remembered |= read_text(memo.path()) == digest;
+    EXPECT_TRUE(remembered) << "no memo holds " << digest;
+
+    // Same size, same inode: only its content and change time differ.
+    std::string const rewrite = "import sys\npath = sys.argv[1]\ndata = open(path, 'rb').read().replace(b'aaaa-', b'bbbb-')\n"
+                                "open(path, 'r+b').write(data)\n";
+    ASSERT_EQ(vmm::testing::run_process({ "python3", "-c", rewrite, tar_path }).exit_status, 0);
+    auto second = run_vmm({ "--container", tar_path, "--", "/bin/bash", "-c", "cat /marker" });
+    EXPECT_EQ(second.standard_output, "bbbb-" + std::to_string(::getpid())) << "the memo of the old content was used: " << describe(second);
+    std::filesystem::remove_all(trees + "/" + digest);
+    std::filesystem::remove_all(trees + "/" + sha256_of(tar_path));
 }
 
 // `docker export` archives have no entry for the root ("./"): the tree's
