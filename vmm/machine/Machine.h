@@ -83,6 +83,9 @@ private:
     HostStream m_host_input { HostStream::Terminal };
     HostStream m_host_output { HostStream::Terminal };
     std::optional<WindowSize> m_window_size;
+    // The host terminal while run() holds it raw: set raw again after vmm
+    // is stopped and continued (its shell made it cooked meanwhile).
+    RawTerminal* m_raw_terminal { nullptr };
     FileDescriptor m_input_room; // eventfd: the console device took the queued input, or guest/init came up.
     std::atomic<bool> m_guest_init_up { false }; // Its boot marker came: the console is set up.
     std::shared_ptr<virtio::VirtioConsole> m_virtio_console;

@@ -59,6 +59,7 @@ int Machine::run()
     // Restored by its destructor on every way out of here: the guest's
     // end, Ctrl-A x, SIGINT/SIGTERM/SIGHUP (through the signalfd), errors.
     RawTerminal terminal(STDIN_FILENO);
+    m_raw_terminal = &terminal;
     // Test guests read input as it comes; only guest/init knows the data encoding.
     auto const encoding = m_host_input == HostStream::Terminal ? InputEncoding::Typed
         : m_guest == GuestKind::TestGuest                   ? InputEncoding::Raw
@@ -101,6 +102,7 @@ int Machine::run()
     if (auto const dropped = m_console_output->dropped_bytes())
         spdlog::info("console: {} bytes of guest output were dropped: stdout did not take them", dropped);
     m_timings.mark(Timings::Milestone::Exit);
+    m_raw_terminal = nullptr;
     if (terminal.is_active())
         std::fputs("\r\n", stderr);
     return exit_status();
@@ -164,15 +166,17 @@ void Machine::kick_vcpus()
 
 void Machine::watch_signals(FileDescriptor& signals)
 {
-    // SIGINT, SIGTERM and SIGHUP stop the machine, SIGWINCH resizes hvc0:
-    // they go to the I/O thread's signalfd only. Blocked before any vCPU
-    // thread exists, so that every thread inherits the mask.
+    // SIGINT, SIGTERM and SIGHUP stop the machine, SIGWINCH resizes hvc0,
+    // SIGCONT (vmm stopped and continued: blocked, it still continues it)
+    // sets the terminal raw again: they go to the I/O thread's signalfd
+    // only. Blocked before any vCPU thread exists, so that every thread
+    // inherits the mask.
     sigset_t handled;
     sigemptyset(&handled);
-    for (int signal_number : { SIGINT, SIGTERM, SIGHUP, SIGWINCH })
+    for (int signal_number : { SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGCONT })
         sigaddset(&handled, signal_number);
     if (pthread_sigmask(SIG_BLOCK, &handled, nullptr) != 0)
-        throw Error("pthread_sigmask: cannot block SIGINT/SIGTERM/SIGHUP/SIGWINCH");
+        throw Error("pthread_sigmask: cannot block SIGINT/SIGTERM/SIGHUP/SIGWINCH/SIGCONT");
     signals = FileDescriptor(signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals.is_valid())
         throw_system_error("signalfd");
@@ -180,9 +184,13 @@ void Machine::watch_signals(FileDescriptor& signals)
         signalfd_siginfo info {};
         if (::read(fd, &info, sizeof(info)) != sizeof(info))
             return;
-        if (info.ssi_signo == SIGWINCH)
+        if (info.ssi_signo == SIGWINCH) {
             follow_window_size();
-        else
+        } else if (info.ssi_signo == SIGCONT) {
+            if (m_raw_terminal)
+                m_raw_terminal->restore_if_changed();
+            follow_window_size();
+        } else
             stop(StopReason::HostSignal, 128 + static_cast<int>(info.ssi_signo));
     });
 }

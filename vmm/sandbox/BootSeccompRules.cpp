@@ -64,8 +64,9 @@ constexpr SyscallRule vcpu_rules[] = {
     /* Stopping the vCPUs, joining them, and closing everything at exit. */                               \
     { "tgkill" }, { "close" },                                                                            \
     /* Host input raises the 8250's interrupt, used buffers a virtio device's; the terminal is restored  \
-       at exit; SIGWINCH reads its size. */                                                               \
+       at exit and set raw again after SIGCONT (when vmm is its foreground job); SIGWINCH reads its size. */ \
     { "ioctl", ioctl_request(KVM_IRQ_LINE) }, { "ioctl", ioctl_request(TCGETS) },                         \
+    { "ioctl", ioctl_request(TIOCGPGRP) }, { "getpgrp" },                                                 \
     { "ioctl", ioctl_request(TCSETS) }, { "ioctl", ioctl_request(TCSETSW) },                              \
     { "ioctl", ioctl_request(TCSETSF) }, { "ioctl", ioctl_request(TIOCGWINSZ) },                          \
     { "newfstatat", empty_path }, { "fstat" }
