@@ -140,6 +140,12 @@ TEST_F(BootInput, AnImageOnTheHostsLoopDeviceIsRefusedToAWriter)
     auto const device = attached.output.substr(0, attached.output.find('\n'));
     expect_one_line_error(run_vmm({ "boot", kernel, image, "--", "true" }), "disk image " + image + " is in use by " + device, 1);
     expect_one_line_error(run_vmm({ "boot", kernel, rootfs, "--disk", image + ",ro", "--", "true" }), "is in use by " + device, 1);
+    // The loop device itself, held exclusively as a mount holds it: a writer
+    // is refused, where a file lock would not tell.
+    int const held = ::open(device.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
+    ASSERT_GE(held, 0) << device;
+    expect_one_line_error(run_vmm({ "boot", kernel, device, "--", "true" }), "disk image " + device + " is in use: the block device is mounted", 1);
+    ::close(held);
     EXPECT_EQ(run_process({ "losetup", "-d", device }, timeout_seconds).exit_status, 0);
 }
 

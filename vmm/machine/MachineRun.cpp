@@ -23,8 +23,13 @@ namespace {
 constexpr int kick_signal = SIGUSR1;
 
 // A stdout that takes nothing for this long at exit loses the rest of the
-// console output: a stalled reader must not keep vmm from ending.
+// console output: a stalled reader must not keep vmm from ending. After the
+// guest's own end, a pipe's or socket's reader may be slow (a pipeline's
+// next program busy), and is waited for as a blocking writer would wait,
+// up to a minute; not a terminal held by Ctrl-S, nor once a signal (SIGTERM,
+// Ctrl-C) asked vmm to stop.
 constexpr std::chrono::milliseconds console_drain_stall_timeout { 300 };
+constexpr std::chrono::milliseconds console_drain_reader_timeout { 60'000 };
 
 void install_kick_handler()
 {
@@ -98,9 +103,10 @@ int Machine::run()
     m_vcpu_threads.clear();
     m_queue_threads.stop();
     // Console output stdout has not taken yet, for as long as it keeps taking it.
-    m_console_output->drain(console_drain_stall_timeout);
+    bool const waits_for_reader = m_stop_reason != StopReason::HostSignal && !::isatty(STDOUT_FILENO);
+    m_console_output->drain(waits_for_reader ? console_drain_reader_timeout : console_drain_stall_timeout);
     if (auto const dropped = m_console_output->dropped_bytes())
-        spdlog::info("console: {} bytes of guest output were dropped: stdout did not take them", dropped);
+        spdlog::warn("console: {} bytes of guest output were dropped: stdout did not take them", dropped);
     m_timings.mark(Timings::Milestone::Exit);
     m_raw_terminal = nullptr;
     if (terminal.is_active())
