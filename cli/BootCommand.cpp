@@ -117,7 +117,7 @@ int BootCommand::run(std::vector<std::string> command)
         for (auto const& text : m_published_ports)
             options.published_ports.push_back(parse_option_value([&] { return vmm::network::PortMapping::parse(text); }));
         network.emplace(BootNetwork::create(options));
-        m_options.network = network->net_options();
+        m_options.network = network->take_net_options();
     } else if (m_subnet || m_address || m_mac || !m_published_ports.empty() || m_bridge != vmm::network::default_bridge_name) {
         throw UsageError("--bridge, --subnet, --ip, --mac and -p need --net bridge");
     }

@@ -5,6 +5,7 @@
 #include "vmm/machine/BootOptions.h"
 
 #include <sys/types.h>
+#include <utility>
 
 namespace vmm::cli {
 
@@ -28,7 +29,11 @@ public:
     // In the process that created it: lets the keeper tear down, and waits until it has.
     ~BootNetwork();
 
-    NetOptions const& net_options() const { return m_options; }
+    // The VM's network device settings, the TAP and vhost-net with them:
+    // taken once, so that whoever holds them alone decides when they close
+    // (a jailed VMM's parent drops its copies at the fork, or vhost-net's
+    // worker would outlive the VMM in the jail's cgroup).
+    NetOptions take_net_options() { return std::move(m_options); }
 
 private:
     BootNetwork(pid_t creator, FileDescriptor life, FileDescriptor report)

@@ -68,4 +68,5 @@ TEST(NestedVmNetwork, TcpBothWaysPublishedPortAndContainerOnTheSameBridgeWithVho
     }
     EXPECT_EQ(check(output, "killed"), "taps=0 leases=1") << "a VM killed with its keeper leaves its lease (its TAP goes with it):\n" << output;
     EXPECT_EQ(check(output, "after-sweep"), "status=0 taps=0 leases=0") << "the next VM sweeps it:\n" << output;
+    EXPECT_EQ(check(output, "jailed"), "status=0 warnings=0 cgroups=0 taps=0 leases=0") << "a jailed VM with vhost-net leaves nothing:\n" << output;
 }

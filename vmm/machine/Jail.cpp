@@ -199,6 +199,10 @@ std::optional<int> enter_jail(BootOptions& options)
         throw_system_error("fork", "(jailed vmm)");
     if (child > 0) {
         g_jailed_pid = child;
+        // The jailed VMM's devices are its own: with this process's copies,
+        // vhost-net's worker, which runs in the jail's cgroup, would outlive
+        // the VMM and keep that cgroup from being removed.
+        options.network.reset();
         sync_read.reset();
         try {
             cgroup->attach(child);
