@@ -113,6 +113,20 @@ pid_t start_relay(int terminal, int output, int master, pid_t container, Continu
     return pid;
 }
 
+// Appends what one read of `fd` gives to `text`: false once it ended (EIO:
+// no slave), true otherwise (EAGAIN included).
+bool read_more(int fd, std::string& text)
+{
+    char buffer[65536];
+    ssize_t const length = ::read(fd, buffer, sizeof(buffer));
+    if (length < 0 && errno == EAGAIN)
+        return true;
+    if (length <= 0)
+        return false;
+    text.append(buffer, static_cast<size_t>(length));
+    return true;
+}
+
 // Reads `fd` until `done` says so, it ends (EIO: no slave) or `limit` passes.
 std::string read_until(int fd, std::function<bool(std::string const&)> const& done, std::chrono::milliseconds limit = 5s)
 {
@@ -120,15 +134,8 @@ std::string read_until(int fd, std::function<bool(std::string const&)> const& do
     auto const deadline = std::chrono::steady_clock::now() + limit;
     while (!done(text) && std::chrono::steady_clock::now() < deadline) {
         pollfd readable { fd, POLLIN, 0 };
-        if (::poll(&readable, 1, 50) <= 0)
-            continue;
-        char buffer[65536];
-        ssize_t const length = ::read(fd, buffer, sizeof(buffer));
-        if (length < 0 && errno == EAGAIN)
-            continue;
-        if (length <= 0)
+        if (::poll(&readable, 1, 50) > 0 && !read_more(fd, text))
             break;
-        text.append(buffer, static_cast<size_t>(length));
     }
     return text;
 }
@@ -157,15 +164,8 @@ std::string type_and_read(int fd, std::string const& input, size_t expected, std
             if (written > 0)
                 sent += static_cast<size_t>(written);
         }
-        if (both.revents & (POLLIN | POLLHUP)) {
-            char buffer[65536];
-            ssize_t const length = ::read(fd, buffer, sizeof(buffer));
-            if (length < 0 && errno == EAGAIN)
-                continue;
-            if (length <= 0)
-                break;
-            output.append(buffer, static_cast<size_t>(length));
-        }
+        if ((both.revents & (POLLIN | POLLHUP)) && !read_more(fd, output))
+            break;
     }
     return output;
 }
