@@ -112,9 +112,12 @@ FileDescriptor open_disk_image(std::string_view path, int flags)
         throw Error(fmt::format("disk image {}: not a regular file or block device", path));
     // A block device takes no file lock from the kernel's own users: one
     // that is mounted (or opened exclusively by another program) refuses an
-    // exclusive open with EBUSY, which a writer asks for.
+    // exclusive open with EBUSY, which a writer asks for. The device already
+    // open is opened again, not the path, which could name something else
+    // by now (a FIFO, whose open would wait).
     if (S_ISBLK(status.st_mode) && (flags & O_ACCMODE) == O_RDWR) {
-        FileDescriptor exclusive(::open(std::string(path).c_str(), flags | O_EXCL | O_CLOEXEC));
+        auto const opened = fmt::format("/proc/self/fd/{}", image.get());
+        FileDescriptor exclusive(::open(opened.c_str(), flags | O_EXCL | O_CLOEXEC));
         if (!exclusive.is_valid() && errno == EBUSY)
             throw Error(fmt::format("disk image {} is in use: the block device is mounted or held by another program", path));
         if (!exclusive.is_valid())

@@ -21,7 +21,9 @@ void lock_image(int fd, std::string_view path, ImageLockKind kind);
 // Opens the disk image a user named, with `flags` (O_RDONLY or O_RDWR),
 // without ever waiting in open() (open_without_waiting()), and throws
 // "disk image PATH: not a regular file or block device" for anything else:
-// a FIFO would block every read, a character device has no size.
+// a FIFO would block every read, a character device has no size. A block
+// device is opened exclusively (O_EXCL) for writing: one that is mounted is
+// refused as in use.
 FileDescriptor open_disk_image(std::string_view path, int flags);
 
 }

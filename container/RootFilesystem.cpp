@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 #include <span>
 #include <sstream>
-#include <sys/mount.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>

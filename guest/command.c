@@ -68,10 +68,15 @@ static int is_terminal_stop(int signal_number)
 
 /* The signals whose handling init sets for itself: the forwarded ones and
  * the terminal's stop signals. */
+static int is_handled(int signal_number)
+{
+    return is_forwarded(signal_number) || is_terminal_stop(signal_number);
+}
+
 static void add_handled_signals(sigset_t *set)
 {
     for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-        if (is_forwarded(signal_number) || is_terminal_stop(signal_number))
+        if (is_handled(signal_number))
             sigaddset(set, signal_number);
     }
 }
@@ -154,7 +159,7 @@ static pid_t fork_command(char **arguments, const sigset_t *mask, int job_contro
             tcsetpgrp(STDIN_FILENO, getpid());
         }
         for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-            if (is_forwarded(signal_number) || is_terminal_stop(signal_number))
+            if (is_handled(signal_number))
                 signal(signal_number, SIG_DFL);
         }
         sigprocmask(SIG_SETMASK, mask, NULL);

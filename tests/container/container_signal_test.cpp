@@ -3,10 +3,10 @@
 // terminal's stop signals do not stop vmm while the container runs on.
 
 #include "tests/container/ContainerTestSupport.h"
+#include "tests/support/ProcStatus.h"
 
 #include <chrono>
 #include <csignal>
-#include <fstream>
 #include <sys/wait.h>
 #include <thread>
 
@@ -16,14 +16,11 @@ namespace {
 
 class ContainerSignalTest : public ContainerTest { };
 
-// The state letter of /proc/PID/stat ('T' when stopped); '?' once gone.
+// The state letter of /proc/PID/status ('T' when stopped); '?' once gone.
 char process_state(pid_t pid)
 {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    std::getline(stat, text);
-    auto const end_of_name = text.rfind(')');
-    return end_of_name == std::string::npos || end_of_name + 2 >= text.size() ? '?' : text[end_of_name + 2];
+    auto const state = vmm::testing::status_field("/proc/" + std::to_string(pid) + "/status", "State:");
+    return state.empty() ? '?' : state.front();
 }
 
 int wait_for_exit_status(pid_t pid)

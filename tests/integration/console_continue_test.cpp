@@ -1,33 +1,26 @@
 // vmm boot at a terminal, stopped and continued: the shell that got the
 // terminal back meanwhile made it cooked, and `fg` only continues vmm, so
 // vmm makes it raw again (as the container's terminal relay does).
+#include "tests/support/ProcStatus.h"
 #include "tests/support/Subprocess.h"
 #include "tests/support/Tmux.h"
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <gtest/gtest.h>
 #include <thread>
 #include <unistd.h>
 
 using namespace std::chrono_literals;
 using vmm::testing::can_open_read_write;
+using vmm::testing::first_line;
 using vmm::testing::run_process;
 
 namespace {
 
 std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
 std::string const guests = VMM_BUILD_DIR "/test-guests/";
-
-std::string first_line_of(std::filesystem::path const& path)
-{
-    std::ifstream file(path);
-    std::string line;
-    std::getline(file, line);
-    return line;
-}
 
 // vmm's raw mode: no line editing, no echo, and no signals from keys
 // (which readline keeps on while it edits a line at the shell's prompt).
@@ -59,8 +52,8 @@ TEST(ConsoleContinue, AStoppedAndContinuedVmmMakesTheTerminalRawAgain)
     std::string terminal;
     for (int tick = 0; tick < 100 && vmm == 0; ++tick) {
         std::this_thread::sleep_for(50ms);
-        terminal = first_line_of(tty_file);
-        if (auto const pid = first_line_of(pid_file); !pid.empty())
+        terminal = first_line(tty_file);
+        if (auto const pid = first_line(pid_file); !pid.empty())
             vmm = std::stoi(pid);
     }
     ASSERT_GT(vmm, 0) << "vmm did not start in the tmux window:\n" << session.screen();

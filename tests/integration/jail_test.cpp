@@ -1,5 +1,6 @@
 // vmm boot --jail: the VMM runs in its own namespaces with a root that holds
 // only its kernel, disks, /dev/kvm and /proc, and still boots and stops.
+#include "tests/support/ProcStatus.h"
 #include "tests/support/Subprocess.h"
 
 #include <chrono>
@@ -14,6 +15,7 @@
 
 using namespace std::chrono_literals;
 using vmm::testing::can_open_read_write;
+using vmm::testing::first_line;
 using vmm::testing::run_process;
 
 namespace {
@@ -28,14 +30,6 @@ std::string const guests = VMM_BUILD_DIR "/test-guests/";
         if (geteuid() != 0)                                                     \
             GTEST_SKIP() << "--jail needs root (namespaces and mounts)";        \
     } while (0)
-
-std::string first_line(std::filesystem::path const& path)
-{
-    std::ifstream file(path);
-    std::string line;
-    std::getline(file, line);
-    return line;
-}
 
 // The jailed VMM is the child of the one started: its /proc directory once
 // its vCPU runs, empty if none did within five seconds.
@@ -153,13 +147,8 @@ TEST(Jail, TheJailedVmmDiesWithItsParent)
     ASSERT_FALSE(jailed.empty()) << "no jailed vmm with a running vCPU appeared";
     // Gone, or a zombie that init has yet to reap.
     auto running = [&] {
-        std::ifstream status(jailed / "status");
-        std::string line;
-        while (std::getline(status, line)) {
-            if (line.starts_with("State:"))
-                return line.find("Z (zombie)") == std::string::npos;
-        }
-        return false;
+        auto const state = vmm::testing::status_field(jailed / "status", "State:");
+        return !state.empty() && !state.starts_with("Z");
     };
     for (int tick = 0; tick < 200 && running(); ++tick)
         std::this_thread::sleep_for(25ms);

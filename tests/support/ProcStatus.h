@@ -1,6 +1,7 @@
 #pragma once
 
-// Reads one field of a process's /proc/PID/status for a test.
+// Reads one field of a process's /proc/PID/status, or a /proc file's first
+// line, for a test.
 
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,16 @@ inline std::string status_field(std::filesystem::path const& status, std::string
         }
     }
     return "";
+}
+
+// The first line of the file at `path` (a /proc entry, say), or "" if it
+// cannot be read.
+inline std::string first_line(std::filesystem::path const& path)
+{
+    std::ifstream file(path);
+    std::string line;
+    std::getline(file, line);
+    return line;
 }
 
 }
