@@ -244,6 +244,11 @@ void vmm_console_data_input(struct termios *settings)
 void vmm_console_data_output(struct termios *settings)
 {
     settings->c_oflag &= ~(tcflag_t)OPOST;
+    /* CTS flow control: vmm's UART drops CTS while the host's stdout does
+     * not keep up, and the 8250 driver then stops sending, so a command
+     * whose output is read slowly waits instead of losing it (hvc0 ignores
+     * the flag). */
+    settings->c_cflag |= CRTSCTS;
 }
 
 int vmm_parse_kernel_cmdline(const char *cmdline, struct vmm_guest_command *command)

@@ -1,16 +1,19 @@
 // A stdout that nobody reads must not keep vmm from stopping: a guest that
 // writes to the 8250 without end fills the pipe, vmm gets SIGTERM, and it
 // ends within a second, reporting (under -v) how much output it dropped.
+// And a stdout read late loses nothing of a guest that honours CTS.
 #include "tests/support/Subprocess.h"
 
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
+#include <poll.h>
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 using namespace std::chrono_literals;
 using vmm::testing::can_open_read_write;
@@ -19,6 +22,29 @@ namespace {
 
 std::string const vmm_binary = VMM_BUILD_DIR "/vmm";
 std::string const flood_guest = VMM_BUILD_DIR "/test-guests/serial_flood.bin";
+std::string const stream_guest = VMM_BUILD_DIR "/test-guests/serial_stream.bin";
+constexpr size_t stream_size = 512 * 1024; // tests/guests/serial_stream.S
+
+// Kills and reaps the process unless the test did: an assertion that
+// fails midway must not leave a vmm running.
+struct ReapOnExit {
+    ~ReapOnExit()
+    {
+        if (pid > 0)
+            vmm::testing::wait_or_kill(pid, 0ms);
+    }
+    pid_t pid;
+};
+
+std::string read_to_end(int fd)
+{
+    std::string text;
+    char buffer[65536];
+    ssize_t got;
+    while ((got = read(fd, buffer, sizeof(buffer))) > 0)
+        text.append(buffer, static_cast<size_t>(got));
+    return text;
+}
 
 }
 
@@ -60,12 +86,60 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
     EXPECT_EQ(status, 128 + SIGTERM);
     EXPECT_LT(took, 1s) << "vmm took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 
-    std::string log;
-    char buffer[4096];
-    ssize_t got;
-    while ((got = read(errors[0], buffer, sizeof(buffer))) > 0)
-        log.append(buffer, static_cast<size_t>(got));
+    auto const log = read_to_end(errors[0]);
     EXPECT_NE(log.find("bytes of guest output were dropped"), std::string::npos) << log;
     close(output[0]);
     close(errors[0]);
+}
+
+TEST(StalledOutput, AGuestThatHonoursCtsLosesNothingToALateReader)
+{
+    if (!can_open_read_write("/dev/kvm"))
+        GTEST_SKIP() << "this host has no usable /dev/kvm";
+    int output[2];
+    int errors[2];
+    ASSERT_EQ(pipe2(output, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(errors, O_CLOEXEC), 0);
+    pid_t const pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        int const null = open("/dev/null", O_RDONLY);
+        dup2(null, STDIN_FILENO);
+        dup2(output[1], STDOUT_FILENO);
+        dup2(errors[1], STDERR_FILENO);
+        vmm::testing::exec_or_exit({ vmm_binary, "-v", "boot", stream_guest });
+    }
+    ReapOnExit reap { pid };
+    close(output[1]);
+    close(errors[1]);
+
+    // Nobody reads stdout until vmm says (under -v) that its UART dropped
+    // CTS: its buffer then holds 256 KiB beside the full pipe, and the guest
+    // waits. Then a second more, in which a guest that went on would write on.
+    std::string log;
+    for (auto const deadline = std::chrono::steady_clock::now() + 120s;
+        log.find("drops CTS") == std::string::npos && std::chrono::steady_clock::now() < deadline;) {
+        pollfd ready { errors[0], POLLIN, 0 };
+        if (poll(&ready, 1, 1000) != 1)
+            continue;
+        char buffer[4096];
+        ssize_t const got = read(errors[0], buffer, sizeof(buffer));
+        if (got <= 0)
+            break;
+        log.append(buffer, static_cast<size_t>(got));
+    }
+    ASSERT_NE(log.find("drops CTS"), std::string::npos) << "the UART never held the guest back within 120 s: " << log;
+    std::this_thread::sleep_for(1s);
+
+    auto const received = read_to_end(output[0]);
+    int const status = vmm::testing::wait_or_kill(std::exchange(reap.pid, -1), 300s);
+    log += read_to_end(errors[0]);
+    close(output[0]);
+    close(errors[0]);
+    EXPECT_EQ(status, 0) << log;
+    EXPECT_EQ(log.find("dropped"), std::string::npos) << log;
+    EXPECT_NE(log.find("raises CTS again"), std::string::npos) << log;
+    ASSERT_EQ(received.size(), stream_size) << log;
+    for (size_t index = 0; index < received.size(); ++index)
+        ASSERT_EQ(static_cast<uint8_t>(received[index]), index % 251) << "byte " << index;
 }

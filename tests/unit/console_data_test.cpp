@@ -122,4 +122,13 @@ TEST(ConsoleData, EncoderMarksOnlyWhatIsSpecial)
     EXPECT_LE(encoded.size(), ConsoleDataEncoder::encoded_size_limit(data.size()) + 2);
 }
 
+TEST(ConsoleData, DataOutputIsUnprocessedAndFlowControlled)
+{
+    termios settings {};
+    settings.c_oflag = OPOST | ONLCR;
+    vmm_console_data_output(&settings);
+    EXPECT_EQ(settings.c_oflag & OPOST, 0u) << "bytes go out as written";
+    EXPECT_NE(settings.c_cflag & CRTSCTS, 0u) << "the 8250 driver waits while vmm's UART holds CTS down";
+}
+
 }

@@ -172,3 +172,64 @@ TEST(RateLimitedLog, LetsABurstThroughThenCountsTheRest)
     EXPECT_NE(messages[2].find("mistake 2"), std::string::npos);
     EXPECT_NE(messages[3].find("mistake 10 (7 similar messages suppressed)"), std::string::npos) << messages[3];
 }
+
+TEST(ConsoleOutput, BackedUpFromAQuarterOfTheBufferUntilASixteenth)
+{
+    Pipe pipe;
+    ConsoleOutput output(pipe.write_end.get(), 128 * 1024);
+    int resumed = 0;
+    output.set_resumed_callback([&] { ++resumed; });
+    output.write(bytes_of(pipe.capacity, 'a'));
+    output.write(bytes_of(32 * 1024 - 1, 'b'));
+    EXPECT_FALSE(output.is_backed_up()) << "just under a quarter of the buffer";
+    output.write(bytes_of(1, 'b'));
+    EXPECT_TRUE(output.is_backed_up());
+    output.notify_if_resumed();
+    EXPECT_EQ(resumed, 0);
+
+    // The reader takes the pipe's worth; the flush leaves 8 KiB and one byte: still backed up.
+    std::string received = pipe.read_available();
+    output.write(bytes_of(pipe.capacity - 24 * 1024 + 1, 'c'));
+    output.flush();
+    EXPECT_EQ(output.buffered(), 8u * 1024 + 1);
+    EXPECT_TRUE(output.is_backed_up()) << "above a sixteenth";
+    EXPECT_EQ(resumed, 0);
+    received += pipe.read_available();
+    output.flush();
+    EXPECT_FALSE(output.is_backed_up());
+    EXPECT_EQ(resumed, 1) << "the flush that ended the spell reports it";
+    output.flush();
+    output.notify_if_resumed();
+    EXPECT_EQ(resumed, 1) << "once";
+    received += pipe.read_available();
+    EXPECT_EQ(received.size(), 2 * pipe.capacity + 8 * 1024 + 1);
+    EXPECT_EQ(output.dropped_bytes(), 0u);
+}
+
+TEST(ConsoleOutput, AWriteThatEndsTheSpellLeavesTheReportToItsCaller)
+{
+    Pipe pipe;
+    ConsoleOutput output(pipe.write_end.get(), 64 * 1024);
+    int resumed = 0;
+    output.set_resumed_callback([&] { ++resumed; });
+    output.write(bytes_of(pipe.capacity + 16 * 1024, 'a'));
+    ASSERT_TRUE(output.is_backed_up());
+    pipe.read_available();
+    // A write with output waiting flushes first: it ends the spell, but the
+    // writer (the 8250, with its own lock held) must not be called back.
+    output.write(bytes_of(1, 'b'));
+    EXPECT_FALSE(output.is_backed_up());
+    EXPECT_EQ(resumed, 0);
+    output.notify_if_resumed();
+    EXPECT_EQ(resumed, 1);
+}
+
+TEST(ConsoleOutput, NeverBackedUpWithoutSomeoneToSayWhenToGoOn)
+{
+    // Where stdout cannot be watched, no flush would end a spell: writers are never held.
+    Pipe pipe;
+    ConsoleOutput output(pipe.write_end.get(), 64 * 1024);
+    output.write(bytes_of(pipe.capacity + 32 * 1024, 'a'));
+    EXPECT_EQ(output.buffered(), 32u * 1024);
+    EXPECT_FALSE(output.is_backed_up());
+}

@@ -1,8 +1,12 @@
 // The 8250 UART as Linux's serial8250 driver sees it.
 #include "vmm/devices/Serial8250.h"
 
+#include "common/FileDescriptor.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <memory>
+#include <string>
 #include <unistd.h>
 #include <vector>
 
@@ -138,4 +142,88 @@ TEST_F(SerialTest, LoopbackEchoesAndFifoClearDropsInput)
     out(2, 0x03); // FCR: enable and clear the receive FIFO.
     EXPECT_EQ(in(5) & 0x01, 0x00);
     EXPECT_EQ(in(2) & 0xc0, 0xc0) << "IIR reports the FIFO enabled";
+}
+
+// Output flow control: with a small pipe and buffer, the UART drops CTS once
+// the output is backed up, reports the change in MSR (and IIR, as a modem
+// status interrupt), and raises CTS again once the host has read.
+TEST(SerialFlowControl, CtsFollowsTheOutputAndNothingIsDropped)
+{
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    FileDescriptor read_end(fds[0]);
+    FileDescriptor write_end(fds[1]);
+    int const pipe_size = fcntl(write_end.get(), F_SETPIPE_SZ, 4096);
+    ASSERT_GE(pipe_size, 4096);
+    constexpr size_t buffer_limit = 4096;
+    auto output = std::make_shared<ConsoleOutput>(write_end.get(), buffer_limit);
+    std::vector<bool> levels;
+    auto serial = std::make_shared<Serial8250>([&](bool level) { levels.push_back(level); }, output);
+    output->set_resumed_callback([serial] { serial->output_resumed(); });
+    auto out = [&](uint64_t offset, uint8_t value) { serial->write(offset, { &value, 1 }); };
+    auto in = [&](uint64_t offset) {
+        uint8_t value = 0;
+        serial->read(offset, { &value, 1 });
+        return value;
+    };
+    out(4, 0x0b); // DTR, RTS, OUT2.
+    out(1, 0x08); // IER: modem status interrupts only, as Linux's driver with CRTSCTS.
+    EXPECT_EQ(in(6), 0xb0) << "DCD, DSR and CTS; no change";
+    EXPECT_TRUE(levels.empty());
+
+    // The pipe takes its size at once; the buffer's first quarter more keeps CTS up.
+    size_t sent = 0;
+    auto send = [&](size_t count) {
+        for (size_t index = 0; index < count; ++index, ++sent)
+            out(0, static_cast<uint8_t>(sent));
+    };
+    send(static_cast<size_t>(pipe_size) + buffer_limit / 4 - 1);
+    EXPECT_EQ(in(6) & 0x11, 0x10) << "CTS still up";
+    EXPECT_TRUE(levels.empty());
+    send(1);
+    ASSERT_EQ(levels, std::vector<bool>({ true })) << "a modem status interrupt for the change";
+    EXPECT_EQ(in(2) & 0x0f, 0x00) << "IIR: pending, modem status";
+    EXPECT_EQ(in(6) & 0x11, 0x01) << "CTS down, DCTS set";
+    EXPECT_EQ(levels.back(), false) << "reading MSR acknowledged it";
+    EXPECT_EQ(in(6) & 0x11, 0x00) << "DCTS reads once";
+
+    // The host reads: the I/O thread's flush empties the buffer, CTS rises.
+    std::string received;
+    char chunk[8192];
+    ssize_t got;
+    while ((got = ::read(read_end.get(), chunk, sizeof(chunk))) > 0)
+        received.append(chunk, static_cast<size_t>(got));
+    output->flush();
+    EXPECT_FALSE(output->is_backed_up());
+    EXPECT_EQ(levels.back(), true) << "a modem status interrupt for CTS rising";
+    EXPECT_EQ(in(6) & 0x11, 0x11) << "CTS up, DCTS set";
+    EXPECT_EQ(levels.back(), false);
+    while ((got = ::read(read_end.get(), chunk, sizeof(chunk))) > 0)
+        received.append(chunk, static_cast<size_t>(got));
+    ASSERT_EQ(received.size(), sent);
+    for (size_t index = 0; index < sent; ++index)
+        ASSERT_EQ(static_cast<uint8_t>(received[index]), static_cast<uint8_t>(index)) << "byte " << index;
+    EXPECT_EQ(output->dropped_bytes(), 0u);
+}
+
+TEST(SerialFlowControl, ModemStatusInterruptsWaitForTheirEnableBit)
+{
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    FileDescriptor read_end(fds[0]);
+    FileDescriptor write_end(fds[1]);
+    ASSERT_GE(fcntl(write_end.get(), F_SETPIPE_SZ, 4096), 4096);
+    auto output = std::make_shared<ConsoleOutput>(write_end.get(), 4096);
+    output->set_resumed_callback([] { });
+    std::vector<bool> levels;
+    Serial8250 serial([&](bool level) { levels.push_back(level); }, output);
+    uint8_t const mcr = 0x0b;
+    serial.write(4, { &mcr, 1 });
+    std::vector<uint8_t> const byte { 'x' };
+    for (int index = 0; index < 4096 + 1024; ++index)
+        serial.write(0, byte);
+    uint8_t status = 0;
+    serial.read(6, { &status, 1 });
+    EXPECT_EQ(status & 0x11, 0x01) << "CTS down, DCTS set";
+    EXPECT_TRUE(levels.empty()) << "no interrupt without IER's modem status bit";
 }

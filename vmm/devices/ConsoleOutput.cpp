@@ -94,12 +94,54 @@ void ConsoleOutput::write(std::span<uint8_t const> bytes)
     m_dropped += rest.size() - kept;
     if (was_waiting)
         flush_locked();
+    update_backed_up_locked();
 }
 
 void ConsoleOutput::flush()
 {
+    {
+        std::lock_guard lock(m_mutex);
+        flush_locked();
+        if (!take_resume_locked())
+            return;
+    }
+    m_resumed();
+}
+
+void ConsoleOutput::notify_if_resumed()
+{
+    {
+        std::lock_guard lock(m_mutex);
+        if (!take_resume_locked())
+            return;
+    }
+    m_resumed();
+}
+
+bool ConsoleOutput::is_backed_up() const
+{
     std::lock_guard lock(m_mutex);
-    flush_locked();
+    // Without a callback nobody would be told when to go on.
+    return m_backed_up && m_resumed;
+}
+
+void ConsoleOutput::update_backed_up_locked()
+{
+    size_t const held = m_buffer.size() - m_buffer_start;
+    if (!m_backed_up && held >= m_buffer_limit / 4) {
+        m_backed_up = true;
+        m_resume_pending = true;
+    } else if (m_backed_up && held <= m_buffer_limit / 16) {
+        m_backed_up = false;
+    }
+}
+
+bool ConsoleOutput::take_resume_locked()
+{
+    if (m_backed_up || !m_resume_pending || !m_resumed)
+        return false;
+    m_resume_pending = false;
+    return true;
 }
 
 void ConsoleOutput::flush_locked()
@@ -123,6 +165,7 @@ void ConsoleOutput::flush_locked()
         m_buffer.erase(m_buffer.begin(), m_buffer.begin() + static_cast<ptrdiff_t>(m_buffer_start));
         m_buffer_start = 0;
     }
+    update_backed_up_locked();
 }
 
 void ConsoleOutput::drop_locked(size_t count)
@@ -130,6 +173,7 @@ void ConsoleOutput::drop_locked(size_t count)
     m_dropped += count;
     m_buffer.clear();
     m_buffer_start = 0;
+    update_backed_up_locked();
 }
 
 bool ConsoleOutput::drain(std::chrono::milliseconds stall_timeout)

@@ -1,5 +1,6 @@
 #include "vmm/devices/Serial8250.h"
 
+#include <spdlog/spdlog.h>
 
 namespace vmm {
 
@@ -17,6 +18,8 @@ constexpr uint64_t scratch_register = 7;
 
 constexpr uint8_t ier_received_data = 0x01;
 constexpr uint8_t ier_transmitter_empty = 0x02;
+constexpr uint8_t ier_modem_status = 0x08;
+constexpr uint8_t iir_modem_status = 0x00;
 constexpr uint8_t iir_no_interrupt = 0x01;
 constexpr uint8_t iir_transmitter_empty = 0x02;
 constexpr uint8_t iir_received_data = 0x04;
@@ -30,6 +33,7 @@ constexpr uint8_t mcr_loopback = 0x10;
 constexpr uint8_t lsr_data_ready = 0x01;
 constexpr uint8_t lsr_transmitter_holding_empty = 0x20;
 constexpr uint8_t lsr_transmitter_empty = 0x40;
+constexpr uint8_t msr_delta_clear_to_send = 0x01;
 constexpr uint8_t msr_clear_to_send = 0x10;
 constexpr uint8_t msr_data_set_ready = 0x20;
 constexpr uint8_t msr_carrier_detect = 0x80;
@@ -69,6 +73,27 @@ void Serial8250::queue_input(std::span<uint8_t const> bytes)
             m_pending.push_back(byte);
     }
     update_interrupt();
+}
+
+void Serial8250::output_resumed()
+{
+    std::lock_guard lock(m_mutex);
+    update_clear_to_send();
+    update_interrupt();
+}
+
+void Serial8250::update_clear_to_send()
+{
+    bool const clear = !m_output->is_backed_up();
+    if (clear == m_clear_to_send)
+        return;
+    m_clear_to_send = clear;
+    m_clear_to_send_changed = true;
+    // One line per spell (hundreds of KiB apart): under -v it says why a guest's output slows down.
+    if (clear)
+        spdlog::debug("console: stdout caught up; the UART raises CTS again");
+    else
+        spdlog::debug("console: stdout is behind; the UART drops CTS to hold the guest's output back");
 }
 
 size_t Serial8250::pending_input()
@@ -125,6 +150,9 @@ uint8_t Serial8250::read_register(uint64_t offset)
             m_transmitter_empty_pending = false;
             return fifo_bits | iir_transmitter_empty;
         }
+        // Reading MSR acknowledges this one.
+        if ((m_interrupt_enable & ier_modem_status) && m_clear_to_send_changed)
+            return fifo_bits | iir_modem_status;
         return fifo_bits | iir_no_interrupt;
     }
     case line_control_register:
@@ -139,7 +167,12 @@ uint8_t Serial8250::read_register(uint64_t offset)
             uint8_t const outputs = m_modem_control & 0x0f;
             return static_cast<uint8_t>(((outputs & 0x1) << 5) | ((outputs & 0x2) << 3) | ((outputs & 0x4) << 4) | ((outputs & 0x8) << 4));
         }
-        return msr_carrier_detect | msr_data_set_ready | msr_clear_to_send;
+        {
+            uint8_t const status = msr_carrier_detect | msr_data_set_ready | (m_clear_to_send ? msr_clear_to_send : 0)
+                | (m_clear_to_send_changed ? msr_delta_clear_to_send : 0);
+            m_clear_to_send_changed = false;
+            return status;
+        }
     case scratch_register:
         return m_scratch;
     default:
@@ -160,8 +193,10 @@ void Serial8250::write_register(uint64_t offset, uint8_t value)
             if (m_input.size() < input_capacity)
                 m_input.push_back(value);
         } else {
-            // Never blocks: a host that does not read loses output, not the VMM.
+            // Never blocks: a host that does not read holds the guest back
+            // through CTS, and beyond the buffer loses output, not the VMM.
             m_output->write({ &value, 1 });
+            update_clear_to_send();
         }
         m_transmitter_empty_pending = true;
         return;
@@ -198,7 +233,8 @@ bool Serial8250::interrupt_pending() const
 {
     return interrupts_routed()
         && (((m_interrupt_enable & ier_received_data) && !m_input.empty())
-            || ((m_interrupt_enable & ier_transmitter_empty) && m_transmitter_empty_pending));
+            || ((m_interrupt_enable & ier_transmitter_empty) && m_transmitter_empty_pending)
+            || ((m_interrupt_enable & ier_modem_status) && m_clear_to_send_changed));
 }
 
 void Serial8250::update_interrupt()

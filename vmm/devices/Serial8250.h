@@ -14,9 +14,16 @@ namespace vmm {
 
 // A 16550A-compatible UART (the 8250 family Linux's serial8250 driver
 // drives) on eight I/O ports. It transmits at once, so the transmitter is
-// always empty; it raises its interrupt for "transmitter empty" (THRE) and
-// "received data" as IER asks, and reports them in IIR, as hardware does:
-// Linux's tty layer waits for THRE interrupts before it writes more.
+// always empty; it raises its interrupt for "transmitter empty" (THRE),
+// "received data" and "modem status" as IER asks, and reports them in IIR,
+// as hardware does: Linux's tty layer waits for THRE interrupts before it
+// writes more.
+//
+// Output flow control: while the host's stdout does not keep up (the
+// output is backed up, see ConsoleOutput), the UART drops CTS, and raises
+// it again (with a modem status interrupt for the change) once the output
+// has caught up. The driver of a tty with CRTSCTS stops sending meanwhile,
+// so its writers wait instead of their output being dropped.
 class Serial8250 final : public Device {
 public:
     using InterruptLevel = std::function<void(bool level)>;
@@ -41,6 +48,9 @@ public:
     // receive FIFO has taken all of the queued input.
     void set_input_taken_callback(std::function<void()> callback) { m_input_taken = std::move(callback); }
 
+    // Called when the output has caught up (ConsoleOutput's resumed callback).
+    void output_resumed();
+
     static constexpr size_t input_capacity = 4096;
 
 private:
@@ -50,6 +60,7 @@ private:
     bool interrupts_routed() const;
     void update_interrupt();
     void deliver_pending_input();
+    void update_clear_to_send();
 
     std::mutex m_mutex;
     InterruptLevel m_set_interrupt_level;
@@ -65,6 +76,8 @@ private:
     uint8_t m_divisor_low { 0x0c }; // 9600 baud.
     uint8_t m_divisor_high { 0 };
     bool m_transmitter_empty_pending { false };
+    bool m_clear_to_send { true };        // CTS as the guest last saw it or will see it.
+    bool m_clear_to_send_changed { false }; // DCTS: CTS changed since MSR was last read.
     bool m_interrupt_level { false };
 };
 

@@ -143,15 +143,21 @@ Bus& Machine::bus_for(arch::BusRange const& range)
 void Machine::create_devices()
 {
     m_console_output = std::make_shared<ConsoleOutput>(STDOUT_FILENO);
+    m_serial = std::make_shared<Serial8250>([this](bool level) { m_vm->set_irq_line(m_device_map.serial_irq, level); }, m_console_output);
     if (int const output_fd = m_console_output->pollable_fd(); output_fd >= 0) {
         try {
-            // Output the host did not take at once goes out when stdout can take more.
+            // Output the host did not take at once goes out when stdout can
+            // take more; then the UART raises CTS again. Without this watch
+            // nothing would, so only with it does the output hold writers back.
             m_io_loop.add(output_fd, [output = m_console_output](uint32_t) { output->flush(); }, EPOLLOUT | EPOLLET);
+            m_console_output->set_resumed_callback([serial = std::weak_ptr(m_serial)] {
+                if (auto const uart = serial.lock())
+                    uart->output_resumed();
+            });
         } catch (Error const& error) {
             spdlog::debug("stdout cannot be polled ({}); held-back console output waits for the next write", error.what());
         }
     }
-    m_serial = std::make_shared<Serial8250>([this](bool level) { m_vm->set_irq_line(m_device_map.serial_irq, level); }, m_console_output);
     auto const& map = m_device_map;
     bus_for(map.serial).add(map.serial.base, map.serial.size, m_serial);
     if (map.i8042)

@@ -43,7 +43,10 @@ QueueHealth ConsoleDevice::process_queue(uint16_t index, Virtqueue& queue)
 {
     if (index == receive_queue)
         return receive(queue);
-    return transmit(queue);
+    auto const health = transmit(queue);
+    // Its writes may have ended a backed-up spell the 8250 waits for.
+    m_output->notify_if_resumed();
+    return health;
 }
 
 QueueHealth ConsoleDevice::receive(Virtqueue& queue)
