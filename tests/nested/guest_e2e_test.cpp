@@ -137,6 +137,30 @@ TEST_F(NestedGuest, ReadOnlyDiskRefusesWritesInTheGuest)
     EXPECT_NE(result.output.substr(second, 9), "status=0\n") << "the read-only disk refuses it:\n" << result.output;
 }
 
+TEST_F(NestedGuest, ASlowReaderHoldsTheGuestBackAndGetsEveryByte)
+{
+    // The reader of vmm's stdout starts only once vmm says (-v) that its
+    // UART dropped CTS: 256 KiB wait in vmm then, and the guest's writer
+    // waits in its tty (CRTSCTS) until the reader catches up. Every byte
+    // arrives, in order, and nothing is dropped. A watchdog in L1 says what
+    // vmm's threads wait for if it does not end; an L1 that freezes as a
+    // whole (README.md) is booted again.
+    std::string const data = "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 400000";
+    std::string const script = "expected=$(" + data + " | md5sum); "
+        "(sleep 150; for task in /proc/$(pidof vmm)/task/*; do echo watchdog: $(cat $task/comm $task/wchan); done; kill $(pidof vmm)) & "
+        "{ /vmm -v boot /bzImage /rootfs.ext4 -- sh -c '" + data + "' 2>/tmp/log; echo $? >/tmp/status; } | "
+        "(tries=0; until grep -q 'drops CTS' /tmp/log || [ $tries -ge 120 ]; do sleep 1; tries=$((tries + 1)); done; sleep 1; md5sum) >/tmp/got; "
+        "kill $! 2>/dev/null; echo status=$(cat /tmp/status) holds=$(grep -c 'drops CTS' /tmp/log); "
+        "[ \"$(cat /tmp/got)\" = \"$expected\" ] && echo every-byte; grep dropped /tmp/log; true";
+    auto const result = run_nested_through_freezes(2, [&](std::string const&) { return NestedRun { .command = { "sh", "-c", script }, .timeout_seconds = 240 }; });
+    if (result.exit_status == nested_unavailable_status)
+        GTEST_SKIP() << "nested SVM KVM host unavailable: " << result.output;
+    EXPECT_NE(result.output.find("status=0 holds="), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("holds=0\n"), std::string::npos) << "the UART never dropped CTS:\n" << result.output;
+    EXPECT_NE(result.output.find("every-byte\n"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("dropped"), std::string::npos) << result.output;
+}
+
 TEST_F(NestedGuest, VirtioConsoleCarriesTheCommand)
 {
     // Bytes written to /dev/hvc0 can only reach vmm's stdout through virtio-console.
