@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -119,6 +120,65 @@ void vmm_set_up_vm_console(const struct vmm_guest_command *command)
         vmm_console_data_output(&settings);
     if (tcsetattr(STDIN_FILENO, TCSANOW, &settings) != 0)
         vmm_init_warn_errno("tcsetattr", "console");
+}
+
+/* The relay's loop: the console's data (guest/protocol.h's escapes already
+ * undone by its line discipline) into the pipe, until VEOF or the shell
+ * closed its end. */
+static void relay_console_input(int pipe_fd)
+{
+    char buffer[4096];
+    for (;;) {
+        ssize_t length = read(STDIN_FILENO, buffer, sizeof(buffer));
+        if (length < 0 && errno == EINTR)
+            continue;
+        if (length <= 0)
+            return;
+        for (ssize_t written = 0; written < length;) {
+            ssize_t done = write(pipe_fd, buffer + written, (size_t)(length - written));
+            if (done < 0 && errno == EINTR)
+                continue;
+            if (done <= 0)
+                return;
+            written += done;
+        }
+    }
+}
+
+int vmm_pipe_console_input(void)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        vmm_init_warn_errno("pipe2", "(shell input)");
+        return -1;
+    }
+    pid_t relay = fork();
+    if (relay < 0) {
+        vmm_init_warn_errno("fork", "(shell input)");
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (relay == 0) {
+        /* Not init's signal forwarding: a shell gone before the input
+         * ended ends the relay with SIGPIPE; finish_vm's SIGKILL in any case. */
+        for (int signal_number = 1; signal_number < NSIG; ++signal_number)
+            signal(signal_number, SIG_DFL);
+        sigset_t nothing;
+        sigemptyset(&nothing);
+        sigprocmask(SIG_SETMASK, &nothing, NULL);
+        close(fds[0]);
+        close(STDOUT_FILENO);
+        close(STDERR_FILENO);
+        relay_console_input(fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    /* dup2 leaves the new descriptor without close-on-exec. */
+    if (dup2(fds[0], STDIN_FILENO) < 0)
+        vmm_init_warn_errno("dup2", "(shell input)");
+    close(fds[0]);
+    return 0;
 }
 
 /* Waits until the console has sent what the command wrote (TIOCOUTQ is 0),

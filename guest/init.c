@@ -299,11 +299,17 @@ int main(int argc, char **argv)
         return settings_status;
     }
     vmm_handle_signals_for_command();
-    if (command.is_vm)
+    if (command.is_vm) {
         vmm_reopen_console_device();
-    int job_control = vmm_take_console(command.is_vm);
-    if (command.is_vm)
         vmm_set_up_vm_console(&command);
+        /* A shell reading the console would be interactive (prompts among
+         * the output) where `printf ... | vmm --container R` and `docker run
+         * -i` give it a pipe: so it gets one here too, and then neither a
+         * controlling terminal nor job control, as there. */
+        if (command.stdin_is_data && command.argument_count == 0)
+            vmm_pipe_console_input();
+    }
+    int job_control = vmm_take_console(command.is_vm);
 
     /* The boot marker is for vmm only (its --timings), never printed: a run
      * shows exactly the command's output. The command does not inherit the
