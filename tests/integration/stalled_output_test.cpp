@@ -46,6 +46,25 @@ std::string read_to_end(int fd)
     return text;
 }
 
+// `vmm -v boot GUEST` with stdin from /dev/null and stdout and stderr on
+// pipes whose read ends are output[0] and errors[0]; the write ends are closed.
+pid_t start_vmm(std::string const& guest, int (&output)[2], int (&errors)[2])
+{
+    if (pipe2(output, O_CLOEXEC) != 0 || pipe2(errors, O_CLOEXEC) != 0)
+        return -1;
+    pid_t const pid = fork();
+    if (pid == 0) {
+        int const null = open("/dev/null", O_RDONLY);
+        dup2(null, STDIN_FILENO);
+        dup2(output[1], STDOUT_FILENO);
+        dup2(errors[1], STDERR_FILENO);
+        vmm::testing::exec_or_exit({ vmm_binary, "-v", "boot", guest });
+    }
+    close(output[1]);
+    close(errors[1]);
+    return pid;
+}
+
 }
 
 TEST(StalledOutput, SigtermEndsVmmWithinASecond)
@@ -54,19 +73,8 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
         GTEST_SKIP() << "this host has no usable /dev/kvm";
     int output[2];
     int errors[2];
-    ASSERT_EQ(pipe2(output, O_CLOEXEC), 0);
-    ASSERT_EQ(pipe2(errors, O_CLOEXEC), 0);
-    pid_t const pid = fork();
+    pid_t const pid = start_vmm(flood_guest, output, errors);
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        int const null = open("/dev/null", O_RDONLY);
-        dup2(null, STDIN_FILENO);
-        dup2(output[1], STDOUT_FILENO);
-        dup2(errors[1], STDERR_FILENO);
-        vmm::testing::exec_or_exit({ vmm_binary, "-v", "boot", flood_guest });
-    }
-    close(output[1]);
-    close(errors[1]);
 
     // The guest fills the pipe (whose reader never reads) ...
     int const capacity = fcntl(output[0], F_GETPIPE_SZ);
@@ -98,20 +106,9 @@ TEST(StalledOutput, AGuestThatHonoursCtsLosesNothingToALateReader)
         GTEST_SKIP() << "this host has no usable /dev/kvm";
     int output[2];
     int errors[2];
-    ASSERT_EQ(pipe2(output, O_CLOEXEC), 0);
-    ASSERT_EQ(pipe2(errors, O_CLOEXEC), 0);
-    pid_t const pid = fork();
+    pid_t const pid = start_vmm(stream_guest, output, errors);
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-        int const null = open("/dev/null", O_RDONLY);
-        dup2(null, STDIN_FILENO);
-        dup2(output[1], STDOUT_FILENO);
-        dup2(errors[1], STDERR_FILENO);
-        vmm::testing::exec_or_exit({ vmm_binary, "-v", "boot", stream_guest });
-    }
     ReapOnExit reap { pid };
-    close(output[1]);
-    close(errors[1]);
 
     // Nobody reads stdout until vmm says (under -v) that its UART dropped
     // CTS: its buffer then holds 256 KiB beside the full pipe, and the guest
