@@ -13,6 +13,11 @@ namespace {
 
 volatile sig_atomic_t target_pid = 0;
 volatile sig_atomic_t pending[NSIG] {};
+// Once the proxy is gone, its handler puts back what a signal did before
+// (from previous_actions) when that signal comes, and raises it again.
+volatile sig_atomic_t proxy_ended = 0;
+struct sigaction previous_actions[NSIG];
+bool is_installed[NSIG];
 
 bool is_fault(int signal_number)
 {
@@ -22,6 +27,16 @@ bool is_fault(int signal_number)
 
 void proxy_signal(int signal_number, siginfo_t* info, void*)
 {
+    if (proxy_ended) {
+        // Raised again, it meets what it met before the proxy once this
+        // handler returns (a fault re-executes its instruction instead).
+        int const saved = errno;
+        ::sigaction(signal_number, &previous_actions[signal_number], nullptr);
+        if (!is_fault(signal_number) || info->si_code <= 0)
+            ::raise(signal_number);
+        errno = saved;
+        return;
+    }
     bool const own = (is_fault(signal_number) && info->si_code > 0) || (info->si_code <= 0 && info->si_pid == ::getpid());
     if (own) {
         // What it would have done without the proxy: the default action,
@@ -49,11 +64,27 @@ bool is_proxied(int signal_number)
         && (signal_number < 32 || signal_number >= SIGRTMIN);
 }
 
+// Installs `action` for the signal, keeping what it did before in
+// previous_actions unless a proxy before this one already did (its handler
+// is still there): that is what the signal did before any proxy.
+bool install(int signal_number, struct sigaction const& action)
+{
+    struct sigaction old {};
+    if (::sigaction(signal_number, &action, &old) < 0)
+        return false;
+    bool const earlier_proxy = (old.sa_flags & SA_SIGINFO) && old.sa_sigaction == proxy_signal;
+    if (!earlier_proxy)
+        previous_actions[signal_number] = old;
+    is_installed[signal_number] = true;
+    return true;
+}
+
 }
 
 SignalProxy::SignalProxy()
 {
     target_pid = 0;
+    proxy_ended = 0;
     for (int signal_number = 1; signal_number < NSIG; ++signal_number)
         pending[signal_number] = 0;
     struct sigaction action {};
@@ -61,30 +92,26 @@ SignalProxy::SignalProxy()
     action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&action.sa_mask);
     for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-        if (!is_proxied(signal_number))
-            continue;
-        Previous previous { signal_number, {} };
-        if (::sigaction(signal_number, &action, &previous.action) < 0) {
+        if (is_proxied(signal_number) && !install(signal_number, action)) {
             int const saved = errno;
-            for (auto const& [number, old] : m_previous)
-                ::sigaction(number, &old, nullptr);
+            proxy_ended = 1; // What is installed puts itself back.
             errno = saved;
             throw_system_error("sigaction", fmt::format("signal {} (signal proxy)", signal_number));
         }
-        m_previous.push_back(previous);
     }
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;
-    Previous pipe { SIGPIPE, {} };
-    if (::sigaction(SIGPIPE, &ignore, &pipe.action) == 0)
-        m_previous.push_back(pipe);
+    install(SIGPIPE, ignore);
 }
 
 SignalProxy::~SignalProxy()
 {
+    // Not a sigaction per signal here, on the way out of every run: each
+    // proxied signal is put back by its handler when it next comes.
     target_pid = 0;
-    for (auto const& [number, old] : m_previous)
-        ::sigaction(number, &old, nullptr);
+    proxy_ended = 1;
+    if (is_installed[SIGPIPE])
+        ::sigaction(SIGPIPE, &previous_actions[SIGPIPE], nullptr);
 }
 
 SignalProxy::HeldForChild::HeldForChild()

@@ -2,7 +2,6 @@
 
 #include <csignal>
 #include <sys/types.h>
-#include <vector>
 
 namespace vmm::container {
 
@@ -21,7 +20,10 @@ namespace vmm::container {
 // it would without the proxy.
 //
 // Signals that arrive before forward_to() wait for it and are sent then.
-// One proxy at a time; destroying it restores what the signals did before.
+// One proxy at a time; destroying it restores what the signals did before:
+// SIGPIPE at once, each proxied signal when it next comes (its handler puts
+// back the old action and raises it again), so that a run's end makes one
+// system call here, not one per signal.
 class SignalProxy {
 public:
     SignalProxy();
@@ -49,12 +51,6 @@ public:
         sigset_t m_previous;
     };
 
-private:
-    struct Previous {
-        int signal_number;
-        struct sigaction action;
-    };
-    std::vector<Previous> m_previous;
 };
 
 }

@@ -10,16 +10,25 @@
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static pid_t command_pid;
+static pid_t init_pid;
 
 static void forward_signal(int signal_number)
 {
+    /* In spawn_command's child, before its exec: the signal is the
+     * command's, and meets the default action, as it would after the exec. */
+    if (getpid() != init_pid) {
+        int saved = errno;
+        signal(signal_number, SIG_DFL);
+        raise(signal_number);
+        errno = saved;
+        return;
+    }
     if (command_pid > 0)
         kill(command_pid, signal_number);
 }
@@ -83,6 +92,7 @@ static void add_handled_signals(sigset_t *set)
 
 void vmm_handle_signals_for_command(void)
 {
+    init_pid = getpid();
     for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
         if (is_forwarded(signal_number))
             signal(signal_number, forward_signal);
@@ -112,29 +122,40 @@ static void become_user(const struct vmm_command_user *user, const char *program
     }
 }
 
-/* Starts the command with posix_spawnp: a vfork-style child that shares
- * init's memory until the exec, instead of fork's copy of init's page tables
- * and the copy-on-write faults of the child's few writes (on a container's
- * start this is on the path to the command). Without job control only,
- * since posix_spawn cannot hand the child the terminal's foreground before
- * it runs. Returns the command's PID, or -1 with the status to report. */
+/* Starts the command with vfork: a child that shares init's memory until
+ * the exec, instead of fork's copy of init's page tables and the
+ * copy-on-write faults of the child's few writes (on a container's start
+ * this is on the path to the command). The child resets only the signals
+ * init ignores, which an exec would keep ignored: one that comes for a
+ * handler of init's before the exec meets the default action there
+ * (forward_signal), so the others need no system call each, as
+ * posix_spawn makes. Without job control only: the child must not change
+ * init's view of the terminal. Returns the command's PID, or -1 with the
+ * status to report. */
 static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_status)
 {
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    add_handled_signals(&defaults);
-    posix_spawnattr_t attributes;
-    pid_t pid = -1;
-    int error = posix_spawnattr_init(&attributes);
-    if (error == 0) {
-        posix_spawnattr_setsigdefault(&attributes, &defaults);
-        posix_spawnattr_setsigmask(&attributes, mask);
-        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-        error = posix_spawnp(&pid, arguments[0], NULL, &attributes, arguments, environ);
-        posix_spawnattr_destroy(&attributes);
+    static volatile int exec_error;
+    exec_error = 0;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+            if (is_terminal_stop(signal_number))
+                signal(signal_number, SIG_DFL);
+        }
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        execvp(arguments[0], arguments);
+        exec_error = errno;
+        _exit(127);
     }
-    if (error != 0) {
-        *failure_status = report_exec_failure(arguments[0], error);
+    if (pid < 0) {
+        vmm_init_warn_errno("vfork", arguments[0]);
+        *failure_status = 127;
+        return -1;
+    }
+    if (exec_error != 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        *failure_status = report_exec_failure(arguments[0], exec_error);
         return -1;
     }
     return pid;
@@ -190,7 +211,7 @@ int vmm_run_command(char **arguments, int job_control, const struct vmm_command_
     sigset_t unblocked;
     sigemptyset(&unblocked);
     int failure_status = 127;
-    /* posix_spawn cannot change the user: another user takes the fork. */
+    /* Another user, or the terminal's foreground, takes the fork. */
     command_pid = job_control || user ? fork_command(arguments, &unblocked, job_control, user, &failure_status)
                                       : spawn_command(arguments, &unblocked, &failure_status);
     sigprocmask(SIG_SETMASK, &unblocked, NULL);
