@@ -51,8 +51,8 @@ bool wait_for_byte(int fd)
 }
 
 // vmm-init takes the signals vmm held blocked for it (SignalProxy::
-// HeldForChild) once its handlers are in place; any other program starts
-// with nothing blocked, as runc starts it.
+// HeldForChild) from its wait loop, keeping them blocked; any other program
+// starts with nothing blocked, as runc starts it.
 void reset_signals(InitKind init_kind)
 {
     if (init_kind != InitKind::Embedded) {

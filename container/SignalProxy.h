@@ -35,11 +35,11 @@ public:
 
     // Holds the proxied signals blocked in this thread while it lives, so
     // that a child made meanwhile starts with them blocked: what the proxy
-    // forwards before the child's init has handlers then waits, queued,
+    // forwards before the child's init can take it then waits, queued,
     // instead of meeting the inherited proxy handler or the default action
     // of a PID namespace's init, which discards it. (The kernel never
-    // discards a blocked signal.) The child unblocks them once it can take
-    // them; vmm-init does after installing its handlers.
+    // discards a blocked signal.) vmm-init keeps them blocked and takes
+    // them with sigwaitinfo; another program starts with them unblocked.
     class HeldForChild {
     public:
         HeldForChild();

@@ -16,22 +16,6 @@
 #include <unistd.h>
 
 static pid_t command_pid;
-static pid_t init_pid;
-
-static void forward_signal(int signal_number)
-{
-    /* In spawn_command's child, before its exec: the signal is the
-     * command's, and meets the default action, as it would after the exec. */
-    if (getpid() != init_pid) {
-        int saved = errno;
-        signal(signal_number, SIG_DFL);
-        raise(signal_number);
-        errno = saved;
-        return;
-    }
-    if (command_pid > 0)
-        kill(command_pid, signal_number);
-}
 
 extern char **environ;
 
@@ -70,35 +54,39 @@ static int is_forwarded(int signal_number)
     }
 }
 
-static int is_terminal_stop(int signal_number)
+/* Init installs no handler: it keeps the forwarded signals (and SIGCHLD)
+ * blocked and takes them in vmm_run_command's loop with sigwaitinfo. A
+ * blocked signal is never discarded, also not by a PID namespace's init,
+ * which ignores one it has no handler for; and with no handler the
+ * command's child needs no system call per signal to reset them before its
+ * exec, only the three ignored ones, which an exec would keep ignored. */
+static void add_waited_signals(sigset_t *set)
 {
-    return signal_number == SIGTTOU || signal_number == SIGTTIN || signal_number == SIGTSTP;
-}
-
-/* The signals whose handling init sets for itself: the forwarded ones and
- * the terminal's stop signals. */
-static int is_handled(int signal_number)
-{
-    return is_forwarded(signal_number) || is_terminal_stop(signal_number);
-}
-
-static void add_handled_signals(sigset_t *set)
-{
+    sigaddset(set, SIGCHLD);
     for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-        if (is_handled(signal_number))
+        if (is_forwarded(signal_number))
             sigaddset(set, signal_number);
     }
 }
 
+static void reset_terminal_stops(void)
+{
+    signal(SIGTTOU, SIG_DFL);
+    signal(SIGTTIN, SIG_DFL);
+    signal(SIGTSTP, SIG_DFL);
+}
+
 void vmm_handle_signals_for_command(void)
 {
-    init_pid = getpid();
-    for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-        if (is_forwarded(signal_number))
-            signal(signal_number, forward_signal);
-        else if (is_terminal_stop(signal_number))
-            signal(signal_number, SIG_IGN);
-    }
+    /* In a container, vmm started init with the forwarded ones blocked
+     * already, so that those sent while it was set up wait here too. */
+    sigset_t waited;
+    sigemptyset(&waited);
+    add_waited_signals(&waited);
+    sigprocmask(SIG_BLOCK, &waited, NULL);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
 }
 
 /* Says why the command could not be executed; returns the status a shell
@@ -125,23 +113,16 @@ static void become_user(const struct vmm_command_user *user, const char *program
 /* Starts the command with vfork: a child that shares init's memory until
  * the exec, instead of fork's copy of init's page tables and the
  * copy-on-write faults of the child's few writes (on a container's start
- * this is on the path to the command). The child resets only the signals
- * init ignores, which an exec would keep ignored: one that comes for a
- * handler of init's before the exec meets the default action there
- * (forward_signal), so the others need no system call each, as
- * posix_spawn makes. Without job control only: the child must not change
- * init's view of the terminal. Returns the command's PID, or -1 with the
- * status to report. */
+ * this is on the path to the command). Without job control only: the child
+ * must not change init's view of the terminal. Returns the command's PID,
+ * or -1 with the status to report. */
 static pid_t spawn_command(char **arguments, const sigset_t *mask, int *failure_status)
 {
     static volatile int exec_error;
     exec_error = 0;
     pid_t pid = vfork();
     if (pid == 0) {
-        for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-            if (is_terminal_stop(signal_number))
-                signal(signal_number, SIG_DFL);
-        }
+        reset_terminal_stops();
         sigprocmask(SIG_SETMASK, mask, NULL);
         execvp(arguments[0], arguments);
         exec_error = errno;
@@ -179,10 +160,7 @@ static pid_t fork_command(char **arguments, const sigset_t *mask, int job_contro
             setpgid(0, 0);
             tcsetpgrp(STDIN_FILENO, getpid());
         }
-        for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
-            if (is_handled(signal_number))
-                signal(signal_number, SIG_DFL);
-        }
+        reset_terminal_stops();
         sigprocmask(SIG_SETMASK, mask, NULL);
         become_user(user, arguments[0]);
         execvp(arguments[0], arguments);
@@ -197,49 +175,54 @@ static pid_t fork_command(char **arguments, const sigset_t *mask, int job_contro
 
 int vmm_run_command(char **arguments, int job_control, const struct vmm_command_user *user)
 {
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGCHLD);
-    /* A forwarded signal that comes before command_pid is set would be
-     * lost (the command may already be printing): held until then. In a
-     * container, vmm started init with them blocked already, so that those
-     * sent while the container was set up wait here too. */
-    add_handled_signals(&blocked);
-    sigprocmask(SIG_BLOCK, &blocked, NULL);
-    /* The command starts with nothing blocked, whatever init was given;
-     * init takes what was held once command_pid is set. */
+    sigset_t waited;
+    sigemptyset(&waited);
+    add_waited_signals(&waited);
+    /* The command starts with nothing blocked, whatever init was given. */
     sigset_t unblocked;
     sigemptyset(&unblocked);
     int failure_status = 127;
     /* Another user, or the terminal's foreground, takes the fork. */
     command_pid = job_control || user ? fork_command(arguments, &unblocked, job_control, user, &failure_status)
                                       : spawn_command(arguments, &unblocked, &failure_status);
-    sigprocmask(SIG_SETMASK, &unblocked, NULL);
     if (command_pid < 0)
         return failure_status;
 
-    /* As PID 1 we also reap every orphan until the command itself is gone. */
-    int exit_status = 255;
-    for (;;) {
-        int wait_status = 0;
-        pid_t pid = waitpid(-1, &wait_status, WUNTRACED);
-        if (pid < 0) {
+    /* Each signal for the command goes on to it; as PID 1 init also reaps
+     * every orphan until the command itself is gone. */
+    int exit_status = -1;
+    while (exit_status < 0) {
+        siginfo_t info;
+        int signal_number = sigwaitinfo(&waited, &info);
+        if (signal_number < 0) {
             if (errno == EINTR)
                 continue;
-            vmm_init_warn_errno("waitpid", arguments[0]);
+            vmm_init_warn_errno("sigwaitinfo", arguments[0]);
+            exit_status = 255;
             break;
         }
-        if (WIFSTOPPED(wait_status)) {
-            /* Ctrl-Z stopped the command itself: no shell above it could
-             * ever resume it, so init does, rather than hang the VM. */
-            int stop_signal = WSTOPSIG(wait_status);
-            if (pid == command_pid && job_control && stop_signal != SIGSTOP)
-                kill(-command_pid, SIGCONT);
+        if (signal_number != SIGCHLD) {
+            kill(command_pid, signal_number);
             continue;
         }
-        if (pid == command_pid) {
-            exit_status = vmm_exit_status_from_wait_status(wait_status);
-            break;
+        /* One SIGCHLD may stand for several children. */
+        for (;;) {
+            int wait_status = 0;
+            pid_t pid = waitpid(-1, &wait_status, WNOHANG | WUNTRACED);
+            if (pid < 0 && errno == EINTR)
+                continue;
+            if (pid <= 0)
+                break;
+            if (WIFSTOPPED(wait_status)) {
+                /* Ctrl-Z stopped the command itself: no shell above it could
+                 * ever resume it, so init does, rather than hang the VM. */
+                int stop_signal = WSTOPSIG(wait_status);
+                if (pid == command_pid && job_control && stop_signal != SIGSTOP)
+                    kill(-command_pid, SIGCONT);
+                continue;
+            }
+            if (pid == command_pid)
+                exit_status = vmm_exit_status_from_wait_status(wait_status);
         }
     }
     /* The console back in init's hands (SIGTTOU is ignored, so this works

@@ -5,9 +5,10 @@
 
 #include "guest/user.h"
 
-/* Init's own signal handling, set before the command starts: SIGINT,
- * SIGTERM, SIGHUP and SIGQUIT are passed on to the command, the terminal's
- * stop signals are ignored. The command starts with the defaults. */
+/* Init's own signal handling, set before the command starts: the signals
+ * for the command (every one a program can catch but init's own) are
+ * blocked, to be passed on by vmm_run_command, and the terminal's stop
+ * signals are ignored. The command starts with the defaults. */
 void vmm_handle_signals_for_command(void);
 
 /* Starts the command (in the foreground of init's terminal with

@@ -160,10 +160,8 @@ int vmm_pipe_console_input(void)
         return -1;
     }
     if (relay == 0) {
-        /* Not init's signal forwarding: a shell gone before the input
-         * ended ends the relay with SIGPIPE; finish_vm's SIGKILL in any case. */
-        for (int signal_number = 1; signal_number < NSIG; ++signal_number)
-            signal(signal_number, SIG_DFL);
+        /* Not init's blocked signals: a shell gone before the input ended
+         * ends the relay with SIGPIPE; finish_vm's SIGKILL in any case. */
         sigset_t nothing;
         sigemptyset(&nothing);
         sigprocmask(SIG_SETMASK, &nothing, NULL);
