@@ -220,9 +220,11 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             terminal_fd = terminal->write_end.get();
         }
     }
+    // Its handlers go in once the container's set-up is under way: the
+    // proxied signals are held blocked from before the clone until then.
     std::optional<SignalProxy> proxy;
     if (lifecycle == Lifecycle::Attached)
-        proxy.emplace();
+        proxy.emplace(SignalProxy::Handlers::WhenForwarding);
     // The child's check that vmm did not die while its parent-death signal
     // was cleared (container/ContainerInit.cpp), where the container dies
     // with vmm; close-on-exec as every pidfd.
@@ -253,15 +255,12 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
     ContainerProcess init(pid);
-    held_signals.reset();
     parent_pidfd.reset();
     // Not where the child runs createContainer hooks before its last byte:
     // they would start with the narrower set of CPUs.
     std::optional<ChildPlacement> placement;
     if (spec.hooks.create_container.empty())
         placement.emplace(pid);
-    if (proxy)
-        proxy->forward_to(pid);
     sync.read_end.reset();
     errors.write_end.reset();
     if (marker)
@@ -316,6 +315,10 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             placement->restore();
         send_byte_with_fds(prepared.write_end.get(), task_files, "(container set-up socket)");
         prepared.write_end.reset();
+        // The child is on its own now: what came for it meanwhile goes on.
+        if (proxy)
+            proxy->forward_to(pid);
+        held_signals.reset();
         if (spec.root_setup == RootSetup::Layered && ::geteuid() == 0) {
             sweep_stale_cgroups();
             sweep_stale_writable_layers();
@@ -326,6 +329,9 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             writable_layer->remove_stale_work();
     } catch (Error const&) {
         init.kill_and_wait();
+        // What was held for the container goes with the proxy, not to vmm.
+        if (proxy)
+            proxy->install_handlers();
         auto message = read_all(errors.read_end.get());
         if (!message.empty())
             throw Error(message);

@@ -81,12 +81,23 @@ bool install(int signal_number, struct sigaction const& action)
 
 }
 
-SignalProxy::SignalProxy()
+SignalProxy::SignalProxy(Handlers handlers)
 {
     target_pid = 0;
     proxy_ended = 0;
     for (int signal_number = 1; signal_number < NSIG; ++signal_number)
         pending[signal_number] = 0;
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    install(SIGPIPE, ignore);
+    if (handlers == Handlers::AtOnce)
+        install_handlers();
+}
+
+void SignalProxy::install_handlers()
+{
+    if (m_installed)
+        return;
     struct sigaction action {};
     action.sa_sigaction = proxy_signal;
     action.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -99,9 +110,7 @@ SignalProxy::SignalProxy()
             throw_system_error("sigaction", fmt::format("signal {} (signal proxy)", signal_number));
         }
     }
-    struct sigaction ignore {};
-    ignore.sa_handler = SIG_IGN;
-    install(SIGPIPE, ignore);
+    m_installed = true;
 }
 
 SignalProxy::~SignalProxy()
@@ -134,6 +143,7 @@ SignalProxy::HeldForChild::~HeldForChild()
 void SignalProxy::forward_to(pid_t pid)
 {
     target_pid = pid;
+    install_handlers();
     for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
         if (pending[signal_number]) {
             pending[signal_number] = 0;

@@ -26,11 +26,23 @@ namespace vmm::container {
 // system call here, not one per signal.
 class SignalProxy {
 public:
-    SignalProxy();
+    // When the handlers go in: at once, or in forward_to(), for a caller
+    // that holds the proxied signals blocked until then (HeldForChild), so
+    // that none is lost and a system call per signal is off its way to the
+    // container. SIGPIPE is ignored at once either way.
+    enum class Handlers {
+        AtOnce,
+        WhenForwarding,
+    };
+
+    explicit SignalProxy(Handlers handlers = Handlers::AtOnce);
     ~SignalProxy();
     SignalProxy(SignalProxy const&) = delete;
     SignalProxy& operator=(SignalProxy const&) = delete;
 
+    // Installs the handlers if they are not in yet; what they catch before
+    // forward_to() waits for it, or goes with the proxy.
+    void install_handlers();
     void forward_to(pid_t pid);
 
     // Holds the proxied signals blocked in this thread while it lives, so
@@ -51,6 +63,8 @@ public:
         sigset_t m_previous;
     };
 
+private:
+    bool m_installed { false };
 };
 
 }
