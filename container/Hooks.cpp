@@ -66,6 +66,13 @@ void run_hooks(std::vector<HookSpec> const& hooks, std::string_view phase, std::
         if (pid < 0)
             throw_system_error("fork", "(hook)");
         if (pid == 0) {
+            // Not the runtime's blocked signals (the proxy's, held while the
+            // container is set up) nor its ignored SIGPIPE: a hook, and what
+            // it leaves running, starts with every signal at its default.
+            sigset_t nothing;
+            sigemptyset(&nothing);
+            ::sigprocmask(SIG_SETMASK, &nothing, nullptr);
+            ::signal(SIGPIPE, SIG_DFL);
             ::dup2(read_end.get(), STDIN_FILENO);
             ::execve(hook.path.c_str(), argv.data(), envp.data());
             ::_exit(127);

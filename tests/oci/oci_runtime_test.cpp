@@ -206,6 +206,28 @@ TEST_F(OciRuntimeTest, HooksGetTheStateOnStdin)
     EXPECT_EQ(nlohmann::json::parse(read_text(m_scratch + "/poststop"))["status"], "stopped");
 }
 
+// A hook starts with every signal at its default: not with the runtime's
+// signals, held blocked while the container is set up, nor with its
+// ignored SIGPIPE (what a hook leaves running could not be stopped so).
+TEST_F(OciRuntimeTest, HooksStartWithNoSignalBlockedOrIgnored)
+{
+    auto config = default_config({ "true" });
+    auto hook = [&](std::string const& name) {
+        return nlohmann::json { { "path", "/bin/sh" }, { "args", { "sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status > " + m_scratch + "/" + name } } };
+    };
+    config["hooks"] = { { "prestart", { hook("prestart") } }, { "createRuntime", { hook("createRuntime") } }, { "poststart", { hook("poststart") } } };
+    write_config(config);
+    auto result = run({ "run", "--bundle", bundle(), "hook-signals" });
+    EXPECT_EQ(result.exit_status, 0) << describe(result);
+    for (auto const* name : { "prestart", "createRuntime", "poststart" }) {
+        auto const text = read_text(m_scratch + "/" + name);
+        EXPECT_NE(text.find("SigBlk:\t0000000000000000\n"), std::string::npos) << name << ": " << text;
+        // sh ignores nothing of its own here; bit 13 is SIGPIPE.
+        auto const ignored = text.substr(text.find("SigIgn:\t") + 8, 16);
+        EXPECT_EQ(std::stoull(ignored, nullptr, 16) & (1ull << (SIGPIPE - 1)), 0u) << name << ": " << text;
+    }
+}
+
 // state and list answer while create runs a slow hook, as runc's do: the
 // container is "creating" then, and "created" once create returned.
 TEST_F(OciRuntimeTest, StateAnswersCreatingWhileAHookRuns)
