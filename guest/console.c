@@ -2,6 +2,7 @@
  * guest/init's console: the controlling terminal, the console's own device
  * and modes in the VM, and the drain before the VM ends.
  */
+#define _GNU_SOURCE /* pipe2 */
 #include "guest/console.h"
 
 #include "guest/diagnostics.h"
