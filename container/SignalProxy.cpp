@@ -17,7 +17,6 @@ volatile sig_atomic_t pending[NSIG] {};
 // (from previous_actions) when that signal comes, and raises it again.
 volatile sig_atomic_t proxy_ended = 0;
 struct sigaction previous_actions[NSIG];
-bool is_installed[NSIG];
 
 bool is_fault(int signal_number)
 {
@@ -75,7 +74,6 @@ bool install(int signal_number, struct sigaction const& action)
     bool const earlier_proxy = (old.sa_flags & SA_SIGINFO) && old.sa_sigaction == proxy_signal;
     if (!earlier_proxy)
         previous_actions[signal_number] = old;
-    is_installed[signal_number] = true;
     return true;
 }
 
@@ -89,7 +87,7 @@ SignalProxy::SignalProxy(Handlers handlers)
         pending[signal_number] = 0;
     struct sigaction ignore {};
     ignore.sa_handler = SIG_IGN;
-    install(SIGPIPE, ignore);
+    m_pipe_ignored = install(SIGPIPE, ignore);
     if (handlers == Handlers::AtOnce)
         install_handlers();
 }
@@ -119,7 +117,7 @@ SignalProxy::~SignalProxy()
     // proxied signal is put back by its handler when it next comes.
     target_pid = 0;
     proxy_ended = 1;
-    if (is_installed[SIGPIPE])
+    if (m_pipe_ignored)
         ::sigaction(SIGPIPE, &previous_actions[SIGPIPE], nullptr);
 }
 

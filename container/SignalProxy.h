@@ -65,6 +65,7 @@ public:
 
 private:
     bool m_installed { false };
+    bool m_pipe_ignored { false };
 };
 
 }

@@ -2,13 +2,14 @@
 // writes to the 8250 without end fills the pipe, vmm gets SIGTERM, and it
 // ends within a second, reporting (under -v) how much output it dropped.
 // And a stdout read late loses nothing of a guest that honours CTS.
+#include "common/FileDescriptor.h"
 #include "tests/support/Subprocess.h"
 
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
-#include <poll.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <thread>
@@ -35,16 +36,6 @@ struct ReapOnExit {
     }
     pid_t pid;
 };
-
-std::string read_to_end(int fd)
-{
-    std::string text;
-    char buffer[65536];
-    ssize_t got;
-    while ((got = read(fd, buffer, sizeof(buffer))) > 0)
-        text.append(buffer, static_cast<size_t>(got));
-    return text;
-}
 
 // `vmm -v boot GUEST` with stdin from /dev/null and stdout and stderr on
 // pipes whose read ends are output[0] and errors[0]; the write ends are closed.
@@ -75,6 +66,7 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
     int errors[2];
     pid_t const pid = start_vmm(flood_guest, output, errors);
     ASSERT_GE(pid, 0);
+    ReapOnExit reap { pid };
 
     // The guest fills the pipe (whose reader never reads) ...
     int const capacity = fcntl(output[0], F_GETPIPE_SZ);
@@ -89,12 +81,12 @@ TEST(StalledOutput, SigtermEndsVmmWithinASecond)
 
     auto const start = std::chrono::steady_clock::now();
     kill(pid, SIGTERM);
-    int const status = vmm::testing::wait_or_kill(pid, 5s);
+    int const status = vmm::testing::wait_or_kill(std::exchange(reap.pid, -1), 5s);
     auto const took = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(status, 128 + SIGTERM);
     EXPECT_LT(took, 1s) << "vmm took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 
-    auto const log = read_to_end(errors[0]);
+    auto const log = vmm::read_all(errors[0]);
     EXPECT_NE(log.find("bytes of guest output were dropped"), std::string::npos) << log;
     close(output[0]);
     close(errors[0]);
@@ -128,9 +120,9 @@ TEST(StalledOutput, AGuestThatHonoursCtsLosesNothingToALateReader)
     ASSERT_NE(log.find("drops CTS"), std::string::npos) << "the UART never held the guest back within 120 s: " << log;
     std::this_thread::sleep_for(1s);
 
-    auto const received = read_to_end(output[0]);
+    auto const received = vmm::read_all(output[0]);
     int const status = vmm::testing::wait_or_kill(std::exchange(reap.pid, -1), 300s);
-    log += read_to_end(errors[0]);
+    log += vmm::read_all(errors[0]);
     close(output[0]);
     close(errors[0]);
     EXPECT_EQ(status, 0) << log;
