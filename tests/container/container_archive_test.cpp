@@ -44,15 +44,6 @@ std::string read_text(std::filesystem::path const& path)
     return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
-int cached_tree_count()
-{
-    int count = 0;
-    std::error_code error;
-    for (auto const& entry : std::filesystem::directory_iterator(trees, error))
-        count += entry.is_directory() ? 1 : 0;
-    return count;
-}
-
 class ContainerArchiveTest : public ContainerTest {
 protected:
     // Writes a tar of `entries` made by Python's tarfile: (name, kind,
@@ -75,14 +66,16 @@ protected:
         return path;
     }
 
+    // Everything an archive leaves in the cache is named by its digest (the
+    // tree, its partial copy, its lock), so that is what is checked: not a
+    // count of the cache's trees, which tests running at the same time
+    // change, and which a start sweeping a killed run's partial tree lowers.
     void expect_refused(std::string const& archive, std::string const& message)
     {
-        auto const before = cached_tree_count();
         auto result = run_vmm({ "--container", archive, "--", "/bin/true" });
         EXPECT_EQ(result.exit_status, 1) << describe(result);
         EXPECT_EQ(std::count(result.standard_error.begin(), result.standard_error.end(), '\n'), 1) << describe(result);
         EXPECT_NE(result.standard_error.find(message), std::string::npos) << "expected '" << message << "' in " << describe(result);
-        EXPECT_EQ(cached_tree_count(), before) << "a refused archive left a tree in the cache";
         auto const digest = sha256_of(archive);
         EXPECT_FALSE(std::filesystem::exists(trees + "/" + digest));
         EXPECT_EQ(leftovers_of(digest), std::vector<std::string> {}) << "a refused archive left files in the cache";
