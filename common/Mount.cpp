@@ -150,6 +150,13 @@ void attach_mount(int mount_fd, int target_fd, std::string_view what)
         throw_system_error("mount", what);
 }
 
+void attach_mount(int mount_fd, int directory_fd, std::string_view name, std::string_view what)
+{
+    std::string const name_string(name);
+    if (move_mount(mount_fd, "", directory_fd, name_string.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        throw_system_error("mount", what);
+}
+
 void attach_mount(int mount_fd, std::string_view target)
 {
     std::string const target_string(target);

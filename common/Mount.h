@@ -64,6 +64,10 @@ void set_mount_id_map(int mount_fd, int user_namespace_fd, std::string_view what
 
 // Attaches the detached mount `mount_fd` onto the open target `target_fd`.
 void attach_mount(int mount_fd, int target_fd, std::string_view what);
+// Attaches `mount_fd` onto `name` in the directory `directory_fd`, a
+// trailing symlink not followed: a directory that this process made in a
+// tree of its own, so that no fd need be opened for it.
+void attach_mount(int mount_fd, int directory_fd, std::string_view name, std::string_view what);
 // Attaches `mount_fd` onto the path `target` (resolved normally).
 void attach_mount(int mount_fd, std::string_view target);
 

@@ -24,16 +24,6 @@ std::vector<CgroupV1Hierarchy> own_hierarchies(ContainerSpec const& spec)
     return cgroup_v1_hierarchies(controllers);
 }
 
-// A directory of a view that is attached by now, opened through the view's
-// own tmpfs, so that no path is looked up.
-FileDescriptor open_view_directory(DetachedMount const& view, std::string const& name, std::string const& path)
-{
-    FileDescriptor directory(::openat(view.tree.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!directory.is_valid())
-        throw_system_error("open mount target", path);
-    return directory;
-}
-
 MountOptions controller_options(CgroupV1Hierarchy const& hierarchy)
 {
     MountOptions options;
@@ -101,7 +91,9 @@ void attach_cgroup_v1_binds(ContainerSpec const& spec, std::span<DetachedMount c
     for (size_t index = 0; index < mounts.size(); ++index) {
         for (auto const& [name, bind] : mounts[index].cgroup_binds) {
             auto const path = fmt::format("{}/{}", spec.mounts[index].destination, name);
-            attach_mount(bind.get(), open_view_directory(mounts[index], name, path).get(), path);
+            // Onto the directory made in the view's own tmpfs, reached through
+            // it, so that no path of the root is looked up.
+            attach_mount(bind.get(), mounts[index].tree.get(), name, path);
         }
     }
 }
@@ -113,9 +105,8 @@ void mount_cgroup_v1_hierarchies(ContainerSpec const& spec, std::span<DetachedMo
         auto const attributes = parse_mount_options(mount).attributes;
         for (auto const& hierarchy : mounts[index].cgroup_hierarchies) {
             auto const path = fmt::format("{}/{}", mount.destination, hierarchy.name);
-            auto target = open_view_directory(mounts[index], hierarchy.name, path);
             auto tree = create_mount("cgroup", "cgroup", controller_options(hierarchy), attributes, path);
-            attach_mount(tree.get(), target.get(), path);
+            attach_mount(tree.get(), mounts[index].tree.get(), hierarchy.name, path);
         }
     }
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 namespace vmm::container {
@@ -44,18 +45,36 @@ enum class Existing {
     Replace, // A device of the spec: made as the spec says.
 };
 
-FileDescriptor open_directory(int rootfs_fd, std::string const& path)
+// A directory that device nodes are made in, opened in the root.
+struct NodeDirectory {
+    FileDescriptor fd;
+    // mknod's mode goes through the umask, which is 0 here, and through a
+    // default ACL of the directory: without one (a fresh /dev tmpfs) the
+    // mode is exact, and no chmod per node is needed.
+    bool has_default_acl { true };
+};
+
+NodeDirectory open_directory(int rootfs_fd, std::string const& path)
 {
     auto target = make_mount_target(rootfs_fd, path, TargetKind::Directory, MountTargetSymlinks::FollowInsideRoot);
-    FileDescriptor directory(::openat(target.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!directory.is_valid())
+    NodeDirectory directory { FileDescriptor(::openat(target.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) };
+    if (!directory.fd.is_valid())
         throw_system_error("open", path);
+    if (::fgetxattr(directory.fd.get(), "system.posix_acl_default", nullptr, 0) < 0 && (errno == ENODATA || errno == EOPNOTSUPP))
+        directory.has_default_acl = false;
     return directory;
 }
 
+// Whom mknod makes a node's owner: this process, asked once.
+struct Owner {
+    uid_t uid { ::geteuid() };
+    gid_t gid { ::getegid() };
+};
+
 // Makes node.path as `name` in `directory` (its parent, opened in the root).
-void add_device(int directory, std::string const& name, DeviceNodeSpec const& node, UserNamespace user_namespace, Existing existing)
+void add_device(NodeDirectory const& node_directory, std::string const& name, DeviceNodeSpec const& node, Owner const& owner, UserNamespace user_namespace, Existing existing)
 {
+    int const directory = node_directory.fd.get();
     auto const& path = node.path;
     mode_t type = node.type == 'b' ? S_IFBLK : node.type == 'p' ? S_IFIFO : S_IFCHR;
     if (user_namespace == UserNamespace::No || node.type == 'p') {
@@ -71,11 +90,11 @@ void add_device(int directory, std::string const& name, DeviceNodeSpec const& no
                 throw_system_error("mknod", path);
         }
         // mknod made it this process's (root's, for the default nodes).
-        if ((node.uid != ::geteuid() || node.gid != ::getegid()) && ::fchownat(directory, name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
+        if ((node.uid != owner.uid || node.gid != owner.gid) && ::fchownat(directory, name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
             throw_system_error("chown", path);
-        // mknod's mode goes through the umask, which is 0 here, and a default
-        // ACL of the directory; this keeps it exact.
-        if (::fchmodat(directory, name.c_str(), node.file_mode & 07777, 0) < 0)
+        // A chown clears the set-id bits the mode may have: it is set again.
+        bool const owner_changed = node.uid != owner.uid || node.gid != owner.gid;
+        if ((node_directory.has_default_acl || owner_changed) && ::fchmodat(directory, name.c_str(), node.file_mode & 07777, 0) < 0)
             throw_system_error("chmod", path);
         return;
     }
@@ -123,23 +142,27 @@ void create_devices(int rootfs_fd, ContainerSpec const& spec, UserNamespace user
         return;
     // /dev is opened once for the default nodes and links.
     auto const directory = open_directory(rootfs_fd, "/dev");
+    Owner const owner;
     if (spec.default_devices) {
         for (auto const& node : default_nodes)
-            add_device(directory.get(), node.path.substr(std::string_view("/dev/").size()), node, user_namespace, Existing::Keep);
+            add_device(directory, node.path.substr(std::string_view("/dev/").size()), node, owner, user_namespace, Existing::Keep);
     }
     for (auto const& node : spec.devices) {
         auto const slash = node.path.rfind('/');
         auto const parent = open_directory(rootfs_fd, node.path.substr(0, slash));
-        add_device(parent.get(), node.path.substr(slash + 1), node, user_namespace, Existing::Replace);
+        add_device(parent, node.path.substr(slash + 1), node, owner, user_namespace, Existing::Replace);
     }
-    // /dev/ptmx is the container's own devpts instance's.
+    // /dev/ptmx is the container's own devpts instance's: whatever the tree
+    // has there is replaced.
     if (has_mount(spec, "/dev/pts")) {
-        ::unlinkat(directory.get(), "ptmx", 0);
-        if (::symlinkat("pts/ptmx", directory.get(), "ptmx") < 0)
+        bool linked = ::symlinkat("pts/ptmx", directory.fd.get(), "ptmx") == 0;
+        if (!linked && errno == EEXIST && ::unlinkat(directory.fd.get(), "ptmx", 0) == 0)
+            linked = ::symlinkat("pts/ptmx", directory.fd.get(), "ptmx") == 0;
+        if (!linked)
             throw_system_error("symlink", "/dev/ptmx");
     }
     for (auto const& link : links) {
-        if (::symlinkat(link.target, directory.get(), link.name) < 0 && errno != EEXIST)
+        if (::symlinkat(link.target, directory.fd.get(), link.name) < 0 && errno != EEXIST)
             throw_system_error("symlink", fmt::format("/dev/{}", link.name));
     }
 }

@@ -221,13 +221,13 @@ bool set_after_setup(uint64_t propagation)
 // resolve through the NAT. A tree whose /etc/resolv.conf is a symlink
 // (systemd's stub, for one) manages the file itself and keeps it; an image
 // without the file is not given one, which would change the image.
-void show_resolver_configuration(int rootfs_fd, std::string const& host_file, TreeWrites writes, UserNamespace user_namespace)
+void show_resolver_configuration(MountRoot const& root, std::string const& host_file, TreeWrites writes, UserNamespace user_namespace)
 {
-    auto existing = open_in_root(rootfs_fd, "etc/resolv.conf", O_PATH | O_CLOEXEC, Symlinks::Refuse);
+    auto existing = open_in_root(root.fd(), "etc/resolv.conf", O_PATH | O_CLOEXEC, Symlinks::Refuse);
     if (!existing.is_valid() && (errno == ELOOP || (errno == ENOENT && writes == TreeWrites::InPlace)))
         return;
     MountSpec mount { "/etc/resolv.conf", "bind", host_file, { "bind", "ro", "nosuid", "nodev", "noexec" } };
-    attach_into_root(rootfs_fd, mount, make_detached_mount(mount, user_namespace), MountTargetSymlinks::Refuse);
+    attach_into_root(root, mount, make_detached_mount(mount, user_namespace), MountTargetSymlinks::Refuse);
 }
 
 }
@@ -362,11 +362,12 @@ void enter_root_filesystem(RootSource const& source, ContainerSpec const& spec, 
         rootfs_fd = directory_tree.get();
     }
 
+    MountRoot const root(rootfs_fd);
     for (size_t index = 0; index < mounts.size(); ++index)
-        attach_into_root(rootfs_fd, spec.mounts[index], mounts[index], spec.mount_target_symlinks);
+        attach_into_root(root, spec.mounts[index], mounts[index], spec.mount_target_symlinks);
     attach_cgroup_v1_binds(spec, mounts);
     if (!spec.resolver_configuration.empty())
-        show_resolver_configuration(rootfs_fd, spec.resolver_configuration,
+        show_resolver_configuration(root, spec.resolver_configuration,
             source.image_mount.is_valid() || spec.directory_writes == DirectoryWrites::InPlace ? TreeWrites::InPlace : TreeWrites::Layered, user_namespace);
     create_devices(rootfs_fd, spec, user_namespace);
     if (before_pivot)

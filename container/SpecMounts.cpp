@@ -126,55 +126,50 @@ FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind 
     if (relative.empty())
         return FileDescriptor(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3));
 
-    auto open_in_root = [&](std::string const& name, uint64_t resolve_extra) {
+    uint64_t const resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (symlinks == MountTargetSymlinks::Refuse ? RESOLVE_NO_SYMLINKS : 0);
+    auto open_in_root = [&](std::string const& name) {
         open_how how {};
         how.flags = O_PATH | O_CLOEXEC;
-        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve_extra;
+        how.resolve = resolve;
         return FileDescriptor(static_cast<int>(::syscall(SYS_openat2, root_fd, name.c_str(), &how, sizeof(how))));
     };
-    uint64_t const no_symlinks = symlinks == MountTargetSymlinks::Refuse ? RESOLVE_NO_SYMLINKS : 0;
 
-    // Each missing directory on the way is made in its parent, which was
-    // itself reached inside the root.
-    size_t position = 0;
-    for (;;) {
-        auto slash = relative.find('/', position);
-        bool const last = slash == std::string::npos;
-        auto prefix = last ? relative : relative.substr(0, slash);
-        auto fd = open_in_root(prefix, no_symlinks);
-        if (!fd.is_valid()) {
-            // Components are opened one by one: the first refused is the symlink.
-            if (errno == ELOOP && last)
-                throw Error(fmt::format("{}: mount target is a symlink (refusing to follow it)", path));
-            if (errno == ELOOP)
-                throw Error(fmt::format("{}: /{} on the way is a symlink (refusing to follow it to a mount target)", path, prefix));
-            if (errno != ENOENT)
-                throw_system_error("open mount target", path);
-            auto parent_slash = prefix.rfind('/');
-            auto parent = parent_slash == std::string::npos ? std::string(".") : prefix.substr(0, parent_slash);
-            auto name = parent_slash == std::string::npos ? prefix : prefix.substr(parent_slash + 1);
-            FileDescriptor parent_fd = parent == "." ? FileDescriptor(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3)) : open_in_root(parent, no_symlinks);
-            if (!parent_fd.is_valid())
-                throw_system_error("open mount target", path);
-            // An O_PATH fd cannot be given to mkdirat: reopen the directory.
-            FileDescriptor directory(::openat(parent_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (!directory.is_valid())
-                throw_system_error("open mount target", path);
-            if (last && kind == TargetKind::File) {
-                FileDescriptor file(::openat(directory.get(), name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
-                if (!file.is_valid() && errno != EEXIST)
-                    throw_system_error("create mount target", path);
-            } else if (::mkdirat(directory.get(), name.c_str(), 0755) < 0 && errno != EEXIST) {
-                throw_system_error("mkdir mount target", path);
-            }
-            fd = open_in_root(prefix, no_symlinks);
-            if (!fd.is_valid())
-                throw_system_error("open mount target", path);
-        }
-        if (last)
+    // Most targets exist (a tree's /proc, /dev, /sys): one openat2 then.
+    // Otherwise the parent is opened (or made) the same way, and the missing
+    // component is made in it, inside the root: a refused symlink is found
+    // on the way up, the one nearest the root named.
+    auto open_or_make = [&](auto const& self, std::string const& prefix, bool last) -> FileDescriptor {
+        auto fd = open_in_root(prefix);
+        if (fd.is_valid())
             return fd;
-        position = slash + 1;
-    }
+        int const error = errno;
+        if (error != ENOENT && error != ELOOP) {
+            errno = error;
+            throw_system_error("open mount target", path);
+        }
+        auto const parent_slash = prefix.rfind('/');
+        FileDescriptor parent;
+        if (parent_slash != std::string::npos)
+            parent = self(self, prefix.substr(0, parent_slash), false);
+        int const parent_fd = parent.is_valid() ? parent.get() : root_fd;
+        if (error == ELOOP && last)
+            throw Error(fmt::format("{}: mount target is a symlink (refusing to follow it)", path));
+        if (error == ELOOP)
+            throw Error(fmt::format("{}: /{} on the way is a symlink (refusing to follow it to a mount target)", path, prefix));
+        auto const name = parent_slash == std::string::npos ? prefix : prefix.substr(parent_slash + 1);
+        if (last && kind == TargetKind::File) {
+            FileDescriptor file(::openat(parent_fd, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+            if (!file.is_valid() && errno != EEXIST)
+                throw_system_error("create mount target", path);
+        } else if (::mkdirat(parent_fd, name.c_str(), 0755) < 0 && errno != EEXIST) {
+            throw_system_error("mkdir mount target", path);
+        }
+        fd = open_in_root(prefix);
+        if (!fd.is_valid())
+            throw_system_error("open mount target", path);
+        return fd;
+    };
+    return open_or_make(open_or_make, relative, true);
 }
 
 namespace {
@@ -239,22 +234,34 @@ DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_nam
     return { std::move(detached), kind };
 }
 
-void attach_into_root(int root_fd, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks)
+MountRoot::MountRoot(int fd)
+    : m_fd(fd)
+{
+    struct stat status {};
+    if (::fstat(fd, &status) < 0)
+        throw_system_error("stat", "(the container's root)");
+    m_device = status.st_dev;
+    m_inode = status.st_ino;
+}
+
+bool MountRoot::is_root(struct stat const& status) const
+{
+    return status.st_dev == m_device && status.st_ino == m_inode;
+}
+
+void attach_into_root(MountRoot const& root, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks)
 {
     // proc and sysfs go on a real directory, never through a symlink, as
     // runc requires: a /proc that points at / would put an unmasked procfs
     // where maskedPaths and readonlyPaths do not look.
     bool const kernel_interface = mount.type == "proc" || mount.type == "sysfs";
-    auto target = make_mount_target(root_fd, mount.destination, detached.kind, kernel_interface ? MountTargetSymlinks::Refuse : symlinks);
+    auto target = make_mount_target(root.fd(), mount.destination, detached.kind, kernel_interface ? MountTargetSymlinks::Refuse : symlinks);
     struct stat status {};
     if (::fstat(target.get(), &status) < 0)
         throw_system_error("stat mount target", mount.destination);
     // Nothing but the root's own entry mounts over the root: through a
     // symlink to /, a mount would hide the root and everything set up in it.
-    struct stat root_status {};
-    if (::fstat(root_fd, &root_status) < 0)
-        throw_system_error("stat", "(the container's root)");
-    if (mount.destination.find_first_not_of('/') != std::string::npos && status.st_dev == root_status.st_dev && status.st_ino == root_status.st_ino)
+    if (mount.destination.find_first_not_of('/') != std::string::npos && root.is_root(status))
         throw Error(fmt::format("mount {}: the target is the container's root itself (through a symlink)", mount.destination));
     // The kernel's answer to a file over a directory (or the reverse) is a
     // bare EINVAL: said here in words.

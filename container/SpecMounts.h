@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 
 namespace vmm::container {
 
@@ -59,8 +60,22 @@ struct DetachedMount {
 // make_cgroup_view() (container/CgroupView.h) first.
 DetachedMount make_detached_mount(MountSpec const& mount, UserNamespace user_namespace);
 
-// Attaches `detached` at `mount`'s destination inside the root open as
-// `root_fd` (the target made as make_mount_target() does).
-void attach_into_root(int root_fd, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks);
+// The container's root while its mounts are attached: its fd, and its
+// identity, taken once, which no mount but the root's own may land on.
+class MountRoot {
+public:
+    explicit MountRoot(int fd);
+    int fd() const { return m_fd; }
+    bool is_root(struct stat const& status) const;
+
+private:
+    int m_fd { -1 };
+    dev_t m_device { 0 };
+    ino_t m_inode { 0 };
+};
+
+// Attaches `detached` at `mount`'s destination inside `root` (the target
+// made as make_mount_target() does).
+void attach_into_root(MountRoot const& root, MountSpec const& mount, DetachedMount const& detached, MountTargetSymlinks symlinks);
 
 }

@@ -25,10 +25,18 @@ namespace vmm {
 
 CgroupVersion detect_cgroup_version(std::string const& cgroup_root)
 {
-    struct statfs status {};
-    if (::statfs(cgroup_root.c_str(), &status) < 0)
-        throw_system_error("statfs", cgroup_root);
-    return status.f_type == CGROUP2_SUPER_MAGIC ? CgroupVersion::V2 : CgroupVersion::V1;
+    auto detect = [&] {
+        struct statfs status {};
+        if (::statfs(cgroup_root.c_str(), &status) < 0)
+            throw_system_error("statfs", cgroup_root);
+        return status.f_type == CGROUP2_SUPER_MAGIC ? CgroupVersion::V2 : CgroupVersion::V1;
+    };
+    if (cgroup_root != "/sys/fs/cgroup")
+        return detect();
+    // The host's hierarchy does not change while vmm runs: it is looked at
+    // once (a start asked four times, the container's child among them).
+    static CgroupVersion const host_version = detect();
+    return host_version;
 }
 
 namespace {
@@ -211,8 +219,8 @@ bool make_cgroup_directory(std::string const& path)
         if (::rmdir(path.c_str()) == 0 && ::mkdir(path.c_str(), 0755) == 0)
             return true;
     }
-    // A parent made for it was removed meanwhile (a delete that emptied it,
-    // e.g. vmm-oci/): made again, once.
+    // Its parents are made when the first try finds one missing (a nested
+    // cgroupsPath, or a parent that a delete emptied and removed).
     if (errno == ENOENT) {
         make_cgroup_parents(path);
         if (::mkdir(path.c_str(), 0755) == 0)

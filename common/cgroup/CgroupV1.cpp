@@ -35,7 +35,6 @@ CgroupV1::CgroupV1(std::string const& root, std::string const& name, CgroupLifet
                     m_directories.push_back(directory);
                 continue;
             }
-            make_cgroup_parents(directory);
             if (make_cgroup_directory(directory))
                 m_made.push_back(directory);
             m_directories.push_back(directory);

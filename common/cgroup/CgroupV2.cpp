@@ -20,10 +20,8 @@ CgroupV2::CgroupV2(std::string const& root, std::string const& name, CgroupLifet
     , m_directory(fmt::format("{}/{}", root, name))
     , m_lifetime(lifetime)
 {
-    if (mode == Create) {
-        make_cgroup_parents(m_directory);
+    if (mode == Create)
         m_made = make_cgroup_directory(m_directory);
-    }
 }
 
 CgroupV2::~CgroupV2()
