@@ -115,6 +115,36 @@ void join_pid_namespace(ContainerSpec const& spec)
         throw_system_error("setns", pid_namespace->path);
 }
 
+// The child shares vmm's memory until its exec (ChildMemory::Shared) where
+// vmm has nothing to do for it after the clone: no id maps of a user
+// namespace to write, no veth to move into its network namespace, no hooks
+// to run (nor any the child runs while vmm waits), no start to wait for.
+// And no cgroup v2, which clone3 puts the child into (CLONE_INTO_CGROUP),
+// where glibc's clone(), which gives the child a stack, cannot, and the
+// child's own move would wait for the kernel's threadgroup lock.
+ChildMemory child_memory(ContainerSpec const& spec, LaunchContext const& context, Lifecycle lifecycle, UserNamespace user_namespace)
+{
+    auto const& hooks = spec.hooks;
+    bool const has_hooks = !hooks.prestart.empty() || !hooks.create_runtime.empty() || !hooks.create_container.empty() || !hooks.start_container.empty();
+    bool const shareable = lifecycle == Lifecycle::Attached && user_namespace == UserNamespace::No && !spec.bridge && !has_hooks && context.start_fd < 0
+        && (namespace_clone_flags(spec) & CLONE_NEWTIME) == 0 && (spec.cgroups_path.empty() || detect_cgroup_version() == CgroupVersion::V1);
+    return shareable ? ChildMemory::Shared : ChildMemory::Copied;
+}
+
+// What a child that shares vmm's memory starts with.
+struct SharedChild {
+    ContainerInitContext context;
+    std::span<int const> close_first;
+};
+
+int start_shared_child(void* argument)
+{
+    auto const& child = *static_cast<SharedChild const*>(argument);
+    for (int fd : child.close_first)
+        ::close(fd);
+    become_container_init(child.context);
+}
+
 struct LaunchResult {
     int status { 0 };
     pid_t pid { -1 };
@@ -150,14 +180,15 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     bool const has_runtime_hooks = context.hook_state && (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty());
     bool const has_early_hooks = has_runtime_hooks || (context.hook_state && !spec.hooks.create_container.empty());
     bool const restrict_devices = spec.restrict_devices && ::geteuid() == 0;
-    auto const cgroup_join = !spec.cgroups_path.empty() && !has_early_hooks && detect_cgroup_version() == CgroupVersion::V1 && !binds_cgroup_v1_directories(spec)
+    auto const memory = child_memory(spec, context, lifecycle, user_namespace);
+    auto const cgroup_join = memory == ChildMemory::Copied && !spec.cgroups_path.empty() && !has_early_hooks && detect_cgroup_version() == CgroupVersion::V1 && !binds_cgroup_v1_directories(spec)
         ? CgroupJoin::WithPreparedByte
         : CgroupJoin::First;
     bool devices_after_clone = false;
     std::unique_ptr<Cgroup> cgroup;
     if (!spec.cgroups_path.empty() && cgroup_join == CgroupJoin::First) {
         cgroup = create_cgroup(spec.cgroups_path, CgroupLifetime::Temporary, spec.cgroup_controllers);
-        devices_after_clone = restrict_devices && cgroup->restricts_devices_in_one_step() && !has_runtime_hooks;
+        devices_after_clone = restrict_devices && cgroup->restricts_devices_in_one_step() && !has_runtime_hooks && memory == ChildMemory::Copied;
         if (restrict_devices && !devices_after_clone)
             cgroup->restrict_devices(spec.device_rules);
         cgroup->prepare_join();
@@ -235,7 +266,36 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     std::optional<SignalProxy::HeldForChild> held_signals;
     if (proxy)
         held_signals.emplace();
-    pid_t pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
+    // The overlay that the parent makes for a directory rootfs.
+    auto make_overlay = [&] {
+        writable_layer.emplace(::getpid(), IdRange { 0, 1 }, IdRange { 0, 1 });
+        root.writable_layer = writable_layer->path();
+        return mount_overlay(root, UserNamespace::No);
+    };
+    auto init_context = [&](ParentMakes child_finds) {
+        return ContainerInitContext { spec, memory, root, user_namespace, cgroup.get(), cgroup_join, child_finds,
+            lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives, parent_pidfd.get(),
+            sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(),
+            prepared.read_end.get(), terminal_fd, context.start_fd, context.preserve_fds, seccomp };
+    };
+    pid_t pid = -1;
+    if (memory == ChildMemory::Shared) {
+        // vmm waits from the clone to the child's exec: what the child
+        // needs is made now.
+        if (parent_makes == ParentMakes::Overlay)
+            root.overlay_mount = make_overlay();
+        if (cgroup)
+            configure_cgroup();
+        if (init_program.is_valid())
+            fill_and_seal_init_program(init_program.get());
+        SharedChild child { init_context(ParentMakes::Nothing), context.close_in_child };
+        pid = clone_sharing_memory(namespace_clone_flags(spec), start_shared_child, &child);
+        // The child has executed (or failed): the overlay is in its mount
+        // namespace, which alone may keep it.
+        root.overlay_mount.reset();
+    } else {
+        pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
+    }
     if (pid == 0) {
         for (int fd : context.close_in_child)
             ::close(fd);
@@ -246,11 +306,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         prepared.write_end.reset();
         if (terminal)
             terminal->read_end.reset();
-        become_container_init({ spec, root, user_namespace, cgroup.get(), cgroup_join, parent_makes,
-            lifecycle == Lifecycle::Attached ? ParentDeath::KillsContainer : ParentDeath::Survives, parent_pidfd.get(),
-            sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(),
-            prepared.read_end.get(), terminal_fd,
-            context.start_fd, context.preserve_fds, seccomp });
+        become_container_init(init_context(parent_makes));
     }
     // Destroyed before the cgroup: an error path kills and reaps the
     // container before its cgroup is removed.
@@ -259,7 +315,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
     // Not where the child runs createContainer hooks before its last byte:
     // they would start with the narrower set of CPUs.
     std::optional<ChildPlacement> placement;
-    if (spec.hooks.create_container.empty())
+    if (spec.hooks.create_container.empty() && memory == ChildMemory::Copied)
         placement.emplace(pid);
     sync.read_end.reset();
     errors.write_end.reset();
@@ -287,16 +343,14 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             run_hooks(spec.hooks.create_runtime, "createRuntime", state);
             go += context.hook_state(pid, "created");
         }
-        if (!write_all(sync.write_end.get(), go.data(), go.size()))
+        if (memory == ChildMemory::Copied && !write_all(sync.write_end.get(), go.data(), go.size()))
             throw_system_error("write", "(container sync pipe)");
         sync.write_end.reset();
         // While the child sets up: its root's overlay, then (while it
         // attaches its mounts) the cgroup and the init it will execute, then
         // what SIGKILLed runs left. A send to a child that failed is EPIPE.
-        if (parent_makes == ParentMakes::Overlay) {
-            writable_layer.emplace(::getpid(), IdRange { 0, 1 }, IdRange { 0, 1 });
-            root.writable_layer = writable_layer->path();
-            auto overlay = mount_overlay(root, UserNamespace::No);
+        if (parent_makes == ParentMakes::Overlay && memory == ChildMemory::Copied) {
+            auto overlay = make_overlay();
             int const overlay_fd = overlay.get();
             send_byte_with_fds(prepared.write_end.get(), std::span(&overlay_fd, 1), "(container set-up socket)");
         }
@@ -306,14 +360,16 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
                 cgroup->restrict_devices(spec.device_rules);
             cgroup->prepare_join();
         }
-        if (cgroup && !has_runtime_hooks)
-            configure_cgroup();
-        if (init_program.is_valid())
-            fill_and_seal_init_program(init_program.get());
-        auto const task_files = cgroup_join == CgroupJoin::WithPreparedByte ? cgroup->task_files() : std::vector<int> {};
-        if (placement)
-            placement->restore();
-        send_byte_with_fds(prepared.write_end.get(), task_files, "(container set-up socket)");
+        if (memory == ChildMemory::Copied) {
+            if (cgroup && !has_runtime_hooks)
+                configure_cgroup();
+            if (init_program.is_valid())
+                fill_and_seal_init_program(init_program.get());
+            auto const task_files = cgroup_join == CgroupJoin::WithPreparedByte ? cgroup->task_files() : std::vector<int> {};
+            if (placement)
+                placement->restore();
+            send_byte_with_fds(prepared.write_end.get(), task_files, "(container set-up socket)");
+        }
         prepared.write_end.reset();
         // The child is on its own now: what came for it meanwhile goes on.
         if (proxy)

@@ -172,13 +172,18 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         make_cgroup_namespace();
 
     // The parent writes the id maps of a new user namespace and runs the
-    // prestart and createRuntime hooks; then it says go.
-    if (!wait_for_byte(context.sync_fd))
-        ::_exit(1); // The parent gave up (or died) before the container was ready.
-    auto const hook_state = read_all(context.sync_fd);
-    ::close(context.sync_fd);
-    if (spec.find_namespace(NamespaceType::Mount))
-        open_root_directory(context.root);
+    // prestart and createRuntime hooks; then it says go. A child that
+    // shares its memory has nothing to wait for, and (without a user
+    // namespace) reaches its directory rootfs by its path.
+    std::string hook_state;
+    if (context.memory == ChildMemory::Copied) {
+        if (!wait_for_byte(context.sync_fd))
+            ::_exit(1); // The parent gave up (or died) before the container was ready.
+        hook_state = read_all(context.sync_fd);
+        ::close(context.sync_fd);
+        if (spec.find_namespace(NamespaceType::Mount))
+            open_root_directory(context.root);
+    }
     if (context.user_namespace == UserNamespace::Yes) {
         become_namespace_root();
         arm_parent_death_signal(context);
@@ -208,21 +213,23 @@ std::vector<char*> pointers(std::vector<std::string>& strings)
         ::umask(022);
     }
 
-    // Meanwhile the parent wrote the cgroup (its limits and device rules; a
-    // v1 one it made, and its tasks files come with the byte) and filled and
-    // sealed init's memfd. Nothing of the container's runs before its byte:
-    // without it (the parent failed and kills us) no unlimited process or
-    // unsealed init can start.
-    auto const cgroup_task_files = receive_byte_with_fds(context.prepared_fd, "(container set-up socket)");
-    if (!cgroup_task_files)
-        ::_exit(1);
-    ::close(context.prepared_fd);
-    if (context.cgroup_join == CgroupJoin::WithPreparedByte) {
-        if (cgroup_task_files->empty())
-            throw Error("the parent sent no cgroup to join");
-        join_through_task_files(*cgroup_task_files);
-        if (new_cgroup_namespace)
-            make_cgroup_namespace();
+    // Meanwhile a parent that goes on after the clone wrote the cgroup (its
+    // limits and device rules; a v1 one it made, and its tasks files come
+    // with the byte) and filled and sealed init's memfd. Nothing of the
+    // container's runs before its byte: without it (the parent failed and
+    // kills us) no unlimited process or unsealed init can start.
+    if (context.memory == ChildMemory::Copied) {
+        auto const cgroup_task_files = receive_byte_with_fds(context.prepared_fd, "(container set-up socket)");
+        if (!cgroup_task_files)
+            ::_exit(1);
+        ::close(context.prepared_fd);
+        if (context.cgroup_join == CgroupJoin::WithPreparedByte) {
+            if (cgroup_task_files->empty())
+                throw Error("the parent sent no cgroup to join");
+            join_through_task_files(*cgroup_task_files);
+            if (new_cgroup_namespace)
+                make_cgroup_namespace();
+        }
     }
     mount_cgroup_v1_hierarchies(spec, mounts);
 

@@ -9,9 +9,12 @@
 #include "container/Capabilities.h"
 #include "container/ContainerProcess.h"
 #include "container/IdMapping.h"
+#include "container/Namespaces.h"
 #include "common/LoopDevice.h"
 #include "container/SeccompProfile.h"
 
+#include <algorithm>
+#include <array>
 #include <linux/keyctl.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -178,6 +181,64 @@ TEST(ChildPlacement, TakesOneCpuFromTheChildAndGivesItBack)
     ::close(hold[1]);
     int status = 0;
     EXPECT_EQ(::waitpid(child, &status, 0), child);
+}
+
+// What a child of clone_sharing_memory() writes, its caller reads: the
+// memory is one until the child executes or exits, and the caller waits
+// until then. The child's stack lies below the caller's frames, which it
+// must leave as they were.
+struct SharedChildRecord {
+    int written { 0 };
+    int depth_reached { 0 };
+    int exit_status { 0 };
+    char const* program { nullptr };
+};
+
+int recurse(int depth, volatile char* previous)
+{
+    volatile char frame[1024];
+    frame[0] = previous ? previous[0] : 1;
+    return depth == 0 ? frame[0] : recurse(depth - 1, frame) + 1;
+}
+
+int shared_child(void* argument)
+{
+    auto& record = *static_cast<SharedChildRecord*>(argument);
+    record.depth_reached = recurse(200, nullptr); // Some 200 KiB of stack.
+    record.written = 42;
+    if (record.program) {
+        char* const arguments[] = { const_cast<char*>(record.program), nullptr };
+        ::execv(record.program, arguments);
+    }
+    ::_exit(record.exit_status);
+}
+
+TEST(CloneSharingMemory, TheCallerReadsWhatTheChildWroteBeforeItsExitOrExec)
+{
+    std::array<int, 256> callers_own {};
+    callers_own.fill(7);
+    for (char const* program : { static_cast<char const*>(nullptr), "/bin/true" }) {
+        SharedChildRecord record;
+        record.exit_status = 5;
+        record.program = program;
+        pid_t pid = clone_sharing_memory(0, shared_child, &record);
+        ASSERT_GT(pid, 0);
+        // No wait needed: the caller went on only once the child was done with the memory.
+        EXPECT_EQ(record.written, 42);
+        EXPECT_EQ(record.depth_reached, 201);
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        EXPECT_EQ(WEXITSTATUS(status), program ? 0 : 5);
+    }
+    EXPECT_TRUE(std::ranges::all_of(callers_own, [](int value) { return value == 7; })) << "the child's stack reached the caller's frame";
+}
+
+TEST(CloneSharingMemory, RefusesTheTimeNamespaceThatCloneReadsAsItsExitSignal)
+{
+    SharedChildRecord record;
+    EXPECT_THROW(clone_sharing_memory(CLONE_NEWTIME, shared_child, &record), Error);
+    EXPECT_EQ(record.written, 0);
 }
 
 }
