@@ -119,15 +119,11 @@ void join_pid_namespace(ContainerSpec const& spec)
 // vmm has nothing to do for it after the clone: no id maps of a user
 // namespace to write, no veth to move into its network namespace, no hooks
 // to run (nor any the child runs while vmm waits), no start to wait for.
-// And no cgroup v2, which clone3 puts the child into (CLONE_INTO_CGROUP),
-// where glibc's clone(), which gives the child a stack, cannot, and the
-// child's own move would wait for the kernel's threadgroup lock.
 ChildMemory child_memory(ContainerSpec const& spec, LaunchContext const& context, Lifecycle lifecycle, UserNamespace user_namespace)
 {
     auto const& hooks = spec.hooks;
     bool const has_hooks = !hooks.prestart.empty() || !hooks.create_runtime.empty() || !hooks.create_container.empty() || !hooks.start_container.empty();
-    bool const shareable = lifecycle == Lifecycle::Attached && user_namespace == UserNamespace::No && !spec.bridge && !has_hooks && context.start_fd < 0
-        && (namespace_clone_flags(spec) & CLONE_NEWTIME) == 0 && (spec.cgroups_path.empty() || detect_cgroup_version() == CgroupVersion::V1);
+    bool const shareable = lifecycle == Lifecycle::Attached && user_namespace == UserNamespace::No && !spec.bridge && !has_hooks && context.start_fd < 0;
     return shareable ? ChildMemory::Shared : ChildMemory::Copied;
 }
 
@@ -289,7 +285,7 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         if (init_program.is_valid())
             fill_and_seal_init_program(init_program.get());
         SharedChild child { init_context(ParentMakes::Nothing), context.close_in_child };
-        pid = clone_sharing_memory(namespace_clone_flags(spec), start_shared_child, &child);
+        pid = clone_sharing_memory(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1, start_shared_child, &child);
         // The child has executed (or failed): the overlay is in its mount
         // namespace, which alone may keep it.
         root.overlay_mount.reset();

@@ -40,6 +40,59 @@ constexpr uint64_t clone_into_cgroup = 0x200000000ULL; // CLONE_INTO_CGROUP
 
 }
 
+// clone3() whose child calls child(argument) on the stack the arguments
+// give it and exits with what that returns; the caller gets the child's
+// PID or -errno. glibc has no such wrapper for programs (its own is
+// internal), and a child cannot return from the system call into a C++
+// frame on another stack: it starts here, in the instructions after it.
+extern "C" long vmm_clone3_with_function(CloneArguments* arguments, size_t size, int (*child)(void*), void* argument);
+
+#if defined(__x86_64__)
+asm(R"(
+    .text
+    .globl vmm_clone3_with_function
+    .hidden vmm_clone3_with_function
+    .type vmm_clone3_with_function, @function
+vmm_clone3_with_function:
+    mov %rcx, %r8           # The argument: the system call itself clobbers rcx.
+    mov $435, %eax          # __NR_clone3
+    syscall
+    test %rax, %rax
+    jz 1f
+    ret                     # The parent, or -errno.
+1:  xor %ebp, %ebp          # The child, on its new stack: no frame above it.
+    mov %r8, %rdi
+    call *%rdx
+    mov %eax, %edi
+    mov $60, %eax           # __NR_exit
+    syscall
+    hlt
+    .size vmm_clone3_with_function, .-vmm_clone3_with_function
+)");
+#elif defined(__aarch64__)
+asm(R"(
+    .text
+    .globl vmm_clone3_with_function
+    .hidden vmm_clone3_with_function
+    .type vmm_clone3_with_function, %function
+vmm_clone3_with_function:
+    mov x8, #435            // __NR_clone3
+    svc #0
+    cbz x0, 1f
+    ret                     // The parent, or -errno.
+1:  mov x29, #0             // The child, on its new stack: no frame above it.
+    mov x30, #0
+    mov x0, x3
+    blr x2
+    mov x8, #93             // __NR_exit
+    svc #0
+    brk #0
+    .size vmm_clone3_with_function, .-vmm_clone3_with_function
+)");
+#else
+#error "vmm_clone3_with_function is written for x86-64 and aarch64"
+#endif
+
 uint64_t namespace_clone_flags(NetworkMode network, UserNamespace user_namespace)
 {
     uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -100,23 +153,33 @@ pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd)
     return pid;
 }
 
-pid_t clone_sharing_memory(uint64_t flags, int (*child)(void*), void* argument)
+pid_t clone_sharing_memory(uint64_t flags, int cgroup_fd, int (*child)(void*), void* argument)
 {
-    if ((flags & (CLONE_NEWTIME | ~uint64_t(0xffffffff))) != 0)
-        throw Error("clone_sharing_memory: these namespace flags need clone3");
     // The child runs on this thread's stack, below this call's frame and
-    // clone()'s, while this thread waits: the part of the stack that vmm's
-    // earlier, deeper calls used, so that its pages are there already (the
-    // first touch of a page costs a new process a fault, some 15 us on a
-    // PVM guest). The main thread's stack grows on demand below it too,
+    // the trampoline's, while this thread waits: the part of the stack that
+    // vmm's earlier, deeper calls used, so that its pages are there already
+    // (the first touch of a page costs a new process a fault, some 15 us on
+    // a PVM guest). The main thread's stack grows on demand below it too,
     // where a thread's fixed stack would end.
     constexpr uintptr_t frames_kept = 16 * 1024;
+    constexpr uintptr_t stack_size = 1024 * 1024; // What the kernel is told; the stack may grow further.
     auto const frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-    auto* stack_top = reinterpret_cast<void*>((frame - frames_kept) & ~uintptr_t(63));
-    pid_t pid = ::clone(child, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD | static_cast<int>(flags), argument);
-    if (pid < 0)
-        throw_system_error("clone", "(new namespaces)");
-    return pid;
+    auto const stack_top = (frame - frames_kept) & ~uintptr_t(63);
+    CloneArguments arguments {};
+    arguments.flags = flags | CLONE_VM | CLONE_VFORK;
+    if (cgroup_fd >= 0) {
+        arguments.flags |= clone_into_cgroup;
+        arguments.cgroup = static_cast<uint64_t>(cgroup_fd);
+    }
+    arguments.exit_signal = SIGCHLD;
+    arguments.stack = stack_top - stack_size;
+    arguments.stack_size = stack_size;
+    long const result = vmm_clone3_with_function(&arguments, sizeof(arguments), child, argument);
+    if (result < 0) {
+        errno = static_cast<int>(-result);
+        throw_system_error("clone3", "(new namespaces, sharing memory)");
+    }
+    return static_cast<pid_t>(result);
 }
 
 void write_id_maps(pid_t child, IdMapping const& mapping)

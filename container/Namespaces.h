@@ -29,14 +29,14 @@ uint64_t namespace_clone_flags(ContainerSpec const& spec);
 // `cgroup_fd` (a cgroup v2 directory) the child starts in that cgroup.
 pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd = -1);
 
-// Starts `child(argument)` in new namespaces (`flags`: CLONE_NEW* flags
-// below 32 bits, not CLONE_NEWTIME, which clone() reads as its exit signal)
-// as a process that shares this one's memory until it executes a program
-// or exits, as posix_spawn starts a program (CLONE_VM | CLONE_VFORK): the
+// Starts `child(argument)` in new namespaces (`flags`) and, with a
+// `cgroup_fd`, in that cgroup v2, as clone_into_namespaces() does, but as a
+// process that shares this one's memory until it executes a program or
+// exits, as posix_spawn starts a program (CLONE_VM | CLONE_VFORK): the
 // caller waits until then, and gets the child's PID. The child must write
 // nothing the caller owns. Called from the main thread only: the child's
 // stack is the part of it below the caller's frames (see the .cpp).
-pid_t clone_sharing_memory(uint64_t flags, int (*child)(void*), void* argument);
+pid_t clone_sharing_memory(uint64_t flags, int cgroup_fd, int (*child)(void*), void* argument);
 
 // Writes the uid and gid maps of the child's user namespace. An unprivileged
 // caller writes "deny" to setgroups first (CVE-2014-8989), as it must.
