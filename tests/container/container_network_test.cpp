@@ -322,8 +322,8 @@ TEST_F(ContainerNetworkTest, ANewRunSweepsWhatAKilledVmmLeft)
     ASSERT_NE(leftovers(), "") << "the running container has no lease or rules";
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    // Its lease and rules stay until someone sweeps; any run as root does.
-    ASSERT_NE(leftovers(), "");
+    // Its lease and rules stay until someone sweeps; any run as root does
+    // (so not asserted here: a test running at the same time may be first).
     auto result = run_shell(rootfs_directory, "true");
     EXPECT_EQ(result.exit_status, 0) << describe(result);
     EXPECT_EQ(leftovers(), "");
