@@ -208,6 +208,8 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
             sync.read_end.get(), errors.write_end.get(), marker ? marker->write_end.get() : -1, init_program.get(),
             prepared.read_end.get(), terminal_fd, context.start_fd, context.preserve_fds, seccomp };
     };
+    auto const clone_flags = namespace_clone_flags(spec);
+    int const cgroup_fd = cgroup ? cgroup->clone_into_fd() : -1;
     pid_t pid = -1;
     if (memory == ChildMemory::Shared) {
         // vmm waits from the clone to the child's exec: what the child
@@ -219,12 +221,12 @@ LaunchResult launch(ContainerSpec const& spec, LaunchContext const& context, Lif
         if (init_program.is_valid())
             fill_and_seal_init_program(init_program.get());
         SharedChild child { init_context(ParentMakes::Nothing), context.close_in_child };
-        pid = clone_sharing_memory(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1, start_shared_child, &child);
+        pid = clone_sharing_memory(clone_flags, cgroup_fd, start_shared_child, &child);
         // The child has executed (or failed): the overlay is in its mount
         // namespace, which alone may keep it.
         root.overlay_mount.reset();
     } else {
-        pid = clone_into_namespaces(namespace_clone_flags(spec), cgroup ? cgroup->clone_into_fd() : -1);
+        pid = clone_into_namespaces(clone_flags, cgroup_fd);
     }
     if (pid == 0) {
         for (int fd : context.close_in_child)

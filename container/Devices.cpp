@@ -90,10 +90,10 @@ void add_device(NodeDirectory const& node_directory, std::string const& name, De
                 throw_system_error("mknod", path);
         }
         // mknod made it this process's (root's, for the default nodes).
-        if ((node.uid != owner.uid || node.gid != owner.gid) && ::fchownat(directory, name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
+        bool const owner_changed = node.uid != owner.uid || node.gid != owner.gid;
+        if (owner_changed && ::fchownat(directory, name.c_str(), node.uid, node.gid, AT_SYMLINK_NOFOLLOW) < 0)
             throw_system_error("chown", path);
         // A chown clears the set-id bits the mode may have: it is set again.
-        bool const owner_changed = node.uid != owner.uid || node.gid != owner.gid;
         if ((node_directory.has_default_acl || owner_changed) && ::fchmodat(directory, name.c_str(), node.file_mode & 07777, 0) < 0)
             throw_system_error("chmod", path);
         return;

@@ -38,6 +38,20 @@ struct CloneArguments {
 
 constexpr uint64_t clone_into_cgroup = 0x200000000ULL; // CLONE_INTO_CGROUP
 
+// A child with SIGCHLD as its exit signal, in the cgroup v2 `cgroup_fd`
+// where that is not -1.
+CloneArguments clone_arguments(uint64_t flags, int cgroup_fd)
+{
+    CloneArguments arguments {};
+    arguments.flags = flags;
+    if (cgroup_fd >= 0) {
+        arguments.flags |= clone_into_cgroup;
+        arguments.cgroup = static_cast<uint64_t>(cgroup_fd);
+    }
+    arguments.exit_signal = SIGCHLD;
+    return arguments;
+}
+
 }
 
 // clone3() whose child calls child(argument) on the stack the arguments
@@ -140,13 +154,7 @@ uint64_t namespace_clone_flags(ContainerSpec const& spec)
 
 pid_t clone_into_namespaces(uint64_t flags, int cgroup_fd)
 {
-    CloneArguments arguments {};
-    arguments.flags = flags;
-    if (cgroup_fd >= 0) {
-        arguments.flags |= clone_into_cgroup;
-        arguments.cgroup = static_cast<uint64_t>(cgroup_fd);
-    }
-    arguments.exit_signal = SIGCHLD;
+    auto arguments = clone_arguments(flags, cgroup_fd);
     auto pid = static_cast<pid_t>(::syscall(SYS_clone3, &arguments, sizeof(arguments)));
     if (pid < 0)
         throw_system_error("clone3", "(new namespaces)");
@@ -165,13 +173,7 @@ pid_t clone_sharing_memory(uint64_t flags, int cgroup_fd, int (*child)(void*), v
     constexpr uintptr_t stack_size = 1024 * 1024; // What the kernel is told; the stack may grow further.
     auto const frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
     auto const stack_top = (frame - frames_kept) & ~uintptr_t(63);
-    CloneArguments arguments {};
-    arguments.flags = flags | CLONE_VM | CLONE_VFORK;
-    if (cgroup_fd >= 0) {
-        arguments.flags |= clone_into_cgroup;
-        arguments.cgroup = static_cast<uint64_t>(cgroup_fd);
-    }
-    arguments.exit_signal = SIGCHLD;
+    auto arguments = clone_arguments(flags | CLONE_VM | CLONE_VFORK, cgroup_fd);
     arguments.stack = stack_top - stack_size;
     arguments.stack_size = stack_size;
     long const result = vmm_clone3_with_function(&arguments, sizeof(arguments), child, argument);

@@ -143,10 +143,8 @@ FileDescriptor make_mount_target(int root_fd, std::string_view path, TargetKind 
         if (fd.is_valid())
             return fd;
         int const error = errno;
-        if (error != ENOENT && error != ELOOP) {
-            errno = error;
+        if (error != ENOENT && error != ELOOP)
             throw_system_error("open mount target", path);
-        }
         auto const parent_slash = prefix.rfind('/');
         FileDescriptor parent;
         if (parent_slash != std::string::npos)
