@@ -110,6 +110,11 @@ uint64_t read_limit(std::string const& path)
 
 }
 
+bool CgroupV1::made_here(std::string const& directory) const
+{
+    return std::find(m_made.begin(), m_made.end(), directory) != m_made.end();
+}
+
 std::string CgroupV1::directory_of(std::string const& controller) const
 {
     return fmt::format("{}/{}/{}", m_root, controller, m_name);
@@ -134,7 +139,8 @@ void CgroupV1::apply(ResourceLimits const& limits)
         // The kernel keeps the memory limit at most the memory+swap one at
         // every write: a raise past the current memory+swap limit writes
         // that one first.
-        auto const current_swap_limit = read_limit(memory + "/memory.memsw.limit_in_bytes");
+        // A directory made here has the kernel's maximum: nothing to read.
+        auto const current_swap_limit = made_here(memory) ? UINT64_MAX : read_limit(memory + "/memory.memsw.limit_in_bytes");
         bool const swap_first = memory_and_swap && (*limits.memory_bytes == unlimited_limit || *limits.memory_bytes > current_swap_limit);
         if (swap_first)
             write_control_file(memory + "/memory.memsw.limit_in_bytes", *memory_and_swap);
@@ -148,7 +154,11 @@ void CgroupV1::apply(ResourceLimits const& limits)
         write_control_file(memory + "/memory.soft_limit_in_bytes", fmt::format("{}", *limits.memory_reservation));
     auto const cpu = directory_of("cpu");
     if (limits.cpus) {
-        write_control_file(cpu + "/cpu.cfs_period_us", fmt::format("{}", cpu_period_us));
+        // A directory made here has the kernel's default period already,
+        // which is cpu_period_us: a file opened is an inode made, and
+        // evicted again when the cgroup goes.
+        if (!made_here(cpu))
+            write_control_file(cpu + "/cpu.cfs_period_us", fmt::format("{}", cpu_period_us));
         write_control_file(cpu + "/cpu.cfs_quota_us", fmt::format("{}", cpu_quota_us(*limits.cpus)));
     }
     if (limits.cpu_period_us)

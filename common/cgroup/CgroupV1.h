@@ -44,6 +44,10 @@ public:
     static constexpr size_t controllers_for_limits = 4;
 
 private:
+    // Whether `directory` is one this object made (a new cgroup, with the
+    // kernel's defaults), not one it joined.
+    bool made_here(std::string const& directory) const;
+
     std::string m_root;
     std::string m_name;
     CgroupLifetime m_lifetime;

@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <sstream>
+#include <ranges>
 #include <spdlog/spdlog.h>
+#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,17 +36,31 @@ CgroupV2::~CgroupV2()
 
 std::set<std::string> CgroupV2::available_controllers() const
 {
-    std::ifstream file(m_root + "/cgroup.controllers");
+    // One read of the fd, not an ifstream (a buffer allocated and a
+    // locale set up, for a few words).
     std::set<std::string> controllers;
-    std::string controller;
-    while (file >> controller)
-        controllers.insert(controller);
+    FileDescriptor file(::open((m_root + "/cgroup.controllers").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file.is_valid())
+        return controllers;
+    auto const text = read_all(file.get());
+    for (auto word : std::views::split(std::string_view(text), ' ')) {
+        std::string_view name(word.begin(), word.end());
+        while (!name.empty() && name.back() == '\n')
+            name.remove_suffix(1);
+        if (!name.empty())
+            controllers.emplace(name);
+    }
     return controllers;
 }
 
 void CgroupV2::enable_controller(std::string const& controller)
 {
-    if (!available_controllers().contains(controller))
+    // Once per controller and cgroup: apply() asks for one per limit.
+    if (m_enabled.contains(controller))
+        return;
+    if (!m_available)
+        m_available = available_controllers();
+    if (!m_available->contains(controller))
         throw Error(fmt::format("cgroup v2 at {} has no {} controller (it may be bound to a cgroup v1 hierarchy)", m_root, controller));
     // Every ancestor of a nested cgroup ("machine/ctr") passes it down.
     auto parent = m_root;
@@ -60,6 +76,7 @@ void CgroupV2::enable_controller(std::string const& controller)
         parent.append(relative, 0, slash);
         relative = relative.substr(slash + 1);
     }
+    m_enabled.insert(controller);
 }
 
 void CgroupV2::apply(ResourceLimits const& limits)

@@ -3,6 +3,7 @@
 #include "common/FileDescriptor.h"
 #include "common/cgroup/Cgroup.h"
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -44,6 +45,8 @@ private:
     CgroupLifetime m_lifetime;
     bool m_made { false }; // Joined as it was otherwise: a Temporary one leaves it.
     FileDescriptor m_directory_fd;
+    std::optional<std::set<std::string>> m_available; // The root's controllers, read once.
+    std::set<std::string> m_enabled;                   // Those enable_controller() passed down.
 };
 
 // "QUOTA PERIOD" for cpu.max.

@@ -151,6 +151,24 @@ TEST_F(CgroupV1Test, WritesLimitsAttachesAndRemoves)
         EXPECT_FALSE(path_exists(std::string("/sys/fs/cgroup/") + controller + "/" + name)) << controller;
 }
 
+// apply() leaves out what a new v1 cgroup has already (the default CPU
+// period, the unlimited memory+swap limit), not what a joined one may have
+// changed.
+TEST_F(CgroupV1Test, AJoinedCgroupGetsThePeriodAndLimitsWritten)
+{
+    auto name = test_cgroup_name();
+    CgroupV1 made("/sys/fs/cgroup", name);
+    write_control_file(made.directory_of("cpu") + "/cpu.cfs_period_us", "50000");
+    CgroupV1 joined("/sys/fs/cgroup", name, CgroupLifetime::Temporary, CgroupV1::Existing);
+    joined.apply({ 64 * 1024 * 1024, 0.5, 10 });
+    EXPECT_EQ(read_file(made.directory_of("cpu") + "/cpu.cfs_period_us"), "100000\n");
+    EXPECT_EQ(read_file(made.directory_of("cpu") + "/cpu.cfs_quota_us"), "50000\n");
+    EXPECT_EQ(read_file(made.directory_of("memory") + "/memory.limit_in_bytes"), "67108864\n");
+    // Raised again past its memory+swap limit: that one is written first.
+    joined.apply({ 128 * 1024 * 1024, std::nullopt, std::nullopt });
+    EXPECT_EQ(read_file(made.directory_of("memory") + "/memory.limit_in_bytes"), "134217728\n");
+}
+
 TEST_F(CgroupV1Test, ChildJoinsItself)
 {
     auto name = test_cgroup_name();
